@@ -1,0 +1,291 @@
+//! Validated settings: flags and environment (via clap) layered over an optional `--config` TOML
+//! file, checked once here so the engine only ever sees good values.
+
+use crate::cli::{ContextArgs, Format, RunArgs};
+use crate::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
+use crate::engine::EngineConfig;
+use crate::netaddr::Cidr;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A setting that cannot be used. Always one line naming the flag or file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value failed validation.
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+    /// The config file could not be read.
+    #[error("--config {file}: {source}")]
+    Read {
+        /// The path.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is malformed.
+    #[error("{file}:{line}: {message}")]
+    File {
+        /// The path.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The `--config` file: same names as the flags, with `_` for `-`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    cloud: Option<Cloud>,
+    region: Option<String>,
+    workspace_id: Option<String>,
+    workspace_name: Option<String>,
+    storage_account: Option<String>,
+    key_vault: Option<String>,
+    container_registry: Option<String>,
+    compute_instance: Option<String>,
+    #[serde(default)]
+    public_resource: Vec<Resource>,
+    #[serde(default)]
+    suite: Vec<String>,
+    #[serde(default)]
+    suite_file: Vec<PathBuf>,
+    timeout: Option<f64>,
+    concurrency: Option<usize>,
+    dns_server: Option<String>,
+    #[serde(default)]
+    ca_file: Vec<PathBuf>,
+    #[serde(default)]
+    private_cidr: Vec<String>,
+    format: Option<Format>,
+    report: Option<PathBuf>,
+    strict: Option<bool>,
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+    let mut cfg: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
+        line: e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        file,
+        message: e.message().trim().to_string(),
+    })?;
+    // Relative paths in the file are relative to the file, not to wherever amlprobe runs.
+    let base = path.parent().unwrap_or(Path::new("."));
+    for p in cfg.suite_file.iter_mut().chain(cfg.ca_file.iter_mut()).chain(cfg.report.iter_mut()) {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
+    Ok(cfg)
+}
+
+/// Workspace context and suite selection, validated.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// The workspace facts.
+    pub context: WorkspaceContext,
+    /// `--suite` names (empty: all).
+    pub suites: Vec<String>,
+    /// `--suite-file` paths.
+    pub suite_files: Vec<PathBuf>,
+}
+
+/// Everything `amlprobe run` needs, validated.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Context and suites.
+    pub selection: Selection,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// Extra private ranges.
+    pub private_cidrs: Vec<Cidr>,
+    /// Output on stdout.
+    pub format: Format,
+    /// JSON report path.
+    pub report: Option<PathBuf>,
+    /// Whether inconclusive/skipped required flows fail.
+    pub strict: bool,
+    /// Colours wanted (before the TTY check).
+    pub color: bool,
+    /// Summary line only.
+    pub quiet: bool,
+}
+
+fn first<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
+    flag.or(file)
+}
+
+fn first_list<T>(flag: Vec<T>, file: Vec<T>) -> Vec<T> {
+    if flag.is_empty() { file } else { flag }
+}
+
+fn validated(
+    value: Option<String>,
+    check: fn(&str) -> Result<String, InvalidValue>,
+) -> Result<Option<String>, InvalidValue> {
+    value.filter(|v| !v.trim().is_empty()).map(|v| check(v.trim())).transpose()
+}
+
+fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, ConfigError> {
+    let context = WorkspaceContext {
+        cloud: first(args.cloud, file.cloud).unwrap_or_default(),
+        region: validated(first(args.region, file.region.take()), context::validate_region)?,
+        workspace_id: validated(first(args.workspace_id, file.workspace_id.take()), context::validate_workspace_id)?,
+        workspace_name: validated(first(args.workspace_name, file.workspace_name.take()), context::validate_workspace_name)?,
+        storage_account: validated(first(args.storage_account, file.storage_account.take()), context::validate_storage_account)?,
+        key_vault: validated(first(args.key_vault, file.key_vault.take()), context::validate_key_vault)?,
+        container_registry: validated(
+            first(args.container_registry, file.container_registry.take()),
+            context::validate_container_registry,
+        )?,
+        compute_instance: validated(first(args.compute_instance, file.compute_instance.take()), context::validate_compute_instance)?,
+        public_resources: first_list(args.public_resource, std::mem::take(&mut file.public_resource)).into_iter().collect(),
+    };
+    Ok(Selection {
+        context,
+        suites: first_list(args.suite, std::mem::take(&mut file.suite)),
+        suite_files: first_list(args.suite_file, std::mem::take(&mut file.suite_file)),
+    })
+}
+
+/// Validates `amlprobe suites` arguments.
+pub fn suites_selection(args: ContextArgs) -> Result<Selection, ConfigError> {
+    let mut file = match &args.config {
+        Some(p) => load_file(p)?,
+        None => FileConfig::default(),
+    };
+    selection(args, &mut file)
+}
+
+fn parse_dns_server(value: &str) -> Result<SocketAddr, InvalidValue> {
+    let v = value.trim();
+    v.parse::<SocketAddr>()
+        .or_else(|_| v.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| InvalidValue {
+            flag: "dns-server",
+            message: format!("'{value}' is not an IP address or IP:PORT (IPv6 with a port: [::1]:5353)"),
+        })
+}
+
+impl RunConfig {
+    /// Validates `amlprobe run` arguments.
+    pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
+        let mut file = match &args.context.config {
+            Some(p) => load_file(p)?,
+            None => FileConfig::default(),
+        };
+        let selection = selection(args.context, &mut file)?;
+        let timeout = first(args.timeout, file.timeout).unwrap_or(5.0);
+        if !(timeout > 0.0 && timeout <= 120.0) {
+            return Err(InvalidValue { flag: "timeout", message: format!("{timeout} is not between 0 and 120 seconds") }.into());
+        }
+        let concurrency = first(args.concurrency, file.concurrency).unwrap_or(64);
+        if !(1..=4096).contains(&concurrency) {
+            return Err(InvalidValue { flag: "concurrency", message: format!("{concurrency} is not between 1 and 4096") }.into());
+        }
+        let dns_server = first(args.dns_server, file.dns_server).map(|s| parse_dns_server(&s)).transpose()?;
+        let private_cidrs = first_list(args.private_cidr, file.private_cidr)
+            .iter()
+            .map(|c| c.trim().parse::<Cidr>().map_err(|message| InvalidValue { flag: "private-cidr", message }))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RunConfig {
+            selection,
+            engine: EngineConfig {
+                timeout: Duration::from_secs_f64(timeout),
+                concurrency,
+                dns_server,
+                ca_files: first_list(args.ca_file, file.ca_file),
+            },
+            private_cidrs,
+            format: first(args.format, file.format).unwrap_or_default(),
+            report: first(args.report, file.report),
+            strict: args.strict || file.strict.unwrap_or(false),
+            color: !args.no_color,
+            quiet: args.quiet,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn run_args(argv: &[&str]) -> RunArgs {
+        let mut full = vec!["amlprobe", "run"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Run(a) => a,
+            Command::Suites(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = RunConfig::from_args(run_args(&[])).unwrap();
+        assert_eq!(c.engine.timeout, Duration::from_secs(5));
+        assert_eq!(c.engine.concurrency, 64);
+        assert_eq!(c.selection.context.cloud, Cloud::Public);
+        assert_eq!(c.format, Format::Table);
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let cases: [(&[&str], &str); 6] = [
+            (&["--workspace-id", "nope"], "--workspace-id: "),
+            (&["--timeout", "0"], "--timeout: "),
+            (&["--concurrency", "0"], "--concurrency: "),
+            (&["--dns-server", "dns.example"], "--dns-server: "),
+            (&["--private-cidr", "10.0.0.0"], "--private-cidr: "),
+            (&["--storage-account", "x.blob.core.windows.net"], "--storage-account: "),
+        ];
+        for (argv, prefix) in cases {
+            let e = RunConfig::from_args(run_args(argv)).unwrap_err().to_string();
+            assert!(e.starts_with(prefix), "{argv:?}: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+
+    #[test]
+    fn dns_server_forms() {
+        assert_eq!(parse_dns_server("10.0.0.4").unwrap(), "10.0.0.4:53".parse().unwrap());
+        assert_eq!(parse_dns_server("127.0.0.1:5353").unwrap(), "127.0.0.1:5353".parse().unwrap());
+        assert_eq!(parse_dns_server("[::1]:5353").unwrap(), "[::1]:5353".parse().unwrap());
+    }
+
+    #[test]
+    fn config_file_fills_in_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ws.toml");
+        std::fs::write(
+            &path,
+            "region = \"westeurope\"\nstorage_account = \"filesa\"\nsuite_file = [\"extra.toml\"]\ntimeout = 2.5\npublic_resource = [\"storage\"]\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = RunConfig::from_args(run_args(&["--config", p, "--storage-account", "flagsa"])).unwrap();
+        assert_eq!(c.selection.context.region.as_deref(), Some("westeurope"));
+        assert_eq!(c.selection.context.storage_account.as_deref(), Some("flagsa"));
+        assert_eq!(c.selection.suite_files, vec![dir.path().join("extra.toml")]);
+        assert_eq!(c.engine.timeout, Duration::from_millis(2500));
+        assert!(c.selection.context.public_resources.contains(&Resource::Storage));
+    }
+
+    #[test]
+    fn config_file_errors_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ws.toml");
+        std::fs::write(&path, "region = \"eastus\"\nstorage_acount = \"x\"\n").unwrap();
+        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()])).unwrap_err().to_string();
+        assert!(e.contains("ws.toml:2:") && e.contains("storage_acount"), "{e}");
+        std::fs::write(&path, "region = \"East US\"\n").unwrap();
+        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()])).unwrap_err().to_string();
+        assert!(e.starts_with("--region: "), "{e}");
+    }
+}

@@ -1,0 +1,281 @@
+//! The facts about the user's workspace that suites are templated with, and their validation.
+//! Validation follows Azure's naming rules so a typo is caught before any probe is sent.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// The Azure cloud the workspace lives in; selects host names and domain suffixes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Cloud {
+    /// Azure public cloud.
+    #[default]
+    Public,
+    /// Azure US Government.
+    Usgov,
+    /// Azure China (21Vianet).
+    China,
+}
+
+impl Cloud {
+    /// Every cloud.
+    pub const ALL: [Cloud; 3] = [Cloud::Public, Cloud::Usgov, Cloud::China];
+
+    /// The lowercase name used in flags and suite files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Public => "public",
+            Cloud::Usgov => "usgov",
+            Cloud::China => "china",
+        }
+    }
+}
+
+/// A workspace-owned resource that is normally reached through a private endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Resource {
+    /// The workspace itself (API, notebooks, compute instance names).
+    Workspace,
+    /// The default storage account.
+    Storage,
+    /// The workspace key vault.
+    KeyVault,
+    /// The workspace container registry.
+    ContainerRegistry,
+}
+
+/// Validated workspace facts. Every field is optional: flows that need a missing one are skipped.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkspaceContext {
+    /// Azure cloud.
+    pub cloud: Cloud,
+    /// Workspace region, lower-case (e.g. `eastus`).
+    pub region: Option<String>,
+    /// Workspace GUID, lower-case.
+    pub workspace_id: Option<String>,
+    /// Workspace name.
+    pub workspace_name: Option<String>,
+    /// Default storage account name.
+    pub storage_account: Option<String>,
+    /// Key vault name.
+    pub key_vault: Option<String>,
+    /// Container registry name.
+    pub container_registry: Option<String>,
+    /// Compute instance name.
+    pub compute_instance: Option<String>,
+    /// Resources reached over public endpoints in this deployment (relaxes `expect = "private"`).
+    pub public_resources: BTreeSet<Resource>,
+}
+
+/// A context value that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--{flag}: {message}")]
+pub struct InvalidValue {
+    /// The flag the value came from, without dashes.
+    pub flag: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn invalid(flag: &'static str, message: impl Into<String>) -> InvalidValue {
+    InvalidValue { flag, message: message.into() }
+}
+
+/// Names a user might paste as a host name instead of the bare resource name.
+fn reject_fqdn(flag: &'static str, value: &str, what: &str) -> Result<(), InvalidValue> {
+    if value.contains('.') {
+        let first = value.split('.').next().unwrap_or_default();
+        return Err(invalid(flag, format!("'{value}' looks like a host name; give the {what} only (e.g. '{first}')")));
+    }
+    Ok(())
+}
+
+/// A workspace GUID (8-4-4-4-12 hex digits), returned lower-case.
+pub fn validate_workspace_id(value: &str) -> Result<String, InvalidValue> {
+    let groups: Vec<&str> = value.split('-').collect();
+    let lens = [8, 4, 4, 4, 12];
+    let ok = groups.len() == 5
+        && groups.iter().zip(lens).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+    if !ok {
+        return Err(invalid(
+            "workspace-id",
+            format!("'{value}' is not a GUID (expected 8-4-4-4-12 hex digits, the workspace's workspaceId)"),
+        ));
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+/// An Azure region's programmatic name such as `eastus` or `usgovvirginia`, returned lower-case.
+pub fn validate_region(value: &str) -> Result<String, InvalidValue> {
+    let v = value.to_ascii_lowercase();
+    if v.contains(' ') {
+        return Err(invalid("region", format!("'{value}' has spaces; use the programmatic name (e.g. 'eastus', not 'East US')")));
+    }
+    if !(2..=40).contains(&v.len()) || !v.starts_with(|c: char| c.is_ascii_lowercase()) || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(invalid("region", format!("'{value}' is not an Azure region name (letters and digits, e.g. 'westeurope')")));
+    }
+    Ok(v)
+}
+
+/// A workspace name: 3-33 characters, letters, digits, `-` and `_`, starting with a letter or digit.
+pub fn validate_workspace_name(value: &str) -> Result<String, InvalidValue> {
+    let ok = (3..=33).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        return Err(invalid(
+            "workspace-name",
+            format!("'{value}' is not a workspace name (3-33 letters, digits, '-' or '_', starting with a letter or digit)"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// A storage account name: 3-24 lower-case letters and digits.
+pub fn validate_storage_account(value: &str) -> Result<String, InvalidValue> {
+    reject_fqdn("storage-account", value, "account name")?;
+    if !(3..=24).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Err(invalid("storage-account", format!("'{value}' is not a storage account name (3-24 lower-case letters and digits)")));
+    }
+    Ok(value.to_string())
+}
+
+/// A key vault name: 3-24 letters, digits and single hyphens, starting with a letter.
+pub fn validate_key_vault(value: &str) -> Result<String, InvalidValue> {
+    reject_fqdn("key-vault", value, "vault name")?;
+    let ok = (3..=24).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !value.ends_with('-')
+        && !value.contains("--")
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !ok {
+        return Err(invalid(
+            "key-vault",
+            format!("'{value}' is not a key vault name (3-24 letters, digits and single hyphens, starting with a letter)"),
+        ));
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+/// A container registry name: 5-50 letters and digits, returned lower-case (as in its login server).
+pub fn validate_container_registry(value: &str) -> Result<String, InvalidValue> {
+    reject_fqdn("container-registry", value, "registry name")?;
+    if !(5..=50).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(invalid("container-registry", format!("'{value}' is not a container registry name (5-50 letters and digits)")));
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+/// A compute instance name: 3-24 letters, digits and hyphens, starting with a letter.
+pub fn validate_compute_instance(value: &str) -> Result<String, InvalidValue> {
+    reject_fqdn("compute-instance", value, "instance name")?;
+    let ok = (3..=24).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !value.ends_with('-')
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !ok {
+        return Err(invalid(
+            "compute-instance",
+            format!("'{value}' is not a compute instance name (3-24 letters, digits and hyphens, starting with a letter)"),
+        ));
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+/// The template variables a context provides, with the flag that supplies each.
+pub const CONTEXT_VARIABLES: [(&str, &str); 8] = [
+    ("region", "--region"),
+    ("workspace_id", "--workspace-id"),
+    ("workspace_name", "--workspace-name"),
+    ("storage_account", "--storage-account"),
+    ("key_vault", "--key-vault"),
+    ("container_registry", "--container-registry"),
+    ("compute_instance", "--compute-instance"),
+    ("notebook_label", "--workspace-name, --region and --workspace-id"),
+];
+
+impl WorkspaceContext {
+    /// The value of context variable `name`, if `name` is a context variable and it is known.
+    /// `Err(())` means `name` is not a context variable at all.
+    #[allow(clippy::result_unit_err)]
+    pub fn variable(&self, name: &str) -> Result<Option<String>, ()> {
+        Ok(match name {
+            "region" => self.region.clone(),
+            "workspace_id" => self.workspace_id.clone(),
+            "workspace_name" => self.workspace_name.clone(),
+            "storage_account" => self.storage_account.clone(),
+            "key_vault" => self.key_vault.clone(),
+            "container_registry" => self.container_registry.clone(),
+            "compute_instance" => self.compute_instance.clone(),
+            "notebook_label" => self.notebook_label(),
+            _ => return Err(()),
+        })
+    }
+
+    /// `ml-<workspace name, truncated>-<region>-<workspace id>`, at most 63 characters (one DNS
+    /// label), as Azure names the workspace's notebook host.
+    pub fn notebook_label(&self) -> Option<String> {
+        let (name, region, id) = (self.workspace_name.as_ref()?, self.region.as_ref()?, self.workspace_id.as_ref()?);
+        let fixed = "ml-".len() + 1 + region.len() + 1 + id.len();
+        let room = 63usize.saturating_sub(fixed);
+        let name: String = name.to_ascii_lowercase().chars().take(room).collect();
+        Some(format!("ml-{name}-{region}-{id}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_id_must_be_a_guid() {
+        assert_eq!(
+            validate_workspace_id("FB7E20A0-8891-458B-B969-55DDB3382F51").unwrap(),
+            "fb7e20a0-8891-458b-b969-55ddb3382f51"
+        );
+        for bad in ["", "fb7e20a0", "fb7e20a0-8891-458b-b969-55ddb3382f5", "zb7e20a0-8891-458b-b969-55ddb3382f51"] {
+            let e = validate_workspace_id(bad).unwrap_err();
+            assert_eq!(e.flag, "workspace-id");
+        }
+    }
+
+    #[test]
+    fn names_follow_azure_rules() {
+        assert!(validate_storage_account("mystorage01").is_ok());
+        assert!(validate_storage_account("My_Storage").is_err());
+        let e = validate_storage_account("mystorage.blob.core.windows.net").unwrap_err();
+        assert!(e.message.contains("host name"), "{e}");
+        assert!(validate_key_vault("kv-ml-01").is_ok());
+        assert!(validate_key_vault("1kv").is_err());
+        assert!(validate_key_vault("kv--x").is_err());
+        assert!(validate_container_registry("MyRegistry1").unwrap() == "myregistry1");
+        assert!(validate_container_registry("acr").is_err());
+        assert!(validate_compute_instance("ci-alice").is_ok());
+        assert!(validate_compute_instance("ci_alice").is_err());
+        assert!(validate_workspace_name("my-ws_1").is_ok());
+        assert!(validate_workspace_name("-ws").is_err());
+        assert_eq!(validate_region("EastUS").unwrap(), "eastus");
+        assert!(validate_region("East US").unwrap_err().message.contains("programmatic"));
+    }
+
+    #[test]
+    fn error_names_the_flag() {
+        let e = validate_storage_account("BAD").unwrap_err();
+        assert!(e.to_string().starts_with("--storage-account: "), "{e}");
+    }
+
+    #[test]
+    fn notebook_label_is_one_dns_label() {
+        let ctx = WorkspaceContext {
+            region: Some("eastus".into()),
+            workspace_id: Some("fb7e20a0-8891-458b-b969-55ddb3382f51".into()),
+            workspace_name: Some("MyWorkspace".into()),
+            ..Default::default()
+        };
+        assert_eq!(ctx.notebook_label().unwrap(), "ml-myworkspace-eastus-fb7e20a0-8891-458b-b969-55ddb3382f51");
+        let long = WorkspaceContext { workspace_name: Some("a".repeat(33)), ..ctx };
+        assert_eq!(long.notebook_label().unwrap().len(), 63);
+    }
+}

@@ -1,0 +1,23 @@
+//! amlprobe: tells, from inside a VNet, which Azure Machine Learning network flows work and why
+//! the others don't.
+//!
+//! Data flows one way: [`cli`] → [`config`] (validated settings and [`context`]) → [`suite`]
+//! (flows as data) → [`plan`] (templates rendered) → [`engine`] (concurrent [`probe`]s) →
+//! [`verdict`] (expectations, hints, flow status) → [`report`] (JSON contract and renderers).
+//! Only [`app`] prints.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod engine;
+pub mod hostinfo;
+pub mod netaddr;
+pub mod outcome;
+pub mod plan;
+pub mod probe;
+pub mod progress;
+pub mod report;
+pub mod suite;
+pub mod template;
+pub mod verdict;

@@ -1,0 +1,5 @@
+//! The `amlprobe` binary; everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    amlprobe::app::main()
+}

@@ -1,0 +1,109 @@
+//! Address classification: which answers count as private-endpoint addresses.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// An IPv4 or IPv6 network in CIDR form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `addr` lies inside this network.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        match (self.network, addr) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ip, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("'{s}' is not in CIDR form (expected e.g. 10.0.0.0/8)"))?;
+        let network: IpAddr = ip
+            .parse()
+            .map_err(|_| format!("'{ip}' is not an IP address"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("'{prefix}' is not a prefix length between 0 and {max}"))?;
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// The ranges a private endpoint can sit in: RFC 1918, shared address space (100.64/10, used by
+/// some VNets) and IPv6 unique local addresses, plus whatever the user adds.
+#[derive(Debug, Clone)]
+pub struct PrivateRanges {
+    ranges: Vec<Cidr>,
+}
+
+impl PrivateRanges {
+    /// The built-in ranges plus `extra`.
+    pub fn with_extra(extra: &[Cidr]) -> Self {
+        let mut ranges: Vec<Cidr> = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"]
+            .iter()
+            .map(|c| c.parse().expect("built-in CIDR"))
+            .collect();
+        ranges.extend_from_slice(extra);
+        PrivateRanges { ranges }
+    }
+
+    /// Whether `addr` is in one of the private ranges.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        self.ranges.iter().any(|r| r.contains(addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_ranges_classify_addresses() {
+        let p = PrivateRanges::with_extra(&[]);
+        for private in ["10.1.0.5", "172.16.4.4", "172.31.255.1", "192.168.1.1", "100.64.0.1", "fd00::1"] {
+            assert!(p.contains(private.parse().unwrap()), "{private}");
+        }
+        for public in ["20.38.1.1", "172.32.0.1", "8.8.8.8", "127.0.0.1", "2001:db8::1", "100.128.0.1"] {
+            assert!(!p.contains(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn extra_ranges_count_as_private() {
+        let p = PrivateRanges::with_extra(&["127.0.0.0/8".parse().unwrap()]);
+        assert!(p.contains("127.0.0.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn cidr_parse_rejects_bad_input() {
+        assert!("10.0.0.0".parse::<Cidr>().is_err());
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("nope/8".parse::<Cidr>().is_err());
+        assert!("::/0".parse::<Cidr>().unwrap().contains("::1".parse().unwrap()));
+        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("1.2.3.4".parse().unwrap()));
+    }
+}

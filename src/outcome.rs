@@ -1,0 +1,151 @@
+//! The vocabulary every layer shares: what a probe observed (`ProbeStatus`, `ReasonCode`) and
+//! what that means for a flow (`FlowStatus`). These names are the JSON contract.
+
+use serde::Serialize;
+
+/// Result of one probe step against one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeStatus {
+    /// The step worked.
+    Pass,
+    /// The step was observed to fail.
+    Fail,
+    /// Nothing conclusive was observed (for example a UDP probe without a reply).
+    Inconclusive,
+    /// The step was not run.
+    Skip,
+}
+
+/// Verdict for a whole flow, derived from its probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatus {
+    /// Every probe of the flow passed.
+    Works,
+    /// At least one probe observed a failure.
+    Blocked,
+    /// No failure, but at least one probe could not conclude.
+    Inconclusive,
+    /// The flow was not probed because context it needs is missing.
+    Skipped,
+    /// The flow cannot be observed from inside the VNet (for example inbound rules).
+    NotTestable,
+}
+
+/// Why a probe did not pass. Stable snake_case codes: consumers match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// The name does not exist (NXDOMAIN).
+    DnsNxdomain,
+    /// The name exists but has no A/AAAA records (NODATA).
+    DnsNoRecords,
+    /// The resolver answered SERVFAIL.
+    DnsServfail,
+    /// The resolver answered REFUSED.
+    DnsRefused,
+    /// No DNS answer within the deadline.
+    DnsTimeout,
+    /// A name that must resolve to a private endpoint resolved to a non-private address.
+    DnsPublicIp,
+    /// Any other resolver failure.
+    DnsError,
+    /// No answer to the TCP SYN within the deadline (silently dropped).
+    TcpTimeout,
+    /// The connection was actively refused (TCP reset).
+    TcpRefused,
+    /// The network or host is unreachable (ICMP unreachable, no route, local firewall).
+    TcpUnreachable,
+    /// Any other connect failure.
+    TcpError,
+    /// The TLS handshake did not finish within the deadline.
+    TlsTimeout,
+    /// The certificate chain does not lead to a trusted root.
+    TlsUntrustedIssuer,
+    /// The chain is trusted only by this machine's OS store: a TLS-inspecting middlebox.
+    TlsInspected,
+    /// The certificate is not valid for the host name.
+    TlsNameMismatch,
+    /// The certificate has expired (or is not yet valid).
+    TlsExpired,
+    /// The handshake failed (alert, protocol mismatch, connection closed).
+    TlsHandshakeFailed,
+    /// No reply to a UDP datagram; inconclusive by nature.
+    UdpNoReply,
+    /// An ICMP unreachable came back for a UDP datagram.
+    UdpRefused,
+    /// The flow needs workspace context that was not given.
+    MissingContext,
+}
+
+impl ReasonCode {
+    /// Every code, in documentation order.
+    pub const ALL: [ReasonCode; 20] = [
+        ReasonCode::DnsNxdomain,
+        ReasonCode::DnsNoRecords,
+        ReasonCode::DnsServfail,
+        ReasonCode::DnsRefused,
+        ReasonCode::DnsTimeout,
+        ReasonCode::DnsPublicIp,
+        ReasonCode::DnsError,
+        ReasonCode::TcpTimeout,
+        ReasonCode::TcpRefused,
+        ReasonCode::TcpUnreachable,
+        ReasonCode::TcpError,
+        ReasonCode::TlsTimeout,
+        ReasonCode::TlsUntrustedIssuer,
+        ReasonCode::TlsInspected,
+        ReasonCode::TlsNameMismatch,
+        ReasonCode::TlsExpired,
+        ReasonCode::TlsHandshakeFailed,
+        ReasonCode::UdpNoReply,
+        ReasonCode::UdpRefused,
+        ReasonCode::MissingContext,
+    ];
+
+    /// The snake_case code as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::DnsNxdomain => "dns_nxdomain",
+            ReasonCode::DnsNoRecords => "dns_no_records",
+            ReasonCode::DnsServfail => "dns_servfail",
+            ReasonCode::DnsRefused => "dns_refused",
+            ReasonCode::DnsTimeout => "dns_timeout",
+            ReasonCode::DnsPublicIp => "dns_public_ip",
+            ReasonCode::DnsError => "dns_error",
+            ReasonCode::TcpTimeout => "tcp_timeout",
+            ReasonCode::TcpRefused => "tcp_refused",
+            ReasonCode::TcpUnreachable => "tcp_unreachable",
+            ReasonCode::TcpError => "tcp_error",
+            ReasonCode::TlsTimeout => "tls_timeout",
+            ReasonCode::TlsUntrustedIssuer => "tls_untrusted_issuer",
+            ReasonCode::TlsInspected => "tls_inspected",
+            ReasonCode::TlsNameMismatch => "tls_name_mismatch",
+            ReasonCode::TlsExpired => "tls_expired",
+            ReasonCode::TlsHandshakeFailed => "tls_handshake_failed",
+            ReasonCode::UdpNoReply => "udp_no_reply",
+            ReasonCode::UdpRefused => "udp_refused",
+            ReasonCode::MissingContext => "missing_context",
+        }
+    }
+}
+
+impl std::fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_str_matches_the_serialized_code() {
+        for code in ReasonCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Suite expansion: render every selected flow's templates for this context and cloud, and
+//! decide per flow whether it is probed, skipped for missing context, or not testable.
+
+use crate::context::{CONTEXT_VARIABLES, WorkspaceContext};
+use crate::suite::{Catalog, Expectation, FlowSpec, Protocol, Suite};
+use crate::template::{self, Lookup, TemplateError};
+use serde::Serialize;
+
+/// One connection-level check on a resolved host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Check {
+    /// Destination port.
+    pub port: u16,
+    /// Transport.
+    pub protocol: Protocol,
+    /// Whether a TLS handshake follows the TCP connect.
+    pub tls: bool,
+}
+
+/// A concrete host with what to check on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// Rendered host name.
+    pub host: String,
+    /// Required shape of its DNS answer (after `--public-resource` relaxations).
+    pub expect: Expectation,
+    /// Port checks; empty for DNS-only flows.
+    pub checks: Vec<Check>,
+}
+
+/// What will happen to a flow.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum FlowPlan {
+    /// Probe these targets.
+    Probe {
+        /// Concrete targets.
+        targets: Vec<Target>,
+        /// Rendered private DNS zone, for hints.
+        private_dns_zone: Option<String>,
+    },
+    /// Not probed: these flags would enable it.
+    MissingContext {
+        /// Flags to pass.
+        flags: Vec<&'static str>,
+    },
+    /// Never probed, for this reason.
+    NotTestable {
+        /// Explanation.
+        why: String,
+    },
+}
+
+/// A flow ready for execution.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedFlow {
+    /// Suite name.
+    pub suite: String,
+    /// The flow as written.
+    pub spec: FlowSpec,
+    /// What to do with it.
+    pub plan: FlowPlan,
+}
+
+/// Every selected flow that applies to the context's cloud, in suite order.
+pub fn expand(catalog: &Catalog, suites: &[&Suite], ctx: &WorkspaceContext) -> Vec<PlannedFlow> {
+    let cloud_values = catalog.clouds.get(&ctx.cloud);
+    let lookup = |name: &str| match ctx.variable(name) {
+        Ok(Some(v)) => Lookup::Value(v),
+        Ok(None) => Lookup::Missing,
+        Err(()) => cloud_values.and_then(|c| c.get(name)).map_or(Lookup::Unknown, |v| Lookup::Value(v.clone())),
+    };
+    suites
+        .iter()
+        .flat_map(|suite| suite.flows.iter().map(move |f| (suite, f)))
+        .filter(|(_, f)| f.applies_to(ctx.cloud))
+        .map(|(suite, spec)| PlannedFlow { suite: suite.meta.name.clone(), spec: spec.clone(), plan: plan_flow(spec, ctx, &lookup) })
+        .collect()
+}
+
+fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, lookup: &dyn Fn(&str) -> Lookup) -> FlowPlan {
+    if let Some(why) = &spec.not_testable {
+        return FlowPlan::NotTestable { why: why.clone() };
+    }
+    let mut hosts = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    for t in &spec.hosts {
+        match template::render(t, lookup) {
+            Ok(h) => hosts.push(h.to_ascii_lowercase()),
+            Err(errors) => missing.extend(errors.into_iter().filter_map(|e| match e {
+                TemplateError::Missing(v) => Some(v),
+                // Catalog validation already rejected unknown and malformed templates.
+                TemplateError::Unknown(_) | TemplateError::Malformed(_) => None,
+            })),
+        }
+    }
+    if !missing.is_empty() {
+        let mut flags: Vec<&'static str> = CONTEXT_VARIABLES
+            .iter()
+            .filter(|(v, _)| missing.iter().any(|m| m == v))
+            .map(|(_, flag)| *flag)
+            .collect();
+        flags.dedup();
+        return FlowPlan::MissingContext { flags };
+    }
+    let relaxed = spec.resource.is_some_and(|r| ctx.public_resources.contains(&r));
+    let expect = if relaxed { Expectation::Any } else { spec.expect };
+    let tls_ports = spec.tls_ports();
+    let checks: Vec<Check> = spec
+        .ports
+        .iter()
+        .map(|&port| Check { port, protocol: spec.protocol, tls: tls_ports.contains(&port) })
+        .collect();
+    hosts.dedup();
+    FlowPlan::Probe {
+        targets: hosts.into_iter().map(|host| Target { host, expect, checks: checks.clone() }).collect(),
+        private_dns_zone: spec.private_dns_zone.as_ref().and_then(|z| template::render(z, lookup).ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{Cloud, Resource};
+
+    fn full_context(cloud: Cloud) -> WorkspaceContext {
+        WorkspaceContext {
+            cloud,
+            region: Some("eastus".into()),
+            workspace_id: Some("fb7e20a0-8891-458b-b969-55ddb3382f51".into()),
+            workspace_name: Some("myws".into()),
+            storage_account: Some("mystorage".into()),
+            key_vault: Some("mykv".into()),
+            container_registry: Some("myacr01".into()),
+            compute_instance: Some("ci-alice".into()),
+            public_resources: Default::default(),
+        }
+    }
+
+    #[test]
+    fn every_builtin_flow_renders_for_every_cloud() {
+        let catalog = Catalog::builtin().unwrap();
+        let suites = catalog.select(&[]).unwrap();
+        for cloud in Cloud::ALL {
+            let flows = expand(&catalog, &suites, &full_context(cloud));
+            assert!(!flows.is_empty(), "{cloud:?}");
+            for f in flows {
+                match &f.plan {
+                    FlowPlan::Probe { targets, .. } => {
+                        for t in targets {
+                            assert!(!t.host.contains(['{', '}', ' ']) && t.host.contains('.'), "{}: {}", f.spec.id, t.host);
+                        }
+                    }
+                    FlowPlan::NotTestable { why } => assert!(!why.trim().is_empty(), "{}", f.spec.id),
+                    FlowPlan::MissingContext { flags } => panic!("{} lacks {flags:?} with a full context", f.spec.id),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn missing_context_names_the_flags() {
+        let catalog = Catalog::builtin().unwrap();
+        let suites = catalog.select(&[]).unwrap();
+        let flows = expand(&catalog, &suites, &WorkspaceContext::default());
+        let skipped: Vec<_> = flows.iter().filter(|f| matches!(f.plan, FlowPlan::MissingContext { .. })).collect();
+        let probed = flows.iter().filter(|f| matches!(f.plan, FlowPlan::Probe { .. })).count();
+        assert!(!skipped.is_empty() && probed > 0, "context-free flows are still probed");
+        for f in skipped {
+            let FlowPlan::MissingContext { flags } = &f.plan else { unreachable!() };
+            assert!(flags.iter().all(|fl| fl.starts_with("--")), "{}: {flags:?}", f.spec.id);
+        }
+    }
+
+    #[test]
+    fn public_resource_relaxes_private_expectation() {
+        let catalog = Catalog::builtin().unwrap();
+        let suites = catalog.select(&[]).unwrap();
+        let mut ctx = full_context(Cloud::Public);
+        let storage_private = |flows: &[PlannedFlow]| {
+            flows.iter().filter(|f| f.spec.resource == Some(Resource::Storage)).any(|f| match &f.plan {
+                FlowPlan::Probe { targets, .. } => targets.iter().any(|t| t.expect == Expectation::Private),
+                _ => false,
+            })
+        };
+        assert!(storage_private(&expand(&catalog, &suites, &ctx)));
+        ctx.public_resources.insert(Resource::Storage);
+        assert!(!storage_private(&expand(&catalog, &suites, &ctx)));
+    }
+}

@@ -1,0 +1,68 @@
+//! TCP: connect to one address with a deadline and tell dropped, refused and unreachable apart.
+
+use super::Observation;
+use crate::outcome::ReasonCode;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Connects to `addr`; on success the stream is handed back for a TLS handshake.
+pub async fn connect(addr: SocketAddr, timeout: Duration) -> (Observation, Option<TcpStream>) {
+    let start = Instant::now();
+    let socket = match new_socket(addr) {
+        Ok(s) => s,
+        Err(e) => return (Observation::fail(ReasonCode::TcpError, format!("cannot create a socket: {e}"), start.elapsed()), None),
+    };
+    match tokio::time::timeout(timeout, socket.connect(addr)).await {
+        Ok(Ok(stream)) => (Observation::pass(format!("connected to {addr}"), start.elapsed()), Some(stream)),
+        Ok(Err(e)) => (classify(addr, &e, start.elapsed()), None),
+        Err(_) => (
+            Observation::fail(
+                ReasonCode::TcpTimeout,
+                format!("no answer from {addr} within {timeout:?}: packets are silently dropped"),
+                start.elapsed(),
+            ),
+            None,
+        ),
+    }
+}
+
+fn new_socket(addr: SocketAddr) -> io::Result<TcpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_nonblocking(true)?;
+    s.set_tcp_nodelay(true)?;
+    // Close with RST so probing many targets leaves no TIME_WAIT sockets behind.
+    s.set_linger(Some(Duration::ZERO))?;
+    Ok(TcpSocket::from_std_stream(std::net::TcpStream::from(s)))
+}
+
+fn classify(addr: SocketAddr, e: &io::Error, elapsed: Duration) -> Observation {
+    const EPERM: i32 = 1;
+    const EACCES: i32 = 13;
+    const ENETUNREACH: i32 = 101;
+    const EHOSTUNREACH: i32 = 113;
+    match (e.kind(), e.raw_os_error()) {
+        (io::ErrorKind::ConnectionRefused, _) => {
+            Observation::fail(ReasonCode::TcpRefused, format!("{addr} refused the connection (TCP reset)"), elapsed)
+        }
+        (_, Some(ENETUNREACH)) => {
+            Observation::fail(ReasonCode::TcpUnreachable, format!("no route to the network of {addr} from this host"), elapsed)
+        }
+        (_, Some(EHOSTUNREACH)) => Observation::fail(
+            ReasonCode::TcpUnreachable,
+            format!("{addr} is unreachable (ICMP unreachable or no route)"),
+            elapsed,
+        ),
+        (_, Some(EPERM | EACCES)) => Observation::fail(
+            ReasonCode::TcpUnreachable,
+            format!("a firewall rule on this host blocks connections to {addr}"),
+            elapsed,
+        ),
+        (io::ErrorKind::TimedOut, _) => {
+            Observation::fail(ReasonCode::TcpTimeout, format!("connecting to {addr} timed out"), elapsed)
+        }
+        _ => Observation::fail(ReasonCode::TcpError, format!("connecting to {addr} failed: {e}"), elapsed),
+    }
+}

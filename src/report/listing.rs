@@ -1,0 +1,83 @@
+//! `amlprobe suites`: what each suite would probe for the given context, without probing.
+
+use crate::context::WorkspaceContext;
+use crate::plan::{FlowPlan, PlannedFlow};
+use crate::suite::Suite;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// One suite and its expanded flows.
+#[derive(Debug, Serialize)]
+pub struct SuiteListing<'a> {
+    /// Suite name.
+    pub name: &'a str,
+    /// Title.
+    pub title: &'a str,
+    /// Description.
+    pub description: &'a str,
+    /// `built-in` or a file path.
+    pub origin: &'a str,
+    /// Flows applying to the context's cloud.
+    pub flows: Vec<&'a PlannedFlow>,
+}
+
+/// Groups planned flows under their suites.
+pub fn build<'a>(suites: &[&'a Suite], flows: &'a [PlannedFlow]) -> Vec<SuiteListing<'a>> {
+    suites
+        .iter()
+        .map(|s| SuiteListing {
+            name: &s.meta.name,
+            title: &s.meta.title,
+            description: &s.meta.description,
+            origin: &s.origin,
+            flows: flows.iter().filter(|f| f.suite == s.meta.name).collect(),
+        })
+        .collect()
+}
+
+/// JSON form.
+pub fn to_json(context: &WorkspaceContext, listing: &[SuiteListing]) -> String {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        context: &'a WorkspaceContext,
+        suites: &'a [SuiteListing<'a>],
+    }
+    serde_json::to_string_pretty(&Doc { context, suites: listing }).expect("the listing serializes")
+}
+
+/// Text form.
+pub fn to_text(listing: &[SuiteListing]) -> String {
+    let mut out = String::new();
+    for suite in listing {
+        let _ = writeln!(out, "{} — {} ({})", suite.name, suite.title, suite.origin);
+        for f in &suite.flows {
+            let s = &f.spec;
+            let need = if s.required { "required" } else { "optional" };
+            let _ = writeln!(out, "  {:<34} {} ({:?}, {}, {need})", s.id, s.title, s.direction, s.service_tag);
+            match &f.plan {
+                FlowPlan::Probe { targets, .. } => {
+                    for t in targets {
+                        let checks: Vec<String> = t
+                            .checks
+                            .iter()
+                            .map(|c| format!("{:?}/{}{}", c.protocol, c.port, if c.tls { "+tls" } else { "" }).to_lowercase())
+                            .collect();
+                        let expect = format!("{:?}", t.expect).to_lowercase();
+                        let _ = writeln!(out, "      probe {} dns(expect {expect}) {}", t.host, checks.join(" "));
+                    }
+                }
+                FlowPlan::MissingContext { flags } => {
+                    let _ = writeln!(out, "      skipped: needs {}", flags.join(", "));
+                }
+                FlowPlan::NotTestable { why } => {
+                    let _ = writeln!(out, "      not testable: {why}");
+                }
+            }
+            if let Some(w) = &s.representative_of {
+                let _ = writeln!(out, "      (stands for {w})");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}

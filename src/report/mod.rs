@@ -1,0 +1,229 @@
+//! The report: the stable JSON contract (schema_version 1) and the data every renderer reads.
+
+pub mod listing;
+pub mod table;
+
+use crate::context::WorkspaceContext;
+use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::probe::dns::CnameLink;
+use crate::probe::tls::TlsDetails;
+use crate::suite::{Direction, Expectation, Protocol};
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// Bumped on any incompatible change to the JSON shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// JSON contract version.
+    pub schema_version: u32,
+    /// The tool that wrote it.
+    pub tool: Tool,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+    /// The machine it ran on.
+    pub host: HostInfo,
+    /// Workspace facts the suites were rendered with.
+    pub context: WorkspaceContext,
+    /// How the run was configured.
+    pub settings: Settings,
+    /// Counts per flow status.
+    pub summary: Summary,
+    /// Every flow, in suite order.
+    pub flows: Vec<FlowReport>,
+}
+
+/// Tool identity.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    /// `amlprobe`.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+}
+
+/// The machine the probes ran from.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostInfo {
+    /// Host name.
+    pub hostname: String,
+    /// OS pretty name.
+    pub os: String,
+    /// Nameservers queried.
+    pub nameservers: Vec<String>,
+}
+
+/// Engine settings, recorded so a report can be reproduced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Suites run.
+    pub suites: Vec<String>,
+    /// Per-step deadline.
+    pub timeout_ms: u64,
+    /// Parallel probes at most.
+    pub concurrency: usize,
+    /// `--dns-server`, if given.
+    pub dns_server: Option<String>,
+    /// Extra trust anchors.
+    pub ca_files: Vec<String>,
+    /// Extra private ranges.
+    pub private_cidrs: Vec<String>,
+    /// Whether inconclusive and skipped required flows fail the run.
+    pub strict: bool,
+}
+
+/// Counts per flow status.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// All flows.
+    pub flows: usize,
+    /// Working.
+    pub works: usize,
+    /// Blocked.
+    pub blocked: usize,
+    /// Inconclusive.
+    pub inconclusive: usize,
+    /// Skipped for missing context.
+    pub skipped: usize,
+    /// Not testable from inside.
+    pub not_testable: usize,
+}
+
+impl Summary {
+    /// Counts `flows`.
+    pub fn of(flows: &[FlowReport]) -> Self {
+        let count = |s: FlowStatus| flows.iter().filter(|f| f.status == s).count();
+        Summary {
+            flows: flows.len(),
+            works: count(FlowStatus::Works),
+            blocked: count(FlowStatus::Blocked),
+            inconclusive: count(FlowStatus::Inconclusive),
+            skipped: count(FlowStatus::Skipped),
+            not_testable: count(FlowStatus::NotTestable),
+        }
+    }
+}
+
+/// One flow's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowReport {
+    /// Flow id.
+    pub id: String,
+    /// Suite name.
+    pub suite: String,
+    /// Human title.
+    pub title: String,
+    /// Outbound or inbound.
+    pub direction: Direction,
+    /// Service tag that allows it.
+    pub service_tag: String,
+    /// Whether it fails the run when blocked.
+    pub required: bool,
+    /// Scenario that needs it.
+    pub scenario: String,
+    /// Document and section it comes from.
+    pub source: String,
+    /// The documented wildcard the probed host stands for.
+    pub representative_of: Option<String>,
+    /// Host names probed (templates when context is missing).
+    pub hosts: Vec<String>,
+    /// Ports checked.
+    pub ports: Vec<u16>,
+    /// Transport.
+    pub protocol: Protocol,
+    /// The verdict.
+    pub status: FlowStatus,
+    /// Reason of the first probe that did not pass (or `missing_context`).
+    pub reason: Option<ReasonCode>,
+    /// What happened, in one line.
+    pub message: String,
+    /// What to change, for the first problem.
+    pub hint: Option<String>,
+    /// Every probe, in order: DNS per host, then per port and address.
+    pub probes: Vec<ProbeReport>,
+}
+
+/// Probe kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// Name resolution.
+    Dns,
+    /// TCP connect.
+    Tcp,
+    /// TLS handshake.
+    Tls,
+    /// UDP datagram.
+    Udp,
+}
+
+/// One probe's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeReport {
+    /// What kind of step.
+    pub kind: ProbeKind,
+    /// Host name.
+    pub host: String,
+    /// Port (null for DNS).
+    pub port: Option<u16>,
+    /// Address contacted, where one was.
+    pub address: Option<IpAddr>,
+    /// Step result.
+    pub status: ProbeStatus,
+    /// Why it did not pass.
+    pub reason: Option<ReasonCode>,
+    /// Human detail.
+    pub message: String,
+    /// What to change.
+    pub hint: Option<String>,
+    /// Step duration.
+    pub elapsed_ms: u64,
+    /// DNS: required answer shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
+    /// DNS: CNAME hops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cname_chain: Option<Vec<CnameLink>>,
+    /// DNS: every address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<Vec<IpAddr>>,
+    /// TLS: the presented certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsDetails>,
+}
+
+/// Process exit codes (documented in the README).
+pub mod exit {
+    /// Every required flow works.
+    pub const OK: u8 = 0;
+    /// At least one required flow is blocked (or, with --strict, not proven to work).
+    pub const BLOCKED: u8 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: u8 = 2;
+    /// Internal error.
+    pub const INTERNAL: u8 = 3;
+}
+
+impl Report {
+    /// The exit code this report calls for.
+    pub fn exit_code(&self) -> u8 {
+        let failing = |f: &&FlowReport| {
+            f.required
+                && match f.status {
+                    FlowStatus::Blocked => true,
+                    FlowStatus::Inconclusive | FlowStatus::Skipped => self.settings.strict,
+                    FlowStatus::Works | FlowStatus::NotTestable => false,
+                }
+        };
+        if self.flows.iter().any(|f| failing(&f)) { exit::BLOCKED } else { exit::OK }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the report serializes")
+    }
+}

@@ -1,0 +1,133 @@
+//! The human table: flows grouped by suite, one line each, then the reason and the fix for
+//! every flow that is not working, then a summary line.
+
+use super::{FlowReport, ProbeKind, Report};
+use crate::outcome::FlowStatus;
+use crate::suite::Protocol;
+use std::fmt::Write;
+
+const TITLE_WIDTH: usize = 36;
+const TARGET_WIDTH: usize = 46;
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+}
+
+fn status_word(s: FlowStatus) -> (&'static str, &'static str) {
+    match s {
+        FlowStatus::Works => ("works", "32"),
+        FlowStatus::Blocked => ("BLOCKED", "1;31"),
+        FlowStatus::Inconclusive => ("inconclusive", "33"),
+        FlowStatus::Skipped => ("skipped", "2"),
+        FlowStatus::NotTestable => ("not testable", "2"),
+    }
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let keep: String = text.chars().take(width.saturating_sub(1)).collect();
+    format!("{keep}…")
+}
+
+/// `host:ports`, with `+N` when a flow has several hosts.
+fn target(flow: &FlowReport) -> String {
+    let host = flow.hosts.first().map(String::as_str).unwrap_or("-");
+    let ports = flow.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let mut t = if ports.is_empty() { host.to_string() } else { format!("{host}:{ports}") };
+    if flow.protocol == Protocol::Udp {
+        t.push_str("/udp");
+    }
+    if flow.hosts.len() > 1 {
+        t.push_str(&format!(" +{}", flow.hosts.len() - 1));
+    }
+    t
+}
+
+/// Slowest DNS + slowest connect + slowest handshake: the flow's critical path.
+fn latency(flow: &FlowReport) -> String {
+    if flow.probes.is_empty() {
+        return String::new();
+    }
+    let slowest = |k: ProbeKind| flow.probes.iter().filter(|p| p.kind == k).map(|p| p.elapsed_ms).max().unwrap_or(0);
+    let ms = slowest(ProbeKind::Dns) + slowest(ProbeKind::Tcp).max(slowest(ProbeKind::Udp)) + slowest(ProbeKind::Tls);
+    format!("{ms} ms")
+}
+
+/// Renders the report as a table; `color` adds ANSI colours.
+pub fn render(report: &Report, color: bool) -> String {
+    let paint = Paint { on: color };
+    let mut out = String::new();
+    let ctx = &report.context;
+    let mut facts = vec![format!("cloud {}", ctx.cloud.as_str())];
+    facts.extend(ctx.region.as_ref().map(|r| format!("region {r}")));
+    facts.extend(ctx.workspace_id.as_ref().map(|w| format!("workspace {w}")));
+    let _ = writeln!(
+        out,
+        "{} {} · {} · resolver {}",
+        paint.wrap("1", &report.tool.name),
+        report.tool.version,
+        facts.join(", "),
+        if report.host.nameservers.is_empty() { "none".to_string() } else { report.host.nameservers.join(", ") }
+    );
+    let mut suite = "";
+    for flow in &report.flows {
+        if flow.suite != suite {
+            suite = &flow.suite;
+            let _ = writeln!(out, "\n{}", paint.wrap("1", suite));
+        }
+        let (word, code) = status_word(flow.status);
+        let reason = flow.reason.map(|r| r.as_str()).unwrap_or("");
+        let optional = if flow.required { "" } else { " (optional)" };
+        let _ = writeln!(
+            out,
+            "  {} {:<TITLE_WIDTH$} {:<TARGET_WIDTH$} {:>8}  {}",
+            paint.wrap(code, &format!("{word:<12}")),
+            clip(&format!("{}{optional}", flow.title), TITLE_WIDTH),
+            clip(&target(flow), TARGET_WIDTH),
+            latency(flow),
+            reason
+        );
+        if matches!(flow.status, FlowStatus::Blocked | FlowStatus::Inconclusive | FlowStatus::Skipped) {
+            let _ = writeln!(out, "      {} [{}]", flow.message, flow.id);
+            if let Some(hint) = &flow.hint {
+                let _ = writeln!(out, "      {} {hint}", paint.wrap("36", "fix:"));
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{}", summary_line(report));
+    out
+}
+
+/// One line: counts, duration and exit code (what `--quiet` prints).
+pub fn summary_line(report: &Report) -> String {
+    let s = &report.summary;
+    let blocked: Vec<String> = report
+        .flows
+        .iter()
+        .filter(|f| f.status == FlowStatus::Blocked && f.required)
+        .map(|f| format!("{} ({})", f.id, f.reason.map(|r| r.as_str()).unwrap_or("?")))
+        .collect();
+    let mut line = format!(
+        "amlprobe: {} flows: {} works, {} blocked, {} inconclusive, {} skipped, {} not testable in {:.1} s; exit {}",
+        s.flows,
+        s.works,
+        s.blocked,
+        s.inconclusive,
+        s.skipped,
+        s.not_testable,
+        report.duration_ms as f64 / 1000.0,
+        report.exit_code()
+    );
+    if !blocked.is_empty() {
+        line.push_str(&format!("; required flows blocked: {}", blocked.join(", ")));
+    }
+    line
+}

@@ -1,0 +1,444 @@
+//! Suites as data: the TOML model of `probes/*.toml`, the per-cloud values and reason hints, and
+//! loading them (embedded at build time, or from `--suite-file`) with file:line errors.
+
+use crate::context::{CONTEXT_VARIABLES, Cloud, Resource};
+use crate::outcome::ReasonCode;
+use crate::template::{self, Lookup, TemplateError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Files under `probes/`, embedded by build.rs: (file name, contents).
+const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_probes.rs"));
+const CLOUDS_FILE: &str = "clouds.toml";
+const HINTS_FILE: &str = "hints.toml";
+
+/// Which way traffic flows, seen from the VNet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From the VNet to a service.
+    Outbound,
+    /// From a service into the VNet.
+    Inbound,
+}
+
+/// Transport protocol of a flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP (and TLS on `tls_ports`).
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// What a flow's DNS answer must look like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expectation {
+    /// Any address will do.
+    #[default]
+    Any,
+    /// The name must resolve to a private (private-endpoint) address.
+    Private,
+}
+
+/// One flow as written in a suite file. See docs/suite-format.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    /// Unique id, `<suite>.<slug>`.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Outbound or inbound.
+    pub direction: Direction,
+    /// Service tag that allows the flow in an NSG or Azure Firewall.
+    pub service_tag: String,
+    /// Whether a blocked flow fails the run.
+    pub required: bool,
+    /// The documented scenario that needs the flow.
+    pub scenario: String,
+    /// The document and section the flow comes from.
+    pub source: String,
+    /// Host templates.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Ports; empty means DNS only.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// Transport protocol.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Ports that also get a TLS handshake; defaults to 443 when listed.
+    #[serde(default)]
+    pub tls_ports: Option<Vec<u16>>,
+    /// Required shape of the DNS answer.
+    #[serde(default)]
+    pub expect: Expectation,
+    /// The workspace-owned resource behind the hosts, if any.
+    #[serde(default)]
+    pub resource: Option<Resource>,
+    /// The documented wildcard a concrete host stands for.
+    #[serde(default)]
+    pub representative_of: Option<String>,
+    /// Private DNS zone template that should hold the record, for hints.
+    #[serde(default)]
+    pub private_dns_zone: Option<String>,
+    /// Clouds the flow applies to; all when absent.
+    #[serde(default)]
+    pub clouds: Option<Vec<Cloud>>,
+    /// Why the flow cannot be observed from inside the VNet, if it can't.
+    #[serde(default)]
+    pub not_testable: Option<String>,
+}
+
+impl FlowSpec {
+    /// The ports that get a TLS handshake.
+    pub fn tls_ports(&self) -> Vec<u16> {
+        match &self.tls_ports {
+            Some(p) => p.clone(),
+            None if self.protocol == Protocol::Tcp && self.ports.contains(&443) => vec![443],
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether the flow applies to `cloud`.
+    pub fn applies_to(&self, cloud: Cloud) -> bool {
+        self.clouds.as_ref().is_none_or(|c| c.contains(&cloud))
+    }
+}
+
+/// Header of a suite file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteMeta {
+    /// Name used with `--suite`.
+    pub name: String,
+    /// Human title.
+    pub title: String,
+    /// What the suite covers.
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    suite: SuiteMeta,
+    #[serde(default)]
+    flow: Vec<FlowSpec>,
+}
+
+/// A loaded suite.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// Header.
+    pub meta: SuiteMeta,
+    /// Where it came from: `built-in` or a file path.
+    pub origin: String,
+    /// Its flows, in file order.
+    pub flows: Vec<FlowSpec>,
+}
+
+/// Explanations for one reason code, from `probes/hints.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonHint {
+    /// One line: what was observed.
+    pub summary: String,
+    /// The usual cause.
+    pub cause: String,
+    /// The change to make; a template over probe values.
+    pub hint: String,
+    /// A Microsoft Learn page.
+    #[serde(default)]
+    pub learn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HintsFile {
+    reason: BTreeMap<String, ReasonHint>,
+}
+
+/// A suite, cloud or hints file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Read {
+        /// The path.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Syntax or schema error at a line.
+    #[error("{file}:{line}: {message}")]
+    Invalid {
+        /// The path or embedded name.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// All suites plus the per-cloud values and hints they are rendered with.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Suites in load order: built-in first, then user files.
+    pub suites: Vec<Suite>,
+    /// Per-cloud template values.
+    pub clouds: BTreeMap<Cloud, BTreeMap<String, String>>,
+    /// Hints per reason code.
+    pub hints: BTreeMap<ReasonCode, ReasonHint>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, SuiteError> {
+    toml::from_str(text).map_err(|e| SuiteError::Invalid {
+        file: file.to_string(),
+        line: e.span().map_or(1, |s| line_of(text, s.start)),
+        message: e.message().trim().to_string(),
+    })
+}
+
+/// The line of `id = "<id>"` in `text`, so schema errors point at the flow.
+fn line_of_flow(text: &str, id: &str) -> usize {
+    let needle = format!("\"{id}\"");
+    text.lines()
+        .position(|l| l.trim_start().starts_with("id") && l.contains(&needle))
+        .map_or(1, |i| i + 1)
+}
+
+impl Catalog {
+    /// The suites, cloud values and hints compiled into the binary.
+    pub fn builtin() -> Result<Catalog, SuiteError> {
+        let find = |name: &str| {
+            EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| SuiteError::Invalid {
+                file: format!("probes/{name}"),
+                line: 1,
+                message: "missing from the build".into(),
+            })
+        };
+        let clouds_text = find(CLOUDS_FILE)?;
+        let clouds: BTreeMap<Cloud, BTreeMap<String, String>> = parse_toml("probes/clouds.toml", clouds_text)?;
+        let hints_text = find(HINTS_FILE)?;
+        let hints = parse_hints("probes/hints.toml", hints_text)?;
+        let mut catalog = Catalog { suites: Vec::new(), clouds, hints };
+        for (name, text) in EMBEDDED.iter().filter(|(n, _)| *n != CLOUDS_FILE && *n != HINTS_FILE) {
+            catalog.add_suite(&format!("probes/{name}"), "built-in", text)?;
+        }
+        Ok(catalog)
+    }
+
+    /// Adds a user suite file (`--suite-file`).
+    pub fn add_file(&mut self, path: &Path) -> Result<(), SuiteError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read { file: file.clone(), source })?;
+        self.add_suite(&file, &file, &text)
+    }
+
+    /// Parses and validates one suite's text and appends it.
+    pub fn add_suite(&mut self, file: &str, origin: &str, text: &str) -> Result<(), SuiteError> {
+        let parsed: SuiteFile = parse_toml(file, text)?;
+        let fail = |line: usize, message: String| SuiteError::Invalid { file: file.to_string(), line, message };
+        if !valid_id(&parsed.suite.name) {
+            return Err(fail(1, format!("suite name '{}' must use only a-z, 0-9, '_', '-', '.'", parsed.suite.name)));
+        }
+        if self.suites.iter().any(|s| s.meta.name == parsed.suite.name) {
+            return Err(fail(1, format!("suite '{}' is already defined", parsed.suite.name)));
+        }
+        let mut seen: BTreeSet<&str> = self.suites.iter().flat_map(|s| s.flows.iter().map(|f| f.id.as_str())).collect();
+        for flow in &parsed.flow {
+            let line = line_of_flow(text, &flow.id);
+            if !seen.insert(&flow.id) {
+                return Err(fail(line, format!("flow id '{}' is already defined", flow.id)));
+            }
+            self.check_flow(flow).map_err(|m| fail(line, format!("flow '{}': {m}", flow.id)))?;
+        }
+        self.suites.push(Suite { meta: parsed.suite, origin: origin.to_string(), flows: parsed.flow });
+        Ok(())
+    }
+
+    fn check_flow(&self, flow: &FlowSpec) -> Result<(), String> {
+        if !valid_id(&flow.id) {
+            return Err("id must use only a-z, 0-9, '_', '-', '.'".into());
+        }
+        if flow.not_testable.is_some() {
+            return Ok(());
+        }
+        if flow.hosts.is_empty() {
+            return Err("needs at least one host (or a not_testable explanation)".into());
+        }
+        if flow.ports.contains(&0) {
+            return Err("port 0 is not a port".into());
+        }
+        let tls = flow.tls_ports();
+        if let Some(p) = tls.iter().find(|p| !flow.ports.contains(p)) {
+            return Err(format!("tls_ports lists {p}, which is not in ports"));
+        }
+        if flow.protocol == Protocol::Udp && !tls.is_empty() {
+            return Err("a udp flow cannot have tls_ports".into());
+        }
+        for cloud in Cloud::ALL.into_iter().filter(|c| flow.applies_to(*c)) {
+            let Some(values) = self.clouds.get(&cloud) else {
+                return Err(format!("probes/clouds.toml has no [{}] table", cloud.as_str()));
+            };
+            for t in flow.hosts.iter().chain(&flow.private_dns_zone) {
+                let lookup = |name: &str| {
+                    if CONTEXT_VARIABLES.iter().any(|(v, _)| *v == name) {
+                        Lookup::Value(String::new())
+                    } else {
+                        values.get(name).map_or(Lookup::Unknown, |v| Lookup::Value(v.clone()))
+                    }
+                };
+                if let Err(errors) = template::render(t, lookup) {
+                    return Err(match &errors[0] {
+                        TemplateError::Unknown(v) => format!("'{t}' uses {{{v}}}, which is neither a context value nor defined for cloud '{}'", cloud.as_str()),
+                        TemplateError::Malformed(_) | TemplateError::Missing(_) => format!("'{t}' is not a valid template"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Suites selected by `--suite` (all when `names` is empty). Unknown names are an error.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Suite>, String> {
+        if names.is_empty() {
+            return Ok(self.suites.iter().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.suites.iter().find(|s| &s.meta.name == n).ok_or_else(|| {
+                    let known: Vec<&str> = self.suites.iter().map(|s| s.meta.name.as_str()).collect();
+                    format!("--suite: no suite named '{n}' (known: {})", known.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
+}
+
+fn parse_hints(file: &str, text: &str) -> Result<BTreeMap<ReasonCode, ReasonHint>, SuiteError> {
+    let parsed: HintsFile = parse_toml(file, text)?;
+    let mut hints = BTreeMap::new();
+    for (name, hint) in parsed.reason {
+        let code = ReasonCode::ALL.into_iter().find(|c| c.as_str() == name).ok_or_else(|| SuiteError::Invalid {
+            file: file.to_string(),
+            line: text.find(&format!("[reason.{name}]")).map_or(1, |o| line_of(text, o)),
+            message: format!("'{name}' is not a reason code"),
+        })?;
+        hints.insert(code, hint);
+    }
+    Ok(hints)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::builtin().expect("built-in catalog loads")
+    }
+
+    #[test]
+    fn every_reason_code_has_a_hint() {
+        let c = catalog();
+        for code in ReasonCode::ALL {
+            assert!(c.hints.contains_key(&code), "probes/hints.toml lacks [reason.{code}]");
+        }
+    }
+
+    #[test]
+    fn every_cloud_has_values() {
+        let c = catalog();
+        for cloud in Cloud::ALL {
+            assert!(c.clouds.contains_key(&cloud), "clouds.toml lacks [{}]", cloud.as_str());
+        }
+    }
+
+    const GOOD: &str = r#"
+[suite]
+name = "mine"
+title = "My flows"
+
+[[flow]]
+id = "mine.mirror"
+title = "Package mirror"
+direction = "outbound"
+service_tag = "VirtualNetwork"
+required = true
+scenario = "pip install"
+source = "ops runbook"
+hosts = ["pypi.{region}.corp.example"]
+ports = [443]
+"#;
+
+    #[test]
+    fn user_suite_loads_and_defaults_apply() {
+        let mut c = catalog();
+        c.add_suite("mine.toml", "mine.toml", GOOD).unwrap();
+        let flow = &c.suites.last().unwrap().flows[0];
+        assert_eq!(flow.tls_ports(), vec![443]);
+        assert_eq!(flow.protocol, Protocol::Tcp);
+        assert_eq!(flow.expect, Expectation::Any);
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let bad = GOOD.replace("ports = [443]", "ports = [443");
+        let err = catalog().add_suite("mine.toml", "mine.toml", &bad).unwrap_err().to_string();
+        assert!(err.starts_with("mine.toml:15:") || err.starts_with("mine.toml:16:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_line() {
+        let bad = GOOD.replace("ports = [443]", "ports = [443]\nprot = \"tcp\"");
+        let err = catalog().add_suite("mine.toml", "mine.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("mine.toml:16") && err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn unknown_template_variable_is_rejected() {
+        let bad = GOOD.replace("{region}", "{regoin}");
+        let err = catalog().add_suite("mine.toml", "mine.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("mine.toml:7") && err.contains("regoin"), "{err}");
+    }
+
+    #[test]
+    fn schema_errors_are_caught() {
+        let cases = [
+            (GOOD.replace("ports = [443]", "ports = [443]\ntls_ports = [8443]"), "tls_ports"),
+            (GOOD.replace("ports = [443]", "ports = [53]\nprotocol = \"udp\"\ntls_ports = [53]"), "udp"),
+            (GOOD.replace("hosts = [\"pypi.{region}.corp.example\"]", "hosts = []"), "host"),
+            (GOOD.replace("mine.mirror", "Mine Mirror"), "id"),
+            (GOOD.replace("direction = \"outbound\"", "direction = \"sideways\""), "sideways"),
+        ];
+        for (text, needle) in cases {
+            let err = catalog().add_suite("mine.toml", "mine.toml", &text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected() {
+        let mut c = catalog();
+        c.add_suite("a.toml", "a.toml", GOOD).unwrap();
+        let again = GOOD.replace("name = \"mine\"", "name = \"other\"");
+        let err = c.add_suite("b.toml", "b.toml", &again).unwrap_err().to_string();
+        assert!(err.contains("already defined"), "{err}");
+    }
+}
