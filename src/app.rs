@@ -20,7 +20,10 @@ struct Failure {
 }
 
 fn usage(e: impl std::fmt::Display) -> Failure {
-    Failure { code: exit::USAGE, message: e.to_string() }
+    Failure {
+        code: exit::USAGE,
+        message: e.to_string(),
+    }
 }
 
 /// Entry point for the binary.
@@ -40,7 +43,10 @@ pub fn main() -> ExitCode {
 }
 
 fn load_catalog(selection: &Selection) -> Result<Catalog, Failure> {
-    let mut catalog = Catalog::builtin().map_err(|e| Failure { code: exit::INTERNAL, message: e.to_string() })?;
+    let mut catalog = Catalog::builtin().map_err(|e| Failure {
+        code: exit::INTERNAL,
+        message: e.to_string(),
+    })?;
     for file in &selection.suite_files {
         catalog.add_file(file).map_err(usage)?;
     }
@@ -51,7 +57,10 @@ fn print(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         // A closed pipe (`amlprobe run | head`) is the reader's choice, not an error.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure { code: exit::INTERNAL, message: format!("writing output: {e}") }),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
+            code: exit::INTERNAL,
+            message: format!("writing output: {e}"),
+        }),
         _ => Ok(()),
     }
 }
@@ -60,7 +69,7 @@ fn suites(args: SuitesArgs) -> Result<u8, Failure> {
     let selection = config::suites_selection(args.context).map_err(usage)?;
     let catalog = load_catalog(&selection)?;
     let chosen = catalog.select(&selection.suites).map_err(usage)?;
-    let flows = plan::expand(&catalog, &chosen, &selection.context);
+    let flows = plan::expand(&catalog, &chosen, &selection.context, &plan::Routing::default());
     let listing = report::listing::build(&chosen, &flows);
     print(&match args.format {
         Format::Json => report::listing::to_json(&selection.context, &listing) + "\n",
@@ -75,11 +84,14 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let cfg = RunConfig::from_args(args).map_err(usage)?;
     let catalog = load_catalog(&cfg.selection)?;
     let chosen = catalog.select(&cfg.selection.suites).map_err(usage)?;
-    let flows = plan::expand(&catalog, &chosen, &cfg.selection.context);
+    let flows = plan::expand(&catalog, &chosen, &cfg.selection.context, &cfg.routing);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure { code: exit::INTERNAL, message: format!("cannot start the runtime: {e}") })?;
+        .map_err(|e| Failure {
+            code: exit::INTERNAL,
+            message: format!("cannot start the runtime: {e}"),
+        })?;
     let engine = {
         // hickory's resolver needs a runtime context to be built.
         let _guard = runtime.enter();
@@ -89,13 +101,25 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let observed = runtime.block_on(engine.execute(&flows, progress));
     bar.finish_and_clear();
     let ranges = PrivateRanges::with_extra(&cfg.private_cidrs);
-    let flow_reports = verdict::assess(&flows, &observed, &ranges, &catalog.hints);
+    let judgement = verdict::Judgement {
+        ranges: &ranges,
+        expected: &cfg.expected_ips,
+        hints: &catalog.hints,
+    };
+    let flow_reports = verdict::assess(&flows, &observed, &judgement);
     let report = Report {
         schema_version: report::SCHEMA_VERSION,
-        tool: Tool { name: env!("CARGO_PKG_NAME").into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: Tool {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
-        host: HostInfo { hostname: hostinfo::hostname(), os: hostinfo::os_name(), nameservers: engine.nameservers().to_vec() },
+        host: HostInfo {
+            hostname: hostinfo::hostname(),
+            os: hostinfo::os_name(),
+            nameservers: engine.nameservers().to_vec(),
+        },
         context: cfg.selection.context.clone(),
         settings: Settings {
             suites: chosen.iter().map(|s| s.meta.name.clone()).collect(),
@@ -113,7 +137,8 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         std::fs::write(path, report.to_json() + "\n")
             .map_err(|e| usage(format!("--report {}: {e}", path.display())))?;
     }
-    let color = cfg.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+    let color =
+        cfg.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
     print(&match (cfg.quiet, cfg.format) {
         (true, _) => report::table::summary_line(&report) + "\n",
         (false, Format::Json) => report.to_json() + "\n",

@@ -55,7 +55,13 @@ pub struct ContextArgs {
     pub compute_instance: Option<String>,
     /// A workspace resource reached over its public endpoint in this deployment (repeatable);
     /// its names then need not resolve to private addresses.
-    #[arg(long, env = "AMLPROBE_PUBLIC_RESOURCE", value_enum, value_delimiter = ',', value_name = "RESOURCE")]
+    #[arg(
+        long,
+        env = "AMLPROBE_PUBLIC_RESOURCE",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "RESOURCE"
+    )]
     pub public_resource: Vec<Resource>,
     /// Suite to run (repeatable) [default: all].
     #[arg(long, env = "AMLPROBE_SUITE", value_delimiter = ',', value_name = "NAME")]
@@ -96,6 +102,21 @@ pub struct RunArgs {
     /// Extra address range that counts as private (repeatable).
     #[arg(long, env = "AMLPROBE_PRIVATE_CIDR", value_delimiter = ',', value_name = "CIDR")]
     pub private_cidr: Vec<String>,
+    /// HTTP proxy for TLS and HTTP probes (http://[user:pass@]host:port); overrides https_proxy etc.
+    #[arg(long, env = "AMLPROBE_PROXY", value_name = "URL", conflicts_with = "no_proxy")]
+    pub proxy: Option<String>,
+    /// Ignore proxy environment variables: probe every target directly.
+    #[arg(long)]
+    pub no_proxy: bool,
+    /// For proxied targets, also probe the direct path and report both.
+    #[arg(long, env = "AMLPROBE_COMPARE_DIRECT")]
+    pub compare_direct: bool,
+    /// A private-endpoint name and the exact address it must resolve to (repeatable).
+    #[arg(long, env = "AMLPROBE_EXPECT_IP", value_delimiter = ',', value_name = "FQDN=IP")]
+    pub expect_ip: Vec<String>,
+    /// Expected addresses from `az network private-endpoint show` / `az network nic show` JSON, or `fqdn ip` lines.
+    #[arg(long, env = "AMLPROBE_PRIVATE_ENDPOINTS", value_name = "FILE")]
+    pub private_endpoints: Option<PathBuf>,
     /// Output format on stdout [default: table].
     #[arg(long, env = "AMLPROBE_FORMAT", value_enum)]
     pub format: Option<Format>,

@@ -3,8 +3,11 @@
 
 use crate::cli::{ContextArgs, Format, RunArgs};
 use crate::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
+use crate::endpoints::{self, ExpectedIps};
 use crate::engine::EngineConfig;
 use crate::netaddr::Cidr;
+use crate::plan::Routing;
+use crate::proxy::ProxySettings;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -64,19 +67,36 @@ struct FileConfig {
     format: Option<Format>,
     report: Option<PathBuf>,
     strict: Option<bool>,
+    proxy: Option<String>,
+    no_proxy: Option<bool>,
+    compare_direct: Option<bool>,
+    #[serde(default)]
+    expect_ip: Vec<String>,
+    private_endpoints: Option<PathBuf>,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
     let mut cfg: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
-        line: e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        line: e
+            .span()
+            .map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
         file,
         message: e.message().trim().to_string(),
     })?;
     // Relative paths in the file are relative to the file, not to wherever amlprobe runs.
     let base = path.parent().unwrap_or(Path::new("."));
-    for p in cfg.suite_file.iter_mut().chain(cfg.ca_file.iter_mut()).chain(cfg.report.iter_mut()) {
+    for p in cfg
+        .suite_file
+        .iter_mut()
+        .chain(cfg.ca_file.iter_mut())
+        .chain(cfg.report.iter_mut())
+        .chain(cfg.private_endpoints.iter_mut())
+    {
         if p.is_relative() {
             *p = base.join(&*p);
         }
@@ -104,6 +124,10 @@ pub struct RunConfig {
     pub engine: EngineConfig,
     /// Extra private ranges.
     pub private_cidrs: Vec<Cidr>,
+    /// Proxies and the direct-path comparison.
+    pub routing: Routing,
+    /// Exact addresses private-endpoint names must resolve to.
+    pub expected_ips: ExpectedIps,
     /// Output on stdout.
     pub format: Format,
     /// JSON report path.
@@ -128,23 +152,43 @@ fn validated(
     value: Option<String>,
     check: fn(&str) -> Result<String, InvalidValue>,
 ) -> Result<Option<String>, InvalidValue> {
-    value.filter(|v| !v.trim().is_empty()).map(|v| check(v.trim())).transpose()
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| check(v.trim()))
+        .transpose()
 }
 
 fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, ConfigError> {
     let context = WorkspaceContext {
         cloud: first(args.cloud, file.cloud).unwrap_or_default(),
         region: validated(first(args.region, file.region.take()), context::validate_region)?,
-        workspace_id: validated(first(args.workspace_id, file.workspace_id.take()), context::validate_workspace_id)?,
-        workspace_name: validated(first(args.workspace_name, file.workspace_name.take()), context::validate_workspace_name)?,
-        storage_account: validated(first(args.storage_account, file.storage_account.take()), context::validate_storage_account)?,
-        key_vault: validated(first(args.key_vault, file.key_vault.take()), context::validate_key_vault)?,
+        workspace_id: validated(
+            first(args.workspace_id, file.workspace_id.take()),
+            context::validate_workspace_id,
+        )?,
+        workspace_name: validated(
+            first(args.workspace_name, file.workspace_name.take()),
+            context::validate_workspace_name,
+        )?,
+        storage_account: validated(
+            first(args.storage_account, file.storage_account.take()),
+            context::validate_storage_account,
+        )?,
+        key_vault: validated(
+            first(args.key_vault, file.key_vault.take()),
+            context::validate_key_vault,
+        )?,
         container_registry: validated(
             first(args.container_registry, file.container_registry.take()),
             context::validate_container_registry,
         )?,
-        compute_instance: validated(first(args.compute_instance, file.compute_instance.take()), context::validate_compute_instance)?,
-        public_resources: first_list(args.public_resource, std::mem::take(&mut file.public_resource)).into_iter().collect(),
+        compute_instance: validated(
+            first(args.compute_instance, file.compute_instance.take()),
+            context::validate_compute_instance,
+        )?,
+        public_resources: first_list(args.public_resource, std::mem::take(&mut file.public_resource))
+            .into_iter()
+            .collect(),
     };
     Ok(Selection {
         context,
@@ -182,17 +226,60 @@ impl RunConfig {
         let selection = selection(args.context, &mut file)?;
         let timeout = first(args.timeout, file.timeout).unwrap_or(5.0);
         if !(timeout > 0.0 && timeout <= 120.0) {
-            return Err(InvalidValue { flag: "timeout", message: format!("{timeout} is not between 0 and 120 seconds") }.into());
+            return Err(InvalidValue {
+                flag: "timeout",
+                message: format!("{timeout} is not between 0 and 120 seconds"),
+            }
+            .into());
         }
         let concurrency = first(args.concurrency, file.concurrency).unwrap_or(64);
         if !(1..=4096).contains(&concurrency) {
-            return Err(InvalidValue { flag: "concurrency", message: format!("{concurrency} is not between 1 and 4096") }.into());
+            return Err(InvalidValue {
+                flag: "concurrency",
+                message: format!("{concurrency} is not between 1 and 4096"),
+            }
+            .into());
         }
-        let dns_server = first(args.dns_server, file.dns_server).map(|s| parse_dns_server(&s)).transpose()?;
+        let dns_server = first(args.dns_server, file.dns_server)
+            .map(|s| parse_dns_server(&s))
+            .transpose()?;
         let private_cidrs = first_list(args.private_cidr, file.private_cidr)
             .iter()
-            .map(|c| c.trim().parse::<Cidr>().map_err(|message| InvalidValue { flag: "private-cidr", message }))
+            .map(|c| {
+                c.trim().parse::<Cidr>().map_err(|message| InvalidValue {
+                    flag: "private-cidr",
+                    message,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
+        let no_proxy = args.no_proxy || file.no_proxy.unwrap_or(false);
+        let proxy_flag = first(args.proxy, file.proxy);
+        let proxies = ProxySettings::resolve(proxy_flag.as_deref(), no_proxy, |name| std::env::var(name).ok())
+            .map_err(|e| InvalidValue {
+                flag: "proxy",
+                message: format!("{} (from {})", e.message, e.source),
+            })?;
+        let mut expected_ips = ExpectedIps::new();
+        for pair in first_list(args.expect_ip, file.expect_ip) {
+            endpoints::parse_pair(&pair, &mut expected_ips).map_err(|message| InvalidValue {
+                flag: "expect-ip",
+                message,
+            })?;
+        }
+        if let Some(path) = first(args.private_endpoints, file.private_endpoints) {
+            let text = std::fs::read_to_string(&path).map_err(|e| InvalidValue {
+                flag: "private-endpoints",
+                message: format!("{}: {e}", path.display()),
+            })?;
+            endpoints::parse_file(&text, &mut expected_ips).map_err(|m| InvalidValue {
+                flag: "private-endpoints",
+                message: format!("{} {m}", path.display()),
+            })?;
+        }
+        let routing = Routing {
+            proxies: proxies.clone(),
+            compare_direct: args.compare_direct || file.compare_direct.unwrap_or(false),
+        };
         Ok(RunConfig {
             selection,
             engine: EngineConfig {
@@ -200,8 +287,11 @@ impl RunConfig {
                 concurrency,
                 dns_server,
                 ca_files: first_list(args.ca_file, file.ca_file),
+                proxies,
             },
             private_cidrs,
+            routing,
+            expected_ips,
             format: first(args.format, file.format).unwrap_or_default(),
             report: first(args.report, file.report),
             strict: args.strict || file.strict.unwrap_or(false),
@@ -255,7 +345,10 @@ mod tests {
     #[test]
     fn dns_server_forms() {
         assert_eq!(parse_dns_server("10.0.0.4").unwrap(), "10.0.0.4:53".parse().unwrap());
-        assert_eq!(parse_dns_server("127.0.0.1:5353").unwrap(), "127.0.0.1:5353".parse().unwrap());
+        assert_eq!(
+            parse_dns_server("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
         assert_eq!(parse_dns_server("[::1]:5353").unwrap(), "[::1]:5353".parse().unwrap());
     }
 
@@ -282,10 +375,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ws.toml");
         std::fs::write(&path, "region = \"eastus\"\nstorage_acount = \"x\"\n").unwrap();
-        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()])).unwrap_err().to_string();
+        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ws.toml:2:") && e.contains("storage_acount"), "{e}");
         std::fs::write(&path, "region = \"East US\"\n").unwrap();
-        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()])).unwrap_err().to_string();
+        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()]))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("--region: "), "{e}");
     }
 }

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// The Azure cloud the workspace lives in; selects host names and domain suffixes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Cloud {
     /// Azure public cloud.
@@ -80,14 +82,20 @@ pub struct InvalidValue {
 }
 
 fn invalid(flag: &'static str, message: impl Into<String>) -> InvalidValue {
-    InvalidValue { flag, message: message.into() }
+    InvalidValue {
+        flag,
+        message: message.into(),
+    }
 }
 
 /// Names a user might paste as a host name instead of the bare resource name.
 fn reject_fqdn(flag: &'static str, value: &str, what: &str) -> Result<(), InvalidValue> {
     if value.contains('.') {
         let first = value.split('.').next().unwrap_or_default();
-        return Err(invalid(flag, format!("'{value}' looks like a host name; give the {what} only (e.g. '{first}')")));
+        return Err(invalid(
+            flag,
+            format!("'{value}' looks like a host name; give the {what} only (e.g. '{first}')"),
+        ));
     }
     Ok(())
 }
@@ -97,7 +105,10 @@ pub fn validate_workspace_id(value: &str) -> Result<String, InvalidValue> {
     let groups: Vec<&str> = value.split('-').collect();
     let lens = [8, 4, 4, 4, 12];
     let ok = groups.len() == 5
-        && groups.iter().zip(lens).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+        && groups
+            .iter()
+            .zip(lens)
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
     if !ok {
         return Err(invalid(
             "workspace-id",
@@ -111,10 +122,19 @@ pub fn validate_workspace_id(value: &str) -> Result<String, InvalidValue> {
 pub fn validate_region(value: &str) -> Result<String, InvalidValue> {
     let v = value.to_ascii_lowercase();
     if v.contains(' ') {
-        return Err(invalid("region", format!("'{value}' has spaces; use the programmatic name (e.g. 'eastus', not 'East US')")));
+        return Err(invalid(
+            "region",
+            format!("'{value}' has spaces; use the programmatic name (e.g. 'eastus', not 'East US')"),
+        ));
     }
-    if !(2..=40).contains(&v.len()) || !v.starts_with(|c: char| c.is_ascii_lowercase()) || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(invalid("region", format!("'{value}' is not an Azure region name (letters and digits, e.g. 'westeurope')")));
+    if !(2..=40).contains(&v.len())
+        || !v.starts_with(|c: char| c.is_ascii_lowercase())
+        || !v.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(invalid(
+            "region",
+            format!("'{value}' is not an Azure region name (letters and digits, e.g. 'westeurope')"),
+        ));
     }
     Ok(v)
 }
@@ -127,7 +147,9 @@ pub fn validate_workspace_name(value: &str) -> Result<String, InvalidValue> {
     if !ok {
         return Err(invalid(
             "workspace-name",
-            format!("'{value}' is not a workspace name (3-33 letters, digits, '-' or '_', starting with a letter or digit)"),
+            format!(
+                "'{value}' is not a workspace name (3-33 letters, digits, '-' or '_', starting with a letter or digit)"
+            ),
         ));
     }
     Ok(value.to_string())
@@ -137,7 +159,10 @@ pub fn validate_workspace_name(value: &str) -> Result<String, InvalidValue> {
 pub fn validate_storage_account(value: &str) -> Result<String, InvalidValue> {
     reject_fqdn("storage-account", value, "account name")?;
     if !(3..=24).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return Err(invalid("storage-account", format!("'{value}' is not a storage account name (3-24 lower-case letters and digits)")));
+        return Err(invalid(
+            "storage-account",
+            format!("'{value}' is not a storage account name (3-24 lower-case letters and digits)"),
+        ));
     }
     Ok(value.to_string())
 }
@@ -153,7 +178,9 @@ pub fn validate_key_vault(value: &str) -> Result<String, InvalidValue> {
     if !ok {
         return Err(invalid(
             "key-vault",
-            format!("'{value}' is not a key vault name (3-24 letters, digits and single hyphens, starting with a letter)"),
+            format!(
+                "'{value}' is not a key vault name (3-24 letters, digits and single hyphens, starting with a letter)"
+            ),
         ));
     }
     Ok(value.to_ascii_lowercase())
@@ -163,7 +190,10 @@ pub fn validate_key_vault(value: &str) -> Result<String, InvalidValue> {
 pub fn validate_container_registry(value: &str) -> Result<String, InvalidValue> {
     reject_fqdn("container-registry", value, "registry name")?;
     if !(5..=50).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(invalid("container-registry", format!("'{value}' is not a container registry name (5-50 letters and digits)")));
+        return Err(invalid(
+            "container-registry",
+            format!("'{value}' is not a container registry name (5-50 letters and digits)"),
+        ));
     }
     Ok(value.to_ascii_lowercase())
 }
@@ -178,7 +208,9 @@ pub fn validate_compute_instance(value: &str) -> Result<String, InvalidValue> {
     if !ok {
         return Err(invalid(
             "compute-instance",
-            format!("'{value}' is not a compute instance name (3-24 letters, digits and hyphens, starting with a letter)"),
+            format!(
+                "'{value}' is not a compute instance name (3-24 letters, digits and hyphens, starting with a letter)"
+            ),
         ));
     }
     Ok(value.to_ascii_lowercase())
@@ -217,7 +249,11 @@ impl WorkspaceContext {
     /// `ml-<workspace name, truncated>-<region>-<workspace id>`, at most 63 characters (one DNS
     /// label), as Azure names the workspace's notebook host.
     pub fn notebook_label(&self) -> Option<String> {
-        let (name, region, id) = (self.workspace_name.as_ref()?, self.region.as_ref()?, self.workspace_id.as_ref()?);
+        let (name, region, id) = (
+            self.workspace_name.as_ref()?,
+            self.region.as_ref()?,
+            self.workspace_id.as_ref()?,
+        );
         let fixed = "ml-".len() + 1 + region.len() + 1 + id.len();
         let room = 63usize.saturating_sub(fixed);
         let name: String = name.to_ascii_lowercase().chars().take(room).collect();
@@ -235,7 +271,12 @@ mod tests {
             validate_workspace_id("FB7E20A0-8891-458B-B969-55DDB3382F51").unwrap(),
             "fb7e20a0-8891-458b-b969-55ddb3382f51"
         );
-        for bad in ["", "fb7e20a0", "fb7e20a0-8891-458b-b969-55ddb3382f5", "zb7e20a0-8891-458b-b969-55ddb3382f51"] {
+        for bad in [
+            "",
+            "fb7e20a0",
+            "fb7e20a0-8891-458b-b969-55ddb3382f5",
+            "zb7e20a0-8891-458b-b969-55ddb3382f51",
+        ] {
             let e = validate_workspace_id(bad).unwrap_err();
             assert_eq!(e.flag, "workspace-id");
         }
@@ -274,8 +315,14 @@ mod tests {
             workspace_name: Some("MyWorkspace".into()),
             ..Default::default()
         };
-        assert_eq!(ctx.notebook_label().unwrap(), "ml-myworkspace-eastus-fb7e20a0-8891-458b-b969-55ddb3382f51");
-        let long = WorkspaceContext { workspace_name: Some("a".repeat(33)), ..ctx };
+        assert_eq!(
+            ctx.notebook_label().unwrap(),
+            "ml-myworkspace-eastus-fb7e20a0-8891-458b-b969-55ddb3382f51"
+        );
+        let long = WorkspaceContext {
+            workspace_name: Some("a".repeat(33)),
+            ..ctx
+        };
         assert_eq!(long.notebook_label().unwrap().len(), 63);
     }
 }

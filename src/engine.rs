@@ -2,23 +2,27 @@
 //! (host, address, port, protocol, tls) check runs once, however many flows share it. All of it
 //! runs under one semaphore, so total time tracks the slowest chain, not the sum.
 
-use crate::plan::{Check, FlowPlan, PlannedFlow};
+use crate::outcome::{ProbeStatus, ReasonCode};
+use crate::plan::{App, Check, FlowPlan, PlannedFlow, Route};
 use crate::probe::dns::{DnsObservation, DnsProber};
+use crate::probe::http::{self, HttpCheck, HttpDetails};
 use crate::probe::tls::{TlsObservation, TlsProber};
-use crate::probe::{Observation, SetupError, tcp, udp};
+use crate::probe::{Observation, SetupError, proxy, smb, tcp, udp};
+use crate::proxy::{ProxySettings, ProxyUrl};
 use crate::suite::Protocol;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// Engine settings, validated by the caller.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Deadline for each step (DNS, connect, handshake).
+    /// Deadline for each step (DNS, connect, handshake, request).
     pub timeout: Duration,
     /// Probes in flight at most.
     pub concurrency: usize,
@@ -26,6 +30,8 @@ pub struct EngineConfig {
     pub dns_server: Option<SocketAddr>,
     /// Extra trust anchors.
     pub ca_files: Vec<PathBuf>,
+    /// Proxies for proxied checks.
+    pub proxies: ProxySettings,
 }
 
 /// One connection-level probe's identity.
@@ -33,19 +39,49 @@ pub struct EngineConfig {
 pub struct ConnKey {
     /// Host name (the TLS server name).
     pub host: String,
-    /// Address contacted.
-    pub address: IpAddr,
+    /// Address contacted directly; `None` through a proxy, which resolves the name itself.
+    pub address: Option<IpAddr>,
     /// What was checked.
     pub check: Check,
+}
+
+/// The application-layer step after the connect (HTTP or SMB).
+#[derive(Debug, Clone)]
+pub struct AppObservation {
+    /// Verdict of the step.
+    pub observation: Observation,
+    /// HTTP status and server, for HTTP steps.
+    pub http: Option<HttpDetails>,
 }
 
 /// What a connection-level probe observed.
 #[derive(Debug, Clone)]
 pub struct ConnObservation {
-    /// TCP connect or UDP exchange.
+    /// TCP connect (to the target, or to the proxy) or UDP exchange.
     pub connect: Observation,
-    /// TLS handshake, when asked for and the connect worked.
+    /// The proxy, as displayed (credentials redacted), when the check went through one.
+    pub proxy: Option<ProxyUrl>,
+    /// Where the proxy was reached.
+    pub proxy_address: Option<SocketAddr>,
+    /// The proxy's answer to CONNECT.
+    pub tunnel: Option<Observation>,
+    /// TLS handshake, when asked for and everything before it worked.
     pub tls: Option<TlsObservation>,
+    /// HTTP or SMB step.
+    pub app: Option<AppObservation>,
+}
+
+impl ConnObservation {
+    fn connected(connect: Observation) -> Self {
+        ConnObservation {
+            connect,
+            proxy: None,
+            proxy_address: None,
+            tunnel: None,
+            tls: None,
+            app: None,
+        }
+    }
 }
 
 /// Everything observed in a run, keyed for lookup by the verdict stage.
@@ -69,11 +105,21 @@ pub enum ProgressEvent {
 /// A progress callback.
 pub type ProgressFn = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
 
+/// A proxy's address, or why it has none.
+type ProxyAddress = Result<SocketAddr, String>;
+
 /// Runs probes. Cheap to share: clone the `Arc`.
 pub struct Engine {
     dns: DnsProber,
     tls: TlsProber,
     config: EngineConfig,
+}
+
+/// Per-host work: whether to resolve, and the checks.
+#[derive(Default)]
+struct HostWork {
+    resolve: bool,
+    checks: BTreeSet<Check>,
 }
 
 impl Engine {
@@ -93,76 +139,259 @@ impl Engine {
 
     /// Runs every probe the plan asks for.
     pub async fn execute(self: &Arc<Self>, flows: &[PlannedFlow], progress: ProgressFn) -> Observations {
-        let mut work: BTreeMap<String, BTreeSet<Check>> = BTreeMap::new();
+        let mut work: BTreeMap<String, HostWork> = BTreeMap::new();
         for flow in flows {
             if let FlowPlan::Probe { targets, .. } = &flow.plan {
                 for t in targets {
-                    work.entry(t.host.clone()).or_default().extend(t.checks.iter().copied());
+                    let w = work.entry(t.host.clone()).or_default();
+                    w.resolve |= t.resolve;
+                    w.checks.extend(t.checks.iter().copied());
                 }
             }
         }
-        progress(ProgressEvent::Planned(work.values().map(|c| 1 + c.len() as u64).sum()));
+        progress(ProgressEvent::Planned(
+            work.values()
+                .map(|w| u64::from(w.resolve) + w.checks.len() as u64)
+                .sum(),
+        ));
+        let proxies = Arc::new(self.resolve_proxies().await);
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut hosts = JoinSet::new();
-        for (host, checks) in work {
-            let (engine, permits, progress) = (self.clone(), permits.clone(), progress.clone());
-            hosts.spawn(async move { engine.probe_host(host, checks, permits, progress).await });
+        for (host, w) in work {
+            let (engine, permits, progress, proxies) =
+                (self.clone(), permits.clone(), progress.clone(), proxies.clone());
+            hosts.spawn(async move { engine.probe_host(host, w, permits, progress, proxies).await });
         }
         let mut observations = Observations::default();
         while let Some(done) = hosts.join_next().await {
             // A probe task only ends early if it panicked; the verdict stage then reports its
             // checks as not observed rather than taking the run down.
             if let Ok((host, dns, conns)) = done {
-                observations.dns.insert(host, dns);
+                observations.dns.extend(dns.map(|d| (host, d)));
                 observations.conns.extend(conns);
             }
         }
         observations
     }
 
+    /// Resolves each configured proxy's host once.
+    async fn resolve_proxies(&self) -> HashMap<ProxyUrl, ProxyAddress> {
+        let mut out = HashMap::new();
+        for proxy in [&self.config.proxies.https, &self.config.proxies.http]
+            .into_iter()
+            .flatten()
+        {
+            if out.contains_key(proxy) {
+                continue;
+            }
+            let address = match proxy.host.parse::<IpAddr>() {
+                Ok(ip) => Ok(SocketAddr::new(ip, proxy.port)),
+                Err(_) => match self.dns.resolve_chain(&proxy.host).await.result {
+                    Ok(a) => a
+                        .addresses
+                        .first()
+                        .map(|ip| SocketAddr::new(*ip, proxy.port))
+                        .ok_or_else(|| "no address".to_string()),
+                    Err((_, message)) => Err(message),
+                },
+            };
+            out.insert(proxy.clone(), address);
+        }
+        out
+    }
+
     async fn probe_host(
         self: Arc<Self>,
         host: String,
-        checks: BTreeSet<Check>,
+        work: HostWork,
         permits: Arc<Semaphore>,
         progress: ProgressFn,
-    ) -> (String, DnsObservation, Vec<(ConnKey, ConnObservation)>) {
-        let dns = {
+        proxies: Arc<HashMap<ProxyUrl, ProxyAddress>>,
+    ) -> (String, Option<DnsObservation>, Vec<(ConnKey, ConnObservation)>) {
+        let dns = if work.resolve {
             let _permit = permits.acquire().await.expect("semaphore is never closed");
-            self.dns.resolve_chain(&host).await
+            let d = self.dns.resolve_chain(&host).await;
+            progress(ProgressEvent::Step(format!("resolved {host}")));
+            Some(d)
+        } else {
+            None
         };
-        progress(ProgressEvent::Step(format!("resolved {host}")));
-        let addresses = dns.result.as_ref().map(|a| a.addresses.clone()).unwrap_or_default();
+        let addresses = dns
+            .as_ref()
+            .and_then(|d| d.result.as_ref().ok())
+            .map(|a| a.addresses.clone())
+            .unwrap_or_default();
         let mut probes = JoinSet::new();
-        for check in &checks {
-            for &address in &addresses {
-                let (engine, permits, host, check) = (self.clone(), permits.clone(), host.clone(), *check);
+        for check in &work.checks {
+            let targets: Vec<Option<IpAddr>> = match check.route {
+                Route::Direct => addresses.iter().copied().map(Some).collect(),
+                Route::Proxy => vec![None],
+            };
+            for address in targets {
+                let (engine, permits, host, check, proxies) =
+                    (self.clone(), permits.clone(), host.clone(), *check, proxies.clone());
                 probes.spawn(async move {
                     let _permit = permits.acquire().await.expect("semaphore is never closed");
-                    let observed = engine.probe_address(&host, address, check).await;
+                    let observed = match address {
+                        Some(ip) => engine.probe_direct(&host, ip, check).await,
+                        None => engine.probe_via_proxy(&host, check, &proxies).await,
+                    };
                     (ConnKey { host, address, check }, observed)
                 });
             }
         }
         let conns: Vec<_> = probes.join_all().await;
-        for check in &checks {
+        for check in &work.checks {
             progress(ProgressEvent::Step(format!("{host}:{}", check.port)));
         }
         (host, dns, conns)
     }
 
-    async fn probe_address(&self, host: &str, address: IpAddr, check: Check) -> ConnObservation {
+    async fn probe_direct(&self, host: &str, address: IpAddr, check: Check) -> ConnObservation {
         let target = SocketAddr::new(address, check.port);
         let timeout = self.config.timeout;
-        match check.protocol {
-            Protocol::Udp => ConnObservation { connect: udp::probe(target, timeout).await, tls: None },
-            Protocol::Tcp => {
-                let (connect, stream) = tcp::connect(target, timeout).await;
-                let tls = match stream {
-                    Some(s) if check.tls => Some(self.tls.handshake(s, host, timeout).await),
-                    _ => None,
-                };
-                ConnObservation { connect, tls }
+        if check.protocol == Protocol::Udp {
+            return ConnObservation::connected(udp::probe(target, timeout).await);
+        }
+        let (connect, stream) = tcp::connect(target, timeout).await;
+        let mut observed = ConnObservation::connected(connect);
+        if let Some(stream) = stream {
+            self.speak(&mut observed, stream, host, check).await;
+        }
+        observed
+    }
+
+    async fn probe_via_proxy(
+        &self,
+        host: &str,
+        check: Check,
+        proxies: &HashMap<ProxyUrl, ProxyAddress>,
+    ) -> ConnObservation {
+        let timeout = self.config.timeout;
+        let proxy = self
+            .config
+            .proxies
+            .for_host(host, check.app == App::Tls)
+            .expect("the plan routes through a proxy only when one applies")
+            .clone();
+        let resolved = proxies
+            .get(&proxy)
+            .cloned()
+            .unwrap_or_else(|| Err("not resolved".into()));
+        let (connect, stream) = match resolved {
+            Ok(addr) => {
+                let (o, s) = tcp::connect(addr, timeout).await;
+                (o, s.map(|s| (s, addr)))
+            }
+            Err(why) => (
+                Observation::fail(
+                    ReasonCode::ProxyUnreachable,
+                    format!("cannot resolve the proxy host: {why}"),
+                    Duration::ZERO,
+                ),
+                None,
+            ),
+        };
+        let mut observed = ConnObservation::connected(connect);
+        observed.proxy = Some(proxy.clone());
+        if observed.connect.status == ProbeStatus::Fail {
+            observed.connect.message = format!("cannot reach proxy {proxy}: {}", observed.connect.message);
+            observed.connect.reason = Some(ReasonCode::ProxyUnreachable);
+        }
+        let Some((mut stream, addr)) = stream else {
+            return observed;
+        };
+        observed.proxy_address = Some(addr);
+        if check.app == App::Http {
+            // Plain HTTP goes to the proxy as an absolute-form request; no tunnel.
+            let started = Instant::now();
+            let auth = proxy
+                .authorization()
+                .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+                .unwrap_or_default();
+            let result = http::exchange(
+                &mut stream,
+                &format!("http://{host}:{}/", check.port),
+                host,
+                &auth,
+                timeout,
+            )
+            .await;
+            observed.app = Some(self.judge_proxied_http(host, &proxy, result, check.http, started));
+            return observed;
+        }
+        let tunnel = proxy::connect_tunnel(&mut stream, &proxy, host, check.port, timeout).await;
+        let open = tunnel.status == ProbeStatus::Pass;
+        observed.tunnel = Some(tunnel);
+        if open {
+            self.speak(&mut observed, stream, host, check).await;
+            if let Some(tls) = observed
+                .tls
+                .as_mut()
+                .filter(|t| t.observation.message.contains("closed the connection"))
+            {
+                tls.observation.reason = Some(ReasonCode::ProxyTunnelClosed);
+                tls.observation.message = format!("proxy {proxy} closed the tunnel to {host} during the TLS handshake");
+            }
+        }
+        observed
+    }
+
+    /// A proxy answers plain-HTTP requests itself when it refuses them; tell those from the origin's answers.
+    fn judge_proxied_http(
+        &self,
+        host: &str,
+        proxy: &ProxyUrl,
+        result: std::io::Result<http::ResponseHead>,
+        check: HttpCheck,
+        started: Instant,
+    ) -> AppObservation {
+        if let Ok(head) = &result
+            && !head.looks_like_azure()
+            && let Some(reason) = proxy::classify_status(head).filter(|r| *r != ReasonCode::ProxyError)
+        {
+            let observation = Observation::fail(
+                reason,
+                proxy::describe_refusal(proxy, head, &format!("GET http://{host}/")),
+                started.elapsed(),
+            );
+            return AppObservation {
+                observation,
+                http: None,
+            };
+        }
+        let (observation, http) = http::judge(host, result, check, started);
+        AppObservation { observation, http }
+    }
+
+    /// The application layer over an open connection (direct or tunnelled).
+    async fn speak(&self, observed: &mut ConnObservation, mut stream: TcpStream, host: &str, check: Check) {
+        let timeout = self.config.timeout;
+        match check.app {
+            App::None => {}
+            App::Smb => {
+                let target = format!("{host}:{}", check.port);
+                observed.app = Some(AppObservation {
+                    observation: smb::negotiate(&mut stream, &target, timeout).await,
+                    http: None,
+                });
+            }
+            App::Http => {
+                let started = Instant::now();
+                let result = http::exchange(&mut stream, "/", host, "", timeout).await;
+                let (observation, http) = http::judge(host, result, check.http, started);
+                observed.app = Some(AppObservation { observation, http });
+            }
+            App::Tls => {
+                let (tls, session) = self.tls.handshake(stream, host, timeout).await;
+                let trusted = tls.observation.status == ProbeStatus::Pass;
+                observed.tls = Some(tls);
+                if let (Some(mut session), true, false) = (session, trusted, check.http == HttpCheck::None) {
+                    let started = Instant::now();
+                    let result = http::exchange(&mut session, "/", host, "", timeout).await;
+                    let (observation, http) = http::judge(host, result, check.http, started);
+                    observed.app = Some(AppObservation { observation, http });
+                }
             }
         }
     }

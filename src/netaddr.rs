@@ -34,9 +34,7 @@ impl FromStr for Cidr {
         let (ip, prefix) = s
             .split_once('/')
             .ok_or_else(|| format!("'{s}' is not in CIDR form (expected e.g. 10.0.0.0/8)"))?;
-        let network: IpAddr = ip
-            .parse()
-            .map_err(|_| format!("'{ip}' is not an IP address"))?;
+        let network: IpAddr = ip.parse().map_err(|_| format!("'{ip}' is not an IP address"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix: u8 = prefix
             .parse()
@@ -63,10 +61,16 @@ pub struct PrivateRanges {
 impl PrivateRanges {
     /// The built-in ranges plus `extra`.
     pub fn with_extra(extra: &[Cidr]) -> Self {
-        let mut ranges: Vec<Cidr> = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"]
-            .iter()
-            .map(|c| c.parse().expect("built-in CIDR"))
-            .collect();
+        let mut ranges: Vec<Cidr> = [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "fc00::/7",
+        ]
+        .iter()
+        .map(|c| c.parse().expect("built-in CIDR"))
+        .collect();
         ranges.extend_from_slice(extra);
         PrivateRanges { ranges }
     }
@@ -84,10 +88,24 @@ mod tests {
     #[test]
     fn builtin_ranges_classify_addresses() {
         let p = PrivateRanges::with_extra(&[]);
-        for private in ["10.1.0.5", "172.16.4.4", "172.31.255.1", "192.168.1.1", "100.64.0.1", "fd00::1"] {
+        for private in [
+            "10.1.0.5",
+            "172.16.4.4",
+            "172.31.255.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fd00::1",
+        ] {
             assert!(p.contains(private.parse().unwrap()), "{private}");
         }
-        for public in ["20.38.1.1", "172.32.0.1", "8.8.8.8", "127.0.0.1", "2001:db8::1", "100.128.0.1"] {
+        for public in [
+            "20.38.1.1",
+            "172.32.0.1",
+            "8.8.8.8",
+            "127.0.0.1",
+            "2001:db8::1",
+            "100.128.0.1",
+        ] {
             assert!(!p.contains(public.parse().unwrap()), "{public}");
         }
     }
@@ -104,6 +122,11 @@ mod tests {
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
         assert!("nope/8".parse::<Cidr>().is_err());
         assert!("::/0".parse::<Cidr>().unwrap().contains("::1".parse().unwrap()));
-        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(
+            "0.0.0.0/0"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
     }
 }

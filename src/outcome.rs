@@ -49,6 +49,8 @@ pub enum ReasonCode {
     DnsTimeout,
     /// A name that must resolve to a private endpoint resolved to a non-private address.
     DnsPublicIp,
+    /// The name resolved, but not to the address recorded for its private endpoint.
+    DnsWrongIp,
     /// Any other resolver failure.
     DnsError,
     /// No answer to the TCP SYN within the deadline (silently dropped).
@@ -75,19 +77,40 @@ pub enum ReasonCode {
     UdpNoReply,
     /// An ICMP unreachable came back for a UDP datagram.
     UdpRefused,
+    /// The proxy itself could not be reached.
+    ProxyUnreachable,
+    /// The proxy refused the tunnel or request (HTTP 403 and similar).
+    ProxyDenied,
+    /// The proxy wants credentials (HTTP 407).
+    ProxyAuthRequired,
+    /// The proxy could not reach the target (HTTP 502, 503, 504).
+    ProxyUpstreamFailed,
+    /// The proxy accepted the tunnel, then closed it during the TLS handshake.
+    ProxyTunnelClosed,
+    /// The proxy answered with something that is not a valid HTTP response.
+    ProxyError,
+    /// An HTTP answer came back, but not from the Azure service (a block page or captive portal).
+    HttpNotAzure,
+    /// No valid HTTP response came back.
+    HttpError,
+    /// The port answered, but not with SMB: a middlebox is in the way.
+    SmbNotSmb,
+    /// The SMB port accepted the connection but never answered the SMB negotiation.
+    SmbNoResponse,
     /// The flow needs workspace context that was not given.
     MissingContext,
 }
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 20] = [
+    pub const ALL: [ReasonCode; 31] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
         ReasonCode::DnsServfail,
         ReasonCode::DnsRefused,
         ReasonCode::DnsTimeout,
         ReasonCode::DnsPublicIp,
+        ReasonCode::DnsWrongIp,
         ReasonCode::DnsError,
         ReasonCode::TcpTimeout,
         ReasonCode::TcpRefused,
@@ -101,6 +124,16 @@ impl ReasonCode {
         ReasonCode::TlsHandshakeFailed,
         ReasonCode::UdpNoReply,
         ReasonCode::UdpRefused,
+        ReasonCode::ProxyUnreachable,
+        ReasonCode::ProxyDenied,
+        ReasonCode::ProxyAuthRequired,
+        ReasonCode::ProxyUpstreamFailed,
+        ReasonCode::ProxyTunnelClosed,
+        ReasonCode::ProxyError,
+        ReasonCode::HttpNotAzure,
+        ReasonCode::HttpError,
+        ReasonCode::SmbNotSmb,
+        ReasonCode::SmbNoResponse,
         ReasonCode::MissingContext,
     ];
 
@@ -113,6 +146,7 @@ impl ReasonCode {
             ReasonCode::DnsRefused => "dns_refused",
             ReasonCode::DnsTimeout => "dns_timeout",
             ReasonCode::DnsPublicIp => "dns_public_ip",
+            ReasonCode::DnsWrongIp => "dns_wrong_ip",
             ReasonCode::DnsError => "dns_error",
             ReasonCode::TcpTimeout => "tcp_timeout",
             ReasonCode::TcpRefused => "tcp_refused",
@@ -126,6 +160,16 @@ impl ReasonCode {
             ReasonCode::TlsHandshakeFailed => "tls_handshake_failed",
             ReasonCode::UdpNoReply => "udp_no_reply",
             ReasonCode::UdpRefused => "udp_refused",
+            ReasonCode::ProxyUnreachable => "proxy_unreachable",
+            ReasonCode::ProxyDenied => "proxy_denied",
+            ReasonCode::ProxyAuthRequired => "proxy_auth_required",
+            ReasonCode::ProxyUpstreamFailed => "proxy_upstream_failed",
+            ReasonCode::ProxyTunnelClosed => "proxy_tunnel_closed",
+            ReasonCode::ProxyError => "proxy_error",
+            ReasonCode::HttpNotAzure => "http_not_azure",
+            ReasonCode::HttpError => "http_error",
+            ReasonCode::SmbNotSmb => "smb_not_smb",
+            ReasonCode::SmbNoResponse => "smb_no_response",
             ReasonCode::MissingContext => "missing_context",
         }
     }

@@ -2,19 +2,49 @@
 //! decide per flow whether it is probed, skipped for missing context, or not testable.
 
 use crate::context::{CONTEXT_VARIABLES, WorkspaceContext};
+use crate::probe::http::HttpCheck;
+use crate::proxy::ProxySettings;
 use crate::suite::{Catalog, Expectation, FlowSpec, Protocol, Suite};
 use crate::template::{self, Lookup, TemplateError};
 use serde::Serialize;
 
-/// One connection-level check on a resolved host.
+/// The application protocol spoken after the connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum App {
+    /// Connect only.
+    None,
+    /// TLS handshake, then an HTTP request unless the flow says `http = "none"`.
+    Tls,
+    /// Plain HTTP request.
+    Http,
+    /// SMB2 negotiation.
+    Smb,
+}
+
+/// How traffic reaches the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    /// Straight to the resolved addresses.
+    Direct,
+    /// Through the configured HTTP proxy.
+    Proxy,
+}
+
+/// One connection-level check on a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Check {
     /// Destination port.
     pub port: u16,
     /// Transport.
     pub protocol: Protocol,
-    /// Whether a TLS handshake follows the TCP connect.
-    pub tls: bool,
+    /// What is spoken after the connect.
+    pub app: App,
+    /// What the HTTP answer must look like.
+    pub http: HttpCheck,
+    /// Direct or through the proxy.
+    pub route: Route,
 }
 
 /// A concrete host with what to check on it.
@@ -24,8 +54,20 @@ pub struct Target {
     pub host: String,
     /// Required shape of its DNS answer (after `--public-resource` relaxations).
     pub expect: Expectation,
+    /// Whether to resolve the name here: not needed when every check goes through the proxy
+    /// (the proxy resolves it) and no private answer is required.
+    pub resolve: bool,
     /// Port checks; empty for DNS-only flows.
     pub checks: Vec<Check>,
+}
+
+/// How the run reaches targets.
+#[derive(Debug, Clone, Default)]
+pub struct Routing {
+    /// Proxies in force.
+    pub proxies: ProxySettings,
+    /// Also probe the direct path of proxied targets.
+    pub compare_direct: bool,
 }
 
 /// What will happen to a flow.
@@ -63,22 +105,28 @@ pub struct PlannedFlow {
 }
 
 /// Every selected flow that applies to the context's cloud, in suite order.
-pub fn expand(catalog: &Catalog, suites: &[&Suite], ctx: &WorkspaceContext) -> Vec<PlannedFlow> {
+pub fn expand(catalog: &Catalog, suites: &[&Suite], ctx: &WorkspaceContext, routing: &Routing) -> Vec<PlannedFlow> {
     let cloud_values = catalog.clouds.get(&ctx.cloud);
     let lookup = |name: &str| match ctx.variable(name) {
         Ok(Some(v)) => Lookup::Value(v),
         Ok(None) => Lookup::Missing,
-        Err(()) => cloud_values.and_then(|c| c.get(name)).map_or(Lookup::Unknown, |v| Lookup::Value(v.clone())),
+        Err(()) => cloud_values
+            .and_then(|c| c.get(name))
+            .map_or(Lookup::Unknown, |v| Lookup::Value(v.clone())),
     };
     suites
         .iter()
         .flat_map(|suite| suite.flows.iter().map(move |f| (suite, f)))
         .filter(|(_, f)| f.applies_to(ctx.cloud))
-        .map(|(suite, spec)| PlannedFlow { suite: suite.meta.name.clone(), spec: spec.clone(), plan: plan_flow(spec, ctx, &lookup) })
+        .map(|(suite, spec)| PlannedFlow {
+            suite: suite.meta.name.clone(),
+            spec: spec.clone(),
+            plan: plan_flow(spec, ctx, routing, &lookup),
+        })
         .collect()
 }
 
-fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, lookup: &dyn Fn(&str) -> Lookup) -> FlowPlan {
+fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, routing: &Routing, lookup: &dyn Fn(&str) -> Lookup) -> FlowPlan {
     if let Some(why) = &spec.not_testable {
         return FlowPlan::NotTestable { why: why.clone() };
     }
@@ -105,16 +153,57 @@ fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, lookup: &dyn Fn(&str) -> L
     }
     let relaxed = spec.resource.is_some_and(|r| ctx.public_resources.contains(&r));
     let expect = if relaxed { Expectation::Any } else { spec.expect };
-    let tls_ports = spec.tls_ports();
-    let checks: Vec<Check> = spec
-        .ports
-        .iter()
-        .map(|&port| Check { port, protocol: spec.protocol, tls: tls_ports.contains(&port) })
-        .collect();
+    let (tls, http, smb) = (spec.tls_ports(), spec.http_ports(), spec.smb_ports());
+    let app = |port: u16| {
+        if tls.contains(&port) {
+            App::Tls
+        } else if http.contains(&port) {
+            App::Http
+        } else if smb.contains(&port) {
+            App::Smb
+        } else {
+            App::None
+        }
+    };
     hosts.dedup();
+    let target = |host: String| {
+        let mut checks = Vec::new();
+        for &port in &spec.ports {
+            let app = app(port);
+            let proxied = match app {
+                App::Tls => routing.proxies.for_host(&host, true).is_some(),
+                App::Http => routing.proxies.for_host(&host, false).is_some(),
+                App::None | App::Smb => false,
+            };
+            let check = |route| Check {
+                port,
+                protocol: spec.protocol,
+                app,
+                http: spec.http,
+                route,
+            };
+            if proxied {
+                checks.push(check(Route::Proxy));
+            }
+            if !proxied || routing.compare_direct {
+                checks.push(check(Route::Direct));
+            }
+        }
+        let resolve =
+            expect == Expectation::Private || checks.is_empty() || checks.iter().any(|c| c.route == Route::Direct);
+        Target {
+            host,
+            expect,
+            resolve,
+            checks,
+        }
+    };
     FlowPlan::Probe {
-        targets: hosts.into_iter().map(|host| Target { host, expect, checks: checks.clone() }).collect(),
-        private_dns_zone: spec.private_dns_zone.as_ref().and_then(|z| template::render(z, lookup).ok()),
+        targets: hosts.into_iter().map(target).collect(),
+        private_dns_zone: spec
+            .private_dns_zone
+            .as_ref()
+            .and_then(|z| template::render(z, lookup).ok()),
     }
 }
 
@@ -142,13 +231,18 @@ mod tests {
         let catalog = Catalog::builtin().unwrap();
         let suites = catalog.select(&[]).unwrap();
         for cloud in Cloud::ALL {
-            let flows = expand(&catalog, &suites, &full_context(cloud));
+            let flows = expand(&catalog, &suites, &full_context(cloud), &Routing::default());
             assert!(!flows.is_empty(), "{cloud:?}");
             for f in flows {
                 match &f.plan {
                     FlowPlan::Probe { targets, .. } => {
                         for t in targets {
-                            assert!(!t.host.contains(['{', '}', ' ']) && t.host.contains('.'), "{}: {}", f.spec.id, t.host);
+                            assert!(
+                                !t.host.contains(['{', '}', ' ']) && t.host.contains('.'),
+                                "{}: {}",
+                                f.spec.id,
+                                t.host
+                            );
                         }
                     }
                     FlowPlan::NotTestable { why } => assert!(!why.trim().is_empty(), "{}", f.spec.id),
@@ -162,12 +256,20 @@ mod tests {
     fn missing_context_names_the_flags() {
         let catalog = Catalog::builtin().unwrap();
         let suites = catalog.select(&[]).unwrap();
-        let flows = expand(&catalog, &suites, &WorkspaceContext::default());
-        let skipped: Vec<_> = flows.iter().filter(|f| matches!(f.plan, FlowPlan::MissingContext { .. })).collect();
-        let probed = flows.iter().filter(|f| matches!(f.plan, FlowPlan::Probe { .. })).count();
+        let flows = expand(&catalog, &suites, &WorkspaceContext::default(), &Routing::default());
+        let skipped: Vec<_> = flows
+            .iter()
+            .filter(|f| matches!(f.plan, FlowPlan::MissingContext { .. }))
+            .collect();
+        let probed = flows
+            .iter()
+            .filter(|f| matches!(f.plan, FlowPlan::Probe { .. }))
+            .count();
         assert!(!skipped.is_empty() && probed > 0, "context-free flows are still probed");
         for f in skipped {
-            let FlowPlan::MissingContext { flags } = &f.plan else { unreachable!() };
+            let FlowPlan::MissingContext { flags } = &f.plan else {
+                unreachable!()
+            };
             assert!(flags.iter().all(|fl| fl.starts_with("--")), "{}: {flags:?}", f.spec.id);
         }
     }
@@ -178,13 +280,16 @@ mod tests {
         let suites = catalog.select(&[]).unwrap();
         let mut ctx = full_context(Cloud::Public);
         let storage_private = |flows: &[PlannedFlow]| {
-            flows.iter().filter(|f| f.spec.resource == Some(Resource::Storage)).any(|f| match &f.plan {
-                FlowPlan::Probe { targets, .. } => targets.iter().any(|t| t.expect == Expectation::Private),
-                _ => false,
-            })
+            flows
+                .iter()
+                .filter(|f| f.spec.resource == Some(Resource::Storage))
+                .any(|f| match &f.plan {
+                    FlowPlan::Probe { targets, .. } => targets.iter().any(|t| t.expect == Expectation::Private),
+                    _ => false,
+                })
         };
-        assert!(storage_private(&expand(&catalog, &suites, &ctx)));
+        assert!(storage_private(&expand(&catalog, &suites, &ctx, &Routing::default())));
         ctx.public_resources.insert(Resource::Storage);
-        assert!(!storage_private(&expand(&catalog, &suites, &ctx)));
+        assert!(!storage_private(&expand(&catalog, &suites, &ctx, &Routing::default())));
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::context::{CONTEXT_VARIABLES, Cloud, Resource};
 use crate::outcome::ReasonCode;
+use crate::probe::http::HttpCheck;
 use crate::template::{self, Lookup, TemplateError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -75,6 +76,15 @@ pub struct FlowSpec {
     /// Ports that also get a TLS handshake; defaults to 443 when listed.
     #[serde(default)]
     pub tls_ports: Option<Vec<u16>>,
+    /// Ports that speak plain HTTP; defaults to 80 when listed.
+    #[serde(default)]
+    pub http_ports: Option<Vec<u16>>,
+    /// Ports that speak SMB; defaults to 445 when listed.
+    #[serde(default)]
+    pub smb_ports: Option<Vec<u16>>,
+    /// What an HTTP answer (after TLS, or on `http_ports`) must look like.
+    #[serde(default)]
+    pub http: HttpCheck,
     /// Required shape of the DNS answer.
     #[serde(default)]
     pub expect: Expectation,
@@ -96,13 +106,27 @@ pub struct FlowSpec {
 }
 
 impl FlowSpec {
-    /// The ports that get a TLS handshake.
-    pub fn tls_ports(&self) -> Vec<u16> {
-        match &self.tls_ports {
+    fn ports_or_default(&self, explicit: &Option<Vec<u16>>, default: u16) -> Vec<u16> {
+        match explicit {
             Some(p) => p.clone(),
-            None if self.protocol == Protocol::Tcp && self.ports.contains(&443) => vec![443],
+            None if self.protocol == Protocol::Tcp && self.ports.contains(&default) => vec![default],
             None => Vec::new(),
         }
+    }
+
+    /// The ports that get a TLS handshake.
+    pub fn tls_ports(&self) -> Vec<u16> {
+        self.ports_or_default(&self.tls_ports, 443)
+    }
+
+    /// The ports that get a plain HTTP request.
+    pub fn http_ports(&self) -> Vec<u16> {
+        self.ports_or_default(&self.http_ports, 80)
+    }
+
+    /// The ports that get an SMB negotiation.
+    pub fn smb_ports(&self) -> Vec<u16> {
+        self.ports_or_default(&self.smb_ports, 445)
     }
 
     /// Whether the flow applies to `cloud`.
@@ -222,17 +246,25 @@ impl Catalog {
     /// The suites, cloud values and hints compiled into the binary.
     pub fn builtin() -> Result<Catalog, SuiteError> {
         let find = |name: &str| {
-            EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| SuiteError::Invalid {
-                file: format!("probes/{name}"),
-                line: 1,
-                message: "missing from the build".into(),
-            })
+            EMBEDDED
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| SuiteError::Invalid {
+                    file: format!("probes/{name}"),
+                    line: 1,
+                    message: "missing from the build".into(),
+                })
         };
         let clouds_text = find(CLOUDS_FILE)?;
         let clouds: BTreeMap<Cloud, BTreeMap<String, String>> = parse_toml("probes/clouds.toml", clouds_text)?;
         let hints_text = find(HINTS_FILE)?;
         let hints = parse_hints("probes/hints.toml", hints_text)?;
-        let mut catalog = Catalog { suites: Vec::new(), clouds, hints };
+        let mut catalog = Catalog {
+            suites: Vec::new(),
+            clouds,
+            hints,
+        };
         for (name, text) in EMBEDDED.iter().filter(|(n, _)| *n != CLOUDS_FILE && *n != HINTS_FILE) {
             catalog.add_suite(&format!("probes/{name}"), "built-in", text)?;
         }
@@ -242,29 +274,51 @@ impl Catalog {
     /// Adds a user suite file (`--suite-file`).
     pub fn add_file(&mut self, path: &Path) -> Result<(), SuiteError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
+            file: file.clone(),
+            source,
+        })?;
         self.add_suite(&file, &file, &text)
     }
 
     /// Parses and validates one suite's text and appends it.
     pub fn add_suite(&mut self, file: &str, origin: &str, text: &str) -> Result<(), SuiteError> {
         let parsed: SuiteFile = parse_toml(file, text)?;
-        let fail = |line: usize, message: String| SuiteError::Invalid { file: file.to_string(), line, message };
+        let fail = |line: usize, message: String| SuiteError::Invalid {
+            file: file.to_string(),
+            line,
+            message,
+        };
         if !valid_id(&parsed.suite.name) {
-            return Err(fail(1, format!("suite name '{}' must use only a-z, 0-9, '_', '-', '.'", parsed.suite.name)));
+            return Err(fail(
+                1,
+                format!(
+                    "suite name '{}' must use only a-z, 0-9, '_', '-', '.'",
+                    parsed.suite.name
+                ),
+            ));
         }
         if self.suites.iter().any(|s| s.meta.name == parsed.suite.name) {
             return Err(fail(1, format!("suite '{}' is already defined", parsed.suite.name)));
         }
-        let mut seen: BTreeSet<&str> = self.suites.iter().flat_map(|s| s.flows.iter().map(|f| f.id.as_str())).collect();
+        let mut seen: BTreeSet<&str> = self
+            .suites
+            .iter()
+            .flat_map(|s| s.flows.iter().map(|f| f.id.as_str()))
+            .collect();
         for flow in &parsed.flow {
             let line = line_of_flow(text, &flow.id);
             if !seen.insert(&flow.id) {
                 return Err(fail(line, format!("flow id '{}' is already defined", flow.id)));
             }
-            self.check_flow(flow).map_err(|m| fail(line, format!("flow '{}': {m}", flow.id)))?;
+            self.check_flow(flow)
+                .map_err(|m| fail(line, format!("flow '{}': {m}", flow.id)))?;
         }
-        self.suites.push(Suite { meta: parsed.suite, origin: origin.to_string(), flows: parsed.flow });
+        self.suites.push(Suite {
+            meta: parsed.suite,
+            origin: origin.to_string(),
+            flows: parsed.flow,
+        });
         Ok(())
     }
 
@@ -281,12 +335,24 @@ impl Catalog {
         if flow.ports.contains(&0) {
             return Err("port 0 is not a port".into());
         }
-        let tls = flow.tls_ports();
-        if let Some(p) = tls.iter().find(|p| !flow.ports.contains(p)) {
-            return Err(format!("tls_ports lists {p}, which is not in ports"));
-        }
-        if flow.protocol == Protocol::Udp && !tls.is_empty() {
-            return Err("a udp flow cannot have tls_ports".into());
+        let layered = [
+            ("tls_ports", flow.tls_ports()),
+            ("http_ports", flow.http_ports()),
+            ("smb_ports", flow.smb_ports()),
+        ];
+        for (i, (field, ports)) in layered.iter().enumerate() {
+            if let Some(p) = ports.iter().find(|p| !flow.ports.contains(p)) {
+                return Err(format!("{field} lists {p}, which is not in ports"));
+            }
+            if flow.protocol == Protocol::Udp && !ports.is_empty() {
+                return Err(format!("a udp flow cannot have {field}"));
+            }
+            if let Some((other, _)) = layered[i + 1..]
+                .iter()
+                .find(|(_, o)| o.iter().any(|p| ports.contains(p)))
+            {
+                return Err(format!("a port cannot be in both {field} and {other}"));
+            }
         }
         for cloud in Cloud::ALL.into_iter().filter(|c| flow.applies_to(*c)) {
             let Some(values) = self.clouds.get(&cloud) else {
@@ -302,8 +368,13 @@ impl Catalog {
                 };
                 if let Err(errors) = template::render(t, lookup) {
                     return Err(match &errors[0] {
-                        TemplateError::Unknown(v) => format!("'{t}' uses {{{v}}}, which is neither a context value nor defined for cloud '{}'", cloud.as_str()),
-                        TemplateError::Malformed(_) | TemplateError::Missing(_) => format!("'{t}' is not a valid template"),
+                        TemplateError::Unknown(v) => format!(
+                            "'{t}' uses {{{v}}}, which is neither a context value nor defined for cloud '{}'",
+                            cloud.as_str()
+                        ),
+                        TemplateError::Malformed(_) | TemplateError::Missing(_) => {
+                            format!("'{t}' is not a valid template")
+                        }
                     });
                 }
             }
@@ -329,18 +400,24 @@ impl Catalog {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
 }
 
 fn parse_hints(file: &str, text: &str) -> Result<BTreeMap<ReasonCode, ReasonHint>, SuiteError> {
     let parsed: HintsFile = parse_toml(file, text)?;
     let mut hints = BTreeMap::new();
     for (name, hint) in parsed.reason {
-        let code = ReasonCode::ALL.into_iter().find(|c| c.as_str() == name).ok_or_else(|| SuiteError::Invalid {
-            file: file.to_string(),
-            line: text.find(&format!("[reason.{name}]")).map_or(1, |o| line_of(text, o)),
-            message: format!("'{name}' is not a reason code"),
-        })?;
+        let code = ReasonCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == name)
+            .ok_or_else(|| SuiteError::Invalid {
+                file: file.to_string(),
+                line: text.find(&format!("[reason.{name}]")).map_or(1, |o| line_of(text, o)),
+                message: format!("'{name}' is not a reason code"),
+            })?;
         hints.insert(code, hint);
     }
     Ok(hints)
@@ -400,35 +477,62 @@ ports = [443]
     #[test]
     fn syntax_error_names_file_and_line() {
         let bad = GOOD.replace("ports = [443]", "ports = [443");
-        let err = catalog().add_suite("mine.toml", "mine.toml", &bad).unwrap_err().to_string();
-        assert!(err.starts_with("mine.toml:15:") || err.starts_with("mine.toml:16:"), "{err}");
+        let err = catalog()
+            .add_suite("mine.toml", "mine.toml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("mine.toml:15:") || err.starts_with("mine.toml:16:"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_key_is_rejected_with_its_line() {
         let bad = GOOD.replace("ports = [443]", "ports = [443]\nprot = \"tcp\"");
-        let err = catalog().add_suite("mine.toml", "mine.toml", &bad).unwrap_err().to_string();
+        let err = catalog()
+            .add_suite("mine.toml", "mine.toml", &bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mine.toml:16") && err.contains("prot"), "{err}");
     }
 
     #[test]
     fn unknown_template_variable_is_rejected() {
         let bad = GOOD.replace("{region}", "{regoin}");
-        let err = catalog().add_suite("mine.toml", "mine.toml", &bad).unwrap_err().to_string();
+        let err = catalog()
+            .add_suite("mine.toml", "mine.toml", &bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mine.toml:7") && err.contains("regoin"), "{err}");
     }
 
     #[test]
     fn schema_errors_are_caught() {
         let cases = [
-            (GOOD.replace("ports = [443]", "ports = [443]\ntls_ports = [8443]"), "tls_ports"),
-            (GOOD.replace("ports = [443]", "ports = [53]\nprotocol = \"udp\"\ntls_ports = [53]"), "udp"),
-            (GOOD.replace("hosts = [\"pypi.{region}.corp.example\"]", "hosts = []"), "host"),
+            (
+                GOOD.replace("ports = [443]", "ports = [443]\ntls_ports = [8443]"),
+                "tls_ports",
+            ),
+            (
+                GOOD.replace("ports = [443]", "ports = [53]\nprotocol = \"udp\"\ntls_ports = [53]"),
+                "udp",
+            ),
+            (
+                GOOD.replace("hosts = [\"pypi.{region}.corp.example\"]", "hosts = []"),
+                "host",
+            ),
             (GOOD.replace("mine.mirror", "Mine Mirror"), "id"),
-            (GOOD.replace("direction = \"outbound\"", "direction = \"sideways\""), "sideways"),
+            (
+                GOOD.replace("direction = \"outbound\"", "direction = \"sideways\""),
+                "sideways",
+            ),
         ];
         for (text, needle) in cases {
-            let err = catalog().add_suite("mine.toml", "mine.toml", &text).unwrap_err().to_string();
+            let err = catalog()
+                .add_suite("mine.toml", "mine.toml", &text)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
     }

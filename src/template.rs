@@ -71,14 +71,29 @@ mod tests {
 
     #[test]
     fn substitutes_and_reports_problems() {
-        assert_eq!(render("{region}.tundra.azureml.ms", lookup).unwrap(), "eastus.tundra.azureml.ms");
+        assert_eq!(
+            render("{region}.tundra.azureml.ms", lookup).unwrap(),
+            "eastus.tundra.azureml.ms"
+        );
         assert_eq!(render("plain.example", lookup).unwrap(), "plain.example");
         assert_eq!(
             render("{storage_account}.blob.{nope}", lookup).unwrap_err(),
-            vec![TemplateError::Missing("storage_account".into()), TemplateError::Unknown("nope".into())]
+            vec![
+                TemplateError::Missing("storage_account".into()),
+                TemplateError::Unknown("nope".into())
+            ]
         );
-        assert!(matches!(render("{region", lookup).unwrap_err()[0], TemplateError::Malformed(_)));
-        assert!(matches!(render("region}", lookup).unwrap_err()[0], TemplateError::Malformed(_)));
-        assert!(matches!(render("{}", lookup).unwrap_err()[0], TemplateError::Malformed(_)));
+        assert!(matches!(
+            render("{region", lookup).unwrap_err()[0],
+            TemplateError::Malformed(_)
+        ));
+        assert!(matches!(
+            render("region}", lookup).unwrap_err()[0],
+            TemplateError::Malformed(_)
+        ));
+        assert!(matches!(
+            render("{}", lookup).unwrap_err()[0],
+            TemplateError::Malformed(_)
+        ));
     }
 }

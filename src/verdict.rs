@@ -1,19 +1,32 @@
 //! From observations to verdicts: apply each flow's expectations to what was observed, attach
 //! hints, and decide each flow's status. Pure functions, no I/O.
 
-use crate::engine::{ConnKey, Observations};
+use crate::endpoints::ExpectedIps;
+use crate::engine::{ConnKey, ConnObservation, Observations};
 use crate::netaddr::PrivateRanges;
 use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
-use crate::plan::{FlowPlan, PlannedFlow, Target};
+use crate::plan::{Check, FlowPlan, PlannedFlow, Route, Target};
 use crate::probe::Observation;
-use crate::report::{FlowReport, ProbeKind, ProbeReport};
-use crate::suite::{Expectation, ReasonHint};
+use crate::probe::dns::CnameLink;
+use crate::report::{DirectPath, FlowReport, ProbeKind, ProbeReport};
+use crate::suite::{Expectation, Protocol, ReasonHint};
 use crate::template::{self, Lookup};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
+
+/// What the verdict stage needs besides the plan and the observations.
+pub struct Judgement<'a> {
+    /// Addresses that count as private.
+    pub ranges: &'a PrivateRanges,
+    /// Exact expected addresses per name.
+    pub expected: &'a ExpectedIps,
+    /// Hints per reason code.
+    pub hints: &'a BTreeMap<ReasonCode, ReasonHint>,
+}
 
 /// Values a hint template may use.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct HintValues<'a> {
     host: Option<&'a str>,
     port: Option<u16>,
@@ -33,7 +46,10 @@ fn render_hint(hints: &BTreeMap<ReasonCode, ReasonHint>, reason: ReasonCode, v: 
             "port" => v.port.map_or_else(|| "the port".to_string(), |p| p.to_string()),
             "address" => v.address.map_or_else(|| "the address".to_string(), |a| a.to_string()),
             "service_tag" => v.service_tag.unwrap_or("the service tag for this flow").to_string(),
-            "private_dns_zone" => v.private_dns_zone.unwrap_or("the matching privatelink DNS zone").to_string(),
+            "private_dns_zone" => v
+                .private_dns_zone
+                .unwrap_or("the matching privatelink DNS zone")
+                .to_string(),
             "issuer" => v.issuer.unwrap_or("the presenting CA").to_string(),
             "protocol" => v.protocol.to_string(),
             _ => return Lookup::Unknown,
@@ -47,21 +63,11 @@ fn render_hint(hints: &BTreeMap<ReasonCode, ReasonHint>, reason: ReasonCode, v: 
 }
 
 /// Builds every flow's report.
-pub fn assess(
-    flows: &[PlannedFlow],
-    observed: &Observations,
-    ranges: &PrivateRanges,
-    hints: &BTreeMap<ReasonCode, ReasonHint>,
-) -> Vec<FlowReport> {
-    flows.iter().map(|f| assess_flow(f, observed, ranges, hints)).collect()
+pub fn assess(flows: &[PlannedFlow], observed: &Observations, judgement: &Judgement) -> Vec<FlowReport> {
+    flows.iter().map(|f| assess_flow(f, observed, judgement)).collect()
 }
 
-fn assess_flow(
-    flow: &PlannedFlow,
-    observed: &Observations,
-    ranges: &PrivateRanges,
-    hints: &BTreeMap<ReasonCode, ReasonHint>,
-) -> FlowReport {
+fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> FlowReport {
     let spec = &flow.spec;
     let mut report = FlowReport {
         id: spec.id.clone(),
@@ -83,6 +89,8 @@ fn assess_flow(
         reason: None,
         message: String::new(),
         hint: None,
+        path: Route::Direct,
+        direct_path: None,
         probes: Vec::new(),
     };
     match &flow.plan {
@@ -96,26 +104,53 @@ fn assess_flow(
             report.message = format!("not probed: needs {}", flags.join(", "));
             report.hint = Some(format!("pass {} to probe this flow", flags.join(" and ")));
         }
-        FlowPlan::Probe { targets, private_dns_zone } => {
+        FlowPlan::Probe {
+            targets,
+            private_dns_zone,
+        } => {
             let base = HintValues {
                 service_tag: Some(&spec.service_tag),
                 private_dns_zone: private_dns_zone.as_deref(),
                 protocol: match spec.protocol {
-                    crate::suite::Protocol::Tcp => "TCP",
-                    crate::suite::Protocol::Udp => "UDP",
+                    Protocol::Tcp => "TCP",
+                    Protocol::Udp => "UDP",
                 },
                 ..Default::default()
             };
+            let proxied = targets.iter().flat_map(|t| &t.checks).any(|c| c.route == Route::Proxy);
+            report.path = if proxied { Route::Proxy } else { Route::Direct };
+            let mut direct_compare = Vec::new();
             for target in targets {
-                report.probes.extend(target_probes(target, observed, ranges, hints, &base));
+                for (probe, counts) in target_probes(target, observed, j, base, report.path) {
+                    if counts {
+                        report.probes.push(probe);
+                    } else {
+                        direct_compare.push(probe);
+                    }
+                }
+            }
+            if !direct_compare.is_empty() {
+                let (status, culprit) = status_of(&direct_compare);
+                report.direct_path = Some(DirectPath {
+                    status,
+                    reason: culprit.and_then(|p| p.reason),
+                });
             }
             conclude(&mut report);
+            report.probes.extend(direct_compare);
         }
     }
     report
 }
 
-fn probe(kind: ProbeKind, host: &str, port: Option<u16>, address: Option<IpAddr>, o: &Observation) -> ProbeReport {
+fn probe(
+    kind: ProbeKind,
+    host: &str,
+    port: Option<u16>,
+    address: Option<IpAddr>,
+    o: &Observation,
+    path: Route,
+) -> ProbeReport {
     ProbeReport {
         kind,
         host: host.to_string(),
@@ -126,61 +161,153 @@ fn probe(kind: ProbeKind, host: &str, port: Option<u16>, address: Option<IpAddr>
         message: o.message.clone(),
         hint: None,
         elapsed_ms: o.elapsed.as_millis() as u64,
+        path,
+        proxy: None,
+        warning: None,
         expect: None,
         cname_chain: None,
         addresses: None,
+        expected_addresses: None,
         tls: None,
+        http: None,
     }
 }
 
+/// Every probe of one target, each with whether it counts for the flow's verdict (probes of the
+/// other path, from `--compare-direct`, are reported but don't).
 fn target_probes(
     target: &Target,
     observed: &Observations,
-    ranges: &PrivateRanges,
-    hints: &BTreeMap<ReasonCode, ReasonHint>,
-    base: &HintValues,
-) -> Vec<ProbeReport> {
+    j: &Judgement,
+    base: HintValues,
+    flow_path: Route,
+) -> Vec<(ProbeReport, bool)> {
     let host = target.host.as_str();
     let with_hint = |mut p: ProbeReport, issuer: Option<&str>| {
         if let Some(reason) = p.reason {
-            let v = HintValues { host: Some(host), port: p.port, address: p.address, issuer, ..*base };
-            p.hint = render_hint(hints, reason, &v);
+            let v = HintValues {
+                host: Some(host),
+                port: p.port,
+                address: p.address,
+                issuer,
+                ..base
+            };
+            p.hint = render_hint(j.hints, reason, &v);
         }
         p
     };
-    let Some(dns) = observed.dns.get(host) else {
-        let o = Observation::inconclusive(ReasonCode::DnsError, format!("{host} was not resolved (internal error)"), Default::default());
-        return vec![probe(ProbeKind::Dns, host, None, None, &o)];
-    };
-    let dns_obs = match &dns.result {
-        Err((reason, message)) => Observation::fail(*reason, message.clone(), dns.elapsed),
-        Ok(answer) => dns_verdict(host, target.expect, &answer.addresses, &answer.cname_chain, ranges, dns.elapsed),
-    };
-    let mut dns_probe = probe(ProbeKind::Dns, host, None, None, &dns_obs);
-    dns_probe.expect = Some(target.expect);
-    dns_probe.cname_chain = Some(match &dns.result {
-        Ok(a) => a.cname_chain.clone(),
-        Err(_) => dns.partial_chain.clone(),
-    });
-    let addresses = dns.result.as_ref().map(|a| a.addresses.clone()).unwrap_or_default();
-    dns_probe.addresses = Some(addresses.clone());
-    let mut out = vec![with_hint(dns_probe, None)];
+    let mut out = Vec::new();
+    let mut addresses = Vec::new();
+    if target.resolve {
+        let dns_probe = match observed.dns.get(host) {
+            Some(dns) => {
+                addresses = dns.result.as_ref().map(|a| a.addresses.clone()).unwrap_or_default();
+                let chain = match &dns.result {
+                    Ok(a) => a.cname_chain.clone(),
+                    Err(_) => dns.partial_chain.clone(),
+                };
+                let expected = j.expected.get(host);
+                let (obs, warning) = match &dns.result {
+                    Err((reason, message)) => (Observation::fail(*reason, message.clone(), dns.elapsed), None),
+                    Ok(_) => dns_verdict(host, target.expect, &addresses, &chain, expected, j.ranges, dns.elapsed),
+                };
+                let mut p = probe(ProbeKind::Dns, host, None, None, &obs, Route::Direct);
+                p.expect = Some(target.expect);
+                p.cname_chain = Some(chain);
+                p.addresses = Some(addresses.clone());
+                p.expected_addresses = expected.cloned();
+                p.warning = warning;
+                p
+            }
+            None => {
+                let o = Observation::inconclusive(
+                    ReasonCode::DnsError,
+                    format!("{host} was not resolved (internal error)"),
+                    Duration::ZERO,
+                );
+                probe(ProbeKind::Dns, host, None, None, &o, Route::Direct)
+            }
+        };
+        // Behind a proxy, local DNS only matters when a private answer is required.
+        let counts = flow_path == Route::Direct || target.expect == Expectation::Private;
+        out.push((with_hint(dns_probe, None), counts));
+    }
     for check in &target.checks {
-        for &address in &addresses {
-            let key = ConnKey { host: host.to_string(), address, check: *check };
-            let Some(conn) = observed.conns.get(&key) else { continue };
-            let kind = match check.protocol {
-                crate::suite::Protocol::Tcp => ProbeKind::Tcp,
-                crate::suite::Protocol::Udp => ProbeKind::Udp,
+        let counts = check.route == flow_path;
+        let keys: Vec<Option<IpAddr>> = match check.route {
+            Route::Direct => addresses.iter().copied().map(Some).collect(),
+            Route::Proxy => vec![None],
+        };
+        for address in keys {
+            let key = ConnKey {
+                host: host.to_string(),
+                address,
+                check: *check,
             };
-            out.push(with_hint(probe(kind, host, Some(check.port), Some(address), &conn.connect), None));
-            if let Some(tls) = &conn.tls {
-                let mut p = probe(ProbeKind::Tls, host, Some(check.port), Some(address), &tls.observation);
-                p.tls = tls.details.clone();
-                let issuer = tls.details.as_ref().and_then(|d| d.issuer.clone());
-                out.push(with_hint(p, issuer.as_deref()));
+            if let Some(conn) = observed.conns.get(&key) {
+                out.extend(
+                    conn_probes(host, address, check, conn)
+                        .into_iter()
+                        .map(|(p, issuer)| (with_hint(p, issuer.as_deref()), counts)),
+                );
             }
         }
+    }
+    out
+}
+
+/// The steps of one connection-level probe, in order, each with the TLS issuer for hints.
+fn conn_probes(
+    host: &str,
+    address: Option<IpAddr>,
+    check: &Check,
+    conn: &ConnObservation,
+) -> Vec<(ProbeReport, Option<String>)> {
+    let route = check.route;
+    let proxy = conn.proxy.as_ref().map(ToString::to_string);
+    let tag = |mut p: ProbeReport| {
+        p.proxy.clone_from(&proxy);
+        p
+    };
+    let mut out = Vec::new();
+    let connect_kind = if check.protocol == Protocol::Udp {
+        ProbeKind::Udp
+    } else {
+        ProbeKind::Tcp
+    };
+    let connect = match (&conn.proxy, conn.proxy_address) {
+        // The connect step of a proxied check is to the proxy itself.
+        (Some(p), addr) => probe(
+            connect_kind,
+            &p.host,
+            Some(p.port),
+            addr.map(|a| a.ip()),
+            &conn.connect,
+            route,
+        ),
+        (None, _) => probe(connect_kind, host, Some(check.port), address, &conn.connect, route),
+    };
+    out.push((tag(connect), None));
+    if let Some(t) = &conn.tunnel {
+        out.push((
+            tag(probe(ProbeKind::Proxy, host, Some(check.port), None, t, route)),
+            None,
+        ));
+    }
+    if let Some(tls) = &conn.tls {
+        let mut p = probe(ProbeKind::Tls, host, Some(check.port), address, &tls.observation, route);
+        p.tls = tls.details.clone();
+        out.push((tag(p), tls.details.as_ref().and_then(|d| d.issuer.clone())));
+    }
+    if let Some(app) = &conn.app {
+        let kind = if check.app == crate::plan::App::Smb {
+            ProbeKind::Smb
+        } else {
+            ProbeKind::Http
+        };
+        let mut p = probe(kind, host, Some(check.port), address, &app.observation, route);
+        p.http = app.http.clone();
+        out.push((tag(p), None));
     }
     out
 }
@@ -189,26 +316,55 @@ fn dns_verdict(
     host: &str,
     expect: Expectation,
     addresses: &[IpAddr],
-    chain: &[crate::probe::dns::CnameLink],
+    chain: &[CnameLink],
+    expected: Option<&Vec<IpAddr>>,
     ranges: &PrivateRanges,
-    elapsed: std::time::Duration,
-) -> Observation {
-    let list = addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    elapsed: Duration,
+) -> (Observation, Option<String>) {
+    let list = |a: &[IpAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let via = chain.last().map(|l| format!(" via {}", l.target)).unwrap_or_default();
-    let public: Vec<String> = addresses.iter().filter(|a| !ranges.contains(**a)).map(ToString::to_string).collect();
+    let through_privatelink = chain
+        .iter()
+        .any(|l| l.target.contains(".privatelink.") || l.target.starts_with("privatelink."));
+    if let Some(expected) = expected {
+        let unexpected: Vec<IpAddr> = addresses.iter().filter(|a| !expected.contains(a)).copied().collect();
+        if !unexpected.is_empty() {
+            let o = Observation::fail(
+                ReasonCode::DnsWrongIp,
+                format!(
+                    "{host} resolved to {}{via}, but its private endpoint is {}",
+                    list(&unexpected),
+                    list(expected)
+                ),
+                elapsed,
+            );
+            return (o, None);
+        }
+    }
+    let public: Vec<IpAddr> = addresses.iter().filter(|a| !ranges.contains(**a)).copied().collect();
     if expect == Expectation::Private && !public.is_empty() {
-        let zone_hint = if chain.iter().any(|l| l.target.contains(".privatelink.")) {
+        let zone_hint = if through_privatelink {
             ""
         } else {
             " and the answer never passed through a privatelink name"
         };
-        return Observation::fail(
+        let o = Observation::fail(
             ReasonCode::DnsPublicIp,
-            format!("{host} resolved to {} (not private){via}{zone_hint}; a private endpoint address was expected", public.join(", ")),
+            format!(
+                "{host} resolved to {} (not private){via}{zone_hint}; a private endpoint address was expected",
+                list(&public)
+            ),
             elapsed,
         );
+        return (o, None);
     }
-    Observation::pass(format!("{host} resolved to {list}{via}"), elapsed)
+    let warning = (expect == Expectation::Private && !through_privatelink).then(|| {
+        format!("{host} resolves to a private address without a privatelink CNAME: a hosts-file entry or hand-made A record that will drift when the endpoint changes")
+    });
+    (
+        Observation::pass(format!("{host} resolved to {}{via}", list(addresses)), elapsed),
+        warning,
+    )
 }
 
 /// An IPv6 probe that failed only because this host has no IPv6 route, while IPv4 to the same
@@ -225,38 +381,69 @@ fn ipv6_fallback(p: &ProbeReport, all: &[ProbeReport]) -> bool {
         })
 }
 
-fn conclude(report: &mut FlowReport) {
-    let probes = &report.probes;
+/// The flow status `probes` add up to, and the probe that decided it.
+fn status_of(probes: &[ProbeReport]) -> (FlowStatus, Option<&ProbeReport>) {
     let counting: Vec<&ProbeReport> = probes.iter().filter(|p| !ipv6_fallback(p, probes)).collect();
     let first = |s: ProbeStatus| counting.iter().find(|p| p.status == s).copied();
-    let (status, culprit) = if let Some(p) = first(ProbeStatus::Fail) {
+    if let Some(p) = first(ProbeStatus::Fail) {
         (FlowStatus::Blocked, Some(p))
     } else if let Some(p) = first(ProbeStatus::Inconclusive) {
         (FlowStatus::Inconclusive, Some(p))
     } else {
         (FlowStatus::Works, None)
-    };
-    report.status = status;
-    match culprit {
+    }
+}
+
+fn conclude(report: &mut FlowReport) {
+    let (status, culprit) = status_of(&report.probes);
+    let (reason, hint, mut message) = match culprit {
         Some(p) => {
-            let failing = counting.iter().filter(|q| q.status == p.status).count();
-            let total = counting.iter().filter(|q| q.kind != ProbeKind::Dns).count().max(1);
-            report.reason = p.reason;
-            report.hint = p.hint.clone();
-            report.message = if failing > 1 && p.kind != ProbeKind::Dns {
-                format!("{} ({failing} of {total} probes)", p.message)
+            let failing = report
+                .probes
+                .iter()
+                .filter(|q| q.status == p.status && q.kind == p.kind)
+                .count();
+            let total = report.probes.iter().filter(|q| q.kind == p.kind).count();
+            let message = if failing > 1 || (total > 1 && p.kind != ProbeKind::Dns) {
+                format!("{} ({failing} of {total} {:?} probes)", p.message, p.kind).replace("Dns probes", "DNS probes")
             } else {
                 p.message.clone()
             };
+            (p.reason, p.hint.clone(), message)
         }
         None => {
-            let conns = counting.iter().filter(|p| p.kind != ProbeKind::Dns).count();
-            report.message = if conns == 0 {
-                counting.first().map(|p| p.message.clone()).unwrap_or_default()
-            } else {
-                format!("{conns} probe(s) passed")
+            let conns = report.probes.iter().filter(|p| p.kind != ProbeKind::Dns).count();
+            let message = match report.probes.iter().find_map(|p| p.warning.clone()) {
+                Some(w) => format!("works, but {w}"),
+                None if conns == 0 => report.probes.first().map(|p| p.message.clone()).unwrap_or_default(),
+                None => format!("{conns} probe(s) passed"),
             };
+            (None, None, message)
         }
+    };
+    if report.path == Route::Proxy {
+        message.push_str(" [via proxy");
+        if let Some(d) = &report.direct_path {
+            match d.reason {
+                Some(r) => message.push_str(&format!("; direct path {} ({r})", status_word(d.status))),
+                None => message.push_str(&format!("; direct path {}", status_word(d.status))),
+            }
+        }
+        message.push(']');
+    }
+    report.status = status;
+    report.reason = reason;
+    report.hint = hint;
+    report.message = message;
+}
+
+fn status_word(s: FlowStatus) -> &'static str {
+    match s {
+        FlowStatus::Works => "works",
+        FlowStatus::Blocked => "blocked",
+        FlowStatus::Inconclusive => "inconclusive",
+        FlowStatus::Skipped => "skipped",
+        FlowStatus::NotTestable => "not testable",
     }
 }
 
@@ -265,8 +452,20 @@ mod tests {
     use super::*;
 
     fn p(kind: ProbeKind, addr: &str, status: ProbeStatus, reason: Option<ReasonCode>) -> ProbeReport {
-        let o = Observation { status, reason, message: format!("{kind:?} {addr}"), elapsed: Default::default() };
-        probe(kind, "h.example", Some(443), Some(addr.parse().unwrap()), &o)
+        let o = Observation {
+            status,
+            reason,
+            message: format!("{kind:?} {addr}"),
+            elapsed: Duration::ZERO,
+        };
+        probe(
+            kind,
+            "h.example",
+            Some(443),
+            Some(addr.parse().unwrap()),
+            &o,
+            Route::Direct,
+        )
     }
 
     fn flow(probes: Vec<ProbeReport>) -> FlowReport {
@@ -282,11 +481,13 @@ mod tests {
             representative_of: None,
             hosts: vec![],
             ports: vec![],
-            protocol: crate::suite::Protocol::Tcp,
+            protocol: Protocol::Tcp,
             status: FlowStatus::Works,
             reason: None,
             message: String::new(),
             hint: None,
+            path: Route::Direct,
+            direct_path: None,
             probes,
         }
     }
@@ -295,43 +496,163 @@ mod tests {
     fn one_failing_address_of_many_blocks_the_flow() {
         let mut f = flow(vec![
             p(ProbeKind::Tcp, "10.0.0.1", ProbeStatus::Pass, None),
-            p(ProbeKind::Tcp, "10.0.0.2", ProbeStatus::Fail, Some(ReasonCode::TcpTimeout)),
+            p(
+                ProbeKind::Tcp,
+                "10.0.0.2",
+                ProbeStatus::Fail,
+                Some(ReasonCode::TcpTimeout),
+            ),
         ]);
         conclude(&mut f);
-        assert_eq!((f.status, f.reason), (FlowStatus::Blocked, Some(ReasonCode::TcpTimeout)));
+        assert_eq!(
+            (f.status, f.reason),
+            (FlowStatus::Blocked, Some(ReasonCode::TcpTimeout))
+        );
+        assert!(f.message.contains("1 of 2"), "{}", f.message);
     }
 
     #[test]
     fn ipv6_without_route_does_not_block_when_ipv4_works() {
         let mut f = flow(vec![
             p(ProbeKind::Tcp, "20.1.1.1", ProbeStatus::Pass, None),
-            p(ProbeKind::Tcp, "2603:1030::1", ProbeStatus::Fail, Some(ReasonCode::TcpUnreachable)),
+            p(
+                ProbeKind::Tcp,
+                "2603:1030::1",
+                ProbeStatus::Fail,
+                Some(ReasonCode::TcpUnreachable),
+            ),
         ]);
         conclude(&mut f);
         assert_eq!(f.status, FlowStatus::Works);
-        let mut only_v6 = flow(vec![p(ProbeKind::Tcp, "2603:1030::1", ProbeStatus::Fail, Some(ReasonCode::TcpUnreachable))]);
+        let mut only_v6 = flow(vec![p(
+            ProbeKind::Tcp,
+            "2603:1030::1",
+            ProbeStatus::Fail,
+            Some(ReasonCode::TcpUnreachable),
+        )]);
         conclude(&mut only_v6);
         assert_eq!(only_v6.status, FlowStatus::Blocked);
     }
 
     #[test]
     fn silence_is_inconclusive_not_blocked() {
-        let mut f = flow(vec![p(ProbeKind::Udp, "10.0.0.1", ProbeStatus::Inconclusive, Some(ReasonCode::UdpNoReply))]);
+        let mut f = flow(vec![p(
+            ProbeKind::Udp,
+            "10.0.0.1",
+            ProbeStatus::Inconclusive,
+            Some(ReasonCode::UdpNoReply),
+        )]);
         conclude(&mut f);
-        assert_eq!((f.status, f.reason), (FlowStatus::Inconclusive, Some(ReasonCode::UdpNoReply)));
+        assert_eq!(
+            (f.status, f.reason),
+            (FlowStatus::Inconclusive, Some(ReasonCode::UdpNoReply))
+        );
+    }
+
+    #[test]
+    fn proxied_flow_names_its_direct_path() {
+        let mut f = flow(vec![p(ProbeKind::Tls, "10.0.0.1", ProbeStatus::Pass, None)]);
+        f.path = Route::Proxy;
+        f.direct_path = Some(DirectPath {
+            status: FlowStatus::Blocked,
+            reason: Some(ReasonCode::TcpTimeout),
+        });
+        conclude(&mut f);
+        assert_eq!(f.status, FlowStatus::Works);
+        assert!(
+            f.message.contains("via proxy; direct path blocked (tcp_timeout)"),
+            "{}",
+            f.message
+        );
+    }
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
     }
 
     #[test]
     fn private_expectation_flags_public_answers() {
         let ranges = PrivateRanges::with_extra(&[]);
-        let private: Vec<IpAddr> = vec!["10.1.0.5".parse().unwrap()];
-        let mixed: Vec<IpAddr> = vec!["10.1.0.5".parse().unwrap(), "20.40.1.1".parse().unwrap()];
-        let ok = dns_verdict("h", Expectation::Private, &private, &[], &ranges, Default::default());
+        let (ok, warn) = dns_verdict(
+            "h",
+            Expectation::Private,
+            &ips(&["10.1.0.5"]),
+            &[],
+            None,
+            &ranges,
+            Duration::ZERO,
+        );
         assert_eq!(ok.status, ProbeStatus::Pass);
-        let bad = dns_verdict("h", Expectation::Private, &mixed, &[], &ranges, Default::default());
+        assert!(warn.unwrap().contains("privatelink"));
+        let (bad, _) = dns_verdict(
+            "h",
+            Expectation::Private,
+            &ips(&["10.1.0.5", "20.40.1.1"]),
+            &[],
+            None,
+            &ranges,
+            Duration::ZERO,
+        );
         assert_eq!(bad.reason, Some(ReasonCode::DnsPublicIp));
-        assert!(bad.message.contains("20.40.1.1") && !bad.message.contains("10.1.0.5 ("), "{}", bad.message);
-        let any = dns_verdict("h", Expectation::Any, &mixed, &[], &ranges, Default::default());
+        assert!(
+            bad.message.contains("20.40.1.1") && !bad.message.contains("10.1.0.5 ("),
+            "{}",
+            bad.message
+        );
+        let (any, _) = dns_verdict(
+            "h",
+            Expectation::Any,
+            &ips(&["20.40.1.1"]),
+            &[],
+            None,
+            &ranges,
+            Duration::ZERO,
+        );
         assert_eq!(any.status, ProbeStatus::Pass);
+        let chain = [CnameLink {
+            name: "h".into(),
+            target: "h.privatelink.api.azureml.ms".into(),
+        }];
+        let (_, none) = dns_verdict(
+            "h",
+            Expectation::Private,
+            &ips(&["10.1.0.5"]),
+            &chain,
+            None,
+            &ranges,
+            Duration::ZERO,
+        );
+        assert!(none.is_none());
+    }
+
+    #[test]
+    fn exact_expected_address_is_enforced() {
+        let ranges = PrivateRanges::with_extra(&[]);
+        let expected = ips(&["10.1.0.5"]);
+        let (bad, _) = dns_verdict(
+            "h",
+            Expectation::Private,
+            &ips(&["10.1.0.9"]),
+            &[],
+            Some(&expected),
+            &ranges,
+            Duration::ZERO,
+        );
+        assert_eq!(bad.reason, Some(ReasonCode::DnsWrongIp));
+        assert!(
+            bad.message.contains("10.1.0.9") && bad.message.contains("10.1.0.5"),
+            "{}",
+            bad.message
+        );
+        let (ok, _) = dns_verdict(
+            "h",
+            Expectation::Private,
+            &ips(&["10.1.0.5"]),
+            &[],
+            Some(&expected),
+            &ranges,
+            Duration::ZERO,
+        );
+        assert_eq!(ok.status, ProbeStatus::Pass);
     }
 }

@@ -57,16 +57,24 @@ impl DnsProber {
                 for c in &mut ns.connections {
                     c.port = addr.port();
                 }
-                (ResolverConfig::from_parts(None, vec![], vec![ns]), ResolverOpts::default())
+                (
+                    ResolverConfig::from_parts(None, vec![], vec![ns]),
+                    ResolverOpts::default(),
+                )
             }
-            None => hickory_resolver::system_conf::read_system_conf().map_err(|e| SetupError::ResolverConfig(e.to_string()))?,
+            None => hickory_resolver::system_conf::read_system_conf()
+                .map_err(|e| SetupError::ResolverConfig(e.to_string()))?,
         };
         let nameservers = config
             .name_servers()
             .iter()
             .map(|ns| {
                 let port = ns.connections.first().map_or(53, |c| c.port);
-                if port == 53 { ns.ip.to_string() } else { SocketAddr::new(ns.ip, port).to_string() }
+                if port == 53 {
+                    ns.ip.to_string()
+                } else {
+                    SocketAddr::new(ns.ip, port).to_string()
+                }
             })
             .collect();
         opts.timeout = timeout;
@@ -79,7 +87,11 @@ impl DnsProber {
             .with_options(opts)
             .build()
             .map_err(|e| SetupError::Resolver(e.to_string()))?;
-        Ok(DnsProber { resolver, timeout, nameservers })
+        Ok(DnsProber {
+            resolver,
+            timeout,
+            nameservers,
+        })
     }
 
     /// The nameservers queried, for the report.
@@ -90,7 +102,11 @@ impl DnsProber {
     /// Resolves `host` (as a fully qualified name) for A and AAAA in parallel.
     pub async fn resolve_chain(&self, host: &str) -> DnsObservation {
         let start = Instant::now();
-        let fqdn = if host.ends_with('.') { host.to_string() } else { format!("{host}.") };
+        let fqdn = if host.ends_with('.') {
+            host.to_string()
+        } else {
+            format!("{host}.")
+        };
         let (v4, v6) = tokio::join!(self.lookup(&fqdn, RecordType::A), self.lookup(&fqdn, RecordType::AAAA));
         let elapsed = start.elapsed();
         let mut answer = DnsAnswer::default();
@@ -110,7 +126,11 @@ impl DnsProber {
         }
         let partial_chain = answer.cname_chain.clone();
         if !answer.addresses.is_empty() {
-            return DnsObservation { result: Ok(answer), partial_chain, elapsed };
+            return DnsObservation {
+                result: Ok(answer),
+                partial_chain,
+                elapsed,
+            };
         }
         // Both families failed or were empty: report the most telling failure.
         let rank = |r: ReasonCode| match r {
@@ -124,14 +144,23 @@ impl DnsProber {
             .into_iter()
             .min_by_key(|(r, _)| rank(*r))
             .unwrap_or((ReasonCode::DnsNoRecords, format!("{host} has no A or AAAA records")));
-        DnsObservation { result: Err(failure), partial_chain, elapsed }
+        DnsObservation {
+            result: Err(failure),
+            partial_chain,
+            elapsed,
+        }
     }
 
     async fn lookup(&self, fqdn: &str, rt: RecordType) -> Result<(Vec<CnameLink>, Vec<IpAddr>), (ReasonCode, String)> {
         let host = fqdn.trim_end_matches('.');
         let lookup = match tokio::time::timeout(self.timeout, self.resolver.lookup(fqdn, rt)).await {
-            Err(_) => return Err((ReasonCode::DnsTimeout, format!("no {rt} answer for {host} within {:?}", self.timeout))),
-            Ok(Err(e)) => return Err(classify(host, rt, &e)),
+            Err(_) => {
+                return Err((
+                    ReasonCode::DnsTimeout,
+                    format!("no {rt} answer for {host} within {:?}", self.timeout),
+                ));
+            }
+            Ok(Err(e)) => return Err(classify(host, rt, &e, &self.nameservers)),
             Ok(Ok(l)) => l,
         };
         let mut chain = Vec::new();
@@ -152,19 +181,29 @@ impl DnsProber {
 }
 
 /// Maps a resolver error to a reason code and message.
-fn classify(host: &str, rt: RecordType, e: &NetError) -> (ReasonCode, String) {
+fn classify(host: &str, rt: RecordType, e: &NetError, nameservers: &[String]) -> (ReasonCode, String) {
     if e.is_nx_domain() {
         return (ReasonCode::DnsNxdomain, format!("{host} does not exist (NXDOMAIN)"));
     }
     match e {
         NetError::Dns(DnsError::NoRecordsFound(_)) => (ReasonCode::DnsNoRecords, format!("{host} has no {rt} records")),
-        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => {
-            (ReasonCode::DnsServfail, format!("the resolver answered SERVFAIL for {host} {rt}"))
-        }
-        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => {
-            (ReasonCode::DnsRefused, format!("the resolver refused to answer for {host} {rt}"))
-        }
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => (
+            ReasonCode::DnsServfail,
+            format!("the resolver answered SERVFAIL for {host} {rt}"),
+        ),
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => (
+            ReasonCode::DnsRefused,
+            format!("the resolver refused to answer for {host} {rt}"),
+        ),
         NetError::Timeout => (ReasonCode::DnsTimeout, format!("no {rt} answer for {host} in time")),
+        // hickory gives up before sending when every socket fails (no route, refused).
+        NetError::NoConnections => (
+            ReasonCode::DnsError,
+            format!(
+                "could not send the {rt} query for {host} to any nameserver ({}): no route to them?",
+                nameservers.join(", ")
+            ),
+        ),
         other => (ReasonCode::DnsError, format!("{rt} lookup of {host} failed: {other}")),
     }
 }

@@ -1,6 +1,9 @@
 //! The probes: each observes one step against one target and returns data, never prints.
 
 pub mod dns;
+pub mod http;
+pub mod proxy;
+pub mod smb;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -24,17 +27,32 @@ pub struct Observation {
 impl Observation {
     /// A passing step.
     pub fn pass(message: impl Into<String>, elapsed: Duration) -> Self {
-        Observation { status: ProbeStatus::Pass, reason: None, message: message.into(), elapsed }
+        Observation {
+            status: ProbeStatus::Pass,
+            reason: None,
+            message: message.into(),
+            elapsed,
+        }
     }
 
     /// A failing step.
     pub fn fail(reason: ReasonCode, message: impl Into<String>, elapsed: Duration) -> Self {
-        Observation { status: ProbeStatus::Fail, reason: Some(reason), message: message.into(), elapsed }
+        Observation {
+            status: ProbeStatus::Fail,
+            reason: Some(reason),
+            message: message.into(),
+            elapsed,
+        }
     }
 
     /// A step that could not conclude.
     pub fn inconclusive(reason: ReasonCode, message: impl Into<String>, elapsed: Duration) -> Self {
-        Observation { status: ProbeStatus::Inconclusive, reason: Some(reason), message: message.into(), elapsed }
+        Observation {
+            status: ProbeStatus::Inconclusive,
+            reason: Some(reason),
+            message: message.into(),
+            elapsed,
+        }
     }
 }
 

@@ -13,10 +13,22 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> (Observation, Optio
     let start = Instant::now();
     let socket = match new_socket(addr) {
         Ok(s) => s,
-        Err(e) => return (Observation::fail(ReasonCode::TcpError, format!("cannot create a socket: {e}"), start.elapsed()), None),
+        Err(e) => {
+            return (
+                Observation::fail(
+                    ReasonCode::TcpError,
+                    format!("cannot create a socket: {e}"),
+                    start.elapsed(),
+                ),
+                None,
+            );
+        }
     };
     match tokio::time::timeout(timeout, socket.connect(addr)).await {
-        Ok(Ok(stream)) => (Observation::pass(format!("connected to {addr}"), start.elapsed()), Some(stream)),
+        Ok(Ok(stream)) => (
+            Observation::pass(format!("connected to {addr}"), start.elapsed()),
+            Some(stream),
+        ),
         Ok(Err(e)) => (classify(addr, &e, start.elapsed()), None),
         Err(_) => (
             Observation::fail(
@@ -44,12 +56,16 @@ fn classify(addr: SocketAddr, e: &io::Error, elapsed: Duration) -> Observation {
     const ENETUNREACH: i32 = 101;
     const EHOSTUNREACH: i32 = 113;
     match (e.kind(), e.raw_os_error()) {
-        (io::ErrorKind::ConnectionRefused, _) => {
-            Observation::fail(ReasonCode::TcpRefused, format!("{addr} refused the connection (TCP reset)"), elapsed)
-        }
-        (_, Some(ENETUNREACH)) => {
-            Observation::fail(ReasonCode::TcpUnreachable, format!("no route to the network of {addr} from this host"), elapsed)
-        }
+        (io::ErrorKind::ConnectionRefused, _) => Observation::fail(
+            ReasonCode::TcpRefused,
+            format!("{addr} refused the connection (TCP reset)"),
+            elapsed,
+        ),
+        (_, Some(ENETUNREACH)) => Observation::fail(
+            ReasonCode::TcpUnreachable,
+            format!("no route to the network of {addr} from this host"),
+            elapsed,
+        ),
         (_, Some(EHOSTUNREACH)) => Observation::fail(
             ReasonCode::TcpUnreachable,
             format!("{addr} is unreachable (ICMP unreachable or no route)"),
@@ -60,9 +76,15 @@ fn classify(addr: SocketAddr, e: &io::Error, elapsed: Duration) -> Observation {
             format!("a firewall rule on this host blocks connections to {addr}"),
             elapsed,
         ),
-        (io::ErrorKind::TimedOut, _) => {
-            Observation::fail(ReasonCode::TcpTimeout, format!("connecting to {addr} timed out"), elapsed)
-        }
-        _ => Observation::fail(ReasonCode::TcpError, format!("connecting to {addr} failed: {e}"), elapsed),
+        (io::ErrorKind::TimedOut, _) => Observation::fail(
+            ReasonCode::TcpTimeout,
+            format!("connecting to {addr} timed out"),
+            elapsed,
+        ),
+        _ => Observation::fail(
+            ReasonCode::TcpError,
+            format!("connecting to {addr} failed: {e}"),
+            elapsed,
+        ),
     }
 }

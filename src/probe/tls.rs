@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 /// What the server presented.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -60,7 +61,9 @@ impl TlsProber {
         for file in ca_files {
             extra.extend(read_anchors(file.as_ref())?);
         }
-        let mut public_roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let mut public_roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
         public_roots.add_parsable_certificates(extra.iter().cloned());
         let native = rustls_native_certs::load_native_certs();
         let system = if native.certs.is_empty() {
@@ -84,12 +87,28 @@ impl TlsProber {
         })
     }
 
-    /// Handshakes over `stream` with SNI `host` and judges the presented chain.
-    pub async fn handshake(&self, stream: TcpStream, host: &str, timeout: Duration) -> TlsObservation {
+    /// Handshakes over `stream` with SNI `host` and judges the presented chain. The session is
+    /// handed back for an HTTP request when the handshake completed.
+    pub async fn handshake(
+        &self,
+        stream: TcpStream,
+        host: &str,
+        timeout: Duration,
+    ) -> (TlsObservation, Option<TlsStream<TcpStream>>) {
         let start = Instant::now();
         let Ok(server_name) = ServerName::try_from(host.to_string()) else {
-            let o = Observation::fail(ReasonCode::TlsHandshakeFailed, format!("'{host}' is not a valid TLS server name"), start.elapsed());
-            return TlsObservation { observation: o, details: None };
+            let o = Observation::fail(
+                ReasonCode::TlsHandshakeFailed,
+                format!("'{host}' is not a valid TLS server name"),
+                start.elapsed(),
+            );
+            return (
+                TlsObservation {
+                    observation: o,
+                    details: None,
+                },
+                None,
+            );
         };
         let tls = match tokio::time::timeout(timeout, self.connector.connect(server_name.clone(), stream)).await {
             Err(_) => {
@@ -98,11 +117,27 @@ impl TlsProber {
                     format!("the TLS handshake with {host} did not finish within {timeout:?}"),
                     start.elapsed(),
                 );
-                return TlsObservation { observation: o, details: None };
+                return (
+                    TlsObservation {
+                        observation: o,
+                        details: None,
+                    },
+                    None,
+                );
             }
             Ok(Err(e)) => {
-                let o = Observation::fail(ReasonCode::TlsHandshakeFailed, handshake_error(host, &e), start.elapsed());
-                return TlsObservation { observation: o, details: None };
+                let o = Observation::fail(
+                    ReasonCode::TlsHandshakeFailed,
+                    handshake_error(host, &e),
+                    start.elapsed(),
+                );
+                return (
+                    TlsObservation {
+                        observation: o,
+                        details: None,
+                    },
+                    None,
+                );
             }
             Ok(Ok(s)) => s,
         };
@@ -110,14 +145,30 @@ impl TlsProber {
         let (_, conn) = tls.get_ref();
         let chain = conn.peer_certificates().unwrap_or_default();
         let mut details = describe(chain);
-        details.version = conn.protocol_version().and_then(|v| v.as_str()).map(|v| v.replace('_', "."));
+        details.version = conn
+            .protocol_version()
+            .and_then(|v| v.as_str())
+            .map(|v| v.replace('_', "."));
         let Some((leaf, rest)) = chain.split_first() else {
-            let o = Observation::fail(ReasonCode::TlsHandshakeFailed, "the server presented no certificate", elapsed);
-            return TlsObservation { observation: o, details: Some(details) };
+            let o = Observation::fail(
+                ReasonCode::TlsHandshakeFailed,
+                "the server presented no certificate",
+                elapsed,
+            );
+            return (
+                TlsObservation {
+                    observation: o,
+                    details: Some(details),
+                },
+                None,
+            );
         };
         let now = UnixTime::now();
         let public = self.public.verify_server_cert(leaf, rest, &server_name, &[], now);
-        let system = self.system.as_ref().map(|v| v.verify_server_cert(leaf, rest, &server_name, &[], now).is_ok());
+        let system = self
+            .system
+            .as_ref()
+            .map(|v| v.verify_server_cert(leaf, rest, &server_name, &[], now).is_ok());
         details.trusted_public = public.is_ok();
         details.trusted_system = system;
         let issuer = details.issuer.clone().unwrap_or_else(|| "an unknown issuer".into());
@@ -125,7 +176,13 @@ impl TlsProber {
             Ok(_) => Observation::pass(format!("trusted certificate for {host} from {issuer}"), elapsed),
             Err(e) => judge(host, &issuer, &e, system, elapsed),
         };
-        TlsObservation { observation, details: Some(details) }
+        (
+            TlsObservation {
+                observation,
+                details: Some(details),
+            },
+            Some(tls),
+        )
     }
 }
 
@@ -145,10 +202,16 @@ fn judge(host: &str, issuer: &str, e: &rustls::Error, system: Option<bool>, elap
             | CertificateError::ExpiredContext { .. }
             | CertificateError::NotValidYet
             | CertificateError::NotValidYetContext { .. },
-        ) => Observation::fail(ReasonCode::TlsExpired, format!("the certificate for {host} is outside its validity period ({e})"), elapsed),
+        ) => Observation::fail(
+            ReasonCode::TlsExpired,
+            format!("the certificate for {host} is outside its validity period ({e})"),
+            elapsed,
+        ),
         _ if system == Some(true) => Observation::fail(
             ReasonCode::TlsInspected,
-            format!("TLS to {host} is intercepted: the certificate is issued by '{issuer}', trusted by this VM's OS store but not publicly"),
+            format!(
+                "TLS to {host} is intercepted: the certificate is issued by '{issuer}', trusted by this VM's OS store but not publicly"
+            ),
             elapsed,
         ),
         _ => Observation::fail(
@@ -162,21 +225,31 @@ fn judge(host: &str, issuer: &str, e: &rustls::Error, system: Option<bool>, elap
 fn handshake_error(host: &str, e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::UnexpectedEof => {
-            format!("{host} closed the connection during the TLS handshake (a firewall filtering by SNI, or not a TLS port)")
+            format!(
+                "{host} closed the connection during the TLS handshake (a firewall filtering by SNI, or not a TLS port)"
+            )
         }
-        io::ErrorKind::ConnectionReset => format!("the connection to {host} was reset during the TLS handshake (a firewall filtering by SNI?)"),
+        io::ErrorKind::ConnectionReset => {
+            format!("the connection to {host} was reset during the TLS handshake (a firewall filtering by SNI?)")
+        }
         _ => format!("TLS handshake with {host} failed: {e}"),
     }
 }
 
-fn build_verifier(roots: RootCertStore, provider: &Arc<CryptoProvider>) -> Result<Arc<WebPkiServerVerifier>, SetupError> {
+fn build_verifier(
+    roots: RootCertStore,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, SetupError> {
     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| SetupError::Tls(e.to_string()))
 }
 
 fn read_anchors(path: &Path) -> Result<Vec<CertificateDer<'static>>, SetupError> {
-    let err = |message: String| SetupError::CaFile { file: path.display().to_string(), message };
+    let err = |message: String| SetupError::CaFile {
+        file: path.display().to_string(),
+        message,
+    };
     let data = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut data.as_slice())
         .collect::<Result<_, _>>()
@@ -191,7 +264,9 @@ fn describe(chain: &[CertificateDer<'_>]) -> TlsDetails {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
     let mut d = TlsDetails::default();
     let Some(leaf) = chain.first() else { return d };
-    let Ok((_, cert)) = X509Certificate::from_der(leaf.as_ref()) else { return d };
+    let Ok((_, cert)) = X509Certificate::from_der(leaf.as_ref()) else {
+        return d;
+    };
     d.subject = Some(cert.subject().to_string());
     d.issuer = Some(cert.issuer().to_string());
     d.not_after = cert
@@ -206,8 +281,12 @@ fn describe(chain: &[CertificateDer<'_>]) -> TlsDetails {
                 GeneralName::DNSName(n) => d.sans.push((*n).to_string()),
                 GeneralName::IPAddress(b) => {
                     let ip = match b.len() {
-                        4 => <[u8; 4]>::try_from(*b).ok().map(|a| std::net::IpAddr::from(a).to_string()),
-                        16 => <[u8; 16]>::try_from(*b).ok().map(|a| std::net::IpAddr::from(a).to_string()),
+                        4 => <[u8; 4]>::try_from(*b)
+                            .ok()
+                            .map(|a| std::net::IpAddr::from(a).to_string()),
+                        16 => <[u8; 16]>::try_from(*b)
+                            .ok()
+                            .map(|a| std::net::IpAddr::from(a).to_string()),
                         _ => None,
                     };
                     d.sans.extend(ip);

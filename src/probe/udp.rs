@@ -19,20 +19,32 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> Observation {
             start.elapsed(),
         ),
         // ENETUNREACH, EHOSTUNREACH, EPERM, EACCES: routing or a local firewall said no.
-        Ok(Err(e)) if matches!(e.raw_os_error(), Some(101 | 113 | 1 | 13)) => {
-            Observation::fail(ReasonCode::UdpRefused, format!("{addr} is unreachable: {e}"), start.elapsed())
-        }
-        Ok(Err(e)) => Observation::inconclusive(ReasonCode::UdpNoReply, format!("sending to {addr} failed: {e}"), start.elapsed()),
+        Ok(Err(e)) if matches!(e.raw_os_error(), Some(101 | 113 | 1 | 13)) => Observation::fail(
+            ReasonCode::UdpRefused,
+            format!("{addr} is unreachable: {e}"),
+            start.elapsed(),
+        ),
+        Ok(Err(e)) => Observation::inconclusive(
+            ReasonCode::UdpNoReply,
+            format!("sending to {addr} failed: {e}"),
+            start.elapsed(),
+        ),
         Err(_) => Observation::inconclusive(
             ReasonCode::UdpNoReply,
-            format!("no reply from {addr} within {timeout:?}; UDP services often stay silent, so this is not proof of a block"),
+            format!(
+                "no reply from {addr} within {timeout:?}; UDP services often stay silent, so this is not proof of a block"
+            ),
             start.elapsed(),
         ),
     }
 }
 
 async fn exchange(addr: SocketAddr) -> io::Result<usize> {
-    let local: IpAddr = if addr.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+    let local: IpAddr = if addr.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    };
     let socket = UdpSocket::bind(SocketAddr::new(local, 0)).await?;
     // A connected socket is what lets the kernel report ICMP unreachable back to us.
     socket.connect(addr).await?;

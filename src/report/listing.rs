@@ -1,7 +1,7 @@
 //! `amlprobe suites`: what each suite would probe for the given context, without probing.
 
 use crate::context::WorkspaceContext;
-use crate::plan::{FlowPlan, PlannedFlow};
+use crate::plan::{App, FlowPlan, PlannedFlow, Route};
 use crate::suite::Suite;
 use serde::Serialize;
 use std::fmt::Write;
@@ -42,7 +42,11 @@ pub fn to_json(context: &WorkspaceContext, listing: &[SuiteListing]) -> String {
         context: &'a WorkspaceContext,
         suites: &'a [SuiteListing<'a>],
     }
-    serde_json::to_string_pretty(&Doc { context, suites: listing }).expect("the listing serializes")
+    serde_json::to_string_pretty(&Doc {
+        context,
+        suites: listing,
+    })
+    .expect("the listing serializes")
 }
 
 /// Text form.
@@ -53,14 +57,27 @@ pub fn to_text(listing: &[SuiteListing]) -> String {
         for f in &suite.flows {
             let s = &f.spec;
             let need = if s.required { "required" } else { "optional" };
-            let _ = writeln!(out, "  {:<34} {} ({:?}, {}, {need})", s.id, s.title, s.direction, s.service_tag);
+            let _ = writeln!(
+                out,
+                "  {:<34} {} ({:?}, {}, {need})",
+                s.id, s.title, s.direction, s.service_tag
+            );
             match &f.plan {
                 FlowPlan::Probe { targets, .. } => {
                     for t in targets {
                         let checks: Vec<String> = t
                             .checks
                             .iter()
-                            .map(|c| format!("{:?}/{}{}", c.protocol, c.port, if c.tls { "+tls" } else { "" }).to_lowercase())
+                            .map(|c| {
+                                let app = match c.app {
+                                    App::None => "",
+                                    App::Tls => "+tls",
+                                    App::Http => "+http",
+                                    App::Smb => "+smb",
+                                };
+                                let via = if c.route == Route::Proxy { " via proxy" } else { "" };
+                                format!("{:?}/{}{app}{via}", c.protocol, c.port).to_lowercase()
+                            })
                             .collect();
                         let expect = format!("{:?}", t.expect).to_lowercase();
                         let _ = writeln!(out, "      probe {} dns(expect {expect}) {}", t.host, checks.join(" "));

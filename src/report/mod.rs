@@ -5,7 +5,9 @@ pub mod table;
 
 use crate::context::WorkspaceContext;
 use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::plan::Route;
 use crate::probe::dns::CnameLink;
+use crate::probe::http::HttpDetails;
 use crate::probe::tls::TlsDetails;
 use crate::suite::{Direction, Expectation, Protocol};
 use serde::Serialize;
@@ -143,6 +145,10 @@ pub struct FlowReport {
     pub message: String,
     /// What to change, for the first problem.
     pub hint: Option<String>,
+    /// The path the verdict is about: `proxy` when a proxy applies to the flow.
+    pub path: Route,
+    /// The direct path's verdict for a proxied flow (with `--compare-direct`).
+    pub direct_path: Option<DirectPath>,
     /// Every probe, in order: DNS per host, then per port and address.
     pub probes: Vec<ProbeReport>,
 }
@@ -159,6 +165,12 @@ pub enum ProbeKind {
     Tls,
     /// UDP datagram.
     Udp,
+    /// The proxy's answer to CONNECT.
+    Proxy,
+    /// HTTP request.
+    Http,
+    /// SMB2 negotiation.
+    Smb,
 }
 
 /// One probe's result.
@@ -182,6 +194,14 @@ pub struct ProbeReport {
     pub hint: Option<String>,
     /// Step duration.
     pub elapsed_ms: u64,
+    /// Whether the probe went straight to the target or through the proxy.
+    pub path: Route,
+    /// The proxy used, credentials redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Something that works today but is fragile (e.g. a private answer without privatelink).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// DNS: required answer shape.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
@@ -191,9 +211,24 @@ pub struct ProbeReport {
     /// DNS: every address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<IpAddr>>,
+    /// DNS: the exact addresses expected (from --expect-ip / --private-endpoints).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_addresses: Option<Vec<IpAddr>>,
     /// TLS: the presented certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsDetails>,
+    /// HTTP: status and server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpDetails>,
+}
+
+/// The direct path of a proxied flow, probed because of `--compare-direct`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectPath {
+    /// What the direct path would give.
+    pub status: FlowStatus,
+    /// Why, when it is not working.
+    pub reason: Option<ReasonCode>,
 }
 
 /// Process exit codes (documented in the README).
@@ -219,7 +254,11 @@ impl Report {
                     FlowStatus::Works | FlowStatus::NotTestable => false,
                 }
         };
-        if self.flows.iter().any(|f| failing(&f)) { exit::BLOCKED } else { exit::OK }
+        if self.flows.iter().any(|f| failing(&f)) {
+            exit::BLOCKED
+        } else {
+            exit::OK
+        }
     }
 
     /// Pretty JSON.

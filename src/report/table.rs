@@ -15,7 +15,11 @@ struct Paint {
 
 impl Paint {
     fn wrap(&self, code: &str, text: &str) -> String {
-        if self.on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 }
 
@@ -37,11 +41,15 @@ fn clip(text: &str, width: usize) -> String {
     format!("{keep}…")
 }
 
-/// `host:ports`, with `+N` when a flow has several hosts.
+/// `host:ports`, with `+N` when a flow has several hosts; the service tag when there is no host.
 fn target(flow: &FlowReport) -> String {
-    let host = flow.hosts.first().map(String::as_str).unwrap_or("-");
+    let host = flow.hosts.first().map(String::as_str).unwrap_or(&flow.service_tag);
     let ports = flow.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-    let mut t = if ports.is_empty() { host.to_string() } else { format!("{host}:{ports}") };
+    let mut t = if ports.is_empty() {
+        host.to_string()
+    } else {
+        format!("{host}:{ports}")
+    };
     if flow.protocol == Protocol::Udp {
         t.push_str("/udp");
     }
@@ -56,7 +64,14 @@ fn latency(flow: &FlowReport) -> String {
     if flow.probes.is_empty() {
         return String::new();
     }
-    let slowest = |k: ProbeKind| flow.probes.iter().filter(|p| p.kind == k).map(|p| p.elapsed_ms).max().unwrap_or(0);
+    let slowest = |k: ProbeKind| {
+        flow.probes
+            .iter()
+            .filter(|p| p.kind == k)
+            .map(|p| p.elapsed_ms)
+            .max()
+            .unwrap_or(0)
+    };
     let ms = slowest(ProbeKind::Dns) + slowest(ProbeKind::Tcp).max(slowest(ProbeKind::Udp)) + slowest(ProbeKind::Tls);
     format!("{ms} ms")
 }
@@ -75,7 +90,11 @@ pub fn render(report: &Report, color: bool) -> String {
         paint.wrap("1", &report.tool.name),
         report.tool.version,
         facts.join(", "),
-        if report.host.nameservers.is_empty() { "none".to_string() } else { report.host.nameservers.join(", ") }
+        if report.host.nameservers.is_empty() {
+            "none".to_string()
+        } else {
+            report.host.nameservers.join(", ")
+        }
     );
     let mut suite = "";
     for flow in &report.flows {
@@ -95,7 +114,10 @@ pub fn render(report: &Report, color: bool) -> String {
             latency(flow),
             reason
         );
-        if matches!(flow.status, FlowStatus::Blocked | FlowStatus::Inconclusive | FlowStatus::Skipped) {
+        if matches!(
+            flow.status,
+            FlowStatus::Blocked | FlowStatus::Inconclusive | FlowStatus::Skipped
+        ) {
             let _ = writeln!(out, "      {} [{}]", flow.message, flow.id);
             if let Some(hint) = &flow.hint {
                 let _ = writeln!(out, "      {} {hint}", paint.wrap("36", "fix:"));

@@ -1,0 +1,212 @@
+//! HTTP: one small request after the connection is up, to see who answers. A firewall's block
+//! page or a captive portal answers HTTP too, but without the headers Azure front ends add.
+
+use super::Observation;
+use crate::outcome::ReasonCode;
+use serde::Serialize;
+use std::io;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Response heads larger than this are cut off: we only need the status and headers.
+const MAX_HEAD: usize = 8 * 1024;
+
+/// Whether an HTTP answer must come from an Azure front end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpCheck {
+    /// Any valid HTTP response will do.
+    #[default]
+    Any,
+    /// The response must carry Azure's headers.
+    Azure,
+    /// Send no HTTP request.
+    None,
+}
+
+/// A parsed response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl ResponseHead {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the response carries a header that Azure front ends add (request ids, Front Door
+    /// references, Microsoft server names).
+    pub fn looks_like_azure(&self) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            n.starts_with("x-ms-")
+                || n.starts_with("x-azure-")
+                || n.starts_with("x-msedge-")
+                || n == "request-id"
+                || n == "ms-cv"
+                || (n == "server"
+                    && ["microsoft", "azure", "windows-azure"]
+                        .iter()
+                        .any(|m| v.to_ascii_lowercase().contains(m)))
+        })
+    }
+}
+
+/// What the HTTP step saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpDetails {
+    /// Status code.
+    pub status: u16,
+    /// `Server` header.
+    pub server: Option<String>,
+    /// Whether Azure's headers were present.
+    pub azure: bool,
+}
+
+/// Reads a response head (status line and headers) without reading past it, so a CONNECT
+/// tunnel's first TLS bytes stay in the stream.
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<ResponseHead> {
+    let mut buf = Vec::with_capacity(512);
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if buf.len() >= MAX_HEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "response head larger than 8 KiB",
+            ));
+        }
+        if stream.read(&mut byte).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before a complete HTTP response",
+            ));
+        }
+        buf.push(byte[0]);
+    }
+    parse_head(&buf)
+}
+
+/// Parses `HTTP/1.x NNN reason` plus headers.
+pub fn parse_head(raw: &[u8]) -> io::Result<ResponseHead> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    let text = String::from_utf8_lossy(raw);
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    if !parts.next().unwrap_or_default().starts_with("HTTP/1.") {
+        return Err(bad("not an HTTP/1.x response"));
+    }
+    let status = parts
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|s| (100..600).contains(s))
+        .ok_or_else(|| bad("no status code"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok(ResponseHead { status, headers })
+}
+
+/// Sends `HEAD <target>` and reads the response head within `timeout`.
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    request_target: &str,
+    host: &str,
+    extra_headers: &str,
+    timeout: Duration,
+) -> io::Result<ResponseHead> {
+    let request = format!(
+        "HEAD {request_target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: amlprobe/{}\r\nAccept: */*\r\n{extra_headers}Connection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let io = async {
+        stream.write_all(request.as_bytes()).await?;
+        stream.flush().await?;
+        read_head(stream).await
+    };
+    tokio::time::timeout(timeout, io)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no HTTP response in time"))?
+}
+
+/// Judges an origin's answer (direct, or through a CONNECT tunnel).
+pub fn judge(
+    host: &str,
+    result: io::Result<ResponseHead>,
+    check: HttpCheck,
+    started: Instant,
+) -> (Observation, Option<HttpDetails>) {
+    let elapsed = started.elapsed();
+    let head = match result {
+        Ok(h) => h,
+        Err(e) => {
+            return (
+                Observation::fail(
+                    ReasonCode::HttpError,
+                    format!("no valid HTTP response from {host}: {e}"),
+                    elapsed,
+                ),
+                None,
+            );
+        }
+    };
+    let details = HttpDetails {
+        status: head.status,
+        server: head.header("server").map(str::to_string),
+        azure: head.looks_like_azure(),
+    };
+    let server = details
+        .server
+        .as_deref()
+        .map(|s| format!(", server '{s}'"))
+        .unwrap_or_default();
+    let obs = if check == HttpCheck::Azure && !details.azure {
+        Observation::fail(
+            ReasonCode::HttpNotAzure,
+            format!(
+                "{host} answered HTTP {}{server} without Azure's headers: a block page or captive portal, not the service",
+                head.status
+            ),
+            elapsed,
+        )
+    } else {
+        Observation::pass(format!("{host} answered HTTP {}{server}", head.status), elapsed)
+    };
+    (obs, Some(details))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_heads_and_spots_azure() {
+        let h = parse_head(b"HTTP/1.1 404 Not Found\r\nServer: Microsoft-HTTPAPI/2.0\r\nx-ms-request-id: 1\r\n\r\n")
+            .unwrap();
+        assert_eq!(h.status, 404);
+        assert!(h.looks_like_azure());
+        let block =
+            parse_head(b"HTTP/1.1 403 Forbidden\r\nServer: squid/5.7\r\nX-Squid-Error: ERR_ACCESS_DENIED 0\r\n\r\n")
+                .unwrap();
+        assert!(!block.looks_like_azure());
+        assert_eq!(block.header("x-squid-error"), Some("ERR_ACCESS_DENIED 0"));
+        assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
+        assert!(parse_head(b"HTTP/1.1 abc\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn judge_requires_azure_headers_only_when_asked() {
+        let block = || parse_head(b"HTTP/1.1 200 OK\r\nServer: FortiGate\r\n\r\n");
+        let (o, _) = judge("h", block(), HttpCheck::Azure, Instant::now());
+        assert_eq!(o.reason, Some(ReasonCode::HttpNotAzure));
+        let (o, d) = judge("h", block(), HttpCheck::Any, Instant::now());
+        assert_eq!((o.reason, d.unwrap().status), (None, 200));
+        let (o, _) = judge("h", Err(io::Error::other("x")), HttpCheck::Any, Instant::now());
+        assert_eq!(o.reason, Some(ReasonCode::HttpError));
+    }
+}

@@ -1,0 +1,310 @@
+//! Which proxy a target goes through: `--proxy`/`--no-proxy`, else the usual environment
+//! variables (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`, either case).
+
+use crate::netaddr::Cidr;
+use std::net::IpAddr;
+
+/// An HTTP proxy. Credentials never appear in `Display` or reports.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ProxyUrl {
+    /// Proxy host name or IP.
+    pub host: String,
+    /// Proxy port.
+    pub port: u16,
+    /// Basic-auth user and password from the URL's userinfo.
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl std::fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match &self.credentials {
+            Some((user, _)) => write!(f, "http://{user}:***@{host}:{}", self.port),
+            None => write!(f, "http://{host}:{}", self.port),
+        }
+    }
+}
+
+impl ProxyUrl {
+    /// Parses `http://[user:pass@]host[:port][/]` or `host:port`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let v = value.trim();
+        let rest = match v.split_once("://") {
+            Some(("http" | "HTTP", rest)) => rest,
+            Some((scheme, _)) => return Err(format!("only http:// proxies are supported, not {scheme}://")),
+            None => v,
+        };
+        let rest = rest.trim_end_matches('/');
+        let (userinfo, hostport) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        let credentials = userinfo.map(|u| {
+            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+            (percent_decode(user), percent_decode(pass))
+        });
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, p) = v6.split_once(']').ok_or("unbalanced '[' in the proxy address")?;
+            (h.to_string(), p.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (hostport.to_string(), None),
+            }
+        };
+        if host.is_empty() || host.contains('/') {
+            return Err("the proxy URL has no host".into());
+        }
+        let port = match port {
+            Some(p) => p
+                .parse()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("'{p}' is not a port"))?,
+            None => 80,
+        };
+        Ok(ProxyUrl {
+            host,
+            port,
+            credentials,
+        })
+    }
+
+    /// The `Proxy-Authorization` header value, when the URL carries credentials.
+    pub fn authorization(&self) -> Option<String> {
+        self.credentials
+            .as_ref()
+            .map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes())))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `no_proxy` entries: `*`, domain suffixes (with or without a leading dot), IPs and CIDRs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoProxy {
+    all: bool,
+    domains: Vec<String>,
+    networks: Vec<Cidr>,
+}
+
+impl NoProxy {
+    /// Parses a comma-separated `no_proxy` value; entries it can't read are ignored, as curl does.
+    pub fn parse(value: &str) -> Self {
+        let mut np = NoProxy::default();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if entry == "*" {
+                np.all = true;
+            } else if let Ok(c) = entry.parse::<Cidr>() {
+                np.networks.push(c);
+            } else if let Ok(ip) = entry.parse::<IpAddr>() {
+                np.networks.push(
+                    format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 })
+                        .parse()
+                        .expect("host CIDR"),
+                );
+            } else {
+                let host = entry
+                    .rsplit_once(':')
+                    .filter(|(_, p)| p.parse::<u16>().is_ok())
+                    .map_or(entry, |(h, _)| h);
+                np.domains.push(
+                    host.trim_start_matches("*.")
+                        .trim_start_matches('.')
+                        .to_ascii_lowercase(),
+                );
+            }
+        }
+        np
+    }
+
+    /// Whether `host` bypasses the proxy.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if self.all {
+            return true;
+        }
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return self.networks.iter().any(|n| n.contains(ip));
+        }
+        self.domains
+            .iter()
+            .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+    }
+}
+
+/// The proxies in force for this run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// For TLS targets (CONNECT tunnel).
+    pub https: Option<ProxyUrl>,
+    /// For plain-HTTP targets (absolute-form requests).
+    pub http: Option<ProxyUrl>,
+    /// Hosts that bypass both.
+    pub no_proxy: NoProxy,
+}
+
+/// The flag a bad proxy value came from, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyError {
+    /// Flag or environment variable name.
+    pub source: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ProxySettings {
+    /// `--proxy` wins over the environment; `--no-proxy` turns proxies off entirely.
+    /// `env` looks up an environment variable (injected so tests don't touch the process env).
+    pub fn resolve(
+        flag: Option<&str>,
+        disabled: bool,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ProxyError> {
+        if disabled {
+            return Ok(ProxySettings::default());
+        }
+        let var = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| env(n).filter(|v| !v.trim().is_empty()).map(|v| (n.to_string(), v)))
+        };
+        let parse = |(source, value): (String, String)| {
+            ProxyUrl::parse(&value).map_err(|message| ProxyError { source, message })
+        };
+        let no_proxy = NoProxy::parse(&var(&["no_proxy", "NO_PROXY"]).map(|(_, v)| v).unwrap_or_default());
+        if let Some(url) = flag {
+            let url = parse(("--proxy".into(), url.to_string()))?;
+            return Ok(ProxySettings {
+                https: Some(url.clone()),
+                http: Some(url),
+                no_proxy,
+            });
+        }
+        let all = var(&["all_proxy", "ALL_PROXY"]).map(parse).transpose()?;
+        let https = var(&["https_proxy", "HTTPS_PROXY"])
+            .map(parse)
+            .transpose()?
+            .or_else(|| all.clone());
+        let http = var(&["http_proxy", "HTTP_PROXY"]).map(parse).transpose()?.or(all);
+        Ok(ProxySettings { https, http, no_proxy })
+    }
+
+    /// The proxy for `host`, for TLS (`tls = true`) or plain HTTP.
+    pub fn for_host(&self, host: &str, tls: bool) -> Option<&ProxyUrl> {
+        let proxy = if tls { self.https.as_ref() } else { self.http.as_ref() };
+        proxy.filter(|_| !self.no_proxy.matches(host))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn parses_proxy_urls() {
+        let p = ProxyUrl::parse("http://alice:s%40cret@proxy.corp:3128/").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("proxy.corp", 3128));
+        assert_eq!(p.credentials, Some(("alice".into(), "s@cret".into())));
+        assert_eq!(p.to_string(), "http://alice:***@proxy.corp:3128");
+        assert_eq!(p.authorization().unwrap(), "Basic YWxpY2U6c0BjcmV0");
+        assert_eq!(
+            ProxyUrl::parse("10.0.0.4:8080").unwrap().to_string(),
+            "http://10.0.0.4:8080"
+        );
+        assert_eq!(ProxyUrl::parse("http://[fd00::1]:3128").unwrap().host, "fd00::1");
+        assert!(ProxyUrl::parse("socks5://p:1080").unwrap_err().contains("socks5"));
+        assert!(ProxyUrl::parse("http://p:0").is_err());
+        assert!(ProxyUrl::parse("http://").is_err());
+    }
+
+    #[test]
+    fn no_proxy_rules() {
+        let np = NoProxy::parse(
+            ".privatelink.api.azureml.ms, blob.core.windows.net,10.0.0.0/8,169.254.169.254, localhost:8080",
+        );
+        assert!(np.matches("x.privatelink.api.azureml.ms"));
+        assert!(np.matches("acct.blob.core.windows.net"));
+        assert!(np.matches("blob.core.windows.net"));
+        assert!(!np.matches("xblob.core.windows.net"));
+        assert!(np.matches("10.1.2.3"));
+        assert!(np.matches("169.254.169.254"));
+        assert!(np.matches("localhost"));
+        assert!(!np.matches("management.azure.com"));
+        assert!(NoProxy::parse("*").matches("anything"));
+    }
+
+    #[test]
+    fn environment_and_flags() {
+        let env: HashMap<&str, &str> = [
+            ("HTTPS_PROXY", "http://u:p@10.0.0.9:3128"),
+            ("no_proxy", ".internal"),
+            ("ALL_PROXY", "http://all:1"),
+        ]
+        .into();
+        let lookup = |n: &str| env.get(n).map(|v| v.to_string());
+        let s = ProxySettings::resolve(None, false, lookup).unwrap();
+        assert_eq!(s.https.as_ref().unwrap().port, 3128);
+        assert_eq!(s.http.as_ref().unwrap().host, "all");
+        assert!(s.for_host("login.microsoftonline.com", true).is_some());
+        assert!(s.for_host("a.internal", true).is_none());
+        let flag = ProxySettings::resolve(Some("http://flag:8080"), false, lookup).unwrap();
+        assert_eq!(flag.https.unwrap().host, "flag");
+        assert_eq!(
+            ProxySettings::resolve(None, true, lookup).unwrap(),
+            ProxySettings::default()
+        );
+        let bad =
+            ProxySettings::resolve(None, false, |n| (n == "https_proxy").then(|| "ftp://x".to_string())).unwrap_err();
+        assert_eq!(bad.source, "https_proxy");
+    }
+}
