@@ -186,6 +186,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn readme_documents_every_reason_code() {
+        let readme = include_str!("../README.md");
+        for code in ReasonCode::ALL {
+            assert!(
+                readme.contains(&format!("| `{code}` |")),
+                "README.md lacks a row for {code}"
+            );
+        }
+    }
+
+    #[test]
     fn as_str_matches_the_serialized_code() {
         for code in ReasonCode::ALL {
             let json = serde_json::to_string(&code).unwrap();
