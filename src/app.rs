@@ -3,14 +3,17 @@
 
 use crate::cli::{Cli, Command, Format, RunArgs, SuitesArgs};
 use crate::config::{self, RunConfig, Selection};
+use crate::context::WorkspaceContext;
 use crate::engine::Engine;
+use crate::imds::{self, ImdsInfo};
 use crate::netaddr::PrivateRanges;
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool, exit};
 use crate::suite::Catalog;
-use crate::{hostinfo, plan, progress, verdict};
+use crate::{hostinfo, plan, progress, sysdns, verdict};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 use std::time::Instant;
 
 /// An error that ends the run, with its exit code.
@@ -78,13 +81,27 @@ fn suites(args: SuitesArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// IMDS fills in the region and cloud the user left out.
+fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) {
+    if ctx.region.is_none() && !info.location.is_empty() {
+        ctx.region = Some(info.location.clone());
+        ctx.sources.insert("region".into(), "imds".into());
+    }
+    if let Some(cloud) = info
+        .cloud()
+        .filter(|_| ctx.sources.get("cloud").is_some_and(|s| s == "default"))
+    {
+        ctx.cloud = cloud;
+        ctx.sources.insert("cloud".into(), "imds".into());
+    }
+}
+
 fn run(args: RunArgs) -> Result<u8, Failure> {
     let started = Instant::now();
     let started_at = hostinfo::now_rfc3339();
-    let cfg = RunConfig::from_args(args).map_err(usage)?;
+    let mut cfg = RunConfig::from_args(args).map_err(usage)?;
     let catalog = load_catalog(&cfg.selection)?;
     let chosen = catalog.select(&cfg.selection.suites).map_err(usage)?;
-    let flows = plan::expand(&catalog, &chosen, &cfg.selection.context, &cfg.routing);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,6 +109,19 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             code: exit::INTERNAL,
             message: format!("cannot start the runtime: {e}"),
         })?;
+    // Instance metadata comes first: its region and cloud change how suites expand.
+    let imds_deadline = cfg.engine.timeout.min(Duration::from_secs(1));
+    let (imds, imds_error) = match &cfg.imds {
+        None => (None, None),
+        Some(endpoint) => match runtime.block_on(imds::fetch(endpoint, imds_deadline)) {
+            Ok(info) => (Some(info), None),
+            Err(e) => (None, Some(e)),
+        },
+    };
+    if let Some(info) = &imds {
+        apply_imds_defaults(&mut cfg.selection.context, info);
+    }
+    let flows = plan::expand(&catalog, &chosen, &cfg.selection.context, &cfg.routing);
     let engine = {
         // hickory's resolver needs a runtime context to be built.
         let _guard = runtime.enter();
@@ -101,10 +131,13 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let observed = runtime.block_on(engine.execute(&flows, progress));
     bar.finish_and_clear();
     let ranges = PrivateRanges::with_extra(&cfg.private_cidrs);
+    let probed: Vec<&str> = observed.dns.keys().map(String::as_str).collect();
+    let (resolver, hosts_file) = sysdns::read(&probed);
     let judgement = verdict::Judgement {
         ranges: &ranges,
         expected: &cfg.expected_ips,
         hints: &catalog.hints,
+        hosts_file: &hosts_file,
     };
     let flow_reports = verdict::assess(&flows, &observed, &judgement);
     let report = Report {
@@ -119,6 +152,9 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             hostname: hostinfo::hostname(),
             os: hostinfo::os_name(),
             nameservers: engine.nameservers().to_vec(),
+            resolver,
+            imds,
+            imds_error,
         },
         context: cfg.selection.context.clone(),
         settings: Settings {

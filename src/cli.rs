@@ -15,6 +15,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum Command {
     /// Probe every flow of the selected suites and report which work.
     Run(RunArgs),
@@ -117,6 +118,13 @@ pub struct RunArgs {
     /// Expected addresses from `az network private-endpoint show` / `az network nic show` JSON, or `fqdn ip` lines.
     #[arg(long, env = "AMLPROBE_PRIVATE_ENDPOINTS", value_name = "FILE")]
     pub private_endpoints: Option<PathBuf>,
+    /// Instance metadata endpoint, read for host context and the default region and cloud
+    /// [default: http://169.254.169.254, asked only on Azure VMs].
+    #[arg(long, env = "AMLPROBE_IMDS_ENDPOINT", value_name = "URL")]
+    pub imds_endpoint: Option<String>,
+    /// Don't read instance metadata (IMDS).
+    #[arg(long, env = "AMLPROBE_NO_IMDS", conflicts_with = "imds_endpoint")]
+    pub no_imds: bool,
     /// Output format on stdout [default: table].
     #[arg(long, env = "AMLPROBE_FORMAT", value_enum)]
     pub format: Option<Format>,

@@ -5,6 +5,7 @@ use crate::cli::{ContextArgs, Format, RunArgs};
 use crate::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
 use crate::endpoints::{self, ExpectedIps};
 use crate::engine::EngineConfig;
+use crate::imds;
 use crate::netaddr::Cidr;
 use crate::plan::Routing;
 use crate::proxy::ProxySettings;
@@ -69,6 +70,8 @@ struct FileConfig {
     strict: Option<bool>,
     proxy: Option<String>,
     no_proxy: Option<bool>,
+    imds_endpoint: Option<String>,
+    no_imds: Option<bool>,
     compare_direct: Option<bool>,
     #[serde(default)]
     expect_ip: Vec<String>,
@@ -128,6 +131,8 @@ pub struct RunConfig {
     pub routing: Routing,
     /// Exact addresses private-endpoint names must resolve to.
     pub expected_ips: ExpectedIps,
+    /// Where to ask for instance metadata (`None`: don't).
+    pub imds: Option<(String, u16)>,
     /// Output on stdout.
     pub format: Format,
     /// JSON report path.
@@ -158,7 +163,21 @@ fn validated(
         .transpose()
 }
 
+fn source<T>(flag: &Option<T>, file: &Option<T>) -> Option<String> {
+    match (flag, file) {
+        (Some(_), _) => Some("flag_or_env".into()),
+        (None, Some(_)) => Some("config".into()),
+        (None, None) => None,
+    }
+}
+
 fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, ConfigError> {
+    let mut sources = std::collections::BTreeMap::new();
+    sources.insert(
+        "cloud".to_string(),
+        source(&args.cloud, &file.cloud).unwrap_or_else(|| "default".into()),
+    );
+    sources.extend(source(&args.region, &file.region).map(|s| ("region".to_string(), s)));
     let context = WorkspaceContext {
         cloud: first(args.cloud, file.cloud).unwrap_or_default(),
         region: validated(first(args.region, file.region.take()), context::validate_region)?,
@@ -189,6 +208,7 @@ fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, Conf
         public_resources: first_list(args.public_resource, std::mem::take(&mut file.public_resource))
             .into_iter()
             .collect(),
+        sources,
     };
     Ok(Selection {
         context,
@@ -276,6 +296,19 @@ impl RunConfig {
                 message: format!("{} {m}", path.display()),
             })?;
         }
+        let imds = match (
+            args.no_imds || file.no_imds.unwrap_or(false),
+            first(args.imds_endpoint, file.imds_endpoint),
+        ) {
+            (true, _) => None,
+            (false, Some(url)) => Some(imds::parse_endpoint(&url).map_err(|message| InvalidValue {
+                flag: "imds-endpoint",
+                message,
+            })?),
+            (false, None) => {
+                imds::on_azure().then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default"))
+            }
+        };
         let routing = Routing {
             proxies: proxies.clone(),
             compare_direct: args.compare_direct || file.compare_direct.unwrap_or(false),
@@ -292,6 +325,7 @@ impl RunConfig {
             private_cidrs,
             routing,
             expected_ips,
+            imds,
             format: first(args.format, file.format).unwrap_or_default(),
             report: first(args.report, file.report),
             strict: args.strict || file.strict.unwrap_or(false),

@@ -2,7 +2,7 @@
 //! Validation follows Azure's naming rules so a typo is caught before any probe is sent.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The Azure cloud the workspace lives in; selects host names and domain suffixes.
 #[derive(
@@ -69,6 +69,8 @@ pub struct WorkspaceContext {
     pub compute_instance: Option<String>,
     /// Resources reached over public endpoints in this deployment (relaxes `expect = "private"`).
     pub public_resources: BTreeSet<Resource>,
+    /// Where `cloud` and `region` came from: `flag_or_env`, `config`, `imds` or `default`.
+    pub sources: BTreeMap<String, String>,
 }
 
 /// A context value that failed validation.

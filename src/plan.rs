@@ -223,6 +223,7 @@ mod tests {
             container_registry: Some("myacr01".into()),
             compute_instance: Some("ci-alice".into()),
             public_resources: Default::default(),
+            sources: Default::default(),
         }
     }
 

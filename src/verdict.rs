@@ -23,6 +23,8 @@ pub struct Judgement<'a> {
     pub expected: &'a ExpectedIps,
     /// Hints per reason code.
     pub hints: &'a BTreeMap<ReasonCode, ReasonHint>,
+    /// `/etc/hosts` entries for probed names.
+    pub hosts_file: &'a BTreeMap<String, Vec<IpAddr>>,
 }
 
 /// Values a hint template may use.
@@ -216,7 +218,14 @@ fn target_probes(
                 p.cname_chain = Some(chain);
                 p.addresses = Some(addresses.clone());
                 p.expected_addresses = expected.cloned();
-                p.warning = warning;
+                p.warning = match j.hosts_file.get(host) {
+                    // Applications read /etc/hosts before DNS, so its entry is what they use.
+                    Some(pinned) => Some(format!(
+                        "/etc/hosts overrides {host} with {}: applications on this VM use that, containers and other VMs use DNS",
+                        pinned.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    )),
+                    None => warning,
+                };
                 p
             }
             None => {

@@ -4,12 +4,14 @@ pub mod listing;
 pub mod table;
 
 use crate::context::WorkspaceContext;
+use crate::imds::ImdsInfo;
 use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::plan::Route;
 use crate::probe::dns::CnameLink;
 use crate::probe::http::HttpDetails;
 use crate::probe::tls::TlsDetails;
 use crate::suite::{Direction, Expectation, Protocol};
+use crate::sysdns::ResolverSetup;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -57,6 +59,12 @@ pub struct HostInfo {
     pub os: String,
     /// Nameservers queried.
     pub nameservers: Vec<String>,
+    /// Search domains, systemd-resolved upstreams and /etc/hosts overrides.
+    pub resolver: ResolverSetup,
+    /// Instance metadata, when IMDS answered.
+    pub imds: Option<ImdsInfo>,
+    /// Why there is no instance metadata (null when it was read or not asked for).
+    pub imds_error: Option<String>,
 }
 
 /// Engine settings, recorded so a report can be reproduced.

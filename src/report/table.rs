@@ -82,7 +82,12 @@ pub fn render(report: &Report, color: bool) -> String {
     let mut out = String::new();
     let ctx = &report.context;
     let mut facts = vec![format!("cloud {}", ctx.cloud.as_str())];
-    facts.extend(ctx.region.as_ref().map(|r| format!("region {r}")));
+    let from = |key: &str| match ctx.sources.get(key).map(String::as_str) {
+        Some("imds") => " (from IMDS)",
+        _ => "",
+    };
+    facts[0].push_str(from("cloud"));
+    facts.extend(ctx.region.as_ref().map(|r| format!("region {r}{}", from("region"))));
     facts.extend(ctx.workspace_id.as_ref().map(|w| format!("workspace {w}")));
     let _ = writeln!(
         out,

@@ -1,0 +1,252 @@
+//! Azure Instance Metadata Service: where this VM is, for the report and as the default region
+//! and cloud. Always direct (IMDS must never go through a proxy) and under a short deadline, so a
+//! machine outside Azure loses at most that deadline.
+
+use crate::context::Cloud;
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The documented link-local endpoint.
+pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
+/// Every Azure VM carries this DMI chassis asset tag (cloud-init detects Azure the same way).
+const AZURE_ASSET_TAG: &str = "7783-7084-3265-9085";
+
+/// Whether this machine is an Azure VM, by its DMI chassis asset tag. The default endpoint is
+/// only asked on Azure, so nothing is sent to 169.254.169.254 anywhere else.
+pub fn on_azure() -> bool {
+    std::fs::read_to_string("/sys/class/dmi/id/chassis_asset_tag").is_ok_and(|t| t.trim() == AZURE_ASSET_TAG)
+}
+const PATH: &str = "/metadata/instance?api-version=2021-02-01";
+const MAX_RESPONSE: usize = 64 * 1024;
+
+/// What IMDS says about this VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImdsInfo {
+    /// `compute.location`, the region.
+    pub location: String,
+    /// `compute.name`.
+    pub name: String,
+    /// `compute.vmId`.
+    pub vm_id: String,
+    /// `compute.vmSize`.
+    pub vm_size: String,
+    /// `compute.azEnvironment`, e.g. `AzurePublicCloud`.
+    pub az_environment: String,
+    /// `compute.resourceId`.
+    pub resource_id: String,
+    /// Private IPv4 addresses of every NIC.
+    pub private_ips: Vec<String>,
+    /// Subnets of every NIC, as `address/prefix`.
+    pub subnets: Vec<String>,
+}
+
+impl ImdsInfo {
+    /// The cloud `azEnvironment` names.
+    pub fn cloud(&self) -> Option<Cloud> {
+        match self.az_environment.to_ascii_lowercase().as_str() {
+            "azurepubliccloud" => Some(Cloud::Public),
+            "azureusgovernmentcloud" => Some(Cloud::Usgov),
+            "azurechinacloud" => Some(Cloud::China),
+            _ => None,
+        }
+    }
+}
+
+/// Parses the `/metadata/instance` JSON.
+pub fn parse(body: &str) -> Result<ImdsInfo, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("IMDS answered invalid JSON: {e}"))?;
+    let text = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let nics = v
+        .pointer("/network/interface")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut info = ImdsInfo {
+        location: text("/compute/location").to_ascii_lowercase(),
+        name: text("/compute/name"),
+        vm_id: text("/compute/vmId"),
+        vm_size: text("/compute/vmSize"),
+        az_environment: text("/compute/azEnvironment"),
+        resource_id: text("/compute/resourceId"),
+        ..Default::default()
+    };
+    for nic in &nics {
+        for ip in nic
+            .pointer("/ipv4/ipAddress")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            info.private_ips
+                .extend(ip.get("privateIpAddress").and_then(Value::as_str).map(str::to_string));
+        }
+        for net in nic
+            .pointer("/ipv4/subnet")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(a), Some(p)) = (
+                net.get("address").and_then(Value::as_str),
+                net.get("prefix").and_then(Value::as_str),
+            ) {
+                info.subnets.push(format!("{a}/{p}"));
+            }
+        }
+    }
+    if info.location.is_empty() && info.vm_id.is_empty() {
+        return Err("IMDS answered without compute metadata".into());
+    }
+    Ok(info)
+}
+
+/// `http://host[:port]` → (host, port).
+pub fn parse_endpoint(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .trim()
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("'{url}' must start with http://"))?;
+    let hostport = rest.trim_end_matches('/');
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("'{p}' is not a port"))?),
+        _ => (hostport, 80),
+    };
+    if host.is_empty() || host.contains('/') {
+        return Err(format!("'{url}' has no host"));
+    }
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+/// Fetches instance metadata within `timeout`.
+pub async fn fetch(endpoint: &(String, u16), timeout: Duration) -> Result<ImdsInfo, String> {
+    let (host, port) = endpoint;
+    let io = async {
+        let mut stream = TcpStream::connect((host.as_str(), *port)).await?;
+        let request = format!("GET {PATH} HTTP/1.1\r\nHost: {host}\r\nMetadata: true\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut body = Vec::new();
+        (&mut stream).take(MAX_RESPONSE as u64).read_to_end(&mut body).await?;
+        Ok::<_, std::io::Error>(body)
+    };
+    let raw = match tokio::time::timeout(timeout, io).await {
+        Err(_) => return Err(format!("no answer from {host} within {timeout:?} (not an Azure VM?)")),
+        Ok(Err(e)) => return Err(format!("{host}: {e} (not an Azure VM?)")),
+        Ok(Ok(raw)) => raw,
+    };
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("IMDS answered something that is not HTTP")?;
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        return Err(format!("IMDS answered HTTP {status}"));
+    }
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return parse(&dechunk(body)?);
+    }
+    parse(body)
+}
+
+/// Decodes a chunked HTTP body.
+fn dechunk(mut body: &str) -> Result<String, String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").ok_or("truncated chunked body")?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)
+            .map_err(|_| "bad chunk size in IMDS answer")?;
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = rest.get(..size).ok_or("truncated chunk in IMDS answer")?;
+        out.push_str(chunk);
+        body = rest
+            .get(size..)
+            .and_then(|r| r.strip_prefix("\r\n"))
+            .ok_or("truncated chunk in IMDS answer")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"compute":{"azEnvironment":"AzurePublicCloud","location":"EastUS","name":"ci-alice",
+        "resourceId":"/subscriptions/x/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/ci-alice",
+        "vmId":"02aab8a4-74ef-476e-8182-f6d2ba4166a6","vmSize":"Standard_DS3_v2"},
+        "network":{"interface":[{"ipv4":{"ipAddress":[{"privateIpAddress":"10.1.2.4","publicIpAddress":""}],
+        "subnet":[{"address":"10.1.2.0","prefix":"24"}]},"ipv6":{"ipAddress":[]},"macAddress":"000D3AF806EC"}]}}"#;
+
+    #[test]
+    fn parses_the_documented_shape() {
+        let i = parse(SAMPLE).unwrap();
+        assert_eq!(i.location, "eastus");
+        assert_eq!(i.cloud(), Some(Cloud::Public));
+        assert_eq!(i.private_ips, vec!["10.1.2.4"]);
+        assert_eq!(i.subnets, vec!["10.1.2.0/24"]);
+        assert!(parse("{}").is_err());
+        assert!(parse("<html>").is_err());
+    }
+
+    #[test]
+    fn decodes_chunked_bodies() {
+        assert_eq!(dechunk("4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n").unwrap(), "Wikipedia");
+        assert!(dechunk("zz\r\n").is_err());
+    }
+
+    #[test]
+    fn endpoint_forms() {
+        assert_eq!(
+            parse_endpoint("http://169.254.169.254").unwrap(),
+            ("169.254.169.254".into(), 80)
+        );
+        assert_eq!(
+            parse_endpoint("http://127.0.0.1:8080/").unwrap(),
+            ("127.0.0.1".into(), 8080)
+        );
+        assert!(parse_endpoint("https://x").is_err());
+        assert!(parse_endpoint("http://:80").is_err());
+    }
+
+    #[tokio::test]
+    async fn fetches_from_a_server_and_sends_the_metadata_header() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 2048];
+            let n = s.read(&mut buf).await.unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{SAMPLE}", SAMPLE.len());
+            s.write_all(reply.as_bytes()).await.unwrap();
+            request
+        });
+        let info = fetch(&("127.0.0.1".into(), port), Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(info.vm_size, "Standard_DS3_v2");
+        assert!(server.await.unwrap().contains("Metadata: true"));
+    }
+
+    #[tokio::test]
+    async fn a_silent_endpoint_costs_only_the_deadline() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _keep = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(s);
+        });
+        let started = std::time::Instant::now();
+        let err = fetch(&("127.0.0.1".into(), port), Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(2) && err.contains("no answer"),
+            "{err}"
+        );
+    }
+}
