@@ -9,7 +9,8 @@ use crate::imds::{self, ImdsInfo};
 use crate::netaddr::PrivateRanges;
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool, exit};
 use crate::suite::Catalog;
-use crate::{hostinfo, plan, progress, sysdns, verdict};
+use crate::suite::Expectation;
+use crate::{hostinfo, plan, progress, resolvers, sysdns, verdict};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -81,6 +82,22 @@ fn suites(args: SuitesArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// Every name the run resolved, private if any flow needs it private.
+fn resolved_names(flows: &[plan::PlannedFlow]) -> Vec<(String, Expectation)> {
+    let mut names: std::collections::BTreeMap<String, Expectation> = std::collections::BTreeMap::new();
+    for flow in flows {
+        if let plan::FlowPlan::Probe { targets, .. } = &flow.plan {
+            for t in targets.iter().filter(|t| t.resolve) {
+                let e = names.entry(t.host.clone()).or_insert(t.expect);
+                if t.expect == Expectation::Private {
+                    *e = Expectation::Private;
+                }
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
 /// IMDS fills in the region and cloud the user left out.
 fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) {
     if ctx.region.is_none() && !info.location.is_empty() {
@@ -131,6 +148,19 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let observed = runtime.block_on(engine.execute(&flows, progress));
     bar.finish_and_clear();
     let ranges = PrivateRanges::with_extra(&cfg.private_cidrs);
+    let resolver_comparison = if cfg.compare_resolvers.is_empty() {
+        None
+    } else {
+        let names = resolved_names(&flows);
+        let compared = runtime.block_on(resolvers::compare(
+            names,
+            &cfg.compare_resolvers,
+            cfg.engine.timeout,
+            cfg.engine.concurrency,
+            &ranges,
+        ));
+        Some(compared.map_err(usage)?)
+    };
     let probed: Vec<&str> = observed.dns.keys().map(String::as_str).collect();
     let (resolver, hosts_file) = sysdns::read(&probed);
     let judgement = verdict::Judgement {
@@ -168,6 +198,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         },
         summary: Summary::of(&flow_reports),
         flows: flow_reports,
+        resolver_comparison,
     };
     if let Some(path) = &cfg.report {
         std::fs::write(path, report.to_json() + "\n")

@@ -118,6 +118,12 @@ pub struct RunArgs {
     /// Expected addresses from `az network private-endpoint show` / `az network nic show` JSON, or `fqdn ip` lines.
     #[arg(long, env = "AMLPROBE_PRIVATE_ENDPOINTS", value_name = "FILE")]
     pub private_endpoints: Option<PathBuf>,
+    /// Resolve every probed name through each resolver (resolv.conf's, Azure DNS, --dns-server) side by side.
+    #[arg(long, env = "AMLPROBE_COMPARE_RESOLVERS")]
+    pub compare_resolvers: bool,
+    /// Azure DNS address for --compare-resolvers [default: 168.63.129.16, asked only on Azure VMs].
+    #[arg(long, env = "AMLPROBE_AZURE_DNS", value_name = "IP[:PORT]")]
+    pub azure_dns: Option<String>,
     /// Instance metadata endpoint, read for host context and the default region and cloud
     /// [default: http://169.254.169.254, asked only on Azure VMs].
     #[arg(long, env = "AMLPROBE_IMDS_ENDPOINT", value_name = "URL")]

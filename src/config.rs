@@ -9,6 +9,8 @@ use crate::imds;
 use crate::netaddr::Cidr;
 use crate::plan::Routing;
 use crate::proxy::ProxySettings;
+use crate::resolvers::{self, ResolverSpec};
+use crate::sysdns;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -72,6 +74,8 @@ struct FileConfig {
     no_proxy: Option<bool>,
     imds_endpoint: Option<String>,
     no_imds: Option<bool>,
+    compare_resolvers: Option<bool>,
+    azure_dns: Option<String>,
     compare_direct: Option<bool>,
     #[serde(default)]
     expect_ip: Vec<String>,
@@ -133,6 +137,8 @@ pub struct RunConfig {
     pub expected_ips: ExpectedIps,
     /// Where to ask for instance metadata (`None`: don't).
     pub imds: Option<(String, u16)>,
+    /// Resolvers to compare side by side (empty: no comparison).
+    pub compare_resolvers: Vec<ResolverSpec>,
     /// Output on stdout.
     pub format: Format,
     /// JSON report path.
@@ -226,14 +232,18 @@ pub fn suites_selection(args: ContextArgs) -> Result<Selection, ConfigError> {
     selection(args, &mut file)
 }
 
-fn parse_dns_server(value: &str) -> Result<SocketAddr, InvalidValue> {
+fn parse_address(flag: &'static str, value: &str) -> Result<SocketAddr, InvalidValue> {
     let v = value.trim();
     v.parse::<SocketAddr>()
         .or_else(|_| v.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
         .map_err(|_| InvalidValue {
-            flag: "dns-server",
+            flag,
             message: format!("'{value}' is not an IP address or IP:PORT (IPv6 with a port: [::1]:5353)"),
         })
+}
+
+fn parse_dns_server(value: &str) -> Result<SocketAddr, InvalidValue> {
+    parse_address("dns-server", value)
 }
 
 impl RunConfig {
@@ -309,6 +319,36 @@ impl RunConfig {
                 imds::on_azure().then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default"))
             }
         };
+        let mut compare_resolvers = Vec::new();
+        if args.compare_resolvers || file.compare_resolvers.unwrap_or(false) {
+            let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let (mut system, _) = sysdns::parse_resolv_conf(&text);
+            if system.iter().any(|s| s == "127.0.0.53") {
+                // systemd-resolved's stub hides the real servers; compare those too.
+                let upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").unwrap_or_default();
+                system.extend(sysdns::parse_resolv_conf(&upstream).0);
+            }
+            for ip in system.iter().filter_map(|s| s.parse::<IpAddr>().ok()) {
+                compare_resolvers.push(ResolverSpec {
+                    address: SocketAddr::new(ip, 53),
+                    role: "resolv.conf",
+                });
+            }
+            compare_resolvers.extend(dns_server.map(|address| ResolverSpec {
+                address,
+                role: "--dns-server",
+            }));
+            let azure = match first(args.azure_dns, file.azure_dns) {
+                Some(a) => Some(parse_address("azure-dns", &a)?),
+                // 168.63.129.16 answers only inside Azure; elsewhere don't send it anything.
+                None => imds::on_azure().then(|| SocketAddr::new(resolvers::AZURE_DNS.parse().expect("valid"), 53)),
+            };
+            compare_resolvers.extend(azure.map(|address| ResolverSpec {
+                address,
+                role: "Azure DNS",
+            }));
+            compare_resolvers.dedup_by_key(|r| r.address);
+        }
         let routing = Routing {
             proxies: proxies.clone(),
             compare_direct: args.compare_direct || file.compare_direct.unwrap_or(false),
@@ -326,6 +366,7 @@ impl RunConfig {
             routing,
             expected_ips,
             imds,
+            compare_resolvers,
             format: first(args.format, file.format).unwrap_or_default(),
             report: first(args.report, file.report),
             strict: args.strict || file.strict.unwrap_or(false),

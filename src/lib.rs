@@ -21,6 +21,7 @@ pub mod probe;
 pub mod progress;
 pub mod proxy;
 pub mod report;
+pub mod resolvers;
 pub mod suite;
 pub mod sysdns;
 pub mod template;

@@ -10,6 +10,7 @@ use crate::plan::Route;
 use crate::probe::dns::CnameLink;
 use crate::probe::http::HttpDetails;
 use crate::probe::tls::TlsDetails;
+use crate::resolvers::Comparison;
 use crate::suite::{Direction, Expectation, Protocol};
 use crate::sysdns::ResolverSetup;
 use serde::Serialize;
@@ -39,6 +40,8 @@ pub struct Report {
     pub summary: Summary,
     /// Every flow, in suite order.
     pub flows: Vec<FlowReport>,
+    /// Each probed name through each resolver (`--compare-resolvers`; null otherwise).
+    pub resolver_comparison: Option<Vec<Comparison>>,
 }
 
 /// Tool identity.

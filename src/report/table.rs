@@ -129,6 +129,22 @@ pub fn render(report: &Report, color: bool) -> String {
             }
         }
     }
+    if let Some(comparison) = &report.resolver_comparison {
+        let diverging: Vec<_> = comparison
+            .iter()
+            .filter_map(|c| c.diagnosis.as_ref().map(|d| (&c.host, d)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\n{} {} names compared, {} diverge",
+            paint.wrap("1", "resolvers"),
+            comparison.len(),
+            diverging.len()
+        );
+        for (host, diagnosis) in diverging {
+            let _ = writeln!(out, "  {} {host}\n      {diagnosis}", paint.wrap("1;31", "DIVERGES"));
+        }
+    }
     let _ = writeln!(out, "\n{}", summary_line(report));
     out
 }
