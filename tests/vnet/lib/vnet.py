@@ -1,0 +1,708 @@
+#!/usr/bin/env python3
+"""Scenario logic of the VNet testbed (stdlib only; the shell runner does the processes).
+
+  vnet.py prepare SCENARIO.toml OUTDIR   reads the scenario, writes the amlprobe arguments
+  vnet.py render  SCENARIO.toml OUTDIR   turns `amlprobe suites` (OUTDIR/plan.json) plus the
+                                         scenario's overrides into daemon configs
+  vnet.py check   SCENARIO.toml OUTDIR   compares OUTDIR/report.json with the expectations
+
+The world is derived from what amlprobe itself will probe (`amlprobe suites --format json` for
+the scenario's context), so a healthy world covers every name the suites use without listing
+them by hand; a scenario only writes down what differs from healthy and what it expects.
+"""
+import fnmatch
+import hashlib
+import ipaddress
+import json
+import os
+import sys
+import tomllib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCENARIO_DIR = os.path.join(os.path.dirname(HERE), "scenarios")
+
+# Keep in sync with lib/netns.sh.
+DNS_IP = "10.10.2.53"
+DNS_SERVFAIL_IP = "10.10.2.98"
+DNS_SILENT_IP = "10.10.2.99"
+PROXY_IP, PROXY_PORT = "10.10.3.10", 3128
+PRIVATE_POOL = ipaddress.ip_network("10.10.1.0/24")    # private endpoints
+PUBLIC_POOL = ipaddress.ip_network("198.18.0.0/15")     # public Azure front ends (RFC 2544)
+
+CONTEXT_KEYS = ["cloud", "region", "workspace_id", "workspace_name", "storage_account", "key_vault",
+                "container_registry", "compute_instance"]
+DNS_MODES = {"privatelink", "a", "public", "nxdomain", "nodata", "servfail", "timeout"}
+CERT_KINDS = {"testbed", "inspection", "wrong_name", "expired"}
+FIREWALL_ACTIONS = {"drop", "reset", "unreachable", "accept"}
+FLOW_STATUSES = {"works", "blocked", "inconclusive", "skipped", "not_testable"}
+PROBE_STATUSES = {"pass", "fail", "inconclusive", "skip"}
+
+
+class ScenarioError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- loading
+
+def load(path):
+    """The scenario merged over scenarios/_defaults.toml."""
+    with open(os.path.join(SCENARIO_DIR, "_defaults.toml"), "rb") as f:
+        base = tomllib.load(f)
+    with open(path, "rb") as f:
+        sc = tomllib.load(f)
+    known = {"description", "context", "run", "dns", "endpoint", "firewall", "proxy", "expect"}
+    unknown = set(sc) - known
+    if unknown:
+        raise ScenarioError(f"unknown top-level keys {sorted(unknown)} (known: {sorted(known)})")
+    # Typos in a scenario must fail loudly, not silently assert nothing.
+    allowed = {
+        "context": set(CONTEXT_KEYS) | {"public_resources"},
+        "run": {"suites", "suite_files", "timeout", "ca_file", "args", "env", "pending", "requires",
+                "expect_failure", "expect_mismatches"},
+        "dns": {"name", "mode", "address", "cname", "private", "private_only", "ports", "protocol"},
+        "endpoint": {"host", "cert", "azure_headers", "listen", "smb"},
+        "firewall": {"host", "address", "port", "protocol", "action", "comment"},
+        "proxy": {"allow"},
+        "expect": {"others", "exit_code", "flow"},
+        "expect.flow": {"id", "status", "reason", "probes", "probe"},
+        "probe": {"kind", "host", "port", "address", "path", "status", "reason", "message_contains",
+                  "issuer_contains", "addresses", "cname_contains"},
+    }
+
+    def validate(section, table):
+        extra = set(table) - allowed[section]
+        if extra:
+            raise ScenarioError(f"[{section}]: unknown keys {sorted(extra)} (known: {sorted(allowed[section])})")
+
+    for section in ("context", "run", "proxy", "expect"):
+        validate(section, sc.get(section) or {})
+    for section in ("dns", "endpoint", "firewall"):
+        for entry in sc.get(section, []):
+            validate(section, entry)
+    for flow in (sc.get("expect") or {}).get("flow", []):
+        validate("expect.flow", flow)
+        for probe in flow.get("probes", []) + flow.get("probe", []):
+            validate("probe", probe)
+    merged = {
+        "name": os.path.splitext(os.path.basename(path))[0],
+        "path": os.path.abspath(path),
+        "description": sc.get("description", ""),
+        "context": {**base.get("context", {}), **sc.get("context", {})},
+        "run": {**base.get("run", {}), **sc.get("run", {})},
+        "dns": sc.get("dns", []),
+        "endpoint": sc.get("endpoint", []),
+        "firewall": sc.get("firewall", []),
+        "proxy": sc.get("proxy"),
+        "expect": {**base.get("expect", {}), **sc.get("expect", {})},
+    }
+    return merged
+
+
+def template_vars(sc, outdir):
+    v = {k: str(val) for k, val in sc["context"].items() if isinstance(val, (str, int))}
+    v.update({
+        "pki": os.path.join(os.path.dirname(os.path.abspath(outdir)), "pki"),
+        "scenario_dir": os.path.dirname(sc["path"]),
+        "proxy_url": f"http://{PROXY_IP}:{PROXY_PORT}",
+        "dns_ip": DNS_IP,
+    })
+    return v
+
+
+def render_str(s, tv):
+    """Replaces {name} with scenario values; unknown names are an error (typos show up early)."""
+    if not isinstance(s, str):
+        return s
+    out, i = [], 0
+    while i < len(s):
+        j = s.find("{", i)
+        if j < 0:
+            out.append(s[i:])
+            break
+        k = s.find("}", j)
+        if k < 0:
+            raise ScenarioError(f"unbalanced '{{' in {s!r}")
+        key = s[j + 1:k]
+        if key not in tv:
+            raise ScenarioError(f"unknown template value {{{key}}} in {s!r} (known: {sorted(tv)})")
+        out.append(s[i:j] + tv[key])
+        i = k + 1
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- prepare
+
+def cmd_prepare(path, outdir):
+    sc = load(path)
+    tv = template_vars(sc, outdir)
+    ctx = sc["context"]
+    run = sc["run"]
+    sel = []  # arguments both `amlprobe suites` and `amlprobe run` take
+    for key in CONTEXT_KEYS:
+        if ctx.get(key):
+            sel += ["--" + key.replace("_", "-"), render_str(str(ctx[key]), tv)]
+    for r in ctx.get("public_resources", []):
+        sel += ["--public-resource", r]
+    for s in run.get("suites", []):
+        sel += ["--suite", s]
+    for f in run.get("suite_files", []):
+        p = render_str(f, tv)
+        sel += ["--suite-file", p if os.path.isabs(p) else os.path.join(SCENARIO_DIR, p)]
+    runargs = ["--format", "json", "--timeout", str(run.get("timeout", 2)), "--no-color"]
+    if run.get("ca_file", True):
+        runargs += ["--ca-file", os.path.join(tv["pki"], "root-ca.pem")]
+    runargs += [render_str(a, tv) for a in run.get("args", [])]
+    env = {k: render_str(v, tv) for k, v in run.get("env", {}).items()}
+    meta = {
+        "name": sc["name"],
+        "description": sc["description"].strip(),
+        "pending": run.get("pending", ""),
+        "requires": run.get("requires", []),
+        "expect_failure": bool(run.get("expect_failure", False)),
+    }
+    os.makedirs(outdir, exist_ok=True)
+    for name, args in (("select.args", sel), ("run.args", runargs)):
+        with open(os.path.join(outdir, name), "w") as f:
+            f.write("".join(a + "\n" for a in args))
+    with open(os.path.join(outdir, "run.env"), "w") as f:
+        f.write("".join(f"{k}={v}\n" for k, v in env.items()))
+    with open(os.path.join(outdir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+
+
+# ---------------------------------------------------------------- render
+
+def app_for(port, protocol):
+    """The listener a port gets when a scenario adds a host the suites don't know."""
+    if protocol == "udp":
+        return "none"
+    return {443: "tls", 80: "http", 445: "smb"}.get(port, "none")
+
+
+def privatelink_name(host, zone):
+    """The name Azure's public DNS CNAMEs a private-endpoint host to."""
+    if zone and zone.startswith("privatelink."):
+        public_part = zone[len("privatelink."):]
+        if host.endswith("." + public_part):
+            return host[: -len(public_part)] + zone
+        return host.split(".", 1)[0] + "." + zone   # e.g. kv.vault.azure.net -> kv.privatelink.vaultcore.azure.net
+    first, rest = host.split(".", 1)
+    return f"{first}.privatelink.{rest}"
+
+
+class Allocator:
+    def __init__(self, pool, first_offset=10):
+        self.pool, self.next = pool, first_offset
+
+    def take(self):
+        addr = self.pool.network_address + self.next
+        self.next += 1
+        if addr not in self.pool:
+            raise ScenarioError(f"address pool {self.pool} exhausted")
+        return str(addr)
+
+
+def build_world(sc, plan, tv):
+    """Hosts with their DNS shape, addresses, listeners and certificates."""
+    hosts = {}
+    for suite in plan.get("suites", []):
+        for flow in suite.get("flows", []):
+            p = flow.get("plan", {})
+            if p.get("state") != "probe":
+                continue
+            for t in p.get("targets", []):
+                h = hosts.setdefault(t["host"], {"private": False, "checks": set(), "zone": None})
+                h["private"] |= t.get("expect") == "private"
+                h["zone"] = h["zone"] or p.get("private_dns_zone")
+                for c in t.get("checks", []):
+                    h["checks"].add((c["port"], c["protocol"], c["app"]))
+    def is_glob(name):
+        return any(c in name for c in "*?[")
+
+    for d in sc["dns"]:  # names only a scenario knows about
+        name = render_str(d["name"], tv).lower()
+        if is_glob(name):
+            continue
+        h = hosts.setdefault(name, {"private": d.get("private", False), "checks": set(), "zone": None})
+        for port in d.get("ports", []):
+            proto = d.get("protocol", "tcp")
+            h["checks"].add((port, proto, app_for(port, proto)))
+
+    for h in hosts.values():
+        h.update(mode="privatelink" if h["private"] else "a", addresses=None, cname=None,
+                 cert="testbed", azure_headers=True, listen=True, smb="smb")
+    # [[dns]] entries in file order; a glob name applies to every matching host (private_only:
+    # only to names that must resolve privately), so later, exact entries can refine it.
+    for d in sc["dns"]:
+        name = render_str(d["name"], tv).lower()
+        targets = [n for n in sorted(hosts) if fnmatch.fnmatchcase(n, name)] if is_glob(name) else [name]
+        if d.get("private_only"):
+            targets = [n for n in targets if hosts[n]["private"]]
+        if not targets:
+            raise ScenarioError(f"dns {name}: matches no host of the plan")
+        for n in targets:
+            h = hosts[n]
+            mode = d.get("mode", h["mode"])
+            if mode not in DNS_MODES:
+                raise ScenarioError(f"dns {name}: mode {mode!r} is not one of {sorted(DNS_MODES)}")
+            h["mode"] = mode
+            if "address" in d:
+                a = d["address"]
+                h["addresses"] = [render_str(x, tv) for x in (a if isinstance(a, list) else [a])]
+            if "cname" in d:
+                h["cname"] = render_str(d["cname"], tv).lower()
+    for e in sc["endpoint"]:
+        name = render_str(e["host"], tv).lower()
+        if name not in hosts:
+            raise ScenarioError(f"endpoint {name}: no such host in the plan or in [[dns]]")
+        h = hosts[name]
+        for key in ("cert", "azure_headers", "listen", "smb"):
+            if key in e:
+                h[key] = e[key]
+        if h["cert"] not in CERT_KINDS:
+            raise ScenarioError(f"endpoint {name}: cert {h['cert']!r} is not one of {sorted(CERT_KINDS)}")
+
+    # Deterministic addresses: sorted names, private endpoints and public front ends apart.
+    priv, pub = Allocator(PRIVATE_POOL), Allocator(PUBLIC_POOL)
+    for name in sorted(hosts):
+        h = hosts[name]
+        if h["addresses"] is None and h["mode"] in ("privatelink", "a", "public"):
+            private = h["mode"] == "privatelink" or (h["mode"] == "a" and h["private"])
+            h["addresses"] = [(priv if private else pub).take()]
+        if h["mode"] in ("nxdomain", "nodata", "servfail", "timeout"):
+            h["addresses"] = []
+    return hosts
+
+
+def dnsmasq_conf(hosts, workdir):
+    lines = [
+        "# generated by tests/vnet/lib/vnet.py",
+        "no-resolv", "no-hosts", "no-poll", "keep-in-foreground", "bind-interfaces",
+        f"listen-address={DNS_IP}", "cache-size=0", "log-queries",
+        f"log-facility={workdir}/dnsmasq.log",
+        "# every name not listed below is NXDOMAIN (no upstream: the testbed has no Internet)",
+        "address=/#/",
+    ]
+    for name in sorted(hosts):
+        h = hosts[name]
+        mode, addrs = h["mode"], h["addresses"]
+        if mode == "a":
+            lines.append(f"host-record={name},{','.join(addrs)}")
+        elif mode == "privatelink":
+            target = h["cname"] or privatelink_name(name, h["zone"])
+            lines += [f"cname={name},{target}", f"host-record={target},{','.join(addrs)}"]
+        elif mode == "public":
+            # A custom DNS server without the privatelink zone forwards to public DNS, which
+            # answers the privatelink name with the service's public front end.
+            target = h["cname"] or privatelink_name(name, h["zone"])
+            digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+            frontend = f"fe-{name.split('.', 1)[0][:40]}-{digest}.frontend.cloudapp.azure.net"
+            lines += [f"cname={name},{target}", f"cname={target},{frontend}",
+                      f"host-record={frontend},{','.join(addrs)}"]
+        elif mode == "nodata":
+            lines.append(f'txt-record={name},"amlprobe testbed: no address records"')
+        elif mode == "servfail":
+            lines.append(f"server=/{name}/{DNS_SERVFAIL_IP}")
+        elif mode == "timeout":
+            lines.append(f"server=/{name}/{DNS_SILENT_IP}")
+        # nxdomain: nothing, address=/#/ answers it
+    return "\n".join(lines) + "\n"
+
+
+def nginx_conf(hosts, workdir, pki):
+    """One server block per (address, port, host); SNI picks the host's certificate."""
+    groups = {}
+    for name in sorted(hosts):
+        h = hosts[name]
+        if not h["listen"]:
+            continue
+        for port, proto, app in sorted(h["checks"]):
+            if proto != "tcp" or app == "smb":
+                continue
+            for a in h["addresses"]:
+                groups.setdefault((a, port, app), []).append(name)
+    out = [
+        "# generated by tests/vnet/lib/vnet.py",
+        "worker_processes 1;", f"pid {workdir}/nginx.pid;", f"error_log {workdir}/nginx-error.log warn;",
+        "daemon off;", "events { worker_connections 512; }", "http {",
+        f"  access_log {workdir}/nginx-access.log;",
+        f"  client_body_temp_path {workdir}/nginx-tmp;", f"  proxy_temp_path {workdir}/nginx-tmp;",
+        f"  fastcgi_temp_path {workdir}/nginx-tmp;", f"  uwsgi_temp_path {workdir}/nginx-tmp;",
+        f"  scgi_temp_path {workdir}/nginx-tmp;",
+        "  server_names_hash_bucket_size 256;", "  server_tokens off;",
+    ]
+    for (addr, port, app), names in sorted(groups.items()):
+        for i, name in enumerate(names):
+            h = hosts[name]
+            default = " default_server" if i == 0 else ""
+            ssl = " ssl" if app == "tls" else ""
+            out.append("  server {")
+            out.append(f"    listen {addr}:{port}{ssl}{default};")
+            out.append(f"    server_name {name};")
+            if app == "tls":
+                out.append(f"    ssl_certificate {pki}/leaf-{h['cert']}.pem;")
+                out.append(f"    ssl_certificate_key {pki}/leaf-{h['cert']}.key;")
+                out.append("    ssl_protocols TLSv1.2 TLSv1.3;")
+            if h["azure_headers"]:
+                # What makes an answer look like an Azure front end to amlprobe's http = "azure".
+                out.append("    add_header x-ms-request-id $request_id always;")
+            out.append("    location / { return 200 \"amlprobe testbed\\n\"; }")
+            out.append("  }")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def stub_listeners(hosts):
+    out = []
+    for name in sorted(hosts):
+        h = hosts[name]
+        if not h["listen"]:
+            continue
+        for port, proto, app in sorted(h["checks"]):
+            kind = "udp" if proto == "udp" else (h["smb"] if app == "smb" else None)
+            if kind:
+                out += [{"kind": kind, "address": a, "port": port, "host": name} for a in h["addresses"]]
+    out.append({"kind": "servfail", "address": DNS_SERVFAIL_IP, "port": 53, "host": "(broken upstream DNS)"})
+    # One listener per (address, port, protocol), whatever the number of names on it.
+    seen, unique = set(), []
+    for entry in out:
+        key = (entry["address"], entry["port"], entry["kind"] in ("udp", "servfail"))
+        if key not in seen:
+            seen.add(key)
+            unique.append(entry)
+    return unique
+
+
+def nft_rules(sc, hosts, tv):
+    """The router's forward chain: the NSG / Azure Firewall of the scenario."""
+    rules = []
+    for r in sc["firewall"]:
+        action = r.get("action", "drop")
+        if action not in FIREWALL_ACTIONS:
+            raise ScenarioError(f"firewall: action {action!r} is not one of {sorted(FIREWALL_ACTIONS)}")
+        ports = r.get("port", [])
+        ports = ports if isinstance(ports, list) else [ports]
+        # A rule without port or protocol matches every protocol; with ports, TCP by default.
+        proto = r.get("protocol", "tcp" if ports else None)
+        if "host" in r:
+            name = render_str(r["host"], tv).lower()
+            if name not in hosts or not hosts[name]["addresses"]:
+                raise ScenarioError(f"firewall: host {name} has no testbed address")
+            dests = hosts[name]["addresses"]
+        elif "address" in r:
+            dests = [render_str(r["address"], tv)]
+        else:
+            raise ScenarioError("firewall: each rule needs host or address (an IP or CIDR)")
+        match = f"meta l4proto {proto}" if proto else ""
+        if ports:
+            match = f"{proto} dport {{ {', '.join(str(p) for p in ports)} }}"
+        verdict = {
+            "drop": "drop",
+            "accept": "accept",
+            "reset": {"tcp": "reject with tcp reset", None: "reject"}.get(proto, "reject with icmp type port-unreachable"),
+            "unreachable": "reject with icmp type host-unreachable",
+        }[action]
+        target = render_str(r.get("host", r.get("address")), tv)
+        comment = render_str(r.get("comment", f"{action} {target}"), tv).replace('"', "'")[:120]
+        for d in dests:
+            words = ["ip daddr", d] + ([match] if match else []) + [verdict, f'comment "{comment}"']
+            rules.append("    " + " ".join(words))
+    return ("table inet amlp_fw {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n"
+            + "\n".join(rules) + ("\n" if rules else "") + "  }\n}\n")
+
+
+def squid_conf(sc, tv, workdir):
+    p = sc["proxy"]
+    allow = [render_str(d, tv) for d in p.get("allow", [])]
+    lines = [
+        "# generated by tests/vnet/lib/vnet.py: forced tunnelling through an explicit proxy",
+        f"http_port {PROXY_IP}:{PROXY_PORT}",
+        "visible_hostname amlprobe-testbed-proxy",
+        f"dns_nameservers {DNS_IP}",
+        f"pid_filename {workdir}/squid.pid",
+        f"cache_log {workdir}/squid-cache.log",
+        f"access_log stdio:{workdir}/squid-access.log",
+        "cache deny all",
+        "cache_mem 8 MB",
+        "shutdown_lifetime 0 seconds",
+        f"coredump_dir {workdir}",
+        "acl SSL_ports port 443",
+        "acl Safe_ports port 80 443",
+        "acl CONNECT method CONNECT",
+        "http_access deny !Safe_ports",
+        "http_access deny CONNECT !SSL_ports",
+    ]
+    if allow:
+        lines += [f"acl allowed dstdomain {' '.join(allow)}", "http_access allow allowed"]
+    lines.append("http_access deny all")
+    return "\n".join(x for x in lines if x) + "\n"
+
+
+def cmd_render(path, outdir):
+    sc = load(path)
+    tv = template_vars(sc, outdir)
+    with open(os.path.join(outdir, "plan.json")) as f:
+        plan = json.load(f)
+    hosts = build_world(sc, plan, tv)
+    workdir = os.path.abspath(outdir)
+
+    def write(name, text):
+        with open(os.path.join(outdir, name), "w") as f:
+            f.write(text)
+
+    addrs = sorted({a for h in hosts.values() for a in h["addresses"]},
+                   key=lambda a: ipaddress.ip_address(a))
+    for a in addrs:
+        ip = ipaddress.ip_address(a)
+        if ip not in PRIVATE_POOL and ip not in PUBLIC_POOL:
+            raise ScenarioError(f"address {a} is outside the testbed pools {PRIVATE_POOL} and {PUBLIC_POOL}")
+    write("addresses.txt", "".join(a + "\n" for a in addrs))
+    write("dnsmasq.conf", dnsmasq_conf(hosts, workdir))
+    write("nginx.conf", nginx_conf(hosts, workdir, tv["pki"]))
+    write("stubs.json", json.dumps(stub_listeners(hosts), indent=1))
+    write("router.nft", nft_rules(sc, hosts, tv))
+    if sc["proxy"] is not None:
+        write("squid.conf", squid_conf(sc, tv, workdir))
+    # Leaf certificates: one per kind in use, each valid for every name of the scenario.
+    kinds = sorted({h["cert"] for h in hosts.values()} | {"testbed"})
+    names = sorted(hosts)
+    spec = {"testbed": ("root", "valid", names), "inspection": ("inspection", "valid", names),
+            "expired": ("root", "expired", names), "wrong_name": ("root", "valid", ["wrong-name.testbed.invalid"])}
+    write("certs.txt", "".join(f"leaf-{k} {spec[k][0]} {spec[k][1]} {' '.join(spec[k][2])}\n" for k in kinds))
+    # A readable map of the world, for whoever debugs a failing scenario.
+    with open(os.path.join(outdir, "world.txt"), "w") as f:
+        for name in names:
+            h = hosts[name]
+            ports = ",".join(f"{p}/{pr}:{a}" for p, pr, a in sorted(h["checks"])) or "-"
+            flags = [] if h["cert"] == "testbed" else [f"cert={h['cert']}"]
+            flags += [] if h["azure_headers"] else ["no-azure-headers"]
+            flags += [] if h["listen"] else ["not-listening"]
+            f.write(f"{name:70} {h['mode']:11} {','.join(h['addresses']) or '-':15} {ports} {' '.join(flags)}\n")
+
+
+# ---------------------------------------------------------------- check
+
+def describe_probe(p):
+    where = p.get("host") or ""
+    if p.get("port") is not None:
+        where += f":{p['port']}"
+    if p.get("address"):
+        where += f" @{p['address']}"
+    reason = p.get("reason") or "-"
+    return f"{p.get('kind', '?'):5} {where:60} {p.get('status', '?'):12} {reason}"
+
+
+def check_probe(exp, flow, tv):
+    """Mismatches between one expected probe (a selector plus assertions) and a flow's probes."""
+    sel_keys = ("kind", "host", "port", "address", "path")
+    sel = {k: (render_str(exp[k], tv) if isinstance(exp[k], str) else exp[k]) for k in sel_keys if k in exp}
+    label = " ".join(f"{k}={v}" for k, v in sel.items()) or "(any probe)"
+
+    def selected(p):
+        for k, v in sel.items():
+            actual = p.get(k)
+            if isinstance(v, str) and isinstance(actual, str):
+                if not fnmatch.fnmatch(actual.lower(), v.lower()):
+                    return False
+            elif actual != v:
+                return False
+        return True
+
+    probes = [p for p in flow.get("probes", []) if selected(p)]
+    if not probes:
+        return [f"probe {label}: no such probe in the flow"]
+    out = []
+    for p in probes:
+        where = f"probe {describe_probe(p).split()[0]} {p.get('host')}" + (f":{p['port']}" if p.get("port") is not None else "")
+        if "status" in exp and p.get("status") != exp["status"]:
+            out.append(f"{where}: status expected {exp['status']}, got {p.get('status')} (reason {p.get('reason')})")
+        if "reason" in exp:
+            want = None if exp["reason"] in ("", "none") else exp["reason"]
+            if p.get("reason") != want:
+                out.append(f"{where}: reason expected {want}, got {p.get('reason')} ({p.get('message')})")
+        if "message_contains" in exp and exp["message_contains"].lower() not in (p.get("message") or "").lower():
+            out.append(f"{where}: message lacks {exp['message_contains']!r}: {p.get('message')!r}")
+        if "issuer_contains" in exp:
+            issuer = ((p.get("tls") or {}).get("issuer") or "")
+            if exp["issuer_contains"].lower() not in issuer.lower():
+                out.append(f"{where}: TLS issuer expected to contain {exp['issuer_contains']!r}, got {issuer!r}")
+        if "addresses" in exp:
+            want = sorted(render_str(a, tv) for a in exp["addresses"])
+            if sorted(p.get("addresses") or []) != want:
+                out.append(f"{where}: addresses expected {want}, got {p.get('addresses')}")
+        if "cname_contains" in exp:
+            chain = p.get("cname_chain") or []
+            names = [x for c in chain for x in ((c.get("name", ""), c.get("target", "")) if isinstance(c, dict) else (c,))]
+            if not any(exp["cname_contains"].lower() in n.lower() for n in names):
+                out.append(f"{where}: CNAME chain lacks {exp['cname_contains']!r}: {chain}")
+    return out
+
+
+def documented_reasons():
+    """Reason codes the project README documents (a unit test keeps it complete), or None."""
+    import re
+    try:
+        with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "README.md")) as f:
+            return set(re.findall(r"^\| `([a-z_]+)` \|", f.read(), re.M)) or None
+    except OSError:
+        return None
+
+
+def contract_problems(report):
+    """Whatever the scenario, the report must keep the JSON contract: known states and codes."""
+    reasons = documented_reasons()
+    out = []
+    for f in report.get("flows", []):
+        fid = f.get("id", "?")
+        if f.get("status") not in FLOW_STATUSES:
+            out.append((fid, f"contract: flow status {f.get('status')!r} is not one of {sorted(FLOW_STATUSES)}"))
+        if reasons and f.get("reason") is not None and f["reason"] not in reasons:
+            out.append((fid, f"contract: flow reason {f['reason']!r} is not documented in README.md"))
+        if f.get("status") == "works" and f.get("reason") is not None:
+            out.append((fid, f"contract: a working flow carries reason {f['reason']!r}"))
+        if f.get("status") == "blocked" and f.get("reason") is None:
+            out.append((fid, "contract: a blocked flow has no reason"))
+        for p in f.get("probes", []):
+            if p.get("status") not in PROBE_STATUSES:
+                out.append((fid, f"contract: probe status {p.get('status')!r} is not one of {sorted(PROBE_STATUSES)}"))
+            if reasons and p.get("reason") is not None and p["reason"] not in reasons:
+                out.append((fid, f"contract: probe reason {p['reason']!r} is not documented in README.md"))
+            if p.get("kind") == "dns" and p.get("port") is not None:
+                out.append((fid, "contract: a dns probe has a port"))
+    return out
+
+
+def check(sc, report, exit_code, tv):
+    """Every mismatch as (flow id or '-', text)."""
+    problems = []
+    exp = sc["expect"]
+    flows = report.get("flows")
+    if not isinstance(flows, list):
+        return [("-", "the report has no flows array")]
+    for key in ("schema_version", "tool", "summary", "context"):
+        if key not in report:
+            problems.append(("-", f"the report lacks '{key}'"))
+    problems += contract_problems(report)
+    by_id = {f.get("id"): f for f in flows}
+    summary = report.get("summary") or {}
+    if summary.get("flows") not in (None, len(flows)):
+        problems.append(("-", f"summary.flows is {summary.get('flows')} but the report lists {len(flows)} flows"))
+    # Each flow is checked against one expectation: an exact id wins over patterns, and among
+    # patterns the first one in the file; so `compute.*` can be refined by `compute.arm`.
+    expectations = exp.get("flow", [])
+    chosen = {}
+    for e in expectations:
+        ids = [i for i in by_id if fnmatch.fnmatchcase(i, e["id"])]
+        if not ids:
+            problems.append((e["id"], "flow not in the report"))
+        for fid in ids:
+            exact = fid == e["id"]
+            if fid not in chosen or (exact and chosen[fid]["id"] != fid):
+                chosen[fid] = e
+    named = set(chosen)
+    for fid in sorted(chosen):
+        e, f = chosen[fid], by_id[fid]
+        pattern = e["id"]
+        if "status" in e and e["status"] not in FLOW_STATUSES:
+            raise ScenarioError(f"expect.flow {pattern}: status {e['status']!r} is not one of {sorted(FLOW_STATUSES)}")
+        if "status" in e and f.get("status") != e["status"]:
+            problems.append((fid, f"status expected {e['status']}, got {f.get('status')} (reason {f.get('reason')}: {f.get('message')})"))
+        if "reason" in e:
+            want = None if e["reason"] in ("", "none") else e["reason"]
+            if f.get("reason") != want:
+                problems.append((fid, f"reason expected {want}, got {f.get('reason')} ({f.get('message')})"))
+        for pe in e.get("probes", []) + e.get("probe", []):
+            if "status" in pe and pe["status"] not in PROBE_STATUSES:
+                raise ScenarioError(f"expect.flow {pattern}: probe status {pe['status']!r} is not one of {sorted(PROBE_STATUSES)}")
+            problems += [(fid, m) for m in check_probe(pe, f, tv)]
+    others = exp.get("others")
+    if others:
+        for f in flows:
+            if f.get("id") not in named and f.get("status") not in others:
+                problems.append((f.get("id"), f"status {f.get('status')} (reason {f.get('reason')}: {f.get('message')}); "
+                                               f"flows not named in the scenario must be one of {others}"))
+    if "exit_code" in exp and exp["exit_code"] != exit_code:
+        problems.append(("-", f"exit code expected {exp['exit_code']}, got {exit_code}"))
+    return problems
+
+
+def cmd_check(path, outdir, exit_code, invert=True):
+    sc = load(path)
+    tv = template_vars(sc, outdir)
+    # expect_failure scenarios pass when they mismatch, unless the runner asks for the raw diff.
+    expect_failure = invert and bool(sc["run"].get("expect_failure", False))
+    label = "expected MISMATCH (self-test)" if expect_failure else "MISMATCH"
+    try:
+        with open(os.path.join(outdir, "report.json")) as f:
+            report = json.load(f)
+    except (OSError, ValueError) as e:
+        problems = [("-", f"no JSON report from amlprobe (exit code {exit_code}): {e}")]
+        report = {"flows": []}
+    else:
+        problems = check(sc, report, int(exit_code), tv)
+    flows = {f.get("id"): f for f in report.get("flows", [])}
+    for fid, msg in problems:
+        print(f"    {label} {sc['name']} {fid}: {msg}")
+    # Context for each flow that mismatched: what amlprobe actually saw, probe by probe.
+    for fid in sorted({fid for fid, _ in problems if fid in flows}):
+        f = flows[fid]
+        print(f"      actual {fid}: {f.get('status')} ({f.get('reason')})")
+        for p in f.get("probes", []):
+            print(f"        {describe_probe(p)}")
+    s = report.get("summary", {})
+    if s:
+        print(f"    summary: {', '.join(f'{k}={v}' for k, v in s.items())}; exit code {exit_code}")
+    if expect_failure:
+        want = sc["run"].get("expect_mismatches")
+        if want is not None and want != len(problems):
+            print(f"    SELF-TEST FAILED: expected exactly {want} mismatches, the checker found {len(problems)}")
+            return 1
+        if problems:
+            print(f"    (self-test: {len(problems)} mismatch(es) expected and found: the checker catches wrong expectations)")
+            return 0
+        print("    SELF-TEST FAILED: this scenario's expectations are deliberately wrong, yet nothing mismatched")
+        return 1
+    return 1 if problems else 0
+
+
+def cmd_listeners(outdir, proto):
+    """ADDR:PORT lines the daemons of a rendered world must listen on (for readiness checks)."""
+    found = set()
+    with open(os.path.join(outdir, "nginx.conf")) as f:
+        for line in f:
+            words = line.split()
+            if proto == "tcp" and words[:1] == ["listen"]:
+                found.add(words[1].rstrip(";"))
+    with open(os.path.join(outdir, "stubs.json")) as f:
+        for e in json.load(f):
+            if (e["kind"] in ("udp", "servfail")) == (proto == "udp"):
+                found.add(f"{e['address']}:{e['port']}")
+    if proto == "udp":
+        found.add(f"{DNS_IP}:53")
+    if proto == "tcp" and os.path.exists(os.path.join(outdir, "squid.conf")):
+        found.add(f"{PROXY_IP}:{PROXY_PORT}")
+    print("\n".join(sorted(found)))
+
+
+def main(argv):
+    try:
+        if len(argv) >= 3 and argv[0] == "listeners":
+            cmd_listeners(argv[1], argv[2])
+            return 0
+        if len(argv) >= 3 and argv[0] == "prepare":
+            cmd_prepare(argv[1], argv[2])
+            return 0
+        if len(argv) >= 3 and argv[0] == "render":
+            cmd_render(argv[1], argv[2])
+            return 0
+        if len(argv) >= 4 and argv[0] == "check":
+            return cmd_check(argv[1], argv[2], argv[3], invert="--no-invert" not in argv[4:])
+    except ScenarioError as e:
+        print(f"    SCENARIO ERROR in {argv[1]}: {e}", file=sys.stderr)
+        return 2
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
