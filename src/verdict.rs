@@ -414,7 +414,14 @@ fn conclude(report: &mut FlowReport) {
                 .count();
             let total = report.probes.iter().filter(|q| q.kind == p.kind).count();
             let message = if failing > 1 || (total > 1 && p.kind != ProbeKind::Dns) {
-                format!("{} ({failing} of {total} {:?} probes)", p.message, p.kind).replace("Dns probes", "DNS probes")
+                let kind = serde_json::to_value(p.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_uppercase));
+                format!(
+                    "{} ({failing} of {total} {} probes)",
+                    p.message,
+                    kind.unwrap_or_default()
+                )
             } else {
                 p.message.clone()
             };
