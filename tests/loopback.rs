@@ -1,0 +1,537 @@
+//! Every reason code produced by a real exchange with a loopback server, through the real
+//! binary and its JSON report. (tcp_timeout and tcp_unreachable need a firewall: the network
+//! namespace testbed in tests/vnet covers them with nftables.)
+
+mod support;
+
+use serde_json::Value;
+use std::net::{Ipv4Addr, SocketAddr};
+use support::{AZURE_REPLY, BLOCK_PAGE, Dns, Leaf, Pki, Proxy, Raw, Run, amlprobe};
+
+const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// Runs suite `t` made of `flows` against `dns`, with loopback counting as private.
+fn run(dns: SocketAddr, flows: &[(&str, String)], extra: &[&str], env: &[(&str, &std::path::Path)]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let flows: Vec<(&str, &str)> = flows.iter().map(|(id, body)| (*id, body.as_str())).collect();
+    let suite = support::suite_file(dir.path(), &flows);
+    let dns = dns.to_string();
+    let mut args = vec![
+        "run",
+        "--format",
+        "json",
+        "--no-imds",
+        "--suite-file",
+        suite.to_str().unwrap(),
+        "--suite",
+        "t",
+    ];
+    args.extend(["--dns-server", &dns, "--private-cidr", "127.0.0.0/8", "--timeout", "1"]);
+    if !extra.contains(&"--proxy") {
+        args.push("--no-proxy");
+    }
+    args.extend_from_slice(extra);
+    amlprobe(&args, env)
+}
+
+fn flow<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == format!("t.{id}"))
+        .unwrap_or_else(|| panic!("no flow t.{id} in {report:#}"))
+}
+
+/// Asserts a flow's status and reason, showing the flow when they differ.
+fn check(report: &Value, id: &str, status: &str, reason: Option<&str>) {
+    let f = flow(report, id);
+    let got = (f["status"].as_str().unwrap(), f["reason"].as_str());
+    assert_eq!(got, (status, reason), "flow {id}: {f:#}");
+}
+
+fn probe<'a>(report: &'a Value, id: &str, kind: &str) -> &'a Value {
+    let f = flow(report, id);
+    f["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} probe in {f:#}"))
+}
+
+fn dns_only(host: &str, extra: &str) -> String {
+    format!("hosts = [\"{host}\"]\n{extra}")
+}
+
+fn on_port(host: &str, port: u16, extra: &str) -> String {
+    format!("hosts = [\"{host}\"]\nports = [{port}]\n{extra}")
+}
+
+#[test]
+fn dns_outcomes() {
+    let dns = support::dns_server(&[
+        ("ws.api.test", Dns::Cname("ws.privatelink.api.test", vec![LOCAL])),
+        ("nodata.test", Dns::NoData),
+        ("servfail.test", Dns::ServFail),
+        ("refused.test", Dns::Refused),
+        ("silent.test", Dns::Silent),
+        ("public.test", Dns::A(vec![Ipv4Addr::new(203, 0, 113, 7)])),
+        ("pe.test", Dns::A(vec![Ipv4Addr::new(127, 0, 0, 2)])),
+        ("pinned.test", Dns::A(vec![LOCAL])),
+    ]);
+    let private = "expect = \"private\"";
+    let flows = [
+        ("chain", dns_only("ws.api.test", private)),
+        ("nx", dns_only("nx.test", "")),
+        ("nodata", dns_only("nodata.test", "")),
+        ("servfail", dns_only("servfail.test", "")),
+        ("refused", dns_only("refused.test", "")),
+        ("silent", dns_only("silent.test", "")),
+        ("public", dns_only("public.test", private)),
+        (
+            "relaxed",
+            dns_only("public.test", "expect = \"private\"\nresource = \"storage\""),
+        ),
+        ("wrong", dns_only("pe.test", private)),
+        ("pinned", dns_only("pinned.test", private)),
+    ];
+    let r = run(
+        dns,
+        &flows,
+        &["--expect-ip", "pe.test=127.0.0.9", "--public-resource", "storage"],
+        &[],
+    );
+    let report = r.json();
+    check(&report, "chain", "works", None);
+    let chain = probe(&report, "chain", "dns");
+    assert_eq!(chain["cname_chain"][0]["target"], "ws.privatelink.api.test");
+    assert_eq!(chain["addresses"], serde_json::json!(["127.0.0.1"]));
+    assert!(chain["warning"].is_null(), "a privatelink chain is not fragile");
+    check(&report, "nx", "blocked", Some("dns_nxdomain"));
+    check(&report, "nodata", "blocked", Some("dns_no_records"));
+    check(&report, "servfail", "blocked", Some("dns_servfail"));
+    check(&report, "refused", "blocked", Some("dns_refused"));
+    check(&report, "silent", "blocked", Some("dns_timeout"));
+    check(&report, "public", "blocked", Some("dns_public_ip"));
+    assert!(
+        flow(&report, "public")["message"]
+            .as_str()
+            .unwrap()
+            .contains("203.0.113.7")
+    );
+    check(&report, "relaxed", "works", None);
+    check(&report, "wrong", "blocked", Some("dns_wrong_ip"));
+    assert!(
+        flow(&report, "wrong")["message"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.9")
+    );
+    check(&report, "pinned", "works", None);
+    assert!(
+        probe(&report, "pinned", "dns")["warning"]
+            .as_str()
+            .unwrap()
+            .contains("privatelink")
+    );
+    for f in report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "blocked")
+    {
+        assert!(
+            f["hint"].as_str().is_some_and(|h| !h.is_empty()),
+            "blocked flows carry a fix: {f:#}"
+        );
+    }
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn tls_outcomes() {
+    let pki = Pki::new();
+    let names = [
+        "good.test",
+        "inspected.test",
+        "wrongname.test",
+        "expired.test",
+        "silent.test",
+        "closes.test",
+        "nohttp.test",
+    ];
+    let dns = support::dns_server(&names.map(|n| (n, Dns::A(vec![LOCAL]))));
+    let tls = |host: &str, leaf: Leaf, reply| support::tls_server(pki.server_config(host, leaf), reply);
+    let ports = [
+        ("good", "good.test", tls("good.test", Leaf::Good, Some(AZURE_REPLY))),
+        (
+            "inspected",
+            "inspected.test",
+            tls("inspected.test", Leaf::Inspected, Some(AZURE_REPLY)),
+        ),
+        (
+            "wrongname",
+            "wrongname.test",
+            tls("wrongname.test", Leaf::WrongName, Some(AZURE_REPLY)),
+        ),
+        (
+            "expired",
+            "expired.test",
+            tls("expired.test", Leaf::Expired, Some(AZURE_REPLY)),
+        ),
+        ("silent", "silent.test", support::tcp_server(Raw::Silent)),
+        ("closes", "closes.test", support::tcp_server(Raw::Close)),
+        ("nohttp", "nohttp.test", tls("nohttp.test", Leaf::Good, None)),
+    ];
+    let flows: Vec<(&str, String)> = ports
+        .iter()
+        .map(|(id, host, port)| (*id, on_port(host, *port, &format!("tls_ports = [{port}]"))))
+        .collect();
+    let root = pki.root_pem();
+    let r = run(dns, &flows, &["--ca-file", root.to_str().unwrap()], &[]);
+    let report = r.json();
+    check(&report, "good", "works", None);
+    let good = probe(&report, "good", "tls");
+    assert!(
+        good["tls"]["version"].as_str().unwrap().starts_with("TLSv1."),
+        "{good:#}"
+    );
+    assert!(good["tls"]["issuer"].as_str().unwrap().contains("amlprobe test root"));
+    assert_eq!(good["tls"]["sans"], serde_json::json!(["good.test"]));
+    assert_eq!(good["tls"]["trusted_public"], true);
+    assert_eq!(probe(&report, "good", "http")["http"]["status"], 404);
+    check(&report, "inspected", "blocked", Some("tls_untrusted_issuer"));
+    assert!(
+        flow(&report, "inspected")["message"]
+            .as_str()
+            .unwrap()
+            .contains("Contoso TLS Inspection CA")
+    );
+    check(&report, "wrongname", "blocked", Some("tls_name_mismatch"));
+    check(&report, "expired", "blocked", Some("tls_expired"));
+    check(&report, "silent", "blocked", Some("tls_timeout"));
+    check(&report, "closes", "blocked", Some("tls_handshake_failed"));
+    check(&report, "nohttp", "blocked", Some("http_error"));
+
+    // The same interception, with its CA pushed to this machine's OS store.
+    let inspection = pki.inspection_pem();
+    let r = run(
+        dns,
+        &flows[1..2],
+        &["--ca-file", root.to_str().unwrap()],
+        &[("SSL_CERT_FILE", &inspection)],
+    );
+    let report = r.json();
+    check(&report, "inspected", "blocked", Some("tls_inspected"));
+    assert_eq!(probe(&report, "inspected", "tls")["tls"]["trusted_system"], true);
+}
+
+#[test]
+fn tcp_http_smb_and_udp_outcomes() {
+    let names = [
+        "refused.test",
+        "block.test",
+        "azure.test",
+        "smb.test",
+        "notsmb.test",
+        "mute.test",
+        "udp.test",
+    ];
+    let mut zone: Vec<(&str, Dns)> = names.iter().map(|n| (*n, Dns::A(vec![LOCAL]))).collect();
+    zone.push(("two.test", Dns::A(vec![LOCAL, Ipv4Addr::new(127, 0, 0, 2)])));
+    let dns = support::dns_server(&zone);
+    let http = |port: u16| format!("http_ports = [{port}]\nhttp = \"azure\"");
+    let smb = |port: u16| format!("smb_ports = [{port}]");
+    let udp = "protocol = \"udp\"";
+    let (block, azure) = (
+        support::tcp_server(Raw::Reply(BLOCK_PAGE.as_bytes())),
+        support::tcp_server(Raw::Reply(AZURE_REPLY.as_bytes())),
+    );
+    let smb_ok = support::tcp_server(Raw::Reply(b"\x00\x00\x00\x48\xfeSMB\x40\x00\x00\x00\x00\x00\x00\x00"));
+    let not_smb = support::tcp_server(Raw::Reply(b"HTTP/1.1 400 Bad Request\r\n\r\n"));
+    let mute = support::tcp_server(Raw::Silent);
+    let (echo, silent, closed) = (
+        support::udp_server(true),
+        support::udp_server(false),
+        support::closed_port(),
+    );
+    let listening = support::tcp_server(Raw::Silent);
+    let flows = [
+        ("refused", on_port("refused.test", support::closed_port(), "")),
+        ("block", on_port("block.test", block, &http(block))),
+        ("azure", on_port("azure.test", azure, &http(azure))),
+        ("smb", on_port("smb.test", smb_ok, &smb(smb_ok))),
+        ("notsmb", on_port("notsmb.test", not_smb, &smb(not_smb))),
+        ("mute", on_port("mute.test", mute, &smb(mute))),
+        ("echo", on_port("udp.test", echo, udp)),
+        ("silentudp", on_port("udp.test", silent, udp)),
+        ("closedudp", on_port("udp.test", closed, udp)),
+        ("two", on_port("two.test", listening, "")),
+    ];
+    let report = run(dns, &flows, &[], &[]).json();
+    check(&report, "refused", "blocked", Some("tcp_refused"));
+    check(&report, "block", "blocked", Some("http_not_azure"));
+    assert!(
+        flow(&report, "block")["message"]
+            .as_str()
+            .unwrap()
+            .contains("FortiGate")
+    );
+    check(&report, "azure", "works", None);
+    check(&report, "smb", "works", None);
+    check(&report, "notsmb", "blocked", Some("smb_not_smb"));
+    check(&report, "mute", "blocked", Some("smb_no_response"));
+    check(&report, "echo", "works", None);
+    check(&report, "silentudp", "inconclusive", Some("udp_no_reply"));
+    check(&report, "closedudp", "blocked", Some("udp_refused"));
+    // One dead address among two is a blocked flow, and both addresses are reported.
+    check(&report, "two", "blocked", Some("tcp_refused"));
+    let two = flow(&report, "two");
+    assert!(two["message"].as_str().unwrap().contains("1 of 2"), "{two:#}");
+    let tcp_addresses: Vec<&str> = two["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "tcp")
+        .map(|p| p["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(tcp_addresses.len(), 2);
+}
+
+#[test]
+fn proxy_outcomes() {
+    let pki = Pki::new();
+    let dns = support::dns_server(&[("via.test", Dns::A(vec![LOCAL]))]);
+    let origin = support::tls_server(pki.server_config("via.test", Leaf::Good), Some(AZURE_REPLY));
+    // The flow's port has no listener, so the direct path is refused while the proxy tunnels
+    // to the origin: what forced tunnelling looks like.
+    let port = support::closed_port();
+    let flows = [("via", on_port("via.test", port, &format!("tls_ports = [{port}]")))];
+    let root = pki.root_pem();
+    let through = |proxy: u16, extra: &[&str]| {
+        let url = format!("http://user:s3cret@127.0.0.1:{proxy}");
+        let mut args = vec!["--ca-file", root.to_str().unwrap(), "--proxy", &url];
+        args.extend_from_slice(extra);
+        run(dns, &flows, &args, &[])
+    };
+    let ok = through(support::proxy_server(Proxy::TunnelTo(origin)), &["--compare-direct"]);
+    assert!(
+        !ok.stdout.contains("s3cret"),
+        "the proxy password never reaches the report"
+    );
+    let report = ok.json();
+    check(&report, "via", "works", None);
+    let f = flow(&report, "via");
+    assert_eq!(f["path"], "proxy");
+    assert_eq!(f["direct_path"]["status"], "blocked");
+    assert_eq!(f["direct_path"]["reason"], "tcp_refused");
+    assert_eq!(probe(&report, "via", "proxy")["status"], "pass");
+    let cases = [
+        (Proxy::Refuse("HTTP/1.1 403 Forbidden"), "proxy_denied"),
+        (
+            Proxy::Refuse("HTTP/1.1 407 Proxy Authentication Required"),
+            "proxy_auth_required",
+        ),
+        (Proxy::Refuse("HTTP/1.1 502 Bad Gateway"), "proxy_upstream_failed"),
+        (Proxy::CloseAfterOk, "proxy_tunnel_closed"),
+        (Proxy::Garbage, "proxy_error"),
+    ];
+    for (mode, reason) in cases {
+        check(
+            &through(support::proxy_server(mode), &[]).json(),
+            "via",
+            "blocked",
+            Some(reason),
+        );
+    }
+    check(
+        &through(support::closed_port(), &[]).json(),
+        "via",
+        "blocked",
+        Some("proxy_unreachable"),
+    );
+}
+
+#[test]
+fn exit_codes_and_output_forms() {
+    let dns = support::dns_server(&[("up.test", Dns::A(vec![LOCAL])), ("udp.test", Dns::A(vec![LOCAL]))]);
+    let works = [("up", on_port("up.test", support::tcp_server(Raw::Silent), ""))];
+    let ok = run(dns, &works, &[], &[]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let report = ok.json();
+    for key in [
+        "schema_version",
+        "tool",
+        "started_at",
+        "duration_ms",
+        "host",
+        "context",
+        "settings",
+        "summary",
+        "flows",
+    ] {
+        assert!(!report[key].is_null(), "report lacks {key}");
+    }
+    assert_eq!(report["summary"]["works"], 1);
+    let p = probe(&report, "up", "tcp");
+    for key in [
+        "kind",
+        "host",
+        "port",
+        "address",
+        "status",
+        "reason",
+        "message",
+        "hint",
+        "elapsed_ms",
+    ] {
+        assert!(p.get(key).is_some(), "probe lacks {key}: {p:#}");
+    }
+
+    let quiet = run(dns, &works, &["--quiet"], &[]);
+    assert_eq!(quiet.stdout.lines().count(), 1, "{}", quiet.stdout);
+
+    let silent = [(
+        "udp",
+        on_port("udp.test", support::udp_server(false), "protocol = \"udp\""),
+    )];
+    assert_eq!(
+        run(dns, &silent, &[], &[]).code,
+        0,
+        "inconclusive is not a failure by default"
+    );
+    assert_eq!(run(dns, &silent, &["--strict"], &[]).code, 1, "--strict makes it one");
+
+    let dir = tempfile::tempdir().unwrap();
+    let blocked = [("down", on_port("up.test", support::closed_port(), ""))];
+    let suite = support::suite_file(dir.path(), &[("down", blocked[0].1.as_str())]);
+    let report_file = dir.path().join("report.json");
+    let table = amlprobe(
+        &[
+            "run",
+            "--no-imds",
+            "--no-proxy",
+            "--suite-file",
+            suite.to_str().unwrap(),
+            "--suite",
+            "t",
+            "--dns-server",
+            &dns.to_string(),
+            "--timeout",
+            "1",
+            "--report",
+            report_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(table.code, 1);
+    assert!(table.stdout.contains("BLOCKED") && table.stdout.contains("tcp_refused") && table.stdout.contains("down"));
+    assert!(
+        !table.stdout.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(report_file).unwrap()).unwrap();
+    assert_eq!(written["flows"][0]["reason"], "tcp_refused");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let bad = amlprobe(&["run", "--workspace-id", "nope"], &[]);
+    assert_eq!(bad.code, 2);
+    assert_eq!(bad.stderr.lines().count(), 1, "{}", bad.stderr);
+    assert!(bad.stderr.starts_with("amlprobe: --workspace-id:"), "{}", bad.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("broken.toml");
+    std::fs::write(
+        &suite,
+        "[suite]\nname = \"b\"\ntitle = \"b\"\n\n[[flow]]\nid = \"b.x\"\nports = [443\n",
+    )
+    .unwrap();
+    let broken = amlprobe(&["run", "--no-imds", "--suite-file", suite.to_str().unwrap()], &[]);
+    assert_eq!(broken.code, 2);
+    assert!(broken.stderr.contains("broken.toml:"), "{}", broken.stderr);
+}
+
+#[test]
+fn missing_context_names_the_flag_and_sends_nothing() {
+    // A resolver that refuses everything: no name would resolve even if one were asked.
+    let dns = support::dns_server(&[]);
+    let r = amlprobe(
+        &[
+            "run",
+            "--no-imds",
+            "--no-proxy",
+            "--suite",
+            "workspace",
+            "--format",
+            "json",
+            "--dns-server",
+            &dns.to_string(),
+        ],
+        &[],
+    );
+    let report = r.json();
+    let flows = report["flows"].as_array().unwrap();
+    let api = flows.iter().find(|f| f["id"] == "workspace.api").unwrap();
+    assert_eq!(
+        (api["status"].as_str(), api["reason"].as_str()),
+        (Some("skipped"), Some("missing_context"))
+    );
+    assert!(api["message"].as_str().unwrap().contains("--workspace-id"), "{api:#}");
+    assert!(
+        flows.iter().all(|f| f["probes"].as_array().unwrap().is_empty()),
+        "nothing probed without context"
+    );
+    assert_eq!(r.code, 0, "skipped flows don't fail the run without --strict");
+}
+
+#[test]
+fn suites_listing_renders_every_cloud() {
+    for cloud in ["public", "usgov", "china"] {
+        let r = amlprobe(
+            &[
+                "suites",
+                "--format",
+                "json",
+                "--cloud",
+                cloud,
+                "--region",
+                "eastus",
+                "--workspace-id",
+                "fb7e20a0-8891-458b-b969-55ddb3382f51",
+                "--workspace-name",
+                "ws1",
+                "--storage-account",
+                "sa1",
+                "--key-vault",
+                "kv1",
+                "--container-registry",
+                "acr01",
+                "--compute-instance",
+                "ci1",
+            ],
+            &[],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let doc = r.json();
+        let hosts: Vec<&str> = doc["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["flows"].as_array().unwrap())
+            .filter_map(|f| f["plan"]["targets"].as_array())
+            .flatten()
+            .map(|t| t["host"].as_str().unwrap())
+            .collect();
+        assert!(hosts.len() > 20, "{cloud}: {}", hosts.len());
+        assert!(
+            hosts.iter().all(|h| !h.contains('{')),
+            "{cloud}: unrendered template in {hosts:?}"
+        );
+    }
+    let bare = amlprobe(&["suites", "--format", "json"], &[]).json();
+    let text = bare.to_string();
+    assert!(text.contains("\"missing_context\""), "flows lacking context are marked");
+}

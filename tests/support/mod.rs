@@ -1,0 +1,410 @@
+//! Loopback servers for the integration tests: a DNS server, TLS, raw TCP, UDP and an HTTP
+//! CONNECT proxy, each on 127.0.0.1 with an ephemeral port, on plain threads. They exist so every
+//! reason code is produced by a real exchange, not by a mock inside the engine.
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// How the DNS server answers a name.
+#[derive(Clone)]
+pub enum Dns {
+    /// A records.
+    A(Vec<Ipv4Addr>),
+    /// A CNAME to `target`, which has these A records.
+    Cname(&'static str, Vec<Ipv4Addr>),
+    /// NXDOMAIN.
+    NxDomain,
+    /// NOERROR without answers.
+    NoData,
+    /// SERVFAIL.
+    ServFail,
+    /// REFUSED.
+    Refused,
+    /// No answer at all.
+    Silent,
+}
+
+fn encode_name(name: &str, out: &mut Vec<u8>) {
+    for label in name.trim_end_matches('.').split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+}
+
+/// The query's name (lower case), type and the end offset of the question section.
+fn parse_question(q: &[u8]) -> Option<(String, u16, usize)> {
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_ascii_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    Some((labels.join("."), qtype, i + 4))
+}
+
+fn record(name: Option<&str>, rtype: u16, data: &[u8], out: &mut Vec<u8>) {
+    match name {
+        Some(n) => encode_name(n, out),
+        None => out.extend_from_slice(&[0xc0, 0x0c]), // pointer to the question name
+    }
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&60u32.to_be_bytes());
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(data);
+}
+
+fn answer(query: &[u8], zone: &HashMap<String, Dns>) -> Option<Vec<u8>> {
+    let (name, qtype, end) = parse_question(query)?;
+    let behaviour = zone.get(&name).cloned().unwrap_or(Dns::NxDomain);
+    let rcode = match behaviour {
+        Dns::Silent => return None,
+        Dns::NxDomain => 3,
+        Dns::ServFail => 2,
+        Dns::Refused => 5,
+        _ => 0,
+    };
+    let mut answers = Vec::new();
+    let mut count = 0u16;
+    let addresses = |out: &mut Vec<u8>, owner: Option<&str>, ips: &[Ipv4Addr], count: &mut u16| {
+        if qtype == 1 {
+            for ip in ips {
+                record(owner, 1, &ip.octets(), out);
+                *count += 1;
+            }
+        }
+    };
+    match &behaviour {
+        Dns::A(ips) => addresses(&mut answers, None, ips, &mut count),
+        Dns::Cname(target, ips) => {
+            let mut data = Vec::new();
+            encode_name(target, &mut data);
+            record(None, 5, &data, &mut answers);
+            count += 1;
+            addresses(&mut answers, Some(target), ips, &mut count);
+        }
+        _ => {}
+    }
+    let mut reply = query[..2].to_vec();
+    reply.extend_from_slice(&(0x8180u16 | rcode).to_be_bytes());
+    reply.extend_from_slice(&1u16.to_be_bytes());
+    reply.extend_from_slice(&count.to_be_bytes());
+    reply.extend_from_slice(&[0, 0, 0, 0]);
+    reply.extend_from_slice(&query[12..end]);
+    reply.extend_from_slice(&answers);
+    Some(reply)
+}
+
+/// Starts a UDP DNS server for `zone` (unknown names: NXDOMAIN); returns its address.
+pub fn dns_server(zone: &[(&str, Dns)]) -> SocketAddr {
+    let zone: HashMap<String, Dns> = zone.iter().map(|(n, d)| (n.to_string(), d.clone())).collect();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            if let Some(reply) = answer(&buf[..n], &zone) {
+                let _ = socket.send_to(&reply, peer);
+            }
+        }
+    });
+    addr
+}
+
+/// Test certificates: a trusted root (passed with --ca-file) and an "inspection" CA that is not.
+pub struct Pki {
+    dir: tempfile::TempDir,
+    root: CertifiedIssuer<'static, KeyPair>,
+    inspection: CertifiedIssuer<'static, KeyPair>,
+}
+
+fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+}
+
+/// Which CA signs a leaf, and how the leaf is wrong.
+pub enum Leaf {
+    /// Signed by the trusted root, valid for the name.
+    Good,
+    /// Signed by the inspection CA.
+    Inspected,
+    /// Trusted root, but for another name.
+    WrongName,
+    /// Trusted root, expired.
+    Expired,
+}
+
+impl Pki {
+    /// Generates both CAs and writes their PEM files.
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, inspection) = (ca("amlprobe test root"), ca("Contoso TLS Inspection CA"));
+        std::fs::write(dir.path().join("root.pem"), root.pem()).unwrap();
+        std::fs::write(dir.path().join("inspection.pem"), inspection.pem()).unwrap();
+        Pki { dir, root, inspection }
+    }
+
+    /// The trusted root's PEM file.
+    pub fn root_pem(&self) -> PathBuf {
+        self.dir.path().join("root.pem")
+    }
+
+    /// The inspection CA's PEM file.
+    pub fn inspection_pem(&self) -> PathBuf {
+        self.dir.path().join("inspection.pem")
+    }
+
+    /// A server config presenting a leaf for `host`.
+    pub fn server_config(&self, host: &str, kind: Leaf) -> Arc<rustls::ServerConfig> {
+        let name = match kind {
+            Leaf::WrongName => "somewhere-else.test".to_string(),
+            _ => host.to_string(),
+        };
+        let mut params = CertificateParams::new(vec![name.clone()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        if matches!(kind, Leaf::Expired) {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let key = KeyPair::generate().unwrap();
+        let issuer: &rcgen::Issuer<'_, KeyPair> = if matches!(kind, Leaf::Inspected) {
+            &self.inspection
+        } else {
+            &self.root
+        };
+        let leaf = params.signed_by(&key, issuer).unwrap();
+        let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone()];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap(),
+        )
+    }
+}
+
+fn read_head(stream: &mut impl Read) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).ok()? == 0 || head.len() > 8192 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// An Azure-looking HTTP answer.
+pub const AZURE_REPLY: &str = "HTTP/1.1 404 Not Found\r\nx-ms-request-id: test\r\nContent-Length: 0\r\n\r\n";
+/// A firewall block page.
+pub const BLOCK_PAGE: &str = "HTTP/1.1 200 OK\r\nServer: FortiGate\r\nContent-Length: 0\r\n\r\n";
+
+fn serve(listener: TcpListener, handle: impl Fn(TcpStream) + Send + Sync + 'static) {
+    let handle = Arc::new(handle);
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handle = handle.clone();
+            thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                handle(stream);
+            });
+        }
+    });
+}
+
+/// A TLS server that answers HTTP requests with `reply` (or closes without answering when `None`).
+pub fn tls_server(config: Arc<rustls::ServerConfig>, reply: Option<&'static str>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    serve(listener, move |tcp| {
+        let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config.clone()).unwrap(), tcp);
+        if read_head(&mut tls).is_some()
+            && let Some(r) = reply
+        {
+            let _ = tls.write_all(r.as_bytes());
+            let _ = tls.flush();
+        }
+    });
+    port
+}
+
+/// What a raw TCP server does with a connection.
+pub enum Raw {
+    /// Keep it open and say nothing.
+    Silent,
+    /// Close it at once.
+    Close,
+    /// Read a little, then send these bytes.
+    Reply(&'static [u8]),
+}
+
+/// A raw TCP server.
+pub fn tcp_server(mode: Raw) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    serve(listener, move |mut s| match mode {
+        Raw::Silent => thread::sleep(Duration::from_secs(20)),
+        Raw::Close => drop(s),
+        Raw::Reply(bytes) => {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(bytes);
+            thread::sleep(Duration::from_millis(200));
+        }
+    });
+    port
+}
+
+/// A port nothing listens on (TCP and UDP).
+pub fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+/// A UDP server that echoes (`echo = true`) or stays silent.
+pub fn udp_server(echo: bool) -> u16 {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            if echo {
+                let _ = socket.send_to(&buf[..n], peer);
+            }
+        }
+    });
+    port
+}
+
+/// What the CONNECT proxy does.
+pub enum Proxy {
+    /// Tunnel every CONNECT to this local port.
+    TunnelTo(u16),
+    /// Answer with this status line and headers.
+    Refuse(&'static str),
+    /// Say 200, then close the tunnel.
+    CloseAfterOk,
+    /// Answer with something that is not HTTP.
+    Garbage,
+}
+
+/// A minimal HTTP CONNECT proxy.
+pub fn proxy_server(mode: Proxy) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    serve(listener, move |mut client| {
+        if read_head(&mut client).is_none() {
+            return;
+        }
+        match &mode {
+            Proxy::Refuse(status) => {
+                let _ = client.write_all(format!("{status}\r\nServer: squid\r\nContent-Length: 0\r\n\r\n").as_bytes());
+            }
+            Proxy::CloseAfterOk => {
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            }
+            Proxy::Garbage => {
+                let _ = client.write_all(b"hello there\r\n\r\n");
+            }
+            Proxy::TunnelTo(upstream) => {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", *upstream)) else {
+                    return;
+                };
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c1, mut s1) = (client, server);
+                let up = thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                });
+                let _ = std::io::copy(&mut s1, &mut c1);
+                let _ = c1.shutdown(std::net::Shutdown::Both);
+                let _ = up.join();
+            }
+        }
+    });
+    port
+}
+
+/// A suite file with one flow per entry of `flows` (TOML bodies after the common keys).
+pub fn suite_file(dir: &Path, flows: &[(&str, &str)]) -> PathBuf {
+    let mut text = String::from("[suite]\nname = \"t\"\ntitle = \"test\"\n");
+    for (id, body) in flows {
+        text.push_str(&format!(
+            "\n[[flow]]\nid = \"t.{id}\"\ntitle = \"{id}\"\ndirection = \"outbound\"\nservice_tag = \"Test\"\nrequired = true\nscenario = \"test\"\nsource = \"test\"\n{body}\n"
+        ));
+    }
+    let path = dir.join("suite.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// What a run of the binary gave.
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Stdout as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs the real binary with `args` and extra environment.
+pub fn amlprobe(args: &[&str], env: &[(&str, &Path)]) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_amlprobe"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // Tests never read the real proxy environment.
+    for var in [
+        "https_proxy",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "HTTP_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("run amlprobe");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
