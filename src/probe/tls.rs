@@ -96,49 +96,28 @@ impl TlsProber {
         timeout: Duration,
     ) -> (TlsObservation, Option<TlsStream<TcpStream>>) {
         let start = Instant::now();
-        let Ok(server_name) = ServerName::try_from(host.to_string()) else {
-            let o = Observation::fail(
-                ReasonCode::TlsHandshakeFailed,
-                format!("'{host}' is not a valid TLS server name"),
-                start.elapsed(),
-            );
-            return (
+        let failed = |reason, message: String| {
+            let observation = Observation::fail(reason, message, start.elapsed());
+            (
                 TlsObservation {
-                    observation: o,
+                    observation,
                     details: None,
                 },
                 None,
+            )
+        };
+        let Ok(server_name) = ServerName::try_from(host.to_string()) else {
+            return failed(
+                ReasonCode::TlsHandshakeFailed,
+                format!("'{host}' is not a valid TLS server name"),
             );
         };
         let tls = match tokio::time::timeout(timeout, self.connector.connect(server_name.clone(), stream)).await {
             Err(_) => {
-                let o = Observation::fail(
-                    ReasonCode::TlsTimeout,
-                    format!("the TLS handshake with {host} did not finish within {timeout:?}"),
-                    start.elapsed(),
-                );
-                return (
-                    TlsObservation {
-                        observation: o,
-                        details: None,
-                    },
-                    None,
-                );
+                let message = format!("the TLS handshake with {host} did not finish within {timeout:?}");
+                return failed(ReasonCode::TlsTimeout, message);
             }
-            Ok(Err(e)) => {
-                let o = Observation::fail(
-                    ReasonCode::TlsHandshakeFailed,
-                    handshake_error(host, &e),
-                    start.elapsed(),
-                );
-                return (
-                    TlsObservation {
-                        observation: o,
-                        details: None,
-                    },
-                    None,
-                );
-            }
+            Ok(Err(e)) => return failed(ReasonCode::TlsHandshakeFailed, handshake_error(host, &e)),
             Ok(Ok(s)) => s,
         };
         let elapsed = start.elapsed();
