@@ -1,21 +1,17 @@
 //! The front end: parse, validate, plan, execute, assess, render, exit. The only module that
 //! writes to stdout or stderr.
 
-use crate::cli::{Cli, Command, Format, RunArgs, SuitesArgs};
+use crate::cli::{
+    BundleArgs, Cli, Command, DiffArgs, Format, ListFormat, MatrixFormat, MergeArgs, RunArgs, ServeArgs, SuitesArgs,
+};
 use crate::config::{self, RunConfig, Selection};
-use crate::context::WorkspaceContext;
-use crate::engine::Engine;
-use crate::imds::{self, ImdsInfo};
-use crate::netaddr::PrivateRanges;
-use crate::report::{self, HostInfo, Report, Settings, Summary, Tool, exit};
+use crate::report::{self, Report, exit};
 use crate::suite::Catalog;
-use crate::suite::Expectation;
-use crate::{hostinfo, plan, progress, resolvers, sysdns, verdict};
+use crate::{bundle, plan, progress, runner, serve};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::Duration;
-use std::time::Instant;
+use std::sync::Arc;
 
 /// An error that ends the run, with its exit code.
 struct Failure {
@@ -36,6 +32,10 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Suites(args) => suites(args),
+        Command::Bundle(args) => bundle(args),
+        Command::Diff(args) => diff(args),
+        Command::Merge(args) => merge(args),
+        Command::Serve(args) => serve(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -76,140 +76,138 @@ fn suites(args: SuitesArgs) -> Result<u8, Failure> {
     let flows = plan::expand(&catalog, &chosen, &selection.context, &plan::Routing::default());
     let listing = report::listing::build(&chosen, &flows);
     print(&match args.format {
-        Format::Json => report::listing::to_json(&selection.context, &listing) + "\n",
-        Format::Table => report::listing::to_text(&listing),
+        ListFormat::Json => report::listing::to_json(&selection.context, &listing) + "\n",
+        ListFormat::Table => report::listing::to_text(&listing),
     })?;
     Ok(exit::OK)
 }
 
-/// Every name the run resolved, private if any flow needs it private.
-fn resolved_names(flows: &[plan::PlannedFlow]) -> Vec<(String, Expectation)> {
-    let mut names: std::collections::BTreeMap<String, Expectation> = std::collections::BTreeMap::new();
-    for flow in flows {
-        if let plan::FlowPlan::Probe { targets, .. } = &flow.plan {
-            for t in targets.iter().filter(|t| t.resolve) {
-                let e = names.entry(t.host.clone()).or_insert(t.expect);
-                if t.expect == Expectation::Private {
-                    *e = Expectation::Private;
-                }
-            }
-        }
-    }
-    names.into_iter().collect()
-}
-
-/// IMDS fills in the region and cloud the user left out.
-fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) {
-    if ctx.region.is_none() && !info.location.is_empty() {
-        ctx.region = Some(info.location.clone());
-        ctx.sources.insert("region".into(), "imds".into());
-    }
-    if let Some(cloud) = info
-        .cloud()
-        .filter(|_| ctx.sources.get("cloud").is_some_and(|s| s == "default"))
-    {
-        ctx.cloud = cloud;
-        ctx.sources.insert("cloud".into(), "imds".into());
-    }
-}
-
-fn run(args: RunArgs) -> Result<u8, Failure> {
-    let started = Instant::now();
-    let started_at = hostinfo::now_rfc3339();
-    let mut cfg = RunConfig::from_args(args).map_err(usage)?;
-    let catalog = load_catalog(&cfg.selection)?;
-    let chosen = catalog.select(&cfg.selection.suites).map_err(usage)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure {
             code: exit::INTERNAL,
             message: format!("cannot start the runtime: {e}"),
-        })?;
-    // Instance metadata comes first: its region and cloud change how suites expand.
-    let imds_deadline = cfg.engine.timeout.min(Duration::from_secs(1));
-    let (imds, imds_error) = match &cfg.imds {
-        None => (None, None),
-        Some(endpoint) => match runtime.block_on(imds::fetch(endpoint, imds_deadline)) {
-            Ok(info) => (Some(info), None),
-            Err(e) => (None, Some(e)),
-        },
-    };
-    if let Some(info) = &imds {
-        apply_imds_defaults(&mut cfg.selection.context, info);
-    }
-    let flows = plan::expand(&catalog, &chosen, &cfg.selection.context, &cfg.routing);
-    let engine = {
-        // hickory's resolver needs a runtime context to be built.
-        let _guard = runtime.enter();
-        Engine::new(cfg.engine.clone()).map_err(usage)?
-    };
-    let (progress, bar) = progress::bar(!cfg.quiet);
-    let observed = runtime.block_on(engine.execute(&flows, progress));
+        })
+}
+
+/// Validates the settings, runs the probes once and saves the report where asked.
+fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report), Failure> {
+    let cfg = RunConfig::from_args(args).map_err(usage)?;
+    let catalog = load_catalog(&cfg.selection)?;
+    catalog.select(&cfg.selection.suites).map_err(usage)?;
+    let runtime = runtime()?;
+    let (progress, bar) = progress::bar(progress_wanted && !cfg.quiet);
+    let report = runtime
+        .block_on(runner::run_once(&cfg, &catalog, &cfg.selection.suites, progress))
+        .map_err(usage)?;
     bar.finish_and_clear();
-    let ranges = PrivateRanges::with_extra(&cfg.private_cidrs);
-    let resolver_comparison = if cfg.compare_resolvers.is_empty() {
-        None
-    } else {
-        let names = resolved_names(&flows);
-        let compared = runtime.block_on(resolvers::compare(
-            names,
-            &cfg.compare_resolvers,
-            cfg.engine.timeout,
-            cfg.engine.concurrency,
-            &ranges,
-        ));
-        Some(compared.map_err(usage)?)
-    };
-    let probed: Vec<&str> = observed.dns.keys().map(String::as_str).collect();
-    let (resolver, hosts_file) = sysdns::read(&probed);
-    let judgement = verdict::Judgement {
-        ranges: &ranges,
-        expected: &cfg.expected_ips,
-        hints: &catalog.hints,
-        hosts_file: &hosts_file,
-    };
-    let flow_reports = verdict::assess(&flows, &observed, &judgement);
-    let report = Report {
-        schema_version: report::SCHEMA_VERSION,
-        tool: Tool {
-            name: env!("CARGO_PKG_NAME").into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        started_at,
-        duration_ms: started.elapsed().as_millis() as u64,
-        host: HostInfo {
-            hostname: hostinfo::hostname(),
-            os: hostinfo::os_name(),
-            nameservers: engine.nameservers().to_vec(),
-            resolver,
-            imds,
-            imds_error,
-        },
-        context: cfg.selection.context.clone(),
-        settings: Settings {
-            suites: chosen.iter().map(|s| s.meta.name.clone()).collect(),
-            timeout_ms: cfg.engine.timeout.as_millis() as u64,
-            concurrency: cfg.engine.concurrency,
-            dns_server: cfg.engine.dns_server.map(|s| s.to_string()),
-            ca_files: cfg.engine.ca_files.iter().map(|p| p.display().to_string()).collect(),
-            private_cidrs: cfg.private_cidrs.iter().map(ToString::to_string).collect(),
-            strict: cfg.strict,
-        },
-        summary: Summary::of(&flow_reports),
-        flows: flow_reports,
-        resolver_comparison,
-    };
-    if let Some(path) = &cfg.report {
-        std::fs::write(path, report.to_json() + "\n")
-            .map_err(|e| usage(format!("--report {}: {e}", path.display())))?;
-    }
-    let color =
-        cfg.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+    runner::save(&report, &cfg).map_err(usage)?;
+    Ok((cfg, report))
+}
+
+fn colored(cfg: &RunConfig) -> bool {
+    cfg.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+fn run(args: RunArgs) -> Result<u8, Failure> {
+    let (cfg, report) = probe_once(args, true)?;
     print(&match (cfg.quiet, cfg.format) {
         (true, _) => report::table::summary_line(&report) + "\n",
         (false, Format::Json) => report.to_json() + "\n",
-        (false, Format::Table) => report::table::render(&report, color),
+        (false, Format::Table) => report::table::render(&report, colored(&cfg)),
+        (false, Format::Junit) => report::junit::render(&report),
+        (false, Format::Prometheus) => report::prometheus::render(&report),
     })?;
     Ok(report.exit_code())
+}
+
+fn bundle(args: BundleArgs) -> Result<u8, Failure> {
+    let (json, text, code) = match &args.from_report {
+        Some(path) => {
+            // A saved report is packed as it is: re-rendering needs the full model.
+            let saved = report::saved::load(path).map_err(usage)?;
+            let json = std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            let summary = format!(
+                "report of {} at {} ({} flows)\n",
+                saved.host.hostname,
+                saved.started_at,
+                saved.flows.len()
+            );
+            (json, summary, exit::OK)
+        }
+        None => {
+            let (_, report) = probe_once(args.run, true)?;
+            (
+                report.to_json() + "\n",
+                report::table::render(&report, false),
+                report.exit_code(),
+            )
+        }
+    };
+    let entries = bundle::collect(&bundle::Inputs::system(), &json, &text);
+    bundle::write(&args.output, &entries).map_err(|e| usage(format!("{}: {e}", args.output.display())))?;
+    print(&format!(
+        "amlprobe: wrote {} ({} files, secrets redacted)\n",
+        args.output.display(),
+        entries.len()
+    ))?;
+    Ok(code)
+}
+
+fn diff(args: DiffArgs) -> Result<u8, Failure> {
+    let old = report::saved::load(&args.old).map_err(usage)?;
+    let new = report::saved::load(&args.new).map_err(usage)?;
+    let d = report::diff::compare(&old, &new);
+    print(&match args.format {
+        ListFormat::Json => d.to_json() + "\n",
+        ListFormat::Table => report::diff::to_text(&d, args.all),
+    })?;
+    Ok(d.exit_code())
+}
+
+fn merge(args: MergeArgs) -> Result<u8, Failure> {
+    let reports = report::saved::load_all(&args.paths).map_err(usage)?;
+    let m = report::matrix::merge(&reports);
+    print(&match args.format {
+        MatrixFormat::Json => m.to_json() + "\n",
+        MatrixFormat::Table => report::matrix::to_text(&m, args.differences),
+        MatrixFormat::Markdown => report::matrix::to_markdown(&m, args.differences),
+    })?;
+    Ok(m.exit_code())
+}
+
+fn serve(args: ServeArgs) -> Result<u8, Failure> {
+    let listen = config::parse_listen(&args.listen).map_err(usage)?;
+    let interval = config::parse_duration("interval", &args.interval).map_err(usage)?;
+    let jitter = match &args.jitter {
+        Some(j) => config::parse_duration("jitter", j).map_err(usage)?,
+        None => interval / 10,
+    };
+    let cfg = RunConfig::from_args(args.run).map_err(usage)?;
+    let catalog = load_catalog(&cfg.selection)?;
+    catalog.select(&cfg.selection.suites).map_err(usage)?;
+    let runtime = runtime()?;
+    let listener = runtime
+        .block_on(serve::bind(listen))
+        .map_err(|e| usage(format!("--listen {listen}: {e}")))?;
+    let suites = cfg.selection.suites.clone();
+    let log: serve::LogFn = Arc::new(|line| {
+        // A log line that cannot be written (closed stdout) is dropped; the endpoints still answer.
+        let _ = print(&(line + "\n"));
+    });
+    runtime.block_on(serve::serve(
+        serve::ServeConfig {
+            listen,
+            interval,
+            jitter,
+        },
+        listener,
+        Arc::new(cfg),
+        Arc::new(catalog),
+        suites,
+        log,
+    ));
+    Ok(exit::OK)
 }

@@ -21,6 +21,14 @@ pub enum Command {
     Run(RunArgs),
     /// List suites, flows and the concrete probes they expand to, without sending anything.
     Suites(SuitesArgs),
+    /// Run the probes (or take a saved report) and pack what support asks for into a .tar.gz.
+    Bundle(BundleArgs),
+    /// Compare two reports: which flows changed state. Exit 1 when one got worse.
+    Diff(DiffArgs),
+    /// Merge reports from many nodes into a node × flow matrix.
+    Merge(MergeArgs),
+    /// Re-run the suites on an interval; serve /metrics, /healthz and /report over HTTP.
+    Serve(ServeArgs),
 }
 
 /// Workspace facts and suite selection, shared by `run` and `suites`.
@@ -81,6 +89,32 @@ pub enum Format {
     Table,
     /// The JSON report.
     Json,
+    /// JUnit XML, one test case per flow, for CI systems.
+    Junit,
+    /// Prometheus text exposition, for node-exporter's textfile collector.
+    Prometheus,
+}
+
+/// Output formats of `suites` and `diff`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Human table.
+    #[default]
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// Output formats of `merge`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum MatrixFormat {
+    /// Human table.
+    #[default]
+    Table,
+    /// JSON.
+    Json,
+    /// A Markdown table to paste into a ticket.
+    Markdown,
 }
 
 /// `amlprobe run`.
@@ -137,6 +171,12 @@ pub struct RunArgs {
     /// Also write the JSON report to this file.
     #[arg(long, env = "AMLPROBE_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Also write each report to DIR/amlprobe-<UTC time>.json and DIR/latest.json.
+    #[arg(long, env = "AMLPROBE_REPORT_DIR", value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Reports kept in --report-dir; older ones are deleted [default: 48].
+    #[arg(long, env = "AMLPROBE_KEEP_REPORTS", value_name = "N")]
+    pub keep_reports: Option<usize>,
     /// Inconclusive or skipped required flows also fail the exit code.
     #[arg(long, env = "AMLPROBE_STRICT")]
     pub strict: bool,
@@ -155,7 +195,68 @@ pub struct SuitesArgs {
     pub context: ContextArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: ListFormat,
+}
+
+/// `amlprobe bundle`.
+#[derive(Debug, Clone, Args)]
+pub struct BundleArgs {
+    /// The archive to write (.tar.gz).
+    #[arg(value_name = "FILE.tar.gz")]
+    pub output: PathBuf,
+    /// Pack this saved JSON report instead of probing now.
+    #[arg(long, value_name = "REPORT.json")]
+    pub from_report: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `amlprobe diff`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// The earlier report (or node A's).
+    #[arg(value_name = "OLD.json")]
+    pub old: PathBuf,
+    /// The later report (or node B's).
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// Also list flows that did not change.
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ListFormat,
+}
+
+/// `amlprobe merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Report files, or directories whose *.json files are reports.
+    #[arg(value_name = "REPORT", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Only flows whose result differs between nodes.
+    #[arg(long)]
+    pub differences: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: MatrixFormat,
+}
+
+/// `amlprobe serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to serve /metrics, /healthz and /report on.
+    #[arg(long, env = "AMLPROBE_LISTEN", value_name = "ADDR", default_value = "0.0.0.0:9477")]
+    pub listen: String,
+    /// Time between runs, e.g. 30s, 5m, 1h.
+    #[arg(long, env = "AMLPROBE_INTERVAL", value_name = "DURATION", default_value = "5m")]
+    pub interval: String,
+    /// Random spread added to each wait (and to the first run), so a fleet doesn't probe in
+    /// lockstep [default: a tenth of --interval].
+    #[arg(long, env = "AMLPROBE_JITTER", value_name = "DURATION")]
+    pub jitter: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ struct FileConfig {
     private_cidr: Vec<String>,
     format: Option<Format>,
     report: Option<PathBuf>,
+    report_dir: Option<PathBuf>,
+    keep_reports: Option<usize>,
     strict: Option<bool>,
     proxy: Option<String>,
     no_proxy: Option<bool>,
@@ -102,6 +104,7 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
         .iter_mut()
         .chain(cfg.ca_file.iter_mut())
         .chain(cfg.report.iter_mut())
+        .chain(cfg.report_dir.iter_mut())
         .chain(cfg.private_endpoints.iter_mut())
     {
         if p.is_relative() {
@@ -143,6 +146,8 @@ pub struct RunConfig {
     pub format: Format,
     /// JSON report path.
     pub report: Option<PathBuf>,
+    /// Directory of rotated reports, and how many to keep.
+    pub report_dir: Option<(PathBuf, usize)>,
     /// Whether inconclusive/skipped required flows fail.
     pub strict: bool,
     /// Colours wanted (before the TTY check).
@@ -240,6 +245,41 @@ fn parse_address(flag: &'static str, value: &str) -> Result<SocketAddr, InvalidV
             flag,
             message: format!("'{value}' is not an IP address or IP:PORT (IPv6 with a port: [::1]:5353)"),
         })
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
+pub fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, InvalidValue> {
+    let v = value.trim();
+    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    match number.parse::<f64>().map(|n| n * scale) {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 7.0 * 86400.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(InvalidValue {
+            flag,
+            message: format!("'{value}' is not a duration like 500ms, 30s, 5m or 1h (up to 7 days)"),
+        }),
+    }
+}
+
+/// Parses a listen address: `IP:PORT` or `:PORT` (all interfaces).
+pub fn parse_listen(value: &str) -> Result<SocketAddr, InvalidValue> {
+    let v = value.trim();
+    let full = if v.starts_with(':') {
+        format!("0.0.0.0{v}")
+    } else {
+        v.to_string()
+    };
+    full.parse().map_err(|_| InvalidValue {
+        flag: "listen",
+        message: format!("'{value}' is not IP:PORT (e.g. 0.0.0.0:9477, [::]:9477 or :9477)"),
+    })
 }
 
 fn parse_dns_server(value: &str) -> Result<SocketAddr, InvalidValue> {
@@ -369,6 +409,20 @@ impl RunConfig {
             compare_resolvers,
             format: first(args.format, file.format).unwrap_or_default(),
             report: first(args.report, file.report),
+            report_dir: match first(args.report_dir, file.report_dir) {
+                None => None,
+                Some(dir) => {
+                    let keep = first(args.keep_reports, file.keep_reports).unwrap_or(48);
+                    if keep == 0 {
+                        return Err(InvalidValue {
+                            flag: "keep-reports",
+                            message: "must keep at least 1 report".into(),
+                        }
+                        .into());
+                    }
+                    Some((dir, keep))
+                }
+            },
             strict: args.strict || file.strict.unwrap_or(false),
             color: !args.no_color,
             quiet: args.quiet,
@@ -387,7 +441,7 @@ mod tests {
         full.extend_from_slice(argv);
         match Cli::try_parse_from(full).unwrap().command {
             Command::Run(a) => a,
-            Command::Suites(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
@@ -415,6 +469,27 @@ mod tests {
             assert!(e.starts_with(prefix), "{argv:?}: {e}");
             assert!(!e.contains('\n'), "one line: {e}");
         }
+    }
+
+    #[test]
+    fn durations_and_listen_addresses() {
+        assert_eq!(parse_duration("interval", "250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("interval", "30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("interval", "5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("interval", "1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("interval", "10").unwrap(), Duration::from_secs(10));
+        for bad in ["", "0s", "5x", "-1m", "m", "30 days", "8760h"] {
+            let e = parse_duration("interval", bad).unwrap_err().to_string();
+            assert!(e.starts_with("--interval: "), "{bad}: {e}");
+        }
+        assert_eq!(parse_listen(":9477").unwrap(), "0.0.0.0:9477".parse().unwrap());
+        assert_eq!(parse_listen("[::1]:80").unwrap(), "[::1]:80".parse().unwrap());
+        assert!(
+            parse_listen("localhost:80")
+                .unwrap_err()
+                .to_string()
+                .starts_with("--listen: ")
+        );
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! Data flows one way: [`cli`] → [`config`] (validated settings and [`context`]) → [`suite`]
 //! (flows as data) → [`plan`] (templates rendered) → [`engine`] (concurrent [`probe`]s) →
 //! [`verdict`] (expectations, hints, flow status) → [`report`] (JSON contract and renderers).
+//! [`runner`] ties one run together for the front ends: `run`, [`bundle`] and [`serve`].
 //! Only [`app`] prints.
 
 pub mod app;
+pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -20,8 +22,11 @@ pub mod plan;
 pub mod probe;
 pub mod progress;
 pub mod proxy;
+pub mod redact;
 pub mod report;
 pub mod resolvers;
+pub mod runner;
+pub mod serve;
 pub mod suite;
 pub mod sysdns;
 pub mod template;

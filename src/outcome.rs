@@ -1,7 +1,7 @@
 //! The vocabulary every layer shares: what a probe observed (`ProbeStatus`, `ReasonCode`) and
 //! what that means for a flow (`FlowStatus`). These names are the JSON contract.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Result of one probe step against one target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -18,7 +18,7 @@ pub enum ProbeStatus {
 }
 
 /// Verdict for a whole flow, derived from its probes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowStatus {
     /// Every probe of the flow passed.
@@ -31,6 +31,40 @@ pub enum FlowStatus {
     Skipped,
     /// The flow cannot be observed from inside the VNet (for example inbound rules).
     NotTestable,
+}
+
+impl FlowStatus {
+    /// Every status, in documentation order.
+    pub const ALL: [FlowStatus; 5] = [
+        FlowStatus::Works,
+        FlowStatus::Blocked,
+        FlowStatus::Inconclusive,
+        FlowStatus::Skipped,
+        FlowStatus::NotTestable,
+    ];
+
+    /// The snake_case name as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Works => "works",
+            FlowStatus::Blocked => "blocked",
+            FlowStatus::Inconclusive => "inconclusive",
+            FlowStatus::Skipped => "skipped",
+            FlowStatus::NotTestable => "not_testable",
+        }
+    }
+}
+
+impl ProbeStatus {
+    /// The snake_case name as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeStatus::Pass => "pass",
+            ProbeStatus::Fail => "fail",
+            ProbeStatus::Inconclusive => "inconclusive",
+            ProbeStatus::Skip => "skip",
+        }
+    }
 }
 
 /// Why a probe did not pass. Stable snake_case codes: consumers match on them.
@@ -201,6 +235,20 @@ mod tests {
         for code in ReasonCode::ALL {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+        for status in FlowStatus::ALL {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(serde_json::from_str::<FlowStatus>(&json).unwrap(), status);
+        }
+        for status in [
+            ProbeStatus::Pass,
+            ProbeStatus::Fail,
+            ProbeStatus::Inconclusive,
+            ProbeStatus::Skip,
+        ] {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
         }
     }
 }

@@ -32,6 +32,16 @@ pub enum Route {
     Proxy,
 }
 
+impl Route {
+    /// The lowercase name as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Direct => "direct",
+            Route::Proxy => "proxy",
+        }
+    }
+}
+
 /// One connection-level check on a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Check {

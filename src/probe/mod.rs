@@ -76,4 +76,7 @@ pub enum SetupError {
     /// The TLS configuration could not be built.
     #[error("cannot build the TLS configuration: {0}")]
     Tls(String),
+    /// The suite selection names no known suite.
+    #[error("{0}")]
+    Suites(String),
 }

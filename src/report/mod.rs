@@ -1,6 +1,12 @@
 //! The report: the stable JSON contract (schema_version 1) and the data every renderer reads.
 
+pub mod diff;
+pub mod junit;
 pub mod listing;
+pub mod matrix;
+pub mod prometheus;
+pub mod saved;
+pub mod store;
 pub mod table;
 
 use crate::context::WorkspaceContext;
@@ -254,18 +260,36 @@ pub mod exit {
     pub const INTERNAL: u8 = 3;
 }
 
+impl ProbeKind {
+    /// The snake_case name as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Dns => "dns",
+            ProbeKind::Tcp => "tcp",
+            ProbeKind::Tls => "tls",
+            ProbeKind::Udp => "udp",
+            ProbeKind::Proxy => "proxy",
+            ProbeKind::Http => "http",
+            ProbeKind::Smb => "smb",
+        }
+    }
+}
+
 impl Report {
+    /// Whether `flow` makes the run fail: a required flow that is blocked, or with `--strict`
+    /// one that was not proven to work.
+    pub fn fails_run(&self, flow: &FlowReport) -> bool {
+        flow.required
+            && match flow.status {
+                FlowStatus::Blocked => true,
+                FlowStatus::Inconclusive | FlowStatus::Skipped => self.settings.strict,
+                FlowStatus::Works | FlowStatus::NotTestable => false,
+            }
+    }
+
     /// The exit code this report calls for.
     pub fn exit_code(&self) -> u8 {
-        let failing = |f: &&FlowReport| {
-            f.required
-                && match f.status {
-                    FlowStatus::Blocked => true,
-                    FlowStatus::Inconclusive | FlowStatus::Skipped => self.settings.strict,
-                    FlowStatus::Works | FlowStatus::NotTestable => false,
-                }
-        };
-        if self.flows.iter().any(|f| failing(&f)) {
+        if self.flows.iter().any(|f| self.fails_run(f)) {
             exit::BLOCKED
         } else {
             exit::OK
@@ -275,5 +299,117 @@ impl Report {
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("the report serializes")
+    }
+}
+
+/// A small report with one working and one blocked flow, for renderer tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    fn probe(
+        kind: ProbeKind,
+        host: &str,
+        port: Option<u16>,
+        status: ProbeStatus,
+        reason: Option<ReasonCode>,
+    ) -> ProbeReport {
+        ProbeReport {
+            kind,
+            host: host.into(),
+            port,
+            address: port.map(|_| "10.0.0.5".parse().unwrap()),
+            status,
+            reason,
+            message: format!("{} {}", kind.as_str(), status.as_str()),
+            hint: None,
+            elapsed_ms: 12,
+            path: Route::Direct,
+            proxy: None,
+            warning: None,
+            expect: None,
+            cname_chain: None,
+            addresses: None,
+            expected_addresses: None,
+            tls: None,
+            http: None,
+        }
+    }
+
+    fn flow(id: &str, host: &str, status: FlowStatus, reason: Option<ReasonCode>) -> FlowReport {
+        let (tcp_status, hint) = match reason {
+            None => (ProbeStatus::Pass, None),
+            Some(_) => (
+                ProbeStatus::Fail,
+                Some("Allow TCP 443 to Storage in the NSG.".to_string()),
+            ),
+        };
+        FlowReport {
+            id: id.into(),
+            suite: "w".into(),
+            title: format!("Title of {id} & <co>"),
+            direction: Direction::Outbound,
+            service_tag: "Storage".into(),
+            required: true,
+            scenario: "always".into(),
+            source: "seed".into(),
+            representative_of: None,
+            hosts: vec![host.into()],
+            ports: vec![443],
+            protocol: Protocol::Tcp,
+            status,
+            reason,
+            message: reason.map_or("works".into(), |r| format!("{host}:443 {r}")),
+            hint: hint.clone(),
+            path: Route::Direct,
+            direct_path: None,
+            probes: vec![
+                probe(ProbeKind::Dns, host, None, ProbeStatus::Pass, None),
+                probe(ProbeKind::Tcp, host, Some(443), tcp_status, reason),
+            ],
+        }
+    }
+
+    /// `w.api` works, `w.blob` is blocked by `tcp_timeout`.
+    pub fn sample_report() -> Report {
+        let flows = vec![
+            flow("w.api", "api.example", FlowStatus::Works, None),
+            flow(
+                "w.blob",
+                "sa.blob.core.windows.net",
+                FlowStatus::Blocked,
+                Some(ReasonCode::TcpTimeout),
+            ),
+        ];
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: "amlprobe".into(),
+                version: "0.1.0".into(),
+            },
+            started_at: "2026-11-18T11:06:40Z".into(),
+            duration_ms: 1500,
+            host: HostInfo {
+                hostname: "node-a".into(),
+                os: "Linux".into(),
+                nameservers: vec!["10.0.0.4".into()],
+                resolver: ResolverSetup::default(),
+                imds: None,
+                imds_error: None,
+            },
+            context: WorkspaceContext::default(),
+            settings: Settings {
+                suites: vec!["w".into()],
+                timeout_ms: 5000,
+                concurrency: 64,
+                dns_server: None,
+                ca_files: vec![],
+                private_cidrs: vec![],
+                strict: false,
+            },
+            summary: Summary::of(&flows),
+            flows,
+            resolver_comparison: None,
+        }
     }
 }

@@ -1,0 +1,330 @@
+//! `amlprobe diff`: which flows changed state between two reports (before and after a firewall
+//! change, or node A against node B).
+
+use super::saved::{SavedFlow, SavedReport};
+use crate::outcome::FlowStatus;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// How a flow changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// It got worse: works → inconclusive/blocked, or inconclusive → blocked.
+    Regressed,
+    /// It got better.
+    Improved,
+    /// Different status or reason, neither better nor worse (e.g. now skipped for missing context).
+    Changed,
+    /// Only in the new report.
+    Added,
+    /// Only in the old report.
+    Removed,
+    /// Same status and reason.
+    Unchanged,
+}
+
+/// A flow's state in one report.
+#[derive(Debug, Clone, Serialize)]
+pub struct State {
+    /// Status.
+    pub status: FlowStatus,
+    /// Reason code.
+    pub reason: Option<String>,
+}
+
+/// One flow's comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowChange {
+    /// Flow id.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Whether the flow is required (in the new report, else the old).
+    pub required: bool,
+    /// How it changed.
+    pub change: Change,
+    /// Before.
+    pub old: Option<State>,
+    /// After.
+    pub new: Option<State>,
+    /// The new message, for a regressed flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// What to change, for a regressed flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// One side of the comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    /// The file.
+    pub file: String,
+    /// Host name.
+    pub hostname: String,
+    /// Start time.
+    pub started_at: String,
+}
+
+/// The comparison of two reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diff {
+    /// The earlier report.
+    pub old: Side,
+    /// The later report.
+    pub new: Side,
+    /// Flows that regressed.
+    pub regressed: usize,
+    /// Every flow, most important change first.
+    pub flows: Vec<FlowChange>,
+}
+
+/// Works < inconclusive < blocked; skipped and not-testable flows are not on this scale.
+fn badness(status: FlowStatus) -> Option<u8> {
+    match status {
+        FlowStatus::Works => Some(0),
+        FlowStatus::Inconclusive => Some(1),
+        FlowStatus::Blocked => Some(2),
+        FlowStatus::Skipped | FlowStatus::NotTestable => None,
+    }
+}
+
+fn classify(old: &SavedFlow, new: &SavedFlow) -> Change {
+    if old.status == new.status {
+        return if old.reason == new.reason {
+            Change::Unchanged
+        } else {
+            Change::Changed
+        };
+    }
+    match (badness(old.status), badness(new.status)) {
+        (Some(a), Some(b)) if b > a => Change::Regressed,
+        (Some(_), Some(_)) => Change::Improved,
+        _ => Change::Changed,
+    }
+}
+
+fn state(f: &SavedFlow) -> State {
+    State {
+        status: f.status,
+        reason: f.reason.clone(),
+    }
+}
+
+fn side(r: &SavedReport) -> Side {
+    Side {
+        file: r.origin.clone(),
+        hostname: r.host.hostname.clone(),
+        started_at: r.started_at.clone(),
+    }
+}
+
+/// Compares every flow of `old` and `new`, matched by id.
+pub fn compare(old: &SavedReport, new: &SavedReport) -> Diff {
+    let mut flows = Vec::new();
+    for n in &new.flows {
+        let o = old.flows.iter().find(|o| o.id == n.id);
+        let change = o.map_or(Change::Added, |o| classify(o, n));
+        let regressed = change == Change::Regressed;
+        flows.push(FlowChange {
+            id: n.id.clone(),
+            title: n.title.clone(),
+            required: n.required,
+            change,
+            old: o.map(state),
+            new: Some(state(n)),
+            message: regressed.then(|| n.message.clone()),
+            hint: if regressed { n.hint.clone() } else { None },
+        });
+    }
+    for o in old.flows.iter().filter(|o| !new.flows.iter().any(|n| n.id == o.id)) {
+        flows.push(FlowChange {
+            id: o.id.clone(),
+            title: o.title.clone(),
+            required: o.required,
+            change: Change::Removed,
+            old: Some(state(o)),
+            new: None,
+            message: None,
+            hint: None,
+        });
+    }
+    // Stable: within a kind of change, flows keep suite order.
+    flows.sort_by_key(|f| f.change);
+    Diff {
+        old: side(old),
+        new: side(new),
+        regressed: flows.iter().filter(|f| f.change == Change::Regressed).count(),
+        flows,
+    }
+}
+
+impl Diff {
+    /// 1 when a flow regressed, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.regressed > 0 {
+            crate::report::exit::BLOCKED
+        } else {
+            crate::report::exit::OK
+        }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the diff serializes")
+    }
+}
+
+fn show(s: &Option<State>) -> String {
+    match s {
+        None => "-".into(),
+        Some(State {
+            status,
+            reason: Some(r),
+        }) if *status != FlowStatus::Works => format!("{} ({r})", status.as_str()),
+        Some(State { status, .. }) => status.as_str().into(),
+    }
+}
+
+fn change_word(c: Change) -> &'static str {
+    match c {
+        Change::Regressed => "REGRESSED",
+        Change::Improved => "improved",
+        Change::Changed => "changed",
+        Change::Added => "added",
+        Change::Removed => "removed",
+        Change::Unchanged => "unchanged",
+    }
+}
+
+/// The table; unchanged flows only when `all`.
+pub fn to_text(diff: &Diff, all: bool) -> String {
+    let mut out = format!(
+        "old: {} ({}, {})\nnew: {} ({}, {})\n\n",
+        diff.old.file, diff.old.hostname, diff.old.started_at, diff.new.file, diff.new.hostname, diff.new.started_at
+    );
+    let shown: Vec<&FlowChange> = diff
+        .flows
+        .iter()
+        .filter(|f| all || f.change != Change::Unchanged)
+        .collect();
+    if shown.is_empty() {
+        out.push_str("no flow changed state\n");
+    } else {
+        let id_width = shown.iter().map(|f| f.id.len()).max().unwrap_or(4).max(4);
+        let _ = writeln!(out, "{:<10} {:<id_width$} {:<34} NEW", "CHANGE", "FLOW", "OLD");
+        for f in &shown {
+            let req = if f.required { "" } else { " (optional)" };
+            let _ = writeln!(
+                out,
+                "{:<10} {:<id_width$} {:<34} {}{req}",
+                change_word(f.change),
+                f.id,
+                show(&f.old),
+                show(&f.new)
+            );
+            if let Some(m) = &f.message {
+                let _ = writeln!(out, "{:<10} {:<id_width$}   now: {m}", "", "");
+            }
+            if let Some(h) = &f.hint {
+                let _ = writeln!(out, "{:<10} {:<id_width$}   fix: {h}", "", "");
+            }
+        }
+    }
+    let count = |c: Change| diff.flows.iter().filter(|f| f.change == c).count();
+    let _ = writeln!(
+        out,
+        "\n{} regressed, {} improved, {} changed, {} added, {} removed, {} unchanged; exit {}",
+        count(Change::Regressed),
+        count(Change::Improved),
+        count(Change::Changed),
+        count(Change::Added),
+        count(Change::Removed),
+        count(Change::Unchanged),
+        diff.exit_code()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::saved::SavedHost;
+
+    fn flow(id: &str, status: FlowStatus, reason: Option<&str>) -> SavedFlow {
+        SavedFlow {
+            id: id.into(),
+            title: id.into(),
+            required: true,
+            status,
+            reason: reason.map(Into::into),
+            message: format!("{id} message"),
+            hint: reason.map(|r| format!("fix {r}")),
+        }
+    }
+
+    fn report(flows: Vec<SavedFlow>) -> SavedReport {
+        SavedReport {
+            schema_version: 1,
+            started_at: "t".into(),
+            host: SavedHost { hostname: "h".into() },
+            flows,
+            origin: "f.json".into(),
+        }
+    }
+
+    #[test]
+    fn classifies_every_kind_of_change() {
+        use FlowStatus::*;
+        let old = report(vec![
+            flow("a", Works, None),
+            flow("b", Blocked, Some("tcp_timeout")),
+            flow("c", Blocked, Some("tcp_timeout")),
+            flow("d", Works, None),
+            flow("e", Inconclusive, Some("udp_no_reply")),
+            flow("f", Works, None),
+            flow("gone", Works, None),
+        ]);
+        let new = report(vec![
+            flow("a", Blocked, Some("dns_public_ip")),
+            flow("b", Works, None),
+            flow("c", Blocked, Some("tcp_refused")),
+            flow("d", Skipped, Some("missing_context")),
+            flow("e", Blocked, Some("udp_refused")),
+            flow("f", Works, None),
+            flow("new", Works, None),
+        ]);
+        let diff = compare(&old, &new);
+        let got: Vec<(&str, Change)> = diff.flows.iter().map(|f| (f.id.as_str(), f.change)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", Change::Regressed),
+                ("e", Change::Regressed),
+                ("b", Change::Improved),
+                ("c", Change::Changed),
+                ("d", Change::Changed),
+                ("new", Change::Added),
+                ("gone", Change::Removed),
+                ("f", Change::Unchanged),
+            ]
+        );
+        assert_eq!(diff.regressed, 2);
+        assert_eq!(diff.exit_code(), 1);
+        assert_eq!(diff.flows[0].hint.as_deref(), Some("fix dns_public_ip"));
+        let text = to_text(&diff, false);
+        assert!(text.contains("REGRESSED  a "), "{text}");
+        assert!(text.contains("blocked (dns_public_ip)"));
+        assert!(!text.contains("unchanged  f"));
+        assert!(to_text(&diff, true).contains("unchanged  f"));
+    }
+
+    #[test]
+    fn identical_reports_exit_zero() {
+        let r = report(vec![flow("a", FlowStatus::Works, None)]);
+        let diff = compare(&r, &r);
+        assert_eq!(diff.exit_code(), 0);
+        assert!(to_text(&diff, false).contains("no flow changed state"));
+    }
+}

@@ -1,0 +1,393 @@
+//! `amlprobe merge`: many nodes' reports as one node × flow matrix. Nodes with identical results
+//! form a group, so a thousand-node fleet with two behaviours shows as two columns.
+
+use super::saved::SavedReport;
+use crate::outcome::FlowStatus;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// A flow's result on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cell {
+    /// Status.
+    pub status: FlowStatus,
+    /// Reason code.
+    pub reason: Option<String>,
+}
+
+/// One node (one report).
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// Host name, with the file name when two reports share one.
+    pub name: String,
+    /// The report file.
+    pub file: String,
+    /// When its run started.
+    pub started_at: String,
+    /// The group it belongs to.
+    pub group: String,
+}
+
+/// Nodes whose results are identical.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// `A`, `B`, … largest first.
+    pub label: String,
+    /// Member node names.
+    pub nodes: Vec<String>,
+}
+
+/// One flow across the fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Flow id.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Whether the flow is required.
+    pub required: bool,
+    /// Whether nodes disagree on it.
+    pub differs: bool,
+    /// Result per node name (absent when the node's report lacks the flow).
+    pub nodes: BTreeMap<String, Cell>,
+    /// Result per group label (the same for every member).
+    #[serde(skip)]
+    pub groups: Vec<Option<Cell>>,
+}
+
+/// The merged view.
+#[derive(Debug, Clone, Serialize)]
+pub struct Matrix {
+    /// Every node.
+    pub nodes: Vec<Node>,
+    /// Nodes grouped by identical results.
+    pub groups: Vec<Group>,
+    /// Every flow, in the order first seen.
+    pub flows: Vec<Row>,
+}
+
+fn group_label(i: usize) -> String {
+    let letters = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    if i < 26 {
+        (letters[i] as char).to_string()
+    } else {
+        format!("G{}", i + 1)
+    }
+}
+
+/// Builds the matrix from reports (at least one).
+pub fn merge(reports: &[SavedReport]) -> Matrix {
+    let mut names: Vec<String> = Vec::new();
+    for r in reports {
+        let shared = reports.iter().filter(|o| o.host.hostname == r.host.hostname).count() > 1;
+        names.push(if shared {
+            format!("{} ({})", r.host.hostname, r.origin)
+        } else {
+            r.host.hostname.clone()
+        });
+    }
+    let mut ids: Vec<(String, String, bool)> = Vec::new();
+    for r in reports {
+        for f in &r.flows {
+            if !ids.iter().any(|(id, ..)| *id == f.id) {
+                ids.push((f.id.clone(), f.title.clone(), f.required));
+            }
+        }
+    }
+    let cell = |r: &SavedReport, id: &str| {
+        r.flows.iter().find(|f| f.id == id).map(|f| Cell {
+            status: f.status,
+            reason: f.reason.clone(),
+        })
+    };
+    // Nodes with the same cell in every row share a group.
+    let fingerprints: Vec<Vec<Option<Cell>>> = reports
+        .iter()
+        .map(|r| ids.iter().map(|(id, ..)| cell(r, id)).collect())
+        .collect();
+    let mut distinct: Vec<(Vec<Option<Cell>>, Vec<usize>)> = Vec::new();
+    for (i, fp) in fingerprints.iter().enumerate() {
+        match distinct.iter_mut().find(|(d, _)| d == fp) {
+            Some((_, members)) => members.push(i),
+            None => distinct.push((fp.clone(), vec![i])),
+        }
+    }
+    distinct.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
+    let mut group_of = vec![String::new(); reports.len()];
+    let groups: Vec<Group> = distinct
+        .iter()
+        .enumerate()
+        .map(|(g, (_, members))| {
+            for &m in members {
+                group_of[m] = group_label(g);
+            }
+            Group {
+                label: group_label(g),
+                nodes: members.iter().map(|&m| names[m].clone()).collect(),
+            }
+        })
+        .collect();
+    let flows = ids
+        .iter()
+        .enumerate()
+        .map(|(row, (id, title, required))| {
+            let per_group: Vec<Option<Cell>> = distinct.iter().map(|(fp, _)| fp[row].clone()).collect();
+            Row {
+                id: id.clone(),
+                title: title.clone(),
+                required: *required,
+                differs: per_group.windows(2).any(|w| w[0] != w[1]),
+                nodes: names
+                    .iter()
+                    .zip(&fingerprints)
+                    .filter_map(|(n, fp)| fp[row].clone().map(|c| (n.clone(), c)))
+                    .collect(),
+                groups: per_group,
+            }
+        })
+        .collect();
+    let nodes = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Node {
+            name: names[i].clone(),
+            file: r.origin.clone(),
+            started_at: r.started_at.clone(),
+            group: group_of[i].clone(),
+        })
+        .collect();
+    Matrix { nodes, groups, flows }
+}
+
+impl Matrix {
+    /// 1 when a required flow is blocked on some node, else 0.
+    pub fn exit_code(&self) -> u8 {
+        let blocked = self
+            .flows
+            .iter()
+            .any(|r| r.required && r.groups.iter().flatten().any(|c| c.status == FlowStatus::Blocked));
+        if blocked {
+            crate::report::exit::BLOCKED
+        } else {
+            crate::report::exit::OK
+        }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the matrix serializes")
+    }
+
+    fn rows(&self, only_differences: bool) -> impl Iterator<Item = &Row> {
+        self.flows.iter().filter(move |r| !only_differences || r.differs)
+    }
+
+    fn header(&self, g: &Group) -> String {
+        match g.nodes.len() {
+            1 => format!("{}: {}", g.label, g.nodes[0]),
+            n => format!("{}: {} nodes", g.label, n),
+        }
+    }
+}
+
+fn cell_text(c: &Option<Cell>) -> String {
+    match c {
+        None => "-".into(),
+        Some(Cell {
+            status: FlowStatus::Works,
+            ..
+        }) => "works".into(),
+        Some(Cell {
+            status: FlowStatus::Blocked,
+            reason,
+        }) => format!("BLOCKED {}", reason.as_deref().unwrap_or("")),
+        Some(Cell {
+            status: FlowStatus::Inconclusive,
+            reason,
+        }) => format!("? {}", reason.as_deref().unwrap_or("")),
+        Some(Cell {
+            status: FlowStatus::Skipped,
+            ..
+        }) => "skipped".into(),
+        Some(Cell {
+            status: FlowStatus::NotTestable,
+            ..
+        }) => "not testable".into(),
+    }
+    .trim()
+    .to_string()
+}
+
+fn legend(m: &Matrix) -> String {
+    let mut out = String::new();
+    for g in &m.groups {
+        let _ = writeln!(
+            out,
+            "{} ({} node{}): {}",
+            g.label,
+            g.nodes.len(),
+            if g.nodes.len() == 1 { "" } else { "s" },
+            g.nodes.join(", ")
+        );
+    }
+    out
+}
+
+fn footer(m: &Matrix, shown: usize) -> String {
+    let differing = m.flows.iter().filter(|r| r.differs).count();
+    format!(
+        "{} nodes in {} group{}; {} flows, {} differ between nodes ({} shown); exit {}\n",
+        m.nodes.len(),
+        m.groups.len(),
+        if m.groups.len() == 1 { "" } else { "s" },
+        m.flows.len(),
+        differing,
+        shown,
+        m.exit_code()
+    )
+}
+
+/// The terminal table: one column per group, `≠` on rows where nodes disagree.
+pub fn to_text(m: &Matrix, only_differences: bool) -> String {
+    const MAX: usize = 30;
+    let clip = |s: String| {
+        if s.chars().count() > MAX {
+            s.chars().take(MAX - 1).collect::<String>() + "…"
+        } else {
+            s
+        }
+    };
+    let rows: Vec<&Row> = m.rows(only_differences).collect();
+    let id_width = rows.iter().map(|r| r.id.len()).max().unwrap_or(4).max(4);
+    let headers: Vec<String> = m.groups.iter().map(|g| clip(m.header(g))).collect();
+    let widths: Vec<usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(g, h)| {
+            rows.iter()
+                .map(|r| clip(cell_text(&r.groups[g])).chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = format!("  {:<id_width$}", "FLOW");
+    for (h, w) in headers.iter().zip(&widths) {
+        let _ = write!(out, "  {h:<w$}");
+    }
+    out = out.trim_end().to_string() + "\n";
+    for r in &rows {
+        let mut line = format!("{} {:<id_width$}", if r.differs { '≠' } else { ' ' }, r.id);
+        for (g, w) in widths.iter().enumerate() {
+            let _ = write!(line, "  {:<w$}", clip(cell_text(&r.groups[g])));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    format!("{out}\n{}{}", legend(m), footer(m, rows.len()))
+}
+
+/// A Markdown table for a ticket, with the group legend.
+pub fn to_markdown(m: &Matrix, only_differences: bool) -> String {
+    let esc = |s: &str| s.replace('|', "\\|");
+    let rows: Vec<&Row> = m.rows(only_differences).collect();
+    let mut out = String::from("| flow | differs |");
+    for g in &m.groups {
+        let _ = write!(out, " {} |", esc(&m.header(g)));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(m.groups.len()));
+    out.push('\n');
+    for r in &rows {
+        let _ = write!(out, "| `{}` | {} |", esc(&r.id), if r.differs { "**yes**" } else { "" });
+        for c in &r.groups {
+            let text = esc(&cell_text(c));
+            if c.as_ref().is_some_and(|c| c.status == FlowStatus::Blocked) {
+                let _ = write!(out, " **{text}** |");
+            } else {
+                let _ = write!(out, " {text} |");
+            }
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for g in &m.groups {
+        let _ = writeln!(
+            out,
+            "- **{}** ({}): {}",
+            g.label,
+            g.nodes.len(),
+            esc(&g.nodes.join(", "))
+        );
+    }
+    out.push('\n');
+    out.push_str(&footer(m, rows.len()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::saved::{SavedFlow, SavedHost};
+
+    fn report(host: &str, blob: FlowStatus) -> SavedReport {
+        let flow = |id: &str, status, reason: Option<&str>| SavedFlow {
+            id: id.into(),
+            title: id.into(),
+            required: true,
+            status,
+            reason: reason.map(Into::into),
+            message: String::new(),
+            hint: None,
+        };
+        SavedReport {
+            schema_version: 1,
+            started_at: "t".into(),
+            host: SavedHost { hostname: host.into() },
+            flows: vec![
+                flow("w.api", FlowStatus::Works, None),
+                flow("w.blob", blob, (blob == FlowStatus::Blocked).then_some("tcp_timeout")),
+            ],
+            origin: format!("{host}.json"),
+        }
+    }
+
+    #[test]
+    fn identical_nodes_share_a_group_and_differences_are_marked() {
+        let reports = vec![
+            report("node-a", FlowStatus::Works),
+            report("node-b", FlowStatus::Blocked),
+            report("node-c", FlowStatus::Works),
+        ];
+        let m = merge(&reports);
+        assert_eq!(m.groups.len(), 2);
+        assert_eq!(m.groups[0].nodes, vec!["node-a", "node-c"]);
+        assert_eq!(m.groups[1].nodes, vec!["node-b"]);
+        assert_eq!(m.nodes[1].group, "B");
+        assert!(!m.flows[0].differs);
+        assert!(m.flows[1].differs);
+        assert_eq!(m.flows[1].nodes["node-b"].reason.as_deref(), Some("tcp_timeout"));
+        assert_eq!(m.exit_code(), 1);
+        let text = to_text(&m, false);
+        assert!(text.contains("≠ w.blob"), "{text}");
+        assert!(text.contains("BLOCKED tcp_timeout"));
+        assert!(text.contains("A (2 nodes): node-a, node-c"));
+        assert!(!to_text(&m, true).contains("w.api"));
+        let md = to_markdown(&m, false);
+        assert!(
+            md.contains("| `w.blob` | **yes** | works | **BLOCKED tcp_timeout** |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn same_hostname_twice_is_told_apart_by_file() {
+        let mut second = report("node-a", FlowStatus::Works);
+        second.origin = "later.json".into();
+        let m = merge(&[report("node-a", FlowStatus::Works), second]);
+        assert_eq!(m.nodes[1].name, "node-a (later.json)");
+        assert_eq!(m.groups.len(), 1);
+        assert_eq!(m.exit_code(), 0);
+    }
+}

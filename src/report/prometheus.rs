@@ -1,0 +1,214 @@
+//! Prometheus text exposition (format 0.0.4) of a report: what `--format prometheus` writes for
+//! node-exporter's textfile collector and what `serve` answers on `/metrics`.
+//!
+//! Label values come from closed sets (flow ids, statuses, reason codes, probe kinds) or from the
+//! suites' own host names, so series counts stay bounded by the suites.
+
+use super::{FlowReport, ProbeReport, Report};
+use crate::outcome::{FlowStatus, ProbeStatus};
+use std::collections::HashSet;
+use std::fmt::Write;
+
+/// Accumulates samples, one `# HELP`/`# TYPE` header per metric family.
+#[derive(Default)]
+pub struct Exposition {
+    text: String,
+    families: HashSet<&'static str>,
+    series: HashSet<String>,
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Exposition {
+    /// Adds one sample of `name` (a gauge unless it ends in `_total`). A label set already
+    /// written is skipped: Prometheus rejects duplicate series.
+    pub fn sample(&mut self, name: &'static str, help: &str, labels: &[(&str, &str)], value: f64) {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let series = if labels.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}{{{labels}}}")
+        };
+        if !self.series.insert(series.clone()) {
+            return;
+        }
+        if self.families.insert(name) {
+            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+            let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        }
+        let _ = writeln!(self.text, "{series} {value}");
+    }
+
+    /// The exposition text.
+    pub fn finish(self) -> String {
+        self.text
+    }
+}
+
+fn epoch_seconds(rfc3339: &str) -> Option<f64> {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp_nanos() as f64 / 1e9)
+}
+
+fn probe_samples(out: &mut Exposition, flow: &FlowReport, probe: &ProbeReport) {
+    let port = probe.port.map(|p| p.to_string()).unwrap_or_default();
+    let address = probe.address.map(|a| a.to_string()).unwrap_or_default();
+    let labels = [
+        ("flow", flow.id.as_str()),
+        ("kind", probe.kind.as_str()),
+        ("host", probe.host.as_str()),
+        ("port", port.as_str()),
+        ("address", address.as_str()),
+        ("path", probe.path.as_str()),
+    ];
+    let pass = if probe.status == ProbeStatus::Pass { 1.0 } else { 0.0 };
+    out.sample(
+        "amlprobe_probe_success",
+        "1 when the probe step passed, 0 otherwise.",
+        &labels,
+        pass,
+    );
+    out.sample(
+        "amlprobe_probe_duration_seconds",
+        "How long the probe step took.",
+        &labels,
+        probe.elapsed_ms as f64 / 1000.0,
+    );
+    if let Some(reason) = probe.reason {
+        let mut with_reason = labels.to_vec();
+        with_reason.push(("reason", reason.as_str()));
+        out.sample(
+            "amlprobe_probe_reason",
+            "The reason code of a probe step that did not pass (always 1).",
+            &with_reason,
+            1.0,
+        );
+    }
+}
+
+/// Appends every flow, probe and run metric of `report`.
+pub fn add_report(out: &mut Exposition, report: &Report) {
+    for flow in &report.flows {
+        let required = if flow.required { "true" } else { "false" };
+        let base = [
+            ("flow", flow.id.as_str()),
+            ("suite", flow.suite.as_str()),
+            ("required", required),
+        ];
+        out.sample(
+            "amlprobe_flow_up",
+            "1 when the flow works, 0 otherwise.",
+            &base,
+            if flow.status == FlowStatus::Works { 1.0 } else { 0.0 },
+        );
+        for status in FlowStatus::ALL {
+            out.sample(
+                "amlprobe_flow_status",
+                "1 for the flow's current status, 0 for the others.",
+                &[("flow", flow.id.as_str()), ("status", status.as_str())],
+                if flow.status == status { 1.0 } else { 0.0 },
+            );
+        }
+        if let Some(reason) = flow.reason {
+            out.sample(
+                "amlprobe_flow_reason",
+                "The reason code of a flow that is not working (always 1).",
+                &[("flow", flow.id.as_str()), ("reason", reason.as_str())],
+                1.0,
+            );
+        }
+        for probe in &flow.probes {
+            probe_samples(out, flow, probe);
+        }
+    }
+    for status in FlowStatus::ALL {
+        out.sample(
+            "amlprobe_flows",
+            "Flows per status in the last run.",
+            &[("status", status.as_str())],
+            report.flows.iter().filter(|f| f.status == status).count() as f64,
+        );
+    }
+    out.sample(
+        "amlprobe_run_duration_seconds",
+        "Wall time of the last run.",
+        &[],
+        report.duration_ms as f64 / 1000.0,
+    );
+    if let Some(t) = epoch_seconds(&report.started_at) {
+        out.sample(
+            "amlprobe_last_run_timestamp_seconds",
+            "When the last run started (Unix time).",
+            &[],
+            t,
+        );
+    }
+    out.sample(
+        "amlprobe_exit_code",
+        "The exit code the last run calls for (0 ok, 1 a required flow blocked).",
+        &[],
+        f64::from(report.exit_code()),
+    );
+    out.sample(
+        "amlprobe_build_info",
+        "The amlprobe version (always 1).",
+        &[("version", report.tool.version.as_str())],
+        1.0,
+    );
+}
+
+/// The whole exposition of one report.
+pub fn render(report: &Report) -> String {
+    let mut out = Exposition::default();
+    add_report(&mut out, report);
+    out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_support::sample_report;
+
+    #[test]
+    fn flows_probes_and_reasons_become_series() {
+        let text = render(&sample_report());
+        assert!(text.contains("# TYPE amlprobe_flow_up gauge\n"));
+        assert!(
+            text.contains("amlprobe_flow_up{flow=\"w.api\",suite=\"w\",required=\"true\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("amlprobe_flow_up{flow=\"w.blob\",suite=\"w\",required=\"true\"} 0\n"));
+        assert!(text.contains("amlprobe_flow_status{flow=\"w.blob\",status=\"blocked\"} 1\n"));
+        assert!(text.contains("amlprobe_flow_status{flow=\"w.blob\",status=\"works\"} 0\n"));
+        assert!(text.contains("amlprobe_flow_reason{flow=\"w.blob\",reason=\"tcp_timeout\"} 1\n"));
+        assert!(text.contains(
+            "amlprobe_probe_reason{flow=\"w.blob\",kind=\"tcp\",host=\"sa.blob.core.windows.net\",port=\"443\",address=\"10.0.0.5\",path=\"direct\",reason=\"tcp_timeout\"} 1\n"
+        ));
+        assert!(text.contains("amlprobe_flows{status=\"blocked\"} 1\n"));
+        assert!(text.contains("amlprobe_exit_code 1\n"));
+        assert!(
+            text.contains("amlprobe_last_run_timestamp_seconds 1795000000\n"),
+            "{text}"
+        );
+        // One HELP per family, and no series twice.
+        assert_eq!(text.matches("# HELP amlprobe_flow_status ").count(), 1);
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let unique: HashSet<&str> = samples.iter().map(|l| l.rsplit_once(' ').unwrap().0).collect();
+        assert_eq!(unique.len(), samples.len());
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = Exposition::default();
+        out.sample("amlprobe_x", "x", &[("host", "a\"b\\c\nd")], 1.0);
+        assert!(out.finish().contains("amlprobe_x{host=\"a\\\"b\\\\c\\nd\"} 1\n"));
+    }
+}

@@ -1,0 +1,177 @@
+//! Reading reports back (for `diff` and `merge`): only the fields those need, so reports from
+//! other amlprobe versions with extra fields still load.
+
+use crate::outcome::FlowStatus;
+use serde::Deserialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Reports larger than this are not amlprobe reports.
+const MAX_BYTES: u64 = 64 << 20;
+
+/// A report file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file or directory could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not an amlprobe JSON report.
+    #[error("{path}: not an amlprobe report ({message})")]
+    Parse {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A directory held no report.
+    #[error("{0}: no *.json report in this directory")]
+    EmptyDirectory(String),
+}
+
+/// The parts of a report `diff` and `merge` read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SavedReport {
+    /// JSON contract version.
+    pub schema_version: u32,
+    /// Start time.
+    pub started_at: String,
+    /// The machine.
+    pub host: SavedHost,
+    /// Every flow.
+    pub flows: Vec<SavedFlow>,
+    /// The file it was read from.
+    #[serde(skip)]
+    pub origin: String,
+}
+
+/// The machine a saved report came from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SavedHost {
+    /// Host name.
+    pub hostname: String,
+}
+
+/// One flow of a saved report.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SavedFlow {
+    /// Flow id.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Whether it fails the run when blocked.
+    pub required: bool,
+    /// The verdict.
+    pub status: FlowStatus,
+    /// Reason code, kept as text so codes from newer versions still load.
+    pub reason: Option<String>,
+    /// What happened.
+    pub message: String,
+    /// What to change.
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+/// Reads one report file.
+pub fn load(path: &Path) -> Result<SavedReport, LoadError> {
+    let shown = path.display().to_string();
+    let read_error = |source| LoadError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_BYTES).read_to_string(&mut text))
+        .map_err(read_error)?;
+    let mut report: SavedReport = serde_json::from_str(&text).map_err(|e| LoadError::Parse {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    if report.schema_version != crate::report::SCHEMA_VERSION {
+        return Err(LoadError::Parse {
+            path: shown,
+            message: format!(
+                "schema_version {} where this amlprobe reads {}",
+                report.schema_version,
+                crate::report::SCHEMA_VERSION
+            ),
+        });
+    }
+    report.origin = shown;
+    Ok(report)
+}
+
+/// Reads report files, and every `*.json` in directories (sorted by name).
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<SavedReport>, LoadError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|source| LoadError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            if found.is_empty() {
+                return Err(LoadError::EmptyDirectory(path.display().to_string()));
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files.iter().map(|f| load(f)).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::report::test_support::sample_report;
+
+    #[test]
+    fn a_written_report_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, sample_report().to_json()).unwrap();
+        let saved = load(&path).unwrap();
+        assert_eq!(saved.host.hostname, "node-a");
+        assert_eq!(saved.flows.len(), 2);
+        assert_eq!(saved.flows[1].status, FlowStatus::Blocked);
+        assert_eq!(saved.flows[1].reason.as_deref(), Some("tcp_timeout"));
+        assert_eq!(load_all(&[dir.path().to_path_buf()]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_files_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        std::fs::write(&path, "{\"schema_version\": 1}").unwrap();
+        let e = load(&path).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}: not an amlprobe report", path.display())),
+            "{e}"
+        );
+        std::fs::write(
+            &path,
+            sample_report()
+                .to_json()
+                .replace("\"schema_version\": 1", "\"schema_version\": 9"),
+        )
+        .unwrap();
+        assert!(load(&path).unwrap_err().to_string().contains("schema_version 9"));
+        let e = load(&dir.path().join("missing.json")).unwrap_err().to_string();
+        assert!(e.contains("missing.json"), "{e}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            load_all(&[empty.path().to_path_buf()]),
+            Err(LoadError::EmptyDirectory(_))
+        ));
+    }
+}

@@ -1,0 +1,162 @@
+//! One probing run, from validated settings to a finished [`Report`]: instance metadata, suite
+//! expansion, concurrent execution, resolver comparison and verdicts. Shared by `run`, `bundle`
+//! and `serve`; it never prints.
+
+use crate::config::RunConfig;
+use crate::context::WorkspaceContext;
+use crate::engine::{Engine, ProgressFn};
+use crate::imds::{self, ImdsInfo};
+use crate::netaddr::PrivateRanges;
+use crate::probe::SetupError;
+use crate::report::{self, HostInfo, Report, Settings, Summary, Tool};
+use crate::suite::{Catalog, Expectation};
+use crate::{hostinfo, plan, resolvers, sysdns, verdict};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Every name the run resolved, private if any flow needs it private.
+fn resolved_names(flows: &[plan::PlannedFlow]) -> Vec<(String, Expectation)> {
+    let mut names: BTreeMap<String, Expectation> = BTreeMap::new();
+    for flow in flows {
+        if let plan::FlowPlan::Probe { targets, .. } = &flow.plan {
+            for t in targets.iter().filter(|t| t.resolve) {
+                let e = names.entry(t.host.clone()).or_insert(t.expect);
+                if t.expect == Expectation::Private {
+                    *e = Expectation::Private;
+                }
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// IMDS fills in the region and cloud the user left out.
+fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) {
+    if ctx.region.is_none() && !info.location.is_empty() {
+        ctx.region = Some(info.location.clone());
+        ctx.sources.insert("region".into(), "imds".into());
+    }
+    if let Some(cloud) = info
+        .cloud()
+        .filter(|_| ctx.sources.get("cloud").is_some_and(|s| s == "default"))
+    {
+        ctx.cloud = cloud;
+        ctx.sources.insert("cloud".into(), "imds".into());
+    }
+}
+
+/// Runs the suites `suites` (names from `catalog`) once and judges every flow.
+///
+/// Each call builds a fresh engine, so no DNS answer is cached from one run to the next.
+pub async fn run_once(
+    cfg: &RunConfig,
+    catalog: &Catalog,
+    suites: &[String],
+    progress: ProgressFn,
+) -> Result<Report, SetupError> {
+    let started = Instant::now();
+    let started_at = hostinfo::now_rfc3339();
+    let chosen = catalog.select(suites).map_err(SetupError::Suites)?;
+    let mut context = cfg.selection.context.clone();
+    // Instance metadata comes first: its region and cloud change how suites expand.
+    let imds_deadline = cfg.engine.timeout.min(Duration::from_secs(1));
+    let (imds, imds_error) = match &cfg.imds {
+        None => (None, None),
+        Some(endpoint) => match imds::fetch(endpoint, imds_deadline).await {
+            Ok(info) => (Some(info), None),
+            Err(e) => (None, Some(e)),
+        },
+    };
+    if let Some(info) = &imds {
+        apply_imds_defaults(&mut context, info);
+    }
+    let flows = plan::expand(catalog, &chosen, &context, &cfg.routing);
+    let engine = Engine::new(cfg.engine.clone())?;
+    let observed = engine.execute(&flows, progress).await;
+    let ranges = PrivateRanges::with_extra(&cfg.private_cidrs);
+    let resolver_comparison = if cfg.compare_resolvers.is_empty() {
+        None
+    } else {
+        Some(
+            resolvers::compare(
+                resolved_names(&flows),
+                &cfg.compare_resolvers,
+                cfg.engine.timeout,
+                cfg.engine.concurrency,
+                &ranges,
+            )
+            .await?,
+        )
+    };
+    let probed: Vec<&str> = observed.dns.keys().map(String::as_str).collect();
+    let (resolver, hosts_file) = sysdns::read(&probed);
+    let judgement = verdict::Judgement {
+        ranges: &ranges,
+        expected: &cfg.expected_ips,
+        hints: &catalog.hints,
+        hosts_file: &hosts_file,
+    };
+    let flow_reports = verdict::assess(&flows, &observed, &judgement);
+    Ok(Report {
+        schema_version: report::SCHEMA_VERSION,
+        tool: Tool {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        host: HostInfo {
+            hostname: hostinfo::hostname(),
+            os: hostinfo::os_name(),
+            nameservers: engine.nameservers().to_vec(),
+            resolver,
+            imds,
+            imds_error,
+        },
+        context,
+        settings: Settings {
+            suites: chosen.iter().map(|s| s.meta.name.clone()).collect(),
+            timeout_ms: cfg.engine.timeout.as_millis() as u64,
+            concurrency: cfg.engine.concurrency,
+            dns_server: cfg.engine.dns_server.map(|s| s.to_string()),
+            ca_files: cfg.engine.ca_files.iter().map(|p| p.display().to_string()).collect(),
+            private_cidrs: cfg.private_cidrs.iter().map(ToString::to_string).collect(),
+            strict: cfg.strict,
+        },
+        summary: Summary::of(&flow_reports),
+        flows: flow_reports,
+        resolver_comparison,
+    })
+}
+
+/// A report that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag} {path}: {source}")]
+pub struct SaveError {
+    /// `report` or `report-dir`.
+    pub flag: &'static str,
+    /// The path.
+    pub path: String,
+    /// The I/O error.
+    pub source: std::io::Error,
+}
+
+/// Writes the report where `--report` and `--report-dir` say.
+pub fn save(report: &Report, cfg: &RunConfig) -> Result<(), SaveError> {
+    let json = report.to_json() + "\n";
+    if let Some(path) = &cfg.report {
+        std::fs::write(path, &json).map_err(|source| SaveError {
+            flag: "report",
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    if let Some((dir, keep)) = &cfg.report_dir {
+        report::store::write_rotated(dir, &json, *keep).map_err(|source| SaveError {
+            flag: "report-dir",
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,418 @@
+//! The operational front ends through the real binary against loopback servers: JUnit and
+//! Prometheus output, rotated report directories, `diff`, `merge`, `bundle` (no secret leaks)
+//! and `serve` (endpoints scraped, hostile clients, memory flat over many runs).
+
+// Shared with tests/loopback.rs, which uses the TLS and DNS-failure servers this file doesn't.
+#[allow(dead_code)]
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{Dns, Raw, amlprobe};
+
+/// A world of two flows: `t.api` (a listening port) and `t.blob` (`blob_port`).
+struct World {
+    dir: tempfile::TempDir,
+    dns: SocketAddr,
+    suite: PathBuf,
+}
+
+impl World {
+    fn new(blob_port: u16) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let dns = support::dns_server(&[
+            ("api.test", Dns::A(vec![Ipv4Addr::LOCALHOST])),
+            ("blob.test", Dns::A(vec![Ipv4Addr::LOCALHOST])),
+        ]);
+        let api = support::tcp_server(Raw::Close);
+        let flows = [
+            ("api", format!("hosts = [\"api.test\"]\nports = [{api}]")),
+            ("blob", format!("hosts = [\"blob.test\"]\nports = [{blob_port}]")),
+        ];
+        let flows: Vec<(&str, &str)> = flows.iter().map(|(i, b)| (*i, b.as_str())).collect();
+        let suite = support::suite_file(dir.path(), &flows);
+        World { dir, dns, suite }
+    }
+
+    fn args<'a>(&'a self, dns: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["--no-imds", "--no-proxy", "--suite-file", self.suite.to_str().unwrap()];
+        args.extend(["--suite", "t", "--dns-server", dns, "--timeout", "1"]);
+        args.extend_from_slice(extra);
+        args
+    }
+
+    fn run(&self, extra: &[&str]) -> support::Run {
+        let dns = self.dns.to_string();
+        let mut args = vec!["run"];
+        args.extend(self.args(&dns, extra));
+        amlprobe(&args, &[])
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn healthy_and_broken() -> (World, World) {
+    (
+        World::new(support::tcp_server(Raw::Close)),
+        World::new(support::closed_port()),
+    )
+}
+
+#[test]
+fn junit_and_prometheus_formats() {
+    let (_, broken) = healthy_and_broken();
+    let junit = broken.run(&["--format", "junit"]);
+    assert_eq!(junit.code, 1, "{}", junit.stderr);
+    assert!(junit.stdout.starts_with("<?xml"), "{}", junit.stdout);
+    assert!(junit.stdout.contains("tests=\"2\" failures=\"1\""), "{}", junit.stdout);
+    assert!(junit.stdout.contains("<failure message=\"blocked: ") && junit.stdout.contains("type=\"tcp_refused\""));
+    let prom = broken.run(&["--format", "prometheus"]);
+    assert_eq!(prom.code, 1);
+    assert!(
+        prom.stdout
+            .contains("amlprobe_flow_up{flow=\"t.api\",suite=\"t\",required=\"true\"} 1\n"),
+        "{}",
+        prom.stdout
+    );
+    assert!(
+        prom.stdout
+            .contains("amlprobe_flow_reason{flow=\"t.blob\",reason=\"tcp_refused\"} 1\n")
+    );
+    assert!(prom.stdout.contains("amlprobe_exit_code 1\n"));
+}
+
+#[test]
+fn report_dir_keeps_the_newest_reports() {
+    let (healthy, _) = healthy_and_broken();
+    let dir = healthy.path("reports");
+    let dir_s = dir.to_str().unwrap();
+    for _ in 0..3 {
+        let r = healthy.run(&["--quiet", "--report-dir", dir_s, "--keep-reports", "2"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.starts_with("amlprobe: 2 flows: 2 works"), "{}", r.stdout);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "two reports and latest.json: {names:?}");
+    assert_eq!(names[2], "latest.json");
+    let latest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("latest.json")).unwrap()).unwrap();
+    assert_eq!(latest["summary"]["works"], 2);
+    let bad = healthy.run(&["--report-dir", dir_s, "--keep-reports", "0"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.starts_with("amlprobe: --keep-reports: "), "{}", bad.stderr);
+}
+
+#[test]
+fn diff_names_regressions_and_merge_groups_nodes() {
+    let (healthy, broken) = healthy_and_broken();
+    let before = healthy.path("before.json");
+    let after = healthy.path("after.json");
+    assert_eq!(healthy.run(&["--quiet", "--report", before.to_str().unwrap()]).code, 0);
+    assert_eq!(broken.run(&["--quiet", "--report", after.to_str().unwrap()]).code, 1);
+    let (b, a) = (before.to_str().unwrap(), after.to_str().unwrap());
+
+    let worse = amlprobe(&["diff", b, a], &[]);
+    assert_eq!(worse.code, 1, "{}{}", worse.stdout, worse.stderr);
+    assert!(worse.stdout.contains("REGRESSED  t.blob"), "{}", worse.stdout);
+    assert!(worse.stdout.contains("blocked (tcp_refused)"));
+    assert!(
+        worse.stdout.contains("fix: "),
+        "a regression carries its fix: {}",
+        worse.stdout
+    );
+    let better = amlprobe(&["diff", a, b, "--format", "json"], &[]);
+    assert_eq!(better.code, 0);
+    let json = better.json();
+    assert_eq!(json["regressed"], 0);
+    assert_eq!(json["flows"][0]["change"], "improved");
+    let same = amlprobe(&["diff", b, b], &[]);
+    assert_eq!(same.code, 0);
+    assert!(same.stdout.contains("no flow changed state"));
+
+    // Three nodes: two healthy, one broken. Hostnames are equal here, so files tell them apart.
+    let nodes = healthy.path("nodes");
+    std::fs::create_dir(&nodes).unwrap();
+    let mut healthy_report: Value = serde_json::from_str(&std::fs::read_to_string(&before).unwrap()).unwrap();
+    let mut broken_report: Value = serde_json::from_str(&std::fs::read_to_string(&after).unwrap()).unwrap();
+    for (name, report) in [("node-a", &mut healthy_report), ("node-c", &mut broken_report)] {
+        report["host"]["hostname"] = name.into();
+        std::fs::write(nodes.join(format!("{name}.json")), report.to_string()).unwrap();
+    }
+    healthy_report["host"]["hostname"] = "node-b".into();
+    std::fs::write(nodes.join("node-b.json"), healthy_report.to_string()).unwrap();
+    let nodes_s = nodes.to_str().unwrap();
+    let table = amlprobe(&["merge", nodes_s], &[]);
+    assert_eq!(table.code, 1, "a required flow is blocked on node-c: {}", table.stdout);
+    assert!(table.stdout.contains("≠ t.blob"), "{}", table.stdout);
+    assert!(table.stdout.contains("A (2 nodes): node-a, node-b"));
+    assert!(table.stdout.contains("B (1 node): node-c"));
+    let only = amlprobe(&["merge", nodes_s, "--differences"], &[]);
+    assert!(!only.stdout.contains("t.api"), "{}", only.stdout);
+    let md = amlprobe(&["merge", nodes_s, "--format", "markdown"], &[]);
+    assert!(
+        md.stdout
+            .contains("| `t.blob` | **yes** | works | **BLOCKED tcp_refused** |"),
+        "{}",
+        md.stdout
+    );
+    let json = amlprobe(&["merge", nodes_s, "--format", "json"], &[]).json();
+    assert_eq!(json["flows"][1]["nodes"]["node-c"]["reason"], "tcp_refused");
+    assert_eq!(json["nodes"][2]["group"], "B");
+
+    let not_a_report = healthy.path("junk.json");
+    std::fs::write(&not_a_report, "{\"hello\": 1}").unwrap();
+    let bad = amlprobe(&["diff", b, not_a_report.to_str().unwrap()], &[]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("junk.json: not an amlprobe report"),
+        "{}",
+        bad.stderr
+    );
+}
+
+fn unpack(path: &Path) -> Vec<(String, String)> {
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().display().to_string();
+            let mut text = String::new();
+            e.read_to_string(&mut text).unwrap();
+            (name, text)
+        })
+        .collect()
+}
+
+#[test]
+fn bundle_redacts_secrets_from_environment_arguments_and_reports() {
+    let (healthy, _) = healthy_and_broken();
+    let proxy = support::proxy_server(support::Proxy::Refuse("HTTP/1.1 403 Forbidden\r\n\r\n"));
+    let proxy_url = format!("http://ops:ArgvPr0xyPass@127.0.0.1:{proxy}");
+    let out = healthy.path("support.tar.gz");
+    let dns = healthy.dns.to_string();
+    let mut args = vec!["bundle", out.to_str().unwrap()];
+    let mut run_args = healthy.args(&dns, &[]);
+    run_args.retain(|a| *a != "--no-proxy");
+    args.extend(run_args);
+    args.extend(["--proxy", proxy_url.as_str()]);
+    let status = Command::new(env!("CARGO_BIN_EXE_amlprobe"))
+        .args(&args)
+        .env("HTTPS_PROXY", "http://svc:EnvHttpsSecret9@proxy.corp:3128")
+        .env(
+            "no_proxy",
+            "x.test,https://a.blob.core.windows.net/c?sv=1&sig=EnvSasSig123",
+        )
+        .env("AMLPROBE_REPORT_TOKEN_NOTE", "token=EnvTokenValue77")
+        .output()
+        .unwrap();
+    assert!(
+        status.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let files = unpack(&out);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "report.json",
+        "report.txt",
+        "proxy-env.txt",
+        "routes.txt",
+        "version.txt",
+    ] {
+        assert!(names.iter().any(|n| n.ends_with(want)), "{want} not in {names:?}");
+    }
+    let everything: String = files.iter().map(|(_, t)| t.as_str()).collect();
+    for secret in ["ArgvPr0xyPass", "EnvHttpsSecret9", "EnvSasSig123", "EnvTokenValue77"] {
+        assert!(!everything.contains(secret), "{secret} leaked:\n{everything}");
+    }
+    assert!(everything.contains("HTTPS_PROXY=http://svc:***@proxy.corp:3128"));
+    assert!(everything.contains("--proxy http://ops:***@127.0.0.1"));
+
+    // A saved report with secrets in it is redacted too.
+    let planted = healthy.path("planted.json");
+    let mut report = healthy.run(&["--format", "json"]).json();
+    report["flows"][0]["message"] =
+        "GET https://x.blob.core.windows.net/?sig=ReportSig42 Authorization: Bearer ReportBearer42".into();
+    std::fs::write(&planted, report.to_string()).unwrap();
+    let out2 = healthy.path("from-report.tar.gz");
+    let r = amlprobe(
+        &[
+            "bundle",
+            out2.to_str().unwrap(),
+            "--from-report",
+            planted.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text: String = unpack(&out2).into_iter().map(|(_, t)| t).collect();
+    assert!(
+        !text.contains("ReportSig42") && !text.contains("ReportBearer42"),
+        "{text}"
+    );
+}
+
+/// A running `amlprobe serve` and its stdout lines.
+struct Server {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    address: SocketAddr,
+}
+
+impl Server {
+    fn start(world: &World, interval: &str, jitter: &str) -> Server {
+        let dns = world.dns.to_string();
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            interval,
+            "--jitter",
+            jitter,
+        ];
+        args.extend(world.args(&dns, &[]));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_amlprobe"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first: Value = serde_json::from_str(&lines.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
+        assert_eq!(first["event"], "listening");
+        let address = first["address"].as_str().unwrap().parse().unwrap();
+        Server { child, lines, address }
+    }
+
+    fn next_line(&self) -> Value {
+        serde_json::from_str(&self.lines.recv_timeout(Duration::from_secs(10)).expect("a log line")).unwrap()
+    }
+
+    /// Sends `request` raw and returns (status, body).
+    fn raw(&self, request: &[u8]) -> (u16, String) {
+        let mut s = TcpStream::connect(self.address).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request).unwrap();
+        let mut response = String::new();
+        let _ = s.read_to_string(&mut response);
+        let status = response.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_answers_metrics_health_and_report() {
+    let world = World::new(support::closed_port());
+    let server = Server::start(&world, "300ms", "50ms");
+    let run = server.next_line();
+    assert_eq!(run["event"], "run", "{run}");
+    assert_eq!(run["exit_code"], 1);
+    assert_eq!(run["failing"][0]["id"], "t.blob");
+    assert_eq!(run["failing"][0]["reason"], "tcp_refused");
+    let second = server.next_line();
+    assert_eq!(second["run"], 2, "it runs again on the interval: {second}");
+
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("amlprobe_flow_up{flow=\"t.api\",suite=\"t\",required=\"true\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("amlprobe_flow_reason{flow=\"t.blob\",reason=\"tcp_refused\"} 1\n"));
+    assert!(metrics.contains("amlprobe_probe_duration_seconds{flow=\"t.api\",kind=\"tcp\""));
+    assert!(metrics.contains("# TYPE amlprobe_runs_total counter\n"));
+    assert!(metrics.contains("amlprobe_last_run_timestamp_seconds "));
+    let (status, health) = server.get("/healthz");
+    assert_eq!((status, health.as_str()), (200, "ok\n"));
+    let (status, report) = server.get("/report?pretty=1");
+    assert_eq!(status, 200);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["flows"][1]["reason"], "tcp_refused");
+    assert_eq!(server.get("/nope").0, 404);
+    assert_eq!(server.raw(b"POST /metrics HTTP/1.1\r\n\r\n").0, 405);
+    assert_eq!(server.raw(b"\x16\x03\x01\x00\xff garbage\r\n\r\n").0, 400);
+    assert_eq!(server.raw(&vec![b'A'; 20_000]).0, 431);
+    // A client that connects and says nothing does not block others.
+    let _idle = TcpStream::connect(server.address).unwrap();
+    assert_eq!(server.get("/healthz").0, 200);
+}
+
+#[test]
+fn serve_rejects_bad_settings_with_exit_2() {
+    let world = World::new(support::closed_port());
+    let dns = world.dns.to_string();
+    for (flag, value) in [("--interval", "soon"), ("--listen", "localhost"), ("--jitter", "0s")] {
+        let mut args = vec!["serve", flag, value];
+        args.extend(world.args(&dns, &[]));
+        let r = amlprobe(&args, &[]);
+        assert_eq!(r.code, 2, "{flag} {value}: {}", r.stderr);
+        assert!(r.stderr.starts_with(&format!("amlprobe: {flag}: ")), "{}", r.stderr);
+    }
+}
+
+/// Memory stays flat over many runs: the resident set after 1500 runs is within a small margin
+/// of the one after 300 (nothing accumulates per run).
+#[test]
+fn serve_memory_stays_flat_over_many_runs() {
+    let world = World::new(support::tcp_server(Raw::Close));
+    let server = Server::start(&world, "1ms", "1ms");
+    let wait_for_run = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        loop {
+            let line = server.next_line();
+            if line["run"].as_u64().is_some_and(|r| r >= n) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "too slow to reach run {n}");
+        }
+    };
+    wait_for_run(300);
+    let early = server.rss_kib();
+    server.get("/metrics");
+    wait_for_run(1500);
+    let late = server.rss_kib();
+    eprintln!("serve RSS: {early} KiB after 300 runs, {late} KiB after 1500 runs");
+    assert!(late <= early + 2048, "RSS grew from {early} KiB to {late} KiB");
+}
