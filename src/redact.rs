@@ -13,7 +13,8 @@ struct Rules {
     url_user_only: Regex,
     assignment: Regex,
     quoted_field: Regex,
-    auth_scheme: Regex,
+    auth_header: Regex,
+    bearer: Regex,
     jwt: Regex,
     private_key: Regex,
     opaque: Regex,
@@ -31,7 +32,11 @@ fn rules() -> &'static Rules {
             // The value stops at quotes, so a secret inside a JSON string never eats the string's end.
             assignment: re(&format!(r#"(?i)(^|\\[nrt]|[^A-Za-z0-9-])({names})(\s*[=:]\s*(?:\\?")?)([^&\s;,"\\]+)"#)),
             quoted_field: re(&format!(r#"(?i)("(?:{names}|[a-z_]*(?:password|secret|token|key))"\s*:\s*)"[^"]*""#)),
-            auth_scheme: re(r"(?i)\b(bearer|basic|negotiate|ntlm|sharedkey)\s+[A-Za-z0-9._~+/=:-]{6,}"),
+            // Scheme words are ordinary English ("basic configuration"): mask only in a header.
+            auth_header: re(
+                r#"(?i)\b((?:proxy-)?authorization\s*[:=]\s*)((?:bearer|basic|negotiate|ntlm|sharedkey|sharedaccesssignature)\s+)?([^\s"',;\\]+)"#,
+            ),
+            bearer: re(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{16,}"),
             jwt: re(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
             private_key: re(r"(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"),
             opaque: re(r"[A-Za-z0-9+/_-]{32,}={0,2}"),
@@ -63,7 +68,8 @@ pub fn text(input: &str) -> Cow<'_, str> {
             .replace_all(&out, format!("${{1}}\"{MASK}\""))
             .into_owned(),
     );
-    out = Cow::Owned(r.auth_scheme.replace_all(&out, format!("${{1}} {MASK}")).into_owned());
+    out = Cow::Owned(r.auth_header.replace_all(&out, format!("${{1}}${{2}}{MASK}")).into_owned());
+    out = Cow::Owned(r.bearer.replace_all(&out, format!("${{1}} {MASK}")).into_owned());
     out = Cow::Owned(
         r.assignment
             .replace_all(&out, |c: &Captures| {
@@ -171,6 +177,9 @@ mod tests {
             "no_proxy=.privatelink.api.azureml.ms,10.0.0.0/8",
             "key_vault: kv-aml-prod",
             "\"status\": \"works\"",
+            "SMB2 negotiate answered (dialect 3.0.2)",
+            "seed 001 basic configuration (assumes no pypi.org)",
+            "the bearer of bad news",
         ] {
             assert_eq!(text(plain), plain);
         }
