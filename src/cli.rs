@@ -62,6 +62,10 @@ pub struct ContextArgs {
     /// Compute instance name.
     #[arg(long, env = "AMLPROBE_COMPUTE_INSTANCE", value_name = "NAME")]
     pub compute_instance: Option<String>,
+    /// First label of the workspace's notebook host, as its private endpoint lists it
+    /// (`ml-<name>-<region>-<id>`); derived from name, region and id when absent.
+    #[arg(long, env = "AMLPROBE_NOTEBOOK_LABEL", value_name = "LABEL")]
+    pub notebook_label: Option<String>,
     /// A workspace resource reached over its public endpoint in this deployment (repeatable);
     /// its names then need not resolve to private addresses.
     #[arg(

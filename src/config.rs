@@ -54,6 +54,7 @@ struct FileConfig {
     key_vault: Option<String>,
     container_registry: Option<String>,
     compute_instance: Option<String>,
+    notebook_label: Option<String>,
     #[serde(default)]
     public_resource: Vec<Resource>,
     #[serde(default)]
@@ -215,6 +216,10 @@ fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, Conf
         compute_instance: validated(
             first(args.compute_instance, file.compute_instance.take()),
             context::validate_compute_instance,
+        )?,
+        notebook_label: validated(
+            first(args.notebook_label, file.notebook_label.take()),
+            context::validate_notebook_label,
         )?,
         public_resources: first_list(args.public_resource, std::mem::take(&mut file.public_resource))
             .into_iter()

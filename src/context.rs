@@ -67,6 +67,9 @@ pub struct WorkspaceContext {
     pub container_registry: Option<String>,
     /// Compute instance name.
     pub compute_instance: Option<String>,
+    /// The notebook host's first label as Azure actually named it (overrides the derived one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notebook_label: Option<String>,
     /// Resources reached over public endpoints in this deployment (relaxes `expect = "private"`).
     pub public_resources: BTreeSet<Resource>,
     /// Where `cloud` and `region` came from: `flag_or_env`, `config`, `imds` or `default`.
@@ -218,6 +221,23 @@ pub fn validate_compute_instance(value: &str) -> Result<String, InvalidValue> {
     Ok(value.to_ascii_lowercase())
 }
 
+/// Validates `--notebook-label`: one lower-case DNS label, as in `ml-<name>-<region>-<id>`.
+pub fn validate_notebook_label(value: &str) -> Result<String, InvalidValue> {
+    reject_fqdn("notebook-label", value, "first label of the notebook host")?;
+    let v = value.to_ascii_lowercase();
+    let ok = (1..=63).contains(&v.len())
+        && !v.starts_with('-')
+        && !v.ends_with('-')
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !ok {
+        return Err(invalid(
+            "notebook-label",
+            format!("'{value}' is not one DNS label (1-63 letters, digits and inner hyphens)"),
+        ));
+    }
+    Ok(v)
+}
+
 /// The template variables a context provides, with the flag that supplies each.
 pub const CONTEXT_VARIABLES: [(&str, &str); 8] = [
     ("region", "--region"),
@@ -227,7 +247,10 @@ pub const CONTEXT_VARIABLES: [(&str, &str); 8] = [
     ("key_vault", "--key-vault"),
     ("container_registry", "--container-registry"),
     ("compute_instance", "--compute-instance"),
-    ("notebook_label", "--workspace-name, --region and --workspace-id"),
+    (
+        "notebook_label",
+        "--notebook-label, or --workspace-name, --region and --workspace-id",
+    ),
 ];
 
 impl WorkspaceContext {
@@ -249,8 +272,12 @@ impl WorkspaceContext {
     }
 
     /// `ml-<workspace name, truncated>-<region>-<workspace id>`, at most 63 characters (one DNS
-    /// label), as Azure names the workspace's notebook host.
+    /// label), as Azure names the workspace's notebook host; `--notebook-label` wins, because
+    /// Azure's truncation of long names is not documented.
     pub fn notebook_label(&self) -> Option<String> {
+        if let Some(label) = &self.notebook_label {
+            return Some(label.clone());
+        }
         let (name, region, id) = (
             self.workspace_name.as_ref()?,
             self.region.as_ref()?,
@@ -326,5 +353,20 @@ mod tests {
             ..ctx
         };
         assert_eq!(long.notebook_label().unwrap().len(), 63);
+        let given = WorkspaceContext {
+            notebook_label: Some("ml-given-eastus-x".into()),
+            ..WorkspaceContext::default()
+        };
+        assert_eq!(given.notebook_label().unwrap(), "ml-given-eastus-x");
+        assert_eq!(validate_notebook_label("ML-Ws-EastUS-1").unwrap(), "ml-ws-eastus-1");
+        for bad in ["-x", "a.b", &"a".repeat(64), "a_b"] {
+            assert!(
+                validate_notebook_label(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .starts_with("--notebook-label: "),
+                "{bad}"
+            );
+        }
     }
 }

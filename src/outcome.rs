@@ -13,8 +13,6 @@ pub enum ProbeStatus {
     Fail,
     /// Nothing conclusive was observed (for example a UDP probe without a reply).
     Inconclusive,
-    /// The step was not run.
-    Skip,
 }
 
 /// Verdict for a whole flow, derived from its probes.
@@ -62,7 +60,6 @@ impl ProbeStatus {
             ProbeStatus::Pass => "pass",
             ProbeStatus::Fail => "fail",
             ProbeStatus::Inconclusive => "inconclusive",
-            ProbeStatus::Skip => "skip",
         }
     }
 }
@@ -241,12 +238,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", status.as_str()));
             assert_eq!(serde_json::from_str::<FlowStatus>(&json).unwrap(), status);
         }
-        for status in [
-            ProbeStatus::Pass,
-            ProbeStatus::Fail,
-            ProbeStatus::Inconclusive,
-            ProbeStatus::Skip,
-        ] {
+        for status in [ProbeStatus::Pass, ProbeStatus::Fail, ProbeStatus::Inconclusive] {
             let json = serde_json::to_string(&status).unwrap();
             assert_eq!(json, format!("\"{}\"", status.as_str()));
         }

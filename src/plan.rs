@@ -232,6 +232,7 @@ mod tests {
             key_vault: Some("mykv".into()),
             container_registry: Some("myacr01".into()),
             compute_instance: Some("ci-alice".into()),
+            notebook_label: None,
             public_resources: Default::default(),
             sources: Default::default(),
         }

@@ -68,7 +68,11 @@ pub fn text(input: &str) -> Cow<'_, str> {
             .replace_all(&out, format!("${{1}}\"{MASK}\""))
             .into_owned(),
     );
-    out = Cow::Owned(r.auth_header.replace_all(&out, format!("${{1}}${{2}}{MASK}")).into_owned());
+    out = Cow::Owned(
+        r.auth_header
+            .replace_all(&out, format!("${{1}}${{2}}{MASK}"))
+            .into_owned(),
+    );
     out = Cow::Owned(r.bearer.replace_all(&out, format!("${{1}} {MASK}")).into_owned());
     out = Cow::Owned(
         r.assignment
