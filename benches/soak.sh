@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Soak: `amlprobe serve` re-running a 20-flow suite back to back (interval 1 ms) for 5000 runs,
+# resident memory sampled along the way. Flat memory is the claim; this is the proof at scale
+# (tests/operations.rs runs a shorter version on every test run). Needs root: everything runs in
+# a network namespace of its own with only loopback (real dnsmasq, a TCP listener), torn down after.
+#   sudo bash benches/soak.sh            (AMLPROBE_BIN=path, RUNS=n to change)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+RUNS=${RUNS:-5000}
+
+if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
+  echo "SKIPPED: soak not run: needs root and ip netns"; exit 0
+fi
+command -v dnsmasq >/dev/null || { apt-get update -qq; apt-get install -y -qq dnsmasq-base >/dev/null; }
+bin=${AMLPROBE_BIN:-$root/target/release/amlprobe}
+[ -x "$bin" ] || cargo build --release --manifest-path "$root/Cargo.toml" >&2
+
+ns=amlp-soak
+work=$(mktemp -d /tmp/amlp-soak.XXXXXX)
+cleanup() {
+  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns del "$ns" 2>/dev/null || true
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+
+{
+  printf '[suite]\nname = "soak"\ntitle = "soak"\n'
+  for i in $(seq 1 20); do
+    printf '\n[[flow]]\nid = "soak.f%s"\ntitle = "flow %s"\ndirection = "outbound"\nservice_tag = "Test"\n' "$i" "$i"
+    printf 'required = true\nscenario = "soak"\nsource = "soak"\nhosts = ["h%s.soak.test"]\nports = [8443]\n' "$i"
+  done
+} >"$work/suite.toml"
+ip netns exec "$ns" dnsmasq --no-daemon --no-resolv --no-hosts --listen-address=127.0.0.1 --port=53 \
+  --bind-interfaces --address=/soak.test/127.0.0.1 --log-facility=/dev/null 2>/dev/null &
+echo $! >"$work/dnsmasq.pid"
+ip netns exec "$ns" python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8443)); s.listen(512)
+while True:
+    c, _ = s.accept(); c.close()
+' &
+echo $! >"$work/listener.pid"
+sleep 0.5
+
+ip netns exec "$ns" "$bin" serve --listen 127.0.0.1:19477 --interval 1ms --jitter 1ms --no-imds --no-proxy \
+  --dns-server 127.0.0.1 --private-cidr 127.0.0.0/8 --suite-file "$work/suite.toml" --suite soak --timeout 2 \
+  >"$work/log" 2>"$work/err" &
+pid=$!
+echo $pid >"$work/serve.pid"
+
+echo "| runs | RSS (KiB) | elapsed (s) |"
+echo "|---|---|---|"
+start=$(date +%s.%N)
+next=500
+while [ "$next" -le "$RUNS" ]; do
+  while [ "$(grep -c '"event":"run"' "$work/log" || true)" -lt "$next" ]; do
+    kill -0 "$pid" 2>/dev/null || { echo "serve died:"; cat "$work/err"; exit 1; }
+    sleep 0.2
+  done
+  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+  printf "| %s | %s | %s |\n" "$next" "$rss" "$(awk -v s="$start" -v e="$(date +%s.%N)" "BEGIN { printf \"%.1f\", e - s }")"
+  next=$((next + 500))
+done
+last=$(grep '"event":"run"' "$work/log" | tail -1)
+echo
+echo "last run: $last"
+grep -q '"exit_code":0' <<<"$last" || { echo "soak: the last run did not pass"; exit 1; }
