@@ -15,6 +15,8 @@ import hashlib
 import ipaddress
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tomllib
 
@@ -25,7 +27,9 @@ SCENARIO_DIR = os.path.join(os.path.dirname(HERE), "scenarios")
 DNS_IP = "10.10.2.53"
 DNS_SERVFAIL_IP = "10.10.2.98"
 DNS_SILENT_IP = "10.10.2.99"
+AZURE_DNS_IP = "10.10.2.168"   # a second dnsmasq playing Azure DNS (168.63.129.16), [azure_dns]
 PROXY_IP, PROXY_PORT = "10.10.3.10", 3128
+SQUID_HELPER_DIRS = ["/usr/lib/squid", "/usr/lib/squid3", "/usr/libexec/squid", "/usr/lib64/squid"]
 PRIVATE_POOL = ipaddress.ip_network("10.10.1.0/24")    # private endpoints
 PUBLIC_POOL = ipaddress.ip_network("198.18.0.0/15")     # public Azure front ends (RFC 2544)
 
@@ -50,7 +54,7 @@ def load(path):
         base = tomllib.load(f)
     with open(path, "rb") as f:
         sc = tomllib.load(f)
-    known = {"description", "context", "run", "dns", "endpoint", "firewall", "proxy", "expect"}
+    known = {"description", "context", "run", "dns", "endpoint", "firewall", "proxy", "azure_dns", "expect"}
     unknown = set(sc) - known
     if unknown:
         raise ScenarioError(f"unknown top-level keys {sorted(unknown)} (known: {sorted(known)})")
@@ -62,11 +66,15 @@ def load(path):
         "dns": {"name", "mode", "address", "cname", "private", "private_only", "ports", "protocol"},
         "endpoint": {"host", "cert", "azure_headers", "listen", "smb"},
         "firewall": {"host", "address", "port", "protocol", "action", "comment"},
-        "proxy": {"allow"},
-        "expect": {"others", "exit_code", "flow"},
+        "proxy": {"allow", "auth"},
+        "proxy.auth": {"user", "password"},
+        "azure_dns": {"enabled"},
+        "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others"},
         "expect.flow": {"id", "status", "reason", "probes", "probe"},
         "probe": {"kind", "host", "port", "address", "path", "status", "reason", "message_contains",
                   "issuer_contains", "addresses", "cname_contains"},
+        "expect.resolver": {"host", "verdict", "diagnosis_contains", "answers"},
+        "answer": {"resolver", "reason", "addresses", "addresses_in", "cname_contains"},
     }
 
     def validate(section, table):
@@ -74,8 +82,12 @@ def load(path):
         if extra:
             raise ScenarioError(f"[{section}]: unknown keys {sorted(extra)} (known: {sorted(allowed[section])})")
 
-    for section in ("context", "run", "proxy", "expect"):
+    for section in ("context", "run", "proxy", "azure_dns", "expect"):
         validate(section, sc.get(section) or {})
+    if "auth" in (sc.get("proxy") or {}):
+        validate("proxy.auth", sc["proxy"]["auth"])
+        if not all(sc["proxy"]["auth"].get(k) for k in ("user", "password")):
+            raise ScenarioError("[proxy] auth needs a user and a password")
     for section in ("dns", "endpoint", "firewall"):
         for entry in sc.get(section, []):
             validate(section, entry)
@@ -83,6 +95,12 @@ def load(path):
         validate("expect.flow", flow)
         for probe in flow.get("probes", []) + flow.get("probe", []):
             validate("probe", probe)
+    for res in (sc.get("expect") or {}).get("resolver", []):
+        validate("expect.resolver", res)
+        if "host" not in res:
+            raise ScenarioError("[[expect.resolver]] needs a host (a glob over the compared names)")
+        for a in res.get("answers", []):
+            validate("answer", a)
     merged = {
         "name": os.path.splitext(os.path.basename(path))[0],
         "path": os.path.abspath(path),
@@ -93,6 +111,7 @@ def load(path):
         "endpoint": sc.get("endpoint", []),
         "firewall": sc.get("firewall", []),
         "proxy": sc.get("proxy"),
+        "azure_dns": sc.get("azure_dns") if (sc.get("azure_dns") or {}).get("enabled", True) else None,
         "expect": {**base.get("expect", {}), **sc.get("expect", {})},
     }
     return merged
@@ -104,7 +123,9 @@ def template_vars(sc, outdir):
         "pki": os.path.join(os.path.dirname(os.path.abspath(outdir)), "pki"),
         "scenario_dir": os.path.dirname(sc["path"]),
         "proxy_url": f"http://{PROXY_IP}:{PROXY_PORT}",
+        "proxy_hostport": f"{PROXY_IP}:{PROXY_PORT}",
         "dns_ip": DNS_IP,
+        "azure_dns_ip": AZURE_DNS_IP,
     })
     return v
 
@@ -271,30 +292,43 @@ def build_world(sc, plan, tv):
             h["addresses"] = [(priv if private else pub).take()]
         if h["mode"] in ("nxdomain", "nodata", "servfail", "timeout"):
             h["addresses"] = []
+    # What Azure DNS (168.63.129.16, [azure_dns]) answers: the healthy view, whatever the custom
+    # DNS server says. A name that must be private but has no private address in this world
+    # gets one of its own (only resolved, nothing listens there), allocated after the others so
+    # that [azure_dns] changes no other address.
+    for name in sorted(hosts):
+        h = hosts[name]
+        own = [a for a in h["addresses"] if (ipaddress.ip_address(a) in PRIVATE_POOL) == h["private"]]
+        h["azure_addresses"] = own or [(priv if h["private"] else pub).take()] if sc.get("azure_dns") else None
     return hosts
 
 
-def dnsmasq_conf(hosts, workdir):
+def dnsmasq_conf(hosts, workdir, azure=False):
+    """The custom DNS server of the VNet; with azure=True, Azure DNS's healthy view instead."""
+    listen, log = (AZURE_DNS_IP, "dnsmasq-azure.log") if azure else (DNS_IP, "dnsmasq.log")
     lines = [
-        "# generated by tests/vnet/lib/vnet.py",
+        "# generated by tests/vnet/lib/vnet.py" + (": Azure DNS (168.63.129.16) with the privatelink zones" if azure else ""),
         "no-resolv", "no-hosts", "no-poll", "keep-in-foreground", "bind-interfaces",
-        f"listen-address={DNS_IP}", "cache-size=0", "log-queries",
-        f"log-facility={workdir}/dnsmasq.log",
+        f"listen-address={listen}", "cache-size=0", "log-queries",
+        f"log-facility={workdir}/{log}",
         "# every name not listed below is NXDOMAIN (no upstream: the testbed has no Internet)",
         "address=/#/",
     ]
     for name in sorted(hosts):
         h = hosts[name]
         mode, addrs = h["mode"], h["addresses"]
+        if azure:
+            mode, addrs = ("privatelink" if h["private"] else "a"), h["azure_addresses"]
+        cname = None if azure else h["cname"]
         if mode == "a":
             lines.append(f"host-record={name},{','.join(addrs)}")
         elif mode == "privatelink":
-            target = h["cname"] or privatelink_name(name, h["zone"])
+            target = cname or privatelink_name(name, h["zone"])
             lines += [f"cname={name},{target}", f"host-record={target},{','.join(addrs)}"]
         elif mode == "public":
             # A custom DNS server without the privatelink zone forwards to public DNS, which
             # answers the privatelink name with the service's public front end.
-            target = h["cname"] or privatelink_name(name, h["zone"])
+            target = cname or privatelink_name(name, h["zone"])
             digest = hashlib.sha1(name.encode()).hexdigest()[:8]
             frontend = f"fe-{name.split('.', 1)[0][:40]}-{digest}.frontend.cloudapp.azure.net"
             lines += [f"cname={name},{target}", f"cname={target},{frontend}",
@@ -411,9 +445,28 @@ def nft_rules(sc, hosts, tv):
             + "\n".join(rules) + ("\n" if rules else "") + "  }\n}\n")
 
 
+def squid_helper(name):
+    for d in SQUID_HELPER_DIRS:
+        path = os.path.join(d, name)
+        if os.access(path, os.X_OK):
+            return path
+    raise ScenarioError(f"[proxy] auth: squid's {name} helper is in none of {SQUID_HELPER_DIRS}")
+
+
+def htpasswd_line(user, password):
+    """`user:$apr1$...`, the format squid's basic_ncsa_auth reads (the password via stdin, not argv)."""
+    try:
+        hashed = subprocess.run(["openssl", "passwd", "-apr1", "-stdin"], input=password + "\n",
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise ScenarioError(f"[proxy] auth: openssl passwd -apr1 failed: {e}")
+    return f"{user}:{hashed}\n"
+
+
 def squid_conf(sc, tv, workdir):
     p = sc["proxy"]
     allow = [render_str(d, tv) for d in p.get("allow", [])]
+    auth = p.get("auth")
     lines = [
         "# generated by tests/vnet/lib/vnet.py: forced tunnelling through an explicit proxy",
         f"http_port {PROXY_IP}:{PROXY_PORT}",
@@ -432,13 +485,55 @@ def squid_conf(sc, tv, workdir):
         "http_access deny !Safe_ports",
         "http_access deny CONNECT !SSL_ports",
     ]
+    if auth:
+        # Basic auth against a generated password file: no or wrong credentials -> 407.
+        lines += [
+            f"auth_param basic program {squid_helper('basic_ncsa_auth')} {workdir}/squid.passwd",
+            "auth_param basic children 2 startup=1 idle=1",
+            "auth_param basic realm amlprobe testbed proxy",
+            "acl authenticated proxy_auth REQUIRED",
+            "http_access deny !authenticated",
+        ]
     if allow:
         lines += [f"acl allowed dstdomain {' '.join(allow)}", "http_access allow allowed"]
+    elif auth:
+        lines.append("http_access allow authenticated")
     lines.append("http_access deny all")
     return "\n".join(x for x in lines if x) + "\n"
 
 
-def cmd_render(path, outdir):
+def smb_conf(addresses, workdir):
+    """A private smbd answering SMB2+ on 445 of the file endpoints: real negotiation, no shares."""
+    d = f"{workdir}/samba"
+    return "\n".join([
+        "# generated by tests/vnet/lib/vnet.py: the Azure Files endpoints' SMB (445 only)",
+        "[global]",
+        "  server role = standalone server",
+        "  workgroup = AMLPTESTBED",
+        "  netbios name = AMLPTESTBED",
+        f"  interfaces = {' '.join(addresses)}",
+        "  bind interfaces only = yes",
+        "  smb ports = 445",
+        "  disable netbios = yes",
+        "  server min protocol = SMB2_02",
+        "  map to guest = never",
+        "  load printers = no",
+        "  printing = bsd",
+        "  printcap name = /dev/null",
+        "  disable spoolss = yes",
+        f"  private dir = {d}/private",
+        f"  lock directory = {d}/lock",
+        f"  state directory = {d}/state",
+        f"  cache directory = {d}/cache",
+        f"  pid directory = {d}/run",
+        f"  ncalrpc dir = {d}/run/ncalrpc",
+        f"  log file = {workdir}/smbd.log",
+        "  log level = 1",
+        "  max log size = 0",
+    ]) + "\n"
+
+
+def cmd_render(path, outdir, samba=False):
     sc = load(path)
     tv = template_vars(sc, outdir)
     with open(os.path.join(outdir, "plan.json")) as f:
@@ -459,10 +554,24 @@ def cmd_render(path, outdir):
     write("addresses.txt", "".join(a + "\n" for a in addrs))
     write("dnsmasq.conf", dnsmasq_conf(hosts, workdir))
     write("nginx.conf", nginx_conf(hosts, workdir, tv["pki"]))
-    write("stubs.json", json.dumps(stub_listeners(hosts), indent=1))
+    stubs = stub_listeners(hosts)
+    # Healthy SMB on 445 is a real smbd when run.sh found one (--samba); the stub stays for the
+    # broken answers (notsmb, silent) and as the fallback.
+    smbd = [e for e in stubs if samba and e["kind"] == "smb" and e["port"] == 445]
+    stubs = [e for e in stubs if e not in smbd]
+    write("stubs.json", json.dumps(stubs, indent=1))
+    if smbd:
+        write("smb.conf", smb_conf([e["address"] for e in smbd], workdir))
+        for sub in ("private", "lock", "state", "cache", "run"):
+            os.makedirs(os.path.join(outdir, "samba", sub), exist_ok=True)
     write("router.nft", nft_rules(sc, hosts, tv))
+    if sc["azure_dns"] is not None:
+        write("dnsmasq-azure.conf", dnsmasq_conf(hosts, workdir, azure=True))
     if sc["proxy"] is not None:
         write("squid.conf", squid_conf(sc, tv, workdir))
+        auth = sc["proxy"].get("auth")
+        if auth:
+            write("squid.passwd", htpasswd_line(auth["user"], auth["password"]))
     # Leaf certificates: one per kind in use, each valid for every name of the scenario.
     kinds = sorted({h["cert"] for h in hosts.values()} | {"testbed"})
     names = sorted(hosts)
@@ -477,6 +586,10 @@ def cmd_render(path, outdir):
             flags = [] if h["cert"] == "testbed" else [f"cert={h['cert']}"]
             flags += [] if h["azure_headers"] else ["no-azure-headers"]
             flags += [] if h["listen"] else ["not-listening"]
+            if h["listen"] and any(p == 445 and a == "smb" for p, _, a in h["checks"]):
+                flags.append("smb=samba" if any(e["host"] == name for e in smbd) else f"smb=stub:{h['smb']}")
+            if h["azure_addresses"] is not None:
+                flags.append(f"azure-dns={','.join(h['azure_addresses'])}")
             f.write(f"{name:70} {h['mode']:11} {','.join(h['addresses']) or '-':15} {ports} {' '.join(flags)}\n")
 
 
