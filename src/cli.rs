@@ -181,6 +181,10 @@ pub struct RunArgs {
     /// Reports kept in --report-dir; older ones are deleted [default: 48].
     #[arg(long, env = "AMLPROBE_KEEP_REPORTS", value_name = "N")]
     pub keep_reports: Option<usize>,
+    /// Name recorded for this machine in the report [default: the kernel's host name]; in
+    /// Kubernetes, the node name from the downward API, so `merge` shows nodes, not pods.
+    #[arg(long, env = "AMLPROBE_HOST_NAME", value_name = "NAME")]
+    pub host_name: Option<String>,
     /// Inconclusive or skipped required flows also fail the exit code.
     #[arg(long, env = "AMLPROBE_STRICT")]
     pub strict: bool,

@@ -72,6 +72,7 @@ struct FileConfig {
     report: Option<PathBuf>,
     report_dir: Option<PathBuf>,
     keep_reports: Option<usize>,
+    host_name: Option<String>,
     strict: Option<bool>,
     proxy: Option<String>,
     no_proxy: Option<bool>,
@@ -149,6 +150,8 @@ pub struct RunConfig {
     pub report: Option<PathBuf>,
     /// Directory of rotated reports, and how many to keep.
     pub report_dir: Option<(PathBuf, usize)>,
+    /// The machine's name in the report (`None`: the kernel's host name).
+    pub host_name: Option<String>,
     /// Whether inconclusive/skipped required flows fail.
     pub strict: bool,
     /// Colours wanted (before the TTY check).
@@ -271,6 +274,17 @@ pub fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, Inval
             message: format!("'{value}' is not a duration like 500ms, 30s, 5m or 1h (up to 7 days)"),
         }),
     }
+}
+
+fn validate_host_name(value: &str) -> Result<String, InvalidValue> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 253 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(InvalidValue {
+            flag: "host-name",
+            message: format!("'{value}' is not a host or node name (1-253 characters, no spaces)"),
+        });
+    }
+    Ok(v.to_string())
 }
 
 /// Parses a listen address: `IP:PORT` or `:PORT` (all interfaces).
@@ -428,6 +442,9 @@ impl RunConfig {
                     Some((dir, keep))
                 }
             },
+            host_name: first(args.host_name, file.host_name)
+                .map(|n| validate_host_name(&n))
+                .transpose()?,
             strict: args.strict || file.strict.unwrap_or(false),
             color: !args.no_color,
             quiet: args.quiet,
@@ -461,13 +478,14 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_flag() {
-        let cases: [(&[&str], &str); 6] = [
+        let cases: [(&[&str], &str); 7] = [
             (&["--workspace-id", "nope"], "--workspace-id: "),
             (&["--timeout", "0"], "--timeout: "),
             (&["--concurrency", "0"], "--concurrency: "),
             (&["--dns-server", "dns.example"], "--dns-server: "),
             (&["--private-cidr", "10.0.0.0"], "--private-cidr: "),
             (&["--storage-account", "x.blob.core.windows.net"], "--storage-account: "),
+            (&["--host-name", "two words"], "--host-name: "),
         ];
         for (argv, prefix) in cases {
             let e = RunConfig::from_args(run_args(argv)).unwrap_err().to_string();

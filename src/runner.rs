@@ -106,7 +106,7 @@ pub async fn run_once(
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         host: HostInfo {
-            hostname: hostinfo::hostname(),
+            hostname: cfg.host_name.clone().unwrap_or_else(hostinfo::hostname),
             os: hostinfo::os_name(),
             nameservers: engine.nameservers().to_vec(),
             resolver,

@@ -93,7 +93,15 @@ fn report_dir_keeps_the_newest_reports() {
     let dir = healthy.path("reports");
     let dir_s = dir.to_str().unwrap();
     for _ in 0..3 {
-        let r = healthy.run(&["--quiet", "--report-dir", dir_s, "--keep-reports", "2"]);
+        let r = healthy.run(&[
+            "--quiet",
+            "--report-dir",
+            dir_s,
+            "--keep-reports",
+            "2",
+            "--host-name",
+            "aks-node-7",
+        ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert!(r.stdout.starts_with("amlprobe: 2 flows: 2 works"), "{}", r.stdout);
     }
@@ -106,6 +114,7 @@ fn report_dir_keeps_the_newest_reports() {
     assert_eq!(names[2], "latest.json");
     let latest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("latest.json")).unwrap()).unwrap();
     assert_eq!(latest["summary"]["works"], 2);
+    assert_eq!(latest["host"]["hostname"], "aks-node-7");
     let bad = healthy.run(&["--report-dir", dir_s, "--keep-reports", "0"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.starts_with("amlprobe: --keep-reports: "), "{}", bad.stderr);
