@@ -10,6 +10,7 @@
 #   bash tests/vnet/run.sh --keep NAME     leave the last scenario's world up to poke at by hand
 #   bash tests/vnet/run.sh --down          tear down what --keep (or a crashed run) left
 #   AMLPROBE_BIN=path bash tests/vnet/run.sh   use this binary instead of `cargo build --release`
+#   AMLP_VNET_SMB=stub bash tests/vnet/run.sh  answer SMB with the Python stub, not smbd
 #
 # Needs root and `ip netns`; without them it prints a SKIPPED line and exits 0. All traffic
 # stays inside namespaces this script creates (no default route, no link to the host).
@@ -31,7 +32,7 @@ for arg in "$@"; do
     --self-test) self_test=1 ;;
     --keep) keep=1 ;;
     --down) down=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
     *) filters+=("$arg") ;;
   esac
@@ -63,6 +64,23 @@ fi
 # ---------------------------------------------------------------- packages
 # dnsmasq-base is the binary without the system service. The other packages ship services:
 # a temporary policy-rc.d keeps apt from starting them on the host.
+# apt_install PKG...: returns non-zero when apt could not install them.
+apt_install() {
+  local made_policy=0 apt_ok=1
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
+      || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }; } || apt_ok=0
+  if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  # Belt and braces on systemd hosts: the testbed runs its own copies inside namespaces.
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now nginx squid smbd nmbd samba-ad-dc >/dev/null 2>&1 || true
+  fi
+  [ "$apt_ok" = 1 ]
+}
+
 need=()
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v nginx >/dev/null || need+=(nginx)
@@ -73,20 +91,24 @@ command -v ss >/dev/null || need+=(iproute2)
 command -v "$PY" >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "vnet: installing ${need[*]}"
-  made_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  apt_install "${need[@]}" || { echo "vnet: FAILED: could not install ${need[*]}" >&2; exit 1; }
+fi
+# Healthy SMB on 445 comes from a real smbd (Debian's samba, no recommends). It is optional:
+# without it the Python SMB2 stub answers, and the run says so loudly.
+SMBD=
+if [ "${AMLP_VNET_SMB:-samba}" != stub ]; then
+  if ! command -v smbd >/dev/null; then
+    echo "vnet: installing samba"
+    apt_install samba || true
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt_ok=1
-  { apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
-      || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; } || apt_ok=0
-  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-  [ "$apt_ok" = 1 ] || { echo "vnet: FAILED: could not install ${need[*]}" >&2; exit 1; }
-  # Belt and braces on systemd hosts: the testbed runs its own copies inside namespaces.
-  if [ -d /run/systemd/system ]; then
-    systemctl disable --now nginx squid >/dev/null 2>&1 || true
-  fi
+  SMBD=$(command -v smbd || true)
+fi
+if [ -z "$SMBD" ]; then
+  echo "################################################################################"
+  if [ "${AMLP_VNET_SMB:-samba}" = stub ]; then why="AMLP_VNET_SMB=stub"; else why="samba could not be installed"; fi
+  echo "NOTE: no smbd ($why): port 445 is answered by the Python SMB2 stub"
+  echo "      (lib/stubs.py), not by a real SMB server"
+  echo "################################################################################"
 fi
 
 # ---------------------------------------------------------------- the binary
@@ -101,13 +123,34 @@ run_help=$("$AMLPROBE_BIN" run --help 2>&1 || true)
 
 # ---------------------------------------------------------------- daemons
 DAEMON_PIDS=()
+DAEMON_NAMES=()
 
 stop_daemons() {
-  local pid
-  for pid in "${DAEMON_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  local pid i
+  for i in "${!DAEMON_PIDS[@]}"; do
+    # squid takes ~3 s to honour SIGTERM even with shutdown_lifetime 0, and keeps nothing worth
+    # a clean shutdown here (no cache): SIGKILL; the sweep below takes its helpers and pinger.
+    if [ "${DAEMON_NAMES[$i]}" = squid ]; then
+      kill -KILL "${DAEMON_PIDS[$i]}" 2>/dev/null || true
+    else
+      kill "${DAEMON_PIDS[$i]}" 2>/dev/null || true
+    fi
+  done
   for pid in "${DAEMON_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   DAEMON_PIDS=()
+  DAEMON_NAMES=()
   rm -f "$WORK/daemons.pids"
+  # smbd and squid fork helpers (smbd-notifyd, per-connection children, basic_ncsa_auth, pinger)
+  # that DAEMON_PIDS does not list; only this script starts processes in the service namespace,
+  # so whatever is left there is one of those.
+  local left
+  for _ in $(seq 20); do
+    left=$(ip netns pids "$NS_SVC" 2>/dev/null || true)
+    [ -z "$left" ] && return 0
+    for pid in $left; do kill "$pid" 2>/dev/null || true; done
+    sleep 0.1
+  done
+  for pid in $(ip netns pids "$NS_SVC" 2>/dev/null || true); do kill -9 "$pid" 2>/dev/null || true; done
 }
 
 # start NAME LOG CMD...: runs CMD in the service namespace in the foreground of a background job.
@@ -118,6 +161,7 @@ start() {
   shift 2
   ip netns exec "$NS_SVC" "$@" >"$log" 2>&1 &
   DAEMON_PIDS+=("$!")
+  DAEMON_NAMES+=("$name")
   echo "$! $name" >>"$WORK/daemons.pids"
 }
 
@@ -185,6 +229,14 @@ bring_up() {
   start dnsmasq "$out/dnsmasq.out" dnsmasq --conf-file="$out/dnsmasq.conf"
   start nginx "$out/nginx.out" nginx -c "$out/nginx.conf" -e "$out/nginx-error.log"
   start stubs "$out/stubs.out" "$PY" "$HERE/lib/stubs.py" "$out/stubs.json"
+  if [ -f "$out/dnsmasq-azure.conf" ]; then
+    start dnsmasq-azure "$out/dnsmasq-azure.out" dnsmasq --conf-file="$out/dnsmasq-azure.conf"
+  fi
+  if [ -f "$out/smb.conf" ]; then
+    # Foreground, logging to smb.conf's log file. Never --no-process-group: smbd then stays in
+    # this script's process group, and on SIGTERM the smbd parent signals its whole group.
+    start smbd "$out/smbd.out" "$SMBD" --foreground --configfile="$out/smb.conf"
+  fi
   local tcp_listen udp_listen
   mapfile -t tcp_listen < <("$PY" "$HERE/lib/vnet.py" listeners "$out" tcp)
   mapfile -t udp_listen < <("$PY" "$HERE/lib/vnet.py" listeners "$out" udp)
@@ -228,7 +280,7 @@ run_scenario() {
     echo "    FAILED: amlprobe suites: $(head -c 400 "$out/suites.err")"
     return 1
   fi
-  "$PY" "$HERE/lib/vnet.py" render "$file" "$out" || return 1
+  "$PY" "$HERE/lib/vnet.py" render "$file" "$out" ${SMBD:+--samba} || return 1
   bring_up "$out" || return 1
 
   # A clean environment: the developer's proxy variables or SSL_CERT_FILE must not leak in.

@@ -6,6 +6,7 @@
 #   amlp-c0 10.10.0.10/24  <----->  amlp-r0 10.10.0.1/24
 #                                   amlp-r1 10.10.255.1/30  <---------->  amlp-s0 10.10.255.2/30
 #                                                                          lo: DNS 10.10.2.53,
+#                                                                          Azure DNS 10.10.2.168,
 #                                                                          private endpoints 10.10.1.x,
 #                                                                          public front ends 198.18.x.x,
 #                                                                          proxy 10.10.3.10
@@ -20,6 +21,7 @@ NS_ALL=("$NS_CLIENT" "$NS_ROUTER" "$NS_SVC")
 DNS_IP=10.10.2.53
 DNS_DEAD_REFUSING=10.10.2.98   # exists, nothing listens: ICMP port unreachable to the forwarder
 DNS_DEAD_SILENT=10.10.2.99     # exists, every packet dropped: the forwarder hears nothing
+AZURE_DNS_IP=10.10.2.168       # plays 168.63.129.16 for --compare-resolvers ([azure_dns] scenarios)
 PROXY_IP=10.10.3.10   # squid listens on $PROXY_IP:3128 (vnet.py renders its config)
 CLIENT_IP=10.10.0.10
 
@@ -68,6 +70,7 @@ topology_up() {
   nsx "$NS_SVC" ip addr add "$DNS_IP/32" dev lo
   nsx "$NS_SVC" ip addr add "$DNS_DEAD_REFUSING/32" dev lo
   nsx "$NS_SVC" ip addr add "$DNS_DEAD_SILENT/32" dev lo
+  nsx "$NS_SVC" ip addr add "$AZURE_DNS_IP/32" dev lo
   nsx "$NS_SVC" ip addr add "$PROXY_IP/32" dev lo
   # The silent upstream: whatever is sent to it disappears.
   nsx "$NS_SVC" nft -f - <<NFT

@@ -2,8 +2,10 @@
 """Scenario logic of the VNet testbed (stdlib only; the shell runner does the processes).
 
   vnet.py prepare SCENARIO.toml OUTDIR   reads the scenario, writes the amlprobe arguments
-  vnet.py render  SCENARIO.toml OUTDIR   turns `amlprobe suites` (OUTDIR/plan.json) plus the
-                                         scenario's overrides into daemon configs
+  vnet.py render  SCENARIO.toml OUTDIR [--samba]
+                                         turns `amlprobe suites` (OUTDIR/plan.json) plus the
+                                         scenario's overrides into daemon configs (--samba:
+                                         healthy SMB on 445 from smbd, not the stub)
   vnet.py check   SCENARIO.toml OUTDIR   compares OUTDIR/report.json with the expectations
 
 The world is derived from what amlprobe itself will probe (`amlprobe suites --format json` for
@@ -15,7 +17,6 @@ import hashlib
 import ipaddress
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -39,7 +40,7 @@ DNS_MODES = {"privatelink", "a", "public", "nxdomain", "nodata", "servfail", "ti
 CERT_KINDS = {"testbed", "inspection", "wrong_name", "expired"}
 FIREWALL_ACTIONS = {"drop", "reset", "unreachable", "accept"}
 FLOW_STATUSES = {"works", "blocked", "inconclusive", "skipped", "not_testable"}
-PROBE_STATUSES = {"pass", "fail", "inconclusive", "skip"}
+PROBE_STATUSES = {"pass", "fail", "inconclusive"}
 
 
 class ScenarioError(Exception):
@@ -587,7 +588,7 @@ def cmd_render(path, outdir, samba=False):
             flags += [] if h["azure_headers"] else ["no-azure-headers"]
             flags += [] if h["listen"] else ["not-listening"]
             if h["listen"] and any(p == 445 and a == "smb" for p, _, a in h["checks"]):
-                flags.append("smb=samba" if any(e["host"] == name for e in smbd) else f"smb=stub:{h['smb']}")
+                flags.append("smb=samba" if any(e["address"] in h["addresses"] for e in smbd) else f"smb=stub:{h['smb']}")
             if h["azure_addresses"] is not None:
                 flags.append(f"azure-dns={','.join(h['azure_addresses'])}")
             f.write(f"{name:70} {h['mode']:11} {','.join(h['addresses']) or '-':15} {ports} {' '.join(flags)}\n")
@@ -685,8 +686,66 @@ def contract_problems(report):
     return out
 
 
-def check(sc, report, exit_code, tv):
-    """Every mismatch as (flow id or '-', text)."""
+def check_resolvers(sc, report, tv):
+    """[[expect.resolver]]: the --compare-resolvers table (report.resolver_comparison)."""
+    exp = sc["expect"]
+    wanted, others = exp.get("resolver", []), exp.get("resolver_others")
+    if not wanted and not others:
+        return []
+    table = report.get("resolver_comparison")
+    if not isinstance(table, list):
+        return [("-", f"resolver_comparison: expected a list (--compare-resolvers), got {table!r}")]
+    problems, named = [], set()
+    for e in wanted:
+        pattern = render_str(e["host"], tv).lower()
+        rows = [r for r in table if fnmatch.fnmatchcase((r.get("host") or "").lower(), pattern)]
+        if not rows:
+            problems.append(("-", f"resolver_comparison: no name matches {pattern}"))
+        for r in rows:
+            host = r.get("host")
+            named.add(host)
+            where = f"resolver_comparison {host}"
+            if "verdict" in e and r.get("verdict") != e["verdict"]:
+                problems.append(("-", f"{where}: verdict expected {e['verdict']}, got {r.get('verdict')} ({r.get('diagnosis')})"))
+            wants = e.get("diagnosis_contains", [])
+            for w in [wants] if isinstance(wants, str) else wants:
+                w = render_str(w, tv)
+                if w.lower() not in (r.get("diagnosis") or "").lower():
+                    problems.append(("-", f"{where}: diagnosis lacks {w!r}: {r.get('diagnosis')!r}"))
+            for a in e.get("answers", []):
+                sel = render_str(a.get("resolver", "*"), tv)
+                answers = [x for x in r.get("answers", []) if fnmatch.fnmatch(x.get("resolver") or "", sel)]
+                if not answers:
+                    problems.append(("-", f"{where}: no answer from a resolver matching {sel!r} "
+                                          f"(got {[x.get('resolver') for x in r.get('answers', [])]})"))
+                for x in answers:
+                    w2 = f"{where} via {x.get('resolver')}"
+                    if "reason" in a:
+                        want = None if a["reason"] in ("", "none") else a["reason"]
+                        if x.get("reason") != want:
+                            problems.append(("-", f"{w2}: reason expected {want}, got {x.get('reason')}"))
+                    if "addresses" in a and sorted(x.get("addresses") or []) != sorted(render_str(i, tv) for i in a["addresses"]):
+                        problems.append(("-", f"{w2}: addresses expected {a['addresses']}, got {x.get('addresses')}"))
+                    if "addresses_in" in a:
+                        net = ipaddress.ip_network(render_str(a["addresses_in"], tv))
+                        got = x.get("addresses") or []
+                        if not got or any(ipaddress.ip_address(i) not in net for i in got):
+                            problems.append(("-", f"{w2}: addresses expected inside {net}, got {got}"))
+                    if "cname_contains" in a:
+                        chain = x.get("cname_chain") or []
+                        names = [n for c in chain for n in ((c.get("name", ""), c.get("target", "")) if isinstance(c, dict) else (c,))]
+                        if not any(a["cname_contains"].lower() in n.lower() for n in names):
+                            problems.append(("-", f"{w2}: CNAME chain lacks {a['cname_contains']!r}: {chain}"))
+    if others:
+        for r in table:
+            if r.get("host") not in named and r.get("verdict") not in others:
+                problems.append(("-", f"resolver_comparison {r.get('host')}: verdict {r.get('verdict')} "
+                                      f"({r.get('diagnosis')}); names not in [[expect.resolver]] must be one of {others}"))
+    return problems
+
+
+def check(sc, report, exit_code, tv, raw=None):
+    """Every mismatch as (flow id or '-', text). raw: {file name: text} for [expect] absent."""
     problems = []
     exp = sc["expect"]
     flows = report.get("flows")
@@ -734,6 +793,14 @@ def check(sc, report, exit_code, tv):
             if f.get("id") not in named and f.get("status") not in others:
                 problems.append((f.get("id"), f"status {f.get('status')} (reason {f.get('reason')}: {f.get('message')}); "
                                                f"flows not named in the scenario must be one of {others}"))
+    problems += check_resolvers(sc, report, tv)
+    # Secrets (e.g. a proxy password) must appear nowhere in what amlprobe wrote.
+    for secret in exp.get("absent", []):
+        secret = render_str(secret, tv)
+        for fname, text in (raw or {}).items():
+            if secret in text:
+                problems.append(("-", f"{fname} contains {secret!r}, which [expect] absent forbids "
+                                      f"(line {text[:text.index(secret)].count(chr(10)) + 1})"))
     if "exit_code" in exp and exp["exit_code"] != exit_code:
         problems.append(("-", f"exit code expected {exp['exit_code']}, got {exit_code}"))
     return problems
@@ -745,14 +812,20 @@ def cmd_check(path, outdir, exit_code, invert=True):
     # expect_failure scenarios pass when they mismatch, unless the runner asks for the raw diff.
     expect_failure = invert and bool(sc["run"].get("expect_failure", False))
     label = "expected MISMATCH (self-test)" if expect_failure else "MISMATCH"
+    raw = {}
+    for fname in ("report.json", "amlprobe.err"):
+        try:
+            with open(os.path.join(outdir, fname), errors="replace") as f:
+                raw[fname] = f.read()
+        except OSError:
+            pass
     try:
-        with open(os.path.join(outdir, "report.json")) as f:
-            report = json.load(f)
-    except (OSError, ValueError) as e:
+        report = json.loads(raw["report.json"])
+    except (KeyError, ValueError) as e:
         problems = [("-", f"no JSON report from amlprobe (exit code {exit_code}): {e}")]
         report = {"flows": []}
     else:
-        problems = check(sc, report, int(exit_code), tv)
+        problems = check(sc, report, int(exit_code), tv, raw)
     flows = {f.get("id"): f for f in report.get("flows", [])}
     for fid, msg in problems:
         print(f"    {label} {sc['name']} {fid}: {msg}")
@@ -792,8 +865,16 @@ def cmd_listeners(outdir, proto):
                 found.add(f"{e['address']}:{e['port']}")
     if proto == "udp":
         found.add(f"{DNS_IP}:53")
+        if os.path.exists(os.path.join(outdir, "dnsmasq-azure.conf")):
+            found.add(f"{AZURE_DNS_IP}:53")
     if proto == "tcp" and os.path.exists(os.path.join(outdir, "squid.conf")):
         found.add(f"{PROXY_IP}:{PROXY_PORT}")
+    if proto == "tcp" and os.path.exists(os.path.join(outdir, "smb.conf")):
+        with open(os.path.join(outdir, "smb.conf")) as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                if key.strip() == "interfaces":
+                    found.update(f"{a}:445" for a in value.split())
     print("\n".join(sorted(found)))
 
 
@@ -806,7 +887,7 @@ def main(argv):
             cmd_prepare(argv[1], argv[2])
             return 0
         if len(argv) >= 3 and argv[0] == "render":
-            cmd_render(argv[1], argv[2])
+            cmd_render(argv[1], argv[2], samba="--samba" in argv[3:])
             return 0
         if len(argv) >= 4 and argv[0] == "check":
             return cmd_check(argv[1], argv[2], argv[3], invert="--no-invert" not in argv[4:])
