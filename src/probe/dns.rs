@@ -207,3 +207,30 @@ fn classify(host: &str, rt: RecordType, e: &NetError, nameservers: &[String]) ->
         other => (ReasonCode::DnsError, format!("{rt} lookup of {host} failed: {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(e: NetError) -> (ReasonCode, String) {
+        classify("ws.example", RecordType::A, &e, &["10.0.0.4:53".to_string()])
+    }
+
+    #[test]
+    fn unsendable_queries_are_dns_error_naming_the_nameservers() {
+        let (code, message) = reason(NetError::NoConnections);
+        assert_eq!(code, ReasonCode::DnsError);
+        assert!(
+            message.contains("10.0.0.4:53") && message.contains("no route"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unexpected_resolver_failures_are_dns_error_not_a_verdict_about_the_name() {
+        let (code, message) = reason(NetError::Msg("malformed answer".into()));
+        assert_eq!(code, ReasonCode::DnsError);
+        assert!(message.contains("malformed answer"), "{message}");
+        assert_eq!(reason(NetError::Timeout).0, ReasonCode::DnsTimeout);
+    }
+}

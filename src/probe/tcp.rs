@@ -88,3 +88,30 @@ fn classify(addr: SocketAddr, e: &io::Error, elapsed: Duration) -> Observation {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(errno: i32) -> Option<ReasonCode> {
+        let addr: SocketAddr = "10.0.0.4:443".parse().unwrap();
+        classify(addr, &io::Error::from_raw_os_error(errno), Duration::ZERO).reason
+    }
+
+    #[test]
+    fn connect_errors_map_to_their_reason() {
+        assert_eq!(reason(111), Some(ReasonCode::TcpRefused)); // ECONNREFUSED
+        assert_eq!(reason(101), Some(ReasonCode::TcpUnreachable)); // ENETUNREACH
+        assert_eq!(reason(113), Some(ReasonCode::TcpUnreachable)); // EHOSTUNREACH
+        assert_eq!(reason(1), Some(ReasonCode::TcpUnreachable)); // EPERM: a local firewall rule
+        assert_eq!(reason(110), Some(ReasonCode::TcpTimeout)); // ETIMEDOUT from the kernel
+    }
+
+    #[test]
+    fn other_connect_errors_are_tcp_error_with_the_os_message() {
+        let addr: SocketAddr = "10.0.0.4:443".parse().unwrap();
+        let o = classify(addr, &io::Error::from_raw_os_error(99), Duration::ZERO); // EADDRNOTAVAIL
+        assert_eq!(o.reason, Some(ReasonCode::TcpError));
+        assert!(o.message.contains("10.0.0.4:443"), "{}", o.message);
+    }
+}
