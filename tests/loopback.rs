@@ -535,3 +535,71 @@ fn suites_listing_renders_every_cloud() {
     let text = bare.to_string();
     assert!(text.contains("\"missing_context\""), "flows lacking context are marked");
 }
+
+/// A loopback IMDS answering every request with `body`; the requests it got come back on the channel.
+fn imds_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind((LOCAL, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn imds_supplies_region_and_cloud_and_is_never_proxied() {
+    const METADATA: &str = r#"{"compute":{"azEnvironment":"AzureUSGovernmentCloud","location":"USGovVirginia",
+        "name":"vm1","vmId":"02aab8a4-74ef-476e-8182-f6d2ba4166a6","vmSize":"Standard_D4s_v5","resourceId":"/subscriptions/x"},
+        "network":{"interface":[{"ipv4":{"ipAddress":[{"privateIpAddress":"10.1.2.4"}],"subnet":[{"address":"10.1.2.0","prefix":"24"}]}}]}}"#;
+    let (imds, requests) = imds_server(METADATA);
+    // Only a name built from the IMDS region resolves.
+    let dns = support::dns_server(&[("svc.usgovvirginia.test", Dns::A(vec![LOCAL]))]).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let suite = support::suite_file(dir.path(), &[("svc", "hosts = [\"svc.{region}.test\"]")]);
+    let endpoint = format!("http://127.0.0.1:{imds}");
+    // A dead proxy in the environment: IMDS must be asked directly anyway.
+    let proxy_url = format!("http://127.0.0.1:{}", support::closed_port());
+    let proxy = std::path::Path::new(&proxy_url);
+    let base = [
+        "run",
+        "--format",
+        "json",
+        "--suite-file",
+        suite.to_str().unwrap(),
+        "--suite",
+        "t",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--dns-server", &dns, "--timeout", "1", "--imds-endpoint", &endpoint]);
+    let report = amlprobe(&args, &[("https_proxy", proxy), ("http_proxy", proxy)]).json();
+    assert_eq!(report["context"]["region"], "usgovvirginia", "{report:#}");
+    assert_eq!(report["context"]["sources"]["region"], "imds");
+    assert_eq!(report["context"]["cloud"], "usgov");
+    assert_eq!(report["context"]["sources"]["cloud"], "imds");
+    assert_eq!(report["host"]["imds"]["vm_size"], "Standard_D4s_v5");
+    assert_eq!(report["host"]["imds"]["subnets"], serde_json::json!(["10.1.2.0/24"]));
+    check(&report, "svc", "works", None);
+    let request = requests.recv_timeout(std::time::Duration::from_secs(1)).unwrap();
+    assert!(request.starts_with("GET /metadata/instance"), "{request}");
+    assert!(request.contains("Metadata: true"), "{request}");
+
+    // Flags win over IMDS, and the report says where each value came from.
+    args.extend(["--region", "eastus", "--cloud", "public"]);
+    let report = amlprobe(&args, &[]).json();
+    assert_eq!(report["context"]["region"], "eastus");
+    assert_ne!(report["context"]["sources"]["region"], "imds");
+    assert_eq!(report["context"]["cloud"], "public");
+    assert_ne!(report["context"]["sources"]["cloud"], "imds");
+    check(&report, "svc", "blocked", Some("dns_nxdomain"));
+}

@@ -385,10 +385,7 @@ impl Run {
 pub fn amlprobe(args: &[&str], env: &[(&str, &Path)]) -> Run {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_amlprobe"));
     cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    // Tests never read the real proxy environment.
+    // Tests never read the real proxy environment, only what `env` sets.
     for var in [
         "https_proxy",
         "HTTPS_PROXY",
@@ -400,6 +397,9 @@ pub fn amlprobe(args: &[&str], env: &[(&str, &Path)]) -> Run {
         "NO_PROXY",
     ] {
         cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let out = cmd.output().expect("run amlprobe");
     Run {
