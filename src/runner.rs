@@ -90,11 +90,17 @@ pub async fn run_once(
     };
     let probed: Vec<&str> = observed.dns.keys().map(String::as_str).collect();
     let (resolver, hosts_file) = sysdns::read(&probed);
+    let resolver_label = match (cfg.engine.dns_server, engine.nameservers()) {
+        (Some(server), _) => format!("{server} (--dns-server)"),
+        (None, []) => "the system resolver".to_string(),
+        (None, servers) => format!("{} (resolv.conf)", servers.join(", ")),
+    };
     let judgement = verdict::Judgement {
         ranges: &ranges,
         expected: &cfg.expected_ips,
         hints: &catalog.hints,
         hosts_file: &hosts_file,
+        resolver: &resolver_label,
     };
     let flow_reports = verdict::assess(&flows, &observed, &judgement);
     Ok(Report {

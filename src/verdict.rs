@@ -25,6 +25,8 @@ pub struct Judgement<'a> {
     pub hints: &'a BTreeMap<ReasonCode, ReasonHint>,
     /// `/etc/hosts` entries for probed names.
     pub hosts_file: &'a BTreeMap<String, Vec<IpAddr>>,
+    /// The resolver that gave the answers, e.g. `10.0.0.4 (resolv.conf)`: a wrong answer names it.
+    pub resolver: &'a str,
 }
 
 /// Values a hint template may use.
@@ -209,10 +211,13 @@ fn target_probes(
                     Err(_) => dns.partial_chain.clone(),
                 };
                 let expected = j.expected.get(host);
-                let (obs, warning) = match &dns.result {
+                let (mut obs, warning) = match &dns.result {
                     Err((reason, message)) => (Observation::fail(*reason, message.clone(), dns.elapsed), None),
                     Ok(_) => dns_verdict(host, target.expect, &addresses, &chain, expected, j.ranges, dns.elapsed),
                 };
+                if matches!(obs.reason, Some(ReasonCode::DnsPublicIp | ReasonCode::DnsWrongIp)) {
+                    obs.message = format!("{} (answered by {})", obs.message, j.resolver);
+                }
                 let mut p = probe(ProbeKind::Dns, host, None, None, &obs, Route::Direct);
                 p.expect = Some(target.expect);
                 p.cname_chain = Some(chain);

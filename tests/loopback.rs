@@ -120,13 +120,19 @@ fn dns_outcomes() {
             .unwrap()
             .contains("203.0.113.7")
     );
-    check(&report, "relaxed", "works", None);
-    check(&report, "wrong", "blocked", Some("dns_wrong_ip"));
     assert!(
-        flow(&report, "wrong")["message"]
+        flow(&report, "public")["message"]
             .as_str()
             .unwrap()
-            .contains("127.0.0.9")
+            .ends_with(&format!("(answered by {dns} (--dns-server))")),
+        "the wrong answer names the resolver that gave it"
+    );
+    check(&report, "relaxed", "works", None);
+    check(&report, "wrong", "blocked", Some("dns_wrong_ip"));
+    let wrong = flow(&report, "wrong")["message"].as_str().unwrap();
+    assert!(
+        wrong.contains("127.0.0.2") && wrong.contains("127.0.0.9") && wrong.contains(&format!("answered by {dns}")),
+        "{wrong}"
     );
     check(&report, "pinned", "works", None);
     assert!(

@@ -634,8 +634,10 @@ def check_probe(exp, flow, tv):
             want = None if exp["reason"] in ("", "none") else exp["reason"]
             if p.get("reason") != want:
                 out.append(f"{where}: reason expected {want}, got {p.get('reason')} ({p.get('message')})")
-        if "message_contains" in exp and exp["message_contains"].lower() not in (p.get("message") or "").lower():
-            out.append(f"{where}: message lacks {exp['message_contains']!r}: {p.get('message')!r}")
+        if "message_contains" in exp:
+            want = render_str(exp["message_contains"], tv)
+            if want.lower() not in (p.get("message") or "").lower():
+                out.append(f"{where}: message lacks {want!r}: {p.get('message')!r}")
         if "issuer_contains" in exp:
             issuer = ((p.get("tls") or {}).get("issuer") or "")
             if exp["issuer_contains"].lower() not in issuer.lower():
