@@ -228,6 +228,57 @@ def report(path, host, suites, region, workspace_id):
     check(not bad, f"{path}: every blocked flow has a DNS or TCP reason ({bad or 'none other'})")
 
 
+def oci_bundle(context, bundle, base_spec, env_file, resolv_conf, *args):
+    """Builds the Containerfile in `context` into an OCI runtime bundle and writes its config.
+
+    A builder for exactly the instructions the recipe uses, so that runc can run the image
+    where no docker daemon is: the process gets the image's user, entrypoint and environment,
+    `args` (or CMD), a read-only root, no capabilities, a network namespace of its own and the
+    resolv.conf bind mount that kubelet adds.
+    """
+    import shutil
+
+    context, bundle = pathlib.Path(context), pathlib.Path(bundle)
+    rootfs = bundle / "rootfs"
+    rootfs.mkdir(parents=True)
+    image = {"env": [], "entrypoint": [], "cmd": [], "user": None}
+    lines = (context / "Containerfile").read_text(encoding="utf-8").splitlines()
+    instructions = [ln.split(None, 1) for ln in lines if ln.strip() and not ln.startswith("#")]
+    check(instructions[0] == ["FROM", "scratch"], "the Containerfile starts FROM scratch")
+    for op, arg in instructions[1:]:
+        if op == "COPY":
+            src, dest = arg.split()
+            target = rootfs / dest.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(context / src, target)
+        elif op == "USER":
+            uid, gid = (int(x) for x in arg.split(":"))
+            image["user"] = {"uid": uid, "gid": gid}
+        elif op == "ENV":
+            image["env"].append(arg)
+        elif op in ("ENTRYPOINT", "CMD"):
+            image[op.lower()] = json.loads(arg)
+        elif op != "EXPOSE":
+            fail(f"the Containerfile uses {op}, which this check's builder does not know")
+    check(image["user"] is not None and image["user"]["uid"] != 0, f"the image runs as {image['user']}")
+    spec = json.loads(pathlib.Path(base_spec).read_text(encoding="utf-8"))
+    process = spec["process"]
+    process["args"] = image["entrypoint"] + (list(args) or image["cmd"])
+    process["user"] = image["user"]
+    process["env"] = image["env"] + pathlib.Path(env_file).read_text(encoding="utf-8").splitlines()
+    process["terminal"] = False
+    process["noNewPrivileges"] = True
+    process["capabilities"] = {k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}
+    spec["root"] = {"path": "rootfs", "readonly": True}
+    spec["mounts"].append({"destination": "/etc/resolv.conf", "type": "bind", "source": resolv_conf,
+                           "options": ["rbind", "ro"]})
+    # No cgroup settings: the check runs where cgroups may not be delegated.
+    spec["linux"].pop("resources", None)
+    spec["linux"].pop("cgroupsPath", None)
+    check({"type": "network"} in spec["linux"]["namespaces"], "the container gets its own network namespace")
+    (bundle / "config.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+
+
 def fetch(url, what):
     """GET url; prints its status code (`status`) or its body (`body`)."""
     try:
@@ -246,6 +297,7 @@ def fetch(url, what):
 COMMANDS = {
     "yaml-all": yaml_all, "cloud-init": cloud_init, "cloud-init-schema": cloud_init_schema,
     "systemd-exec": systemd_exec, "k8s": k8s, "report": report, "fetch": fetch,
+    "oci-bundle": oci_bundle,
 }
 
 if __name__ == "__main__":
