@@ -110,7 +110,7 @@ type ProxyAddress = Result<SocketAddr, String>;
 
 /// Runs probes. Cheap to share: clone the `Arc`.
 pub struct Engine {
-    dns: DnsProber,
+    dns: Arc<DnsProber>,
     tls: TlsProber,
     config: EngineConfig,
 }
@@ -126,7 +126,7 @@ impl Engine {
     /// Builds the resolver and TLS state once for the run.
     pub fn new(config: EngineConfig) -> Result<Arc<Self>, SetupError> {
         Ok(Arc::new(Engine {
-            dns: DnsProber::new(config.dns_server, config.timeout)?,
+            dns: Arc::new(DnsProber::new(config.dns_server, config.timeout)?),
             tls: TlsProber::new(&config.ca_files)?,
             config,
         }))
@@ -154,6 +154,7 @@ impl Engine {
                 .map(|w| u64::from(w.resolve) + w.checks.len() as u64)
                 .sum(),
         ));
+        self.dns.start_server_check();
         let proxies = Arc::new(self.resolve_proxies().await);
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut hosts = JoinSet::new();

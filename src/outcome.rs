@@ -78,6 +78,8 @@ pub enum ReasonCode {
     DnsRefused,
     /// No DNS answer within the deadline.
     DnsTimeout,
+    /// No query reached a nameserver: nothing listens there (ICMP port unreachable) or no route.
+    DnsUnreachable,
     /// A name that must resolve to a private endpoint resolved to a non-private address.
     DnsPublicIp,
     /// The name resolved, but not to the address recorded for its private endpoint.
@@ -134,12 +136,13 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 31] = [
+    pub const ALL: [ReasonCode; 32] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
         ReasonCode::DnsServfail,
         ReasonCode::DnsRefused,
         ReasonCode::DnsTimeout,
+        ReasonCode::DnsUnreachable,
         ReasonCode::DnsPublicIp,
         ReasonCode::DnsWrongIp,
         ReasonCode::DnsError,
@@ -176,6 +179,7 @@ impl ReasonCode {
             ReasonCode::DnsServfail => "dns_servfail",
             ReasonCode::DnsRefused => "dns_refused",
             ReasonCode::DnsTimeout => "dns_timeout",
+            ReasonCode::DnsUnreachable => "dns_unreachable",
             ReasonCode::DnsPublicIp => "dns_public_ip",
             ReasonCode::DnsWrongIp => "dns_wrong_ip",
             ReasonCode::DnsError => "dns_error",

@@ -542,6 +542,50 @@ fn suites_listing_renders_every_cloud() {
     assert!(text.contains("\"missing_context\""), "flows lacking context are marked");
 }
 
+#[test]
+fn a_dns_server_that_is_down_is_named_without_waiting_for_the_deadline() {
+    let down = std::net::UdpSocket::bind((LOCAL, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let suite = support::suite_file(
+        dir.path(),
+        &[
+            ("a", "hosts = [\"a.test\"]"),
+            ("b", "hosts = [\"b.test\"]\nports = [443]"),
+        ],
+    );
+    let args = [
+        "run",
+        "--format",
+        "json",
+        "--no-imds",
+        "--no-proxy",
+        "--suite-file",
+        suite.to_str().unwrap(),
+        "--suite",
+        "t",
+        "--dns-server",
+        &down,
+        "--timeout",
+        "20",
+    ];
+    let report = amlprobe(&args, &[]).json();
+    for id in ["a", "b"] {
+        check(&report, id, "blocked", Some("dns_unreachable"));
+        let message = probe(&report, id, "dns")["message"].as_str().unwrap().to_string();
+        assert!(
+            message.contains(&format!("{down} answered ICMP port unreachable")),
+            "{message}"
+        );
+    }
+    // hickory alone would wait out the 20 s deadline; the server check ends it at once.
+    let took = report["duration_ms"].as_u64().unwrap();
+    assert!(took < 10_000, "took {took} ms");
+}
+
 /// A loopback IMDS answering every request with `body`; the requests it got come back on the channel.
 fn imds_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
     use std::io::{Read, Write};

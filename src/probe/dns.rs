@@ -9,8 +9,13 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 use serde::Serialize;
-use std::net::{IpAddr, SocketAddr};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::OnceCell;
+use tokio::task::JoinSet;
 
 /// One CNAME hop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,6 +51,9 @@ pub struct DnsProber {
     resolver: TokioResolver,
     timeout: Duration,
     nameservers: Vec<String>,
+    servers: Vec<SocketAddr>,
+    /// Why no nameserver can be reached at all, once checked (`None`: one may be).
+    unreachable: OnceCell<Option<String>>,
 }
 
 impl DnsProber {
@@ -65,15 +73,18 @@ impl DnsProber {
             None => hickory_resolver::system_conf::read_system_conf()
                 .map_err(|e| SetupError::ResolverConfig(e.to_string()))?,
         };
-        let nameservers = config
+        let servers: Vec<SocketAddr> = config
             .name_servers()
             .iter()
-            .map(|ns| {
-                let port = ns.connections.first().map_or(53, |c| c.port);
-                if port == 53 {
-                    ns.ip.to_string()
+            .map(|ns| SocketAddr::new(ns.ip, ns.connections.first().map_or(53, |c| c.port)))
+            .collect();
+        let nameservers = servers
+            .iter()
+            .map(|s| {
+                if s.port() == 53 {
+                    s.ip().to_string()
                 } else {
-                    SocketAddr::new(ns.ip, port).to_string()
+                    s.to_string()
                 }
             })
             .collect();
@@ -91,7 +102,27 @@ impl DnsProber {
             resolver,
             timeout,
             nameservers,
+            servers,
+            unreachable: OnceCell::new(),
         })
+    }
+
+    /// Starts checking in the background whether any nameserver can be reached at all, so that
+    /// a lookup that times out can tell "nothing listens there / no route" from "dropped"
+    /// without waiting any longer. Call it before the lookups start.
+    pub fn start_server_check(self: &Arc<Self>) {
+        let prober = self.clone();
+        tokio::spawn(async move {
+            prober.servers_unreachable().await;
+        });
+    }
+
+    /// Why no nameserver accepts queries, or `None` when one may (it answered, or stayed silent).
+    async fn servers_unreachable(&self) -> Option<&str> {
+        self.unreachable
+            .get_or_init(|| all_unreachable(self.servers.clone(), self.timeout))
+            .await
+            .as_deref()
     }
 
     /// The nameservers queried, for the report.
@@ -136,7 +167,7 @@ impl DnsProber {
         let rank = |r: ReasonCode| match r {
             ReasonCode::DnsNxdomain => 0,
             ReasonCode::DnsServfail | ReasonCode::DnsRefused => 1,
-            ReasonCode::DnsTimeout => 2,
+            ReasonCode::DnsTimeout | ReasonCode::DnsUnreachable => 2,
             ReasonCode::DnsError => 3,
             _ => 4,
         };
@@ -153,30 +184,118 @@ impl DnsProber {
 
     async fn lookup(&self, fqdn: &str, rt: RecordType) -> Result<(Vec<CnameLink>, Vec<IpAddr>), (ReasonCode, String)> {
         let host = fqdn.trim_end_matches('.');
-        let lookup = match tokio::time::timeout(self.timeout, self.resolver.lookup(fqdn, rt)).await {
-            Err(_) => {
-                return Err((
+        let unreachable = |why: &str| {
+            (
+                ReasonCode::DnsUnreachable,
+                format!("no {rt} query for {host} got through: {why}"),
+            )
+        };
+        // hickory ignores ICMP errors, so a server that is down looks like a silent one until
+        // the deadline; the server check sees them and ends the wait early.
+        let known_unreachable = async {
+            match self.servers_unreachable().await {
+                Some(why) => why,
+                None => std::future::pending().await,
+            }
+        };
+        let failure = tokio::select! {
+            biased;
+            resolved = tokio::time::timeout(self.timeout, self.resolver.lookup(fqdn, rt)) => match resolved {
+                Err(_) => (
                     ReasonCode::DnsTimeout,
                     format!("no {rt} answer for {host} within {:?}", self.timeout),
-                ));
-            }
-            Ok(Err(e)) => return Err(classify(host, rt, &e, &self.nameservers)),
-            Ok(Ok(l)) => l,
+                ),
+                Ok(Err(e)) => classify(host, rt, &e, &self.nameservers),
+                Ok(Ok(lookup)) => return Ok(answer_of(&lookup)),
+            },
+            why = known_unreachable => return Err(unreachable(why)),
         };
-        let mut chain = Vec::new();
-        let mut addrs = Vec::new();
-        for r in lookup.answers() {
-            match &r.data {
-                RData::CNAME(c) => chain.push(CnameLink {
-                    name: r.name.to_string().trim_end_matches('.').to_string(),
-                    target: c.0.to_string().trim_end_matches('.').to_string(),
-                }),
-                RData::A(a) => addrs.push(IpAddr::V4(a.0)),
-                RData::AAAA(a) => addrs.push(IpAddr::V6(a.0)),
-                _ => {}
-            }
+        if matches!(failure.0, ReasonCode::DnsTimeout | ReasonCode::DnsError)
+            && let Some(why) = self.servers_unreachable().await
+        {
+            return Err(unreachable(why));
         }
-        Ok((chain, addrs))
+        Err(failure)
+    }
+}
+
+/// The CNAME chain and addresses of an answer.
+fn answer_of(lookup: &hickory_resolver::lookup::Lookup) -> (Vec<CnameLink>, Vec<IpAddr>) {
+    let mut chain = Vec::new();
+    let mut addrs = Vec::new();
+    for r in lookup.answers() {
+        match &r.data {
+            RData::CNAME(c) => chain.push(CnameLink {
+                name: r.name.to_string().trim_end_matches('.').to_string(),
+                target: c.0.to_string().trim_end_matches('.').to_string(),
+            }),
+            RData::A(a) => addrs.push(IpAddr::V4(a.0)),
+            RData::AAAA(a) => addrs.push(IpAddr::V6(a.0)),
+            _ => {}
+        }
+    }
+    (chain, addrs)
+}
+
+/// Why none of `servers` can be reached, or `None` when at least one may be.
+async fn all_unreachable(servers: Vec<SocketAddr>, wait: Duration) -> Option<String> {
+    let mut checks = JoinSet::new();
+    for server in servers {
+        checks.spawn(server_unreachable(server, wait));
+    }
+    let mut reasons = Vec::new();
+    while let Some(done) = checks.join_next().await {
+        reasons.push(done.ok().flatten()?);
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// A DNS query for the root's NS records: any answer at all shows the server is there.
+const ROOT_NS_QUERY: [u8; 17] = [0x61, 0x6d, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1];
+
+/// Queries `server` over a connected UDP socket, which (unlike hickory's) receives the ICMP
+/// errors a closed port or a rejecting firewall sends back. The query is repeated until `wait`
+/// runs out: hosts rate-limit ICMP errors per peer (Linux: a burst of 6, then one a second),
+/// and the run's own lookups may have used them up.
+async fn server_unreachable(server: SocketAddr, wait: Duration) -> Option<String> {
+    const RESEND: Duration = Duration::from_millis(250);
+    let local: SocketAddr = if server.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await.ok()?;
+    if let Err(e) = socket.connect(server).await {
+        return unreachable_reason(server, &e);
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut buf = [0u8; 512];
+    loop {
+        if let Err(e) = socket.send(&ROOT_NS_QUERY).await {
+            return unreachable_reason(server, &e);
+        }
+        let slice = RESEND.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(slice, socket.recv(&mut buf)).await {
+            Ok(Ok(_)) => return None,
+            Ok(Err(e)) => return unreachable_reason(server, &e),
+            Err(_) if tokio::time::Instant::now() >= deadline => return None,
+            Err(_) => {}
+        }
+    }
+}
+
+/// The socket errors that mean a query cannot reach `server` at all.
+fn unreachable_reason(server: SocketAddr, e: &io::Error) -> Option<String> {
+    const ENETUNREACH: i32 = 101;
+    const EHOSTUNREACH: i32 = 113;
+    match (e.kind(), e.raw_os_error()) {
+        (io::ErrorKind::ConnectionRefused, _) => Some(format!(
+            "{server} answered ICMP port unreachable: nothing listens on port {} there, or a firewall rejects it",
+            server.port()
+        )),
+        (_, Some(ENETUNREACH)) => Some(format!("no route to {server} from this host")),
+        (_, Some(EHOSTUNREACH)) => Some(format!("{server} is unreachable (ICMP host unreachable)")),
+        _ => None,
     }
 }
 
@@ -214,6 +333,42 @@ mod tests {
 
     fn reason(e: NetError) -> (ReasonCode, String) {
         classify("ws.example", RecordType::A, &e, &["10.0.0.4:53".to_string()])
+    }
+
+    #[test]
+    fn socket_errors_that_mean_no_query_gets_through() {
+        let server: SocketAddr = "10.0.0.4:53".parse().unwrap();
+        let why = |errno| unreachable_reason(server, &io::Error::from_raw_os_error(errno));
+        assert!(why(111).unwrap().contains("ICMP port unreachable")); // ECONNREFUSED
+        assert!(why(101).unwrap().contains("no route to 10.0.0.4:53")); // ENETUNREACH
+        assert!(why(113).unwrap().contains("ICMP host unreachable")); // EHOSTUNREACH
+        assert_eq!(why(110), None); // ETIMEDOUT: maybe only slow
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable_while_silent_or_answering_servers_are_not() {
+        let wait = Duration::from_millis(300);
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let why = all_unreachable(vec![closed], wait)
+            .await
+            .expect("nothing listens there");
+        assert!(
+            why.contains(&closed.to_string()) && why.contains("port unreachable"),
+            "{why}"
+        );
+
+        let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let answering = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let answering_addr = answering.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            if let Ok((n, from)) = answering.recv_from(&mut buf).await {
+                let _ = answering.send_to(&buf[..n], from).await;
+            }
+        });
+        assert_eq!(all_unreachable(vec![silent.local_addr().unwrap()], wait).await, None);
+        // One server that may work is enough for the timeout to stand.
+        assert_eq!(all_unreachable(vec![closed, answering_addr], wait).await, None);
     }
 
     #[test]
