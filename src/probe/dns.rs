@@ -201,7 +201,8 @@ impl DnsProber {
         let failure = tokio::select! {
             biased;
             resolved = tokio::time::timeout(self.timeout, self.resolver.lookup(fqdn, rt)) => match resolved {
-                Err(_) => (
+                // hickory's own timeout and ours are the same deadline: one message for both.
+                Err(_) | Ok(Err(NetError::Timeout)) => (
                     ReasonCode::DnsTimeout,
                     format!("no {rt} answer for {host} within {:?}", self.timeout),
                 ),
