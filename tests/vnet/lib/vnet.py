@@ -71,7 +71,8 @@ def load(path):
         "proxy.auth": {"user", "password"},
         "azure_dns": {"enabled"},
         "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others"},
-        "expect.flow": {"id", "status", "reason", "probes", "probe"},
+        "expect.flow": {"id", "status", "reason", "probes", "probe", "path", "direct"},
+        "direct": {"status", "reason"},
         "probe": {"kind", "host", "port", "address", "path", "status", "reason", "message_contains",
                   "issuer_contains", "addresses", "cname_contains"},
         "expect.resolver": {"host", "verdict", "diagnosis_contains", "answers"},
@@ -94,6 +95,8 @@ def load(path):
             validate(section, entry)
     for flow in (sc.get("expect") or {}).get("flow", []):
         validate("expect.flow", flow)
+        if "direct" in flow:
+            validate("direct", flow["direct"])
         for probe in flow.get("probes", []) + flow.get("probe", []):
             validate("probe", probe)
     for res in (sc.get("expect") or {}).get("resolver", []):
@@ -785,6 +788,15 @@ def check(sc, report, exit_code, tv, raw=None):
             want = None if e["reason"] in ("", "none") else e["reason"]
             if f.get("reason") != want:
                 problems.append((fid, f"reason expected {want}, got {f.get('reason')} ({f.get('message')})"))
+        if "path" in e and f.get("path") != e["path"]:
+            problems.append((fid, f"path expected {e['path']}, got {f.get('path')}"))
+        if "direct" in e:
+            # --compare-direct: the same flow tried without the proxy.
+            direct = f.get("direct_path") or {}
+            for key in ("status", "reason"):
+                if key in e["direct"] and direct.get(key) != e["direct"][key]:
+                    problems.append((fid, f"direct path {key} expected {e['direct'][key]}, got {direct.get(key)} "
+                                          f"({direct.get('message')})"))
         for pe in e.get("probes", []) + e.get("probe", []):
             if "status" in pe and pe["status"] not in PROBE_STATUSES:
                 raise ScenarioError(f"expect.flow {pattern}: probe status {pe['status']!r} is not one of {sorted(PROBE_STATUSES)}")
