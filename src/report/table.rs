@@ -119,10 +119,15 @@ pub fn render(report: &Report, color: bool) -> String {
             latency(flow),
             reason
         );
-        if matches!(
-            flow.status,
-            FlowStatus::Blocked | FlowStatus::Inconclusive | FlowStatus::Skipped
-        ) {
+        // A flow that works only through the proxy is news too: compute that ignores the
+        // proxy settings will find it blocked (--compare-direct).
+        let direct_fails = flow.direct_path.as_ref().is_some_and(|d| d.status != FlowStatus::Works);
+        if direct_fails
+            || matches!(
+                flow.status,
+                FlowStatus::Blocked | FlowStatus::Inconclusive | FlowStatus::Skipped
+            )
+        {
             let _ = writeln!(out, "      {} [{}]", flow.message, flow.id);
             if let Some(hint) = &flow.hint {
                 let _ = writeln!(out, "      {} {hint}", paint.wrap("36", "fix:"));
@@ -173,4 +178,34 @@ pub fn summary_line(report: &Report) -> String {
         line.push_str(&format!("; required flows blocked: {}", blocked.join(", ")));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::ReasonCode;
+    use crate::report::DirectPath;
+    use crate::report::test_support::sample_report;
+
+    #[test]
+    fn a_flow_that_works_only_through_the_proxy_gets_its_detail_line() {
+        let mut report = sample_report();
+        let works = report.flows.iter_mut().find(|f| f.status == FlowStatus::Works).unwrap();
+        works.message = "1 probe(s) passed [via proxy; direct path blocked (tcp_timeout)]".into();
+        let id = works.id.clone();
+        let plain = render(&report, false);
+        assert!(
+            !plain.contains(&format!("[{id}]")),
+            "no detail line without a direct path:\n{plain}"
+        );
+        report.flows.iter_mut().find(|f| f.id == id).unwrap().direct_path = Some(DirectPath {
+            status: FlowStatus::Blocked,
+            reason: Some(ReasonCode::TcpTimeout),
+        });
+        let table = render(&report, false);
+        assert!(
+            table.contains(&format!("direct path blocked (tcp_timeout)] [{id}]")),
+            "{table}"
+        );
+    }
 }
