@@ -26,7 +26,7 @@ ip netns del amlpb-cli 2>/dev/null || true
 
 need() { command -v "$1" >/dev/null || { apt-get update -qq; apt-get install -y -qq "$2" >/dev/null; }; }
 need dnsmasq dnsmasq-base; need nginx nginx; need nft nftables; need dig dnsutils; need nc netcat-openbsd
-need /usr/bin/time time; need openssl openssl
+need /usr/bin/time time; need openssl openssl; need hyperfine hyperfine
 if ! command -v prometheus-blackbox-exporter >/dev/null; then
   apt-get install -y -qq prometheus-blackbox-exporter >/dev/null
   systemctl disable --now prometheus-blackbox-exporter >/dev/null 2>&1 || true
@@ -134,6 +134,8 @@ else
 fi
 
 ratio() { python3 -c "print(f'{$1 / $wall:.1f}x')"; }
+# Sections below the table (the soak figures from soak.sh) are kept as they are.
+kept=$(sed -n '/^## /,$p' "$root/benches/RESULTS.md" 2>/dev/null || true)
 cat > "$root/benches/RESULTS.md" <<EOF
 # Benchmark results
 
@@ -154,4 +156,5 @@ The docs way and blackbox_exporter check the same targets with the same per-step
 blackbox gets the same concurrency as amlprobe, but reports only \`probe_success\` (no reason) and
 probes one address per name. amlprobe additionally makes an HTTP request after each handshake.
 EOF
+if [ -n "$kept" ]; then printf '\n%s\n' "$kept" >>"$root/benches/RESULTS.md"; fi
 cat "$root/benches/RESULTS.md"

@@ -110,7 +110,7 @@ type ProxyAddress = Result<SocketAddr, String>;
 
 /// Runs probes. Cheap to share: clone the `Arc`.
 pub struct Engine {
-    dns: Arc<DnsProber>,
+    dns: DnsProber,
     tls: TlsProber,
     config: EngineConfig,
 }
@@ -126,7 +126,7 @@ impl Engine {
     /// Builds the resolver and TLS state once for the run.
     pub fn new(config: EngineConfig) -> Result<Arc<Self>, SetupError> {
         Ok(Arc::new(Engine {
-            dns: Arc::new(DnsProber::new(config.dns_server, config.timeout)?),
+            dns: DnsProber::new(config.dns_server, config.timeout)?,
             tls: TlsProber::new(&config.ca_files)?,
             config,
         }))

@@ -77,7 +77,7 @@ pub async fn compare(
         .iter()
         .map(|r| DnsProber::new(Some(r.address), timeout).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    probers.iter().for_each(DnsProber::start_server_check);
+    probers.iter().for_each(|p| p.start_server_check());
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for (h, host) in hosts.iter().enumerate() {

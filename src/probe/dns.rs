@@ -53,7 +53,17 @@ pub struct DnsProber {
     nameservers: Vec<String>,
     servers: Vec<SocketAddr>,
     /// Why no nameserver can be reached at all, once checked (`None`: one may be).
-    unreachable: OnceCell<Option<String>>,
+    unreachable: Arc<OnceCell<Option<String>>>,
+    /// The background check, stopped when the prober goes: it must not outlive the run.
+    check: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for DnsProber {
+    fn drop(&mut self) {
+        if let Some(check) = self.check.get_mut().ok().and_then(Option::take) {
+            check.abort();
+        }
+    }
 }
 
 impl DnsProber {
@@ -103,18 +113,22 @@ impl DnsProber {
             timeout,
             nameservers,
             servers,
-            unreachable: OnceCell::new(),
+            unreachable: Arc::new(OnceCell::new()),
+            check: std::sync::Mutex::new(None),
         })
     }
 
     /// Starts checking in the background whether any nameserver can be reached at all, so that
     /// a lookup that times out can tell "nothing listens there / no route" from "dropped"
     /// without waiting any longer. Call it before the lookups start.
-    pub fn start_server_check(self: &Arc<Self>) {
-        let prober = self.clone();
-        tokio::spawn(async move {
-            prober.servers_unreachable().await;
+    pub fn start_server_check(&self) {
+        let (cell, servers, wait) = (self.unreachable.clone(), self.servers.clone(), self.timeout);
+        let task = tokio::spawn(async move {
+            cell.get_or_init(|| all_unreachable(servers, wait)).await;
         });
+        if let Ok(mut check) = self.check.lock() {
+            *check = Some(task.abort_handle());
+        }
     }
 
     /// Why no nameserver accepts queries, or `None` when one may (it answered, or stayed silent).
