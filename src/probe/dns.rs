@@ -301,15 +301,13 @@ async fn server_unreachable(server: SocketAddr, wait: Duration) -> Option<String
 
 /// The socket errors that mean a query cannot reach `server` at all.
 fn unreachable_reason(server: SocketAddr, e: &io::Error) -> Option<String> {
-    const ENETUNREACH: i32 = 101;
-    const EHOSTUNREACH: i32 = 113;
-    match (e.kind(), e.raw_os_error()) {
-        (io::ErrorKind::ConnectionRefused, _) => Some(format!(
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Some(format!(
             "{server} answered ICMP port unreachable: nothing listens on port {} there, or a firewall rejects it",
             server.port()
         )),
-        (_, Some(ENETUNREACH)) => Some(format!("no route to {server} from this host")),
-        (_, Some(EHOSTUNREACH)) => Some(format!("{server} is unreachable (ICMP host unreachable)")),
+        io::ErrorKind::NetworkUnreachable => Some(format!("no route to {server} from this host")),
+        io::ErrorKind::HostUnreachable => Some(format!("{server} is unreachable (ICMP host unreachable)")),
         _ => None,
     }
 }

@@ -51,42 +51,29 @@ fn new_socket(addr: SocketAddr) -> io::Result<TcpSocket> {
 }
 
 fn classify(addr: SocketAddr, e: &io::Error, elapsed: Duration) -> Observation {
-    const EPERM: i32 = 1;
-    const EACCES: i32 = 13;
-    const ENETUNREACH: i32 = 101;
-    const EHOSTUNREACH: i32 = 113;
-    match (e.kind(), e.raw_os_error()) {
-        (io::ErrorKind::ConnectionRefused, _) => Observation::fail(
+    use io::ErrorKind::{ConnectionRefused, HostUnreachable, NetworkUnreachable, PermissionDenied, TimedOut};
+    let (reason, message) = match e.kind() {
+        ConnectionRefused => (
             ReasonCode::TcpRefused,
             format!("{addr} refused the connection (TCP reset)"),
-            elapsed,
         ),
-        (_, Some(ENETUNREACH)) => Observation::fail(
+        NetworkUnreachable => (
             ReasonCode::TcpUnreachable,
             format!("no route to the network of {addr} from this host"),
-            elapsed,
         ),
-        (_, Some(EHOSTUNREACH)) => Observation::fail(
+        HostUnreachable => (
             ReasonCode::TcpUnreachable,
             format!("{addr} is unreachable (ICMP unreachable or no route)"),
-            elapsed,
         ),
-        (_, Some(EPERM | EACCES)) => Observation::fail(
+        // EPERM / EACCES from connect(): a local netfilter rule said no.
+        PermissionDenied => (
             ReasonCode::TcpUnreachable,
             format!("a firewall rule on this host blocks connections to {addr}"),
-            elapsed,
         ),
-        (io::ErrorKind::TimedOut, _) => Observation::fail(
-            ReasonCode::TcpTimeout,
-            format!("connecting to {addr} timed out"),
-            elapsed,
-        ),
-        _ => Observation::fail(
-            ReasonCode::TcpError,
-            format!("connecting to {addr} failed: {e}"),
-            elapsed,
-        ),
-    }
+        TimedOut => (ReasonCode::TcpTimeout, format!("connecting to {addr} timed out")),
+        _ => (ReasonCode::TcpError, format!("connecting to {addr} failed: {e}")),
+    };
+    Observation::fail(reason, message, elapsed)
 }
 
 #[cfg(test)]

@@ -18,12 +18,19 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> Observation {
             format!("{addr} answered with ICMP port unreachable: nothing listens there or a firewall rejects it"),
             start.elapsed(),
         ),
-        // ENETUNREACH, EHOSTUNREACH, EPERM, EACCES: routing or a local firewall said no.
-        Ok(Err(e)) if matches!(e.raw_os_error(), Some(101 | 113 | 1 | 13)) => Observation::fail(
-            ReasonCode::UdpRefused,
-            format!("{addr} is unreachable: {e}"),
-            start.elapsed(),
-        ),
+        // Routing or a local firewall said no.
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable | io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Observation::fail(
+                ReasonCode::UdpRefused,
+                format!("{addr} is unreachable: {e}"),
+                start.elapsed(),
+            )
+        }
         Ok(Err(e)) => Observation::inconclusive(
             ReasonCode::UdpNoReply,
             format!("sending to {addr} failed: {e}"),
