@@ -326,11 +326,7 @@ impl Engine {
         observed.tunnel = Some(tunnel);
         if open {
             self.speak(&mut observed, stream, host, check).await;
-            if let Some(tls) = observed
-                .tls
-                .as_mut()
-                .filter(|t| t.observation.message.contains("closed the connection"))
-            {
+            if let Some(tls) = observed.tls.as_mut().filter(|t| t.peer_closed) {
                 tls.observation.reason = Some(ReasonCode::ProxyTunnelClosed);
                 tls.observation.message = format!("proxy {proxy} closed the tunnel to {host} during the TLS handshake");
             }

@@ -341,6 +341,7 @@ fn proxy_outcomes() {
         ),
         (Proxy::Refuse("HTTP/1.1 502 Bad Gateway"), "proxy_upstream_failed"),
         (Proxy::CloseAfterOk, "proxy_tunnel_closed"),
+        (Proxy::ResetAfterOk, "proxy_tunnel_closed"),
         (Proxy::Garbage, "proxy_error"),
     ];
     for (mode, reason) in cases {

@@ -44,6 +44,9 @@ pub struct TlsObservation {
     pub observation: Observation,
     /// The chain, when one was presented.
     pub details: Option<TlsDetails>,
+    /// The peer closed or reset the connection mid-handshake; through a proxy that is the
+    /// proxy ending the tunnel.
+    pub peer_closed: bool,
 }
 
 /// Shared TLS state for a run: one client config and two verifiers.
@@ -96,12 +99,13 @@ impl TlsProber {
         timeout: Duration,
     ) -> (TlsObservation, Option<TlsStream<TcpStream>>) {
         let start = Instant::now();
-        let failed = |reason, message: String| {
+        let failed = |reason, message: String, peer_closed| {
             let observation = Observation::fail(reason, message, start.elapsed());
             (
                 TlsObservation {
                     observation,
                     details: None,
+                    peer_closed,
                 },
                 None,
             )
@@ -110,14 +114,18 @@ impl TlsProber {
             return failed(
                 ReasonCode::TlsHandshakeFailed,
                 format!("'{host}' is not a valid TLS server name"),
+                false,
             );
         };
         let tls = match tokio::time::timeout(timeout, self.connector.connect(server_name.clone(), stream)).await {
             Err(_) => {
                 let message = format!("the TLS handshake with {host} did not finish within {timeout:?}");
-                return failed(ReasonCode::TlsTimeout, message);
+                return failed(ReasonCode::TlsTimeout, message, false);
             }
-            Ok(Err(e)) => return failed(ReasonCode::TlsHandshakeFailed, handshake_error(host, &e)),
+            Ok(Err(e)) => {
+                let closed = matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset);
+                return failed(ReasonCode::TlsHandshakeFailed, handshake_error(host, &e), closed);
+            }
             Ok(Ok(s)) => s,
         };
         let elapsed = start.elapsed();
@@ -138,6 +146,7 @@ impl TlsProber {
                 TlsObservation {
                     observation: o,
                     details: Some(details),
+                    peer_closed: false,
                 },
                 None,
             );
@@ -159,6 +168,7 @@ impl TlsProber {
             TlsObservation {
                 observation,
                 details: Some(details),
+                peer_closed: false,
             },
             Some(tls),
         )

@@ -307,8 +307,10 @@ pub enum Proxy {
     TunnelTo(u16),
     /// Answer with this status line and headers.
     Refuse(&'static str),
-    /// Say 200, then close the tunnel.
+    /// Say 200, read the client's first bytes, then close the tunnel (FIN).
     CloseAfterOk,
+    /// Say 200, read the client's first bytes, then reset the tunnel (RST).
+    ResetAfterOk,
     /// Answer with something that is not HTTP.
     Garbage,
 }
@@ -325,8 +327,17 @@ pub fn proxy_server(mode: Proxy) -> u16 {
             Proxy::Refuse(status) => {
                 let _ = client.write_all(format!("{status}\r\nServer: squid\r\nContent-Length: 0\r\n\r\n").as_bytes());
             }
-            Proxy::CloseAfterOk => {
+            Proxy::CloseAfterOk | Proxy::ResetAfterOk => {
                 let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                // Reading the ClientHello first makes the close a plain FIN: closing with
+                // unread data would turn it into a reset.
+                let _ = client.read(&mut [0u8; 4096]);
+                if matches!(mode, Proxy::ResetAfterOk) {
+                    let _ = socket2::SockRef::from(&client).set_linger(Some(std::time::Duration::ZERO));
+                } else {
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                    let _ = client.read(&mut [0u8; 4096]);
+                }
             }
             Proxy::Garbage => {
                 let _ = client.write_all(b"hello there\r\n\r\n");
