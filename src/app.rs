@@ -112,6 +112,7 @@ fn colored(cfg: &RunConfig) -> bool {
 }
 
 fn run(args: RunArgs) -> Result<u8, Failure> {
+    let bundle_to = args.bundle.clone();
     let (cfg, report) = probe_once(args, true)?;
     print(&match (cfg.quiet, cfg.format) {
         (true, _) => report::table::summary_line(&report) + "\n",
@@ -120,10 +121,34 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         (false, Format::Junit) => report::junit::render(&report),
         (false, Format::Prometheus) => report::prometheus::render(&report),
     })?;
+    if let Some(path) = bundle_to {
+        // stdout carries the report in the chosen format: the note goes to stderr.
+        let json = report.to_json() + "\n";
+        eprintln!(
+            "{}",
+            write_bundle(&path, &json, &report::table::render(&report, false))?
+        );
+    }
     Ok(report.exit_code())
 }
 
+/// Writes the support bundle and says what it wrote.
+fn write_bundle(path: &std::path::Path, json: &str, text: &str) -> Result<String, Failure> {
+    let entries = bundle::collect(&bundle::Inputs::system(), json, text);
+    bundle::write(path, &entries).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    Ok(format!(
+        "amlprobe: wrote {} ({} files, secrets redacted)",
+        path.display(),
+        entries.len()
+    ))
+}
+
 fn bundle(args: BundleArgs) -> Result<u8, Failure> {
+    if args.run.bundle.is_some() {
+        return Err(usage(
+            "--bundle: `amlprobe bundle` writes the bundle named by its argument",
+        ));
+    }
     let (json, text, code) = match &args.from_report {
         Some(path) => {
             // A saved report is packed as it is: re-rendering needs the full model.
@@ -146,13 +171,7 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             )
         }
     };
-    let entries = bundle::collect(&bundle::Inputs::system(), &json, &text);
-    bundle::write(&args.output, &entries).map_err(|e| usage(format!("{}: {e}", args.output.display())))?;
-    print(&format!(
-        "amlprobe: wrote {} ({} files, secrets redacted)\n",
-        args.output.display(),
-        entries.len()
-    ))?;
+    print(&(write_bundle(&args.output, &json, &text)? + "\n"))?;
     Ok(code)
 }
 
@@ -179,6 +198,11 @@ fn merge(args: MergeArgs) -> Result<u8, Failure> {
 }
 
 fn serve(args: ServeArgs) -> Result<u8, Failure> {
+    if args.run.bundle.is_some() {
+        return Err(usage(
+            "--bundle: serve keeps no bundles; run `amlprobe bundle` when support asks",
+        ));
+    }
     let listen = config::parse_listen(&args.listen).map_err(usage)?;
     let interval = config::parse_duration("interval", &args.interval).map_err(usage)?;
     let jitter = match &args.jitter {

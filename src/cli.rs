@@ -181,6 +181,10 @@ pub struct RunArgs {
     /// Reports kept in --report-dir; older ones are deleted [default: 48].
     #[arg(long, env = "AMLPROBE_KEEP_REPORTS", value_name = "N")]
     pub keep_reports: Option<usize>,
+    /// Also pack what support asks for (this report, resolver and proxy settings, routes) into
+    /// FILE.tar.gz, secrets redacted; as `amlprobe bundle` does.
+    #[arg(long, value_name = "FILE.tar.gz")]
+    pub bundle: Option<PathBuf>,
     /// Name recorded for this machine in the report [default: the kernel's host name]; in
     /// Kubernetes, the node name from the downward API, so `merge` shows nodes, not pods.
     #[arg(long, env = "AMLPROBE_HOST_NAME", value_name = "NAME")]

@@ -249,6 +249,19 @@ fn bundle_redacts_secrets_from_environment_arguments_and_reports() {
     assert!(everything.contains("HTTPS_PROXY=http://svc:***@proxy.corp:3128"));
     assert!(everything.contains("--proxy http://ops:***@127.0.0.1"));
 
+    // `run --bundle`: the usual output on stdout, the same archive beside it.
+    let out3 = healthy.path("run-bundle.tar.gz");
+    let r = healthy.run(&["--format", "json", "--bundle", out3.to_str().unwrap()]);
+    assert!(r.json()["flows"].is_array(), "stdout is still the JSON report");
+    assert!(r.stderr.contains("run-bundle.tar.gz"), "{}", r.stderr);
+    let names: Vec<String> = unpack(&out3).into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().any(|n| n.ends_with("report.json")), "{names:?}");
+    let clash = amlprobe(
+        &["bundle", out.to_str().unwrap(), "--bundle", out3.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(clash.code, 2, "{}", clash.stderr);
+
     // A saved report with secrets in it is redacted too.
     let planted = healthy.path("planted.json");
     let mut report = healthy.run(&["--format", "json"]).json();
