@@ -102,6 +102,8 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     );
     let mut suite = "";
+    // When one cause blocks many flows (DNS down, a proxy denying), its fix is spelled out once.
+    let mut hints_shown = std::collections::HashSet::new();
     for flow in &report.flows {
         if flow.suite != suite {
             suite = &flow.suite;
@@ -130,7 +132,12 @@ pub fn render(report: &Report, color: bool) -> String {
         {
             let _ = writeln!(out, "      {} [{}]", flow.message, flow.id);
             if let Some(hint) = &flow.hint {
-                let _ = writeln!(out, "      {} {hint}", paint.wrap("36", "fix:"));
+                let fix = paint.wrap("36", "fix:");
+                if hints_shown.insert(hint.as_str()) {
+                    let _ = writeln!(out, "      {fix} {hint}");
+                } else {
+                    let _ = writeln!(out, "      {fix} as above");
+                }
             }
         }
     }
@@ -186,6 +193,29 @@ mod tests {
     use crate::outcome::ReasonCode;
     use crate::report::DirectPath;
     use crate::report::test_support::sample_report;
+
+    #[test]
+    fn a_fix_shared_by_several_flows_is_spelled_out_once() {
+        let mut report = sample_report();
+        let mut second = report
+            .flows
+            .iter()
+            .find(|f| f.status == FlowStatus::Blocked)
+            .unwrap()
+            .clone();
+        second.id = "w.file".into();
+        report.flows.push(second);
+        let hint = "Allow UDP and TCP 53 to the DNS server.".to_string();
+        let failing = |f: &FlowReport| matches!(f.status, FlowStatus::Blocked | FlowStatus::Inconclusive);
+        for f in report.flows.iter_mut().filter(|f| failing(f)) {
+            f.hint = Some(hint.clone());
+        }
+        let n = report.flows.iter().filter(|f| failing(f)).count();
+        assert!(n >= 2, "the sample needs two failing flows");
+        let table = render(&report, false);
+        assert_eq!(table.matches(hint.as_str()).count(), 1, "{table}");
+        assert_eq!(table.matches("fix: as above").count(), n - 1, "{table}");
+    }
 
     #[test]
     fn a_flow_that_works_only_through_the_proxy_gets_its_detail_line() {
