@@ -111,8 +111,24 @@ fn colored(cfg: &RunConfig) -> bool {
     cfg.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
+/// Fails before probing when the bundle could not be written afterwards.
+fn check_bundle_destination(flag: &str, path: &std::path::Path) -> Result<(), Failure> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(usage(format!("{flag}: {} is not a directory", dir.display())))
+    }
+}
+
 fn run(args: RunArgs) -> Result<u8, Failure> {
     let bundle_to = args.bundle.clone();
+    if let Some(path) = &bundle_to {
+        check_bundle_destination("--bundle", path)?;
+    }
     let (cfg, report) = probe_once(args, true)?;
     print(&match (cfg.quiet, cfg.format) {
         (true, _) => report::table::summary_line(&report) + "\n",
@@ -149,6 +165,7 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             "--bundle: `amlprobe bundle` writes the bundle named by its argument",
         ));
     }
+    check_bundle_destination("bundle", &args.output)?;
     let (json, text, code) = match &args.from_report {
         Some(path) => {
             // A saved report is packed as it is: re-rendering needs the full model.

@@ -261,6 +261,14 @@ fn bundle_redacts_secrets_from_environment_arguments_and_reports() {
         &[],
     );
     assert_eq!(clash.code, 2, "{}", clash.stderr);
+    // A destination that can't be written is refused before anything is probed.
+    let nowhere = healthy.run(&["--bundle", "/nonexistent-dir/x.tar.gz"]);
+    assert_eq!(nowhere.code, 2, "{}", nowhere.stderr);
+    assert!(
+        nowhere.stdout.is_empty() && nowhere.stderr.contains("--bundle: /nonexistent-dir is not a directory"),
+        "{}",
+        nowhere.stderr
+    );
 
     // A saved report with secrets in it is redacted too.
     let planted = healthy.path("planted.json");
