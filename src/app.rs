@@ -94,6 +94,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Validates the settings, runs the probes once and saves the report where asked.
 fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report), Failure> {
+    if let Some(path) = &args.report {
+        check_output_dir("--report", path)?;
+    }
     let cfg = RunConfig::from_args(args).map_err(usage)?;
     let catalog = load_catalog(&cfg.selection)?;
     catalog.select(&cfg.selection.suites).map_err(usage)?;
@@ -111,8 +114,8 @@ fn colored(cfg: &RunConfig) -> bool {
     cfg.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
-/// Fails before probing when the bundle could not be written afterwards.
-fn check_bundle_destination(flag: &str, path: &std::path::Path) -> Result<(), Failure> {
+/// Fails before probing when an output file could not be written afterwards.
+fn check_output_dir(flag: &str, path: &std::path::Path) -> Result<(), Failure> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -127,7 +130,7 @@ fn check_bundle_destination(flag: &str, path: &std::path::Path) -> Result<(), Fa
 fn run(args: RunArgs) -> Result<u8, Failure> {
     let bundle_to = args.bundle.clone();
     if let Some(path) = &bundle_to {
-        check_bundle_destination("--bundle", path)?;
+        check_output_dir("--bundle", path)?;
     }
     let (cfg, report) = probe_once(args, true)?;
     print(&match (cfg.quiet, cfg.format) {
@@ -165,7 +168,7 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             "--bundle: `amlprobe bundle` writes the bundle named by its argument",
         ));
     }
-    check_bundle_destination("bundle", &args.output)?;
+    check_output_dir("bundle", &args.output)?;
     let (json, text, code) = match &args.from_report {
         Some(path) => {
             // A saved report is packed as it is: re-rendering needs the full model.

@@ -269,6 +269,9 @@ fn bundle_redacts_secrets_from_environment_arguments_and_reports() {
         "{}",
         nowhere.stderr
     );
+    let nowhere = healthy.run(&["--report", "/nonexistent-dir/r.json"]);
+    assert_eq!(nowhere.code, 2, "{}", nowhere.stderr);
+    assert!(nowhere.stdout.is_empty() && nowhere.stderr.contains("--report: /nonexistent-dir is not a directory"));
 
     // A saved report with secrets in it is redacted too.
     let planted = healthy.path("planted.json");
