@@ -26,7 +26,10 @@ fn run(dns: SocketAddr, flows: &[(&str, String)], extra: &[&str], env: &[(&str, 
         "--suite",
         "t",
     ];
-    args.extend(["--dns-server", &dns, "--private-cidr", "127.0.0.0/8", "--timeout", "1"]);
+    args.extend(["--dns-server", &dns, "--private-cidr", "127.0.0.0/8"]);
+    if !extra.contains(&"--timeout") {
+        args.extend(["--timeout", "1"]);
+    }
     if !extra.contains(&"--proxy") {
         args.push("--no-proxy");
     }
@@ -545,35 +548,9 @@ fn suites_listing_renders_every_cloud() {
 
 #[test]
 fn a_dns_server_that_is_down_is_named_without_waiting_for_the_deadline() {
-    let down = std::net::UdpSocket::bind((LOCAL, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let suite = support::suite_file(
-        dir.path(),
-        &[
-            ("a", "hosts = [\"a.test\"]"),
-            ("b", "hosts = [\"b.test\"]\nports = [443]"),
-        ],
-    );
-    let args = [
-        "run",
-        "--format",
-        "json",
-        "--no-imds",
-        "--no-proxy",
-        "--suite-file",
-        suite.to_str().unwrap(),
-        "--suite",
-        "t",
-        "--dns-server",
-        &down,
-        "--timeout",
-        "20",
-    ];
-    let report = amlprobe(&args, &[]).json();
+    let down = std::net::UdpSocket::bind((LOCAL, 0)).unwrap().local_addr().unwrap();
+    let flows = [("a", dns_only("a.test", "")), ("b", on_port("b.test", 443, ""))];
+    let report = run(down, &flows, &["--timeout", "20"], &[]).json();
     for id in ["a", "b"] {
         check(&report, id, "blocked", Some("dns_unreachable"));
         let message = probe(&report, id, "dns")["message"].as_str().unwrap().to_string();
