@@ -2,7 +2,8 @@
 //! writes to stdout or stderr.
 
 use crate::cli::{
-    BundleArgs, Cli, Command, DiffArgs, Format, ListFormat, MatrixFormat, MergeArgs, RunArgs, ServeArgs, SuitesArgs,
+    BundleArgs, Cli, Command, DiffArgs, Format, ListFormat, MatrixFormat, MergeArgs, RunArgs, RunCommand, ServeArgs,
+    SuitesArgs,
 };
 use crate::config::{self, RunConfig, Selection};
 use crate::report::{self, Report, exit};
@@ -94,9 +95,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Validates the settings, runs the probes once and saves the report where asked.
 fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report), Failure> {
-    if let Some(path) = &args.report {
-        check_output_dir("--report", path)?;
-    }
     let cfg = RunConfig::from_args(args).map_err(usage)?;
     let catalog = load_catalog(&cfg.selection)?;
     catalog.select(&cfg.selection.suites).map_err(usage)?;
@@ -114,25 +112,13 @@ fn colored(cfg: &RunConfig) -> bool {
     cfg.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
-/// Fails before probing when an output file could not be written afterwards.
-fn check_output_dir(flag: &str, path: &std::path::Path) -> Result<(), Failure> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    if dir.is_dir() {
-        Ok(())
-    } else {
-        Err(usage(format!("{flag}: {} is not a directory", dir.display())))
-    }
-}
-
-fn run(args: RunArgs) -> Result<u8, Failure> {
-    let bundle_to = args.bundle.clone();
-    if let Some(path) = &bundle_to {
-        check_output_dir("--bundle", path)?;
-    }
-    let (cfg, report) = probe_once(args, true)?;
+fn run(command: RunCommand) -> Result<u8, Failure> {
+    let bundle_to = command
+        .bundle
+        .map(|p| config::output_file("bundle", p))
+        .transpose()
+        .map_err(usage)?;
+    let (cfg, report) = probe_once(command.run, true)?;
     print(&match (cfg.quiet, cfg.format) {
         (true, _) => report::table::summary_line(&report) + "\n",
         (false, Format::Json) => report.to_json() + "\n",
@@ -163,12 +149,7 @@ fn write_bundle(path: &std::path::Path, json: &str, text: &str) -> Result<String
 }
 
 fn bundle(args: BundleArgs) -> Result<u8, Failure> {
-    if args.run.bundle.is_some() {
-        return Err(usage(
-            "--bundle: `amlprobe bundle` writes the bundle named by its argument",
-        ));
-    }
-    check_output_dir("bundle", &args.output)?;
+    config::output_file("bundle", args.output.clone()).map_err(usage)?;
     let (json, text, code) = match &args.from_report {
         Some(path) => {
             // A saved report is packed as it is: re-rendering needs the full model.
@@ -218,11 +199,6 @@ fn merge(args: MergeArgs) -> Result<u8, Failure> {
 }
 
 fn serve(args: ServeArgs) -> Result<u8, Failure> {
-    if args.run.bundle.is_some() {
-        return Err(usage(
-            "--bundle: serve keeps no bundles; run `amlprobe bundle` when support asks",
-        ));
-    }
     let listen = config::parse_listen(&args.listen).map_err(usage)?;
     let interval = config::parse_duration("interval", &args.interval).map_err(usage)?;
     let jitter = match &args.jitter {

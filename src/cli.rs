@@ -18,7 +18,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum Command {
     /// Probe every flow of the selected suites and report which work.
-    Run(RunArgs),
+    Run(RunCommand),
     /// List suites, flows and the concrete probes they expand to, without sending anything.
     Suites(SuitesArgs),
     /// Run the probes (or take a saved report) and pack what support asks for into a .tar.gz.
@@ -181,10 +181,6 @@ pub struct RunArgs {
     /// Reports kept in --report-dir; older ones are deleted [default: 48].
     #[arg(long, env = "AMLPROBE_KEEP_REPORTS", value_name = "N")]
     pub keep_reports: Option<usize>,
-    /// Also pack what support asks for (this report, resolver and proxy settings, routes) into
-    /// FILE.tar.gz, secrets redacted; as `amlprobe bundle` does.
-    #[arg(long, value_name = "FILE.tar.gz")]
-    pub bundle: Option<PathBuf>,
     /// Name recorded for this machine in the report [default: the kernel's host name]; in
     /// Kubernetes, the node name from the downward API, so `merge` shows nodes, not pods.
     #[arg(long, env = "AMLPROBE_HOST_NAME", value_name = "NAME")]
@@ -198,6 +194,17 @@ pub struct RunArgs {
     /// Print only the summary line.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `amlprobe run`: the shared run settings plus what only a one-shot run does.
+#[derive(Debug, Clone, Args)]
+pub struct RunCommand {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Also pack what support asks for (this report, resolver and proxy settings, routes) into
+    /// FILE.tar.gz, secrets redacted; as `amlprobe bundle` does.
+    #[arg(long, value_name = "FILE.tar.gz")]
+    pub bundle: Option<PathBuf>,
 }
 
 /// `amlprobe suites`.

@@ -276,6 +276,22 @@ pub fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, Inval
     }
 }
 
+/// An output file whose directory exists, so a run is never wasted on a path it can't write.
+pub fn output_file(flag: &'static str, path: PathBuf) -> Result<PathBuf, InvalidValue> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if dir.is_dir() {
+        Ok(path)
+    } else {
+        Err(InvalidValue {
+            flag,
+            message: format!("{} is not a directory", dir.display()),
+        })
+    }
+}
+
 fn validate_host_name(value: &str) -> Result<String, InvalidValue> {
     let v = value.trim();
     if v.is_empty() || v.len() > 253 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -427,7 +443,9 @@ impl RunConfig {
             imds,
             compare_resolvers,
             format: first(args.format, file.format).unwrap_or_default(),
-            report: first(args.report, file.report),
+            report: first(args.report, file.report)
+                .map(|path| output_file("report", path))
+                .transpose()?,
             report_dir: match first(args.report_dir, file.report_dir) {
                 None => None,
                 Some(dir) => {
@@ -462,7 +480,7 @@ mod tests {
         let mut full = vec!["amlprobe", "run"];
         full.extend_from_slice(argv);
         match Cli::try_parse_from(full).unwrap().command {
-            Command::Run(a) => a,
+            Command::Run(a) => a.run,
             _ => unreachable!(),
         }
     }
