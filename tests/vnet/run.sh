@@ -170,16 +170,16 @@ wait_listen() {
   local proto=$1 want missing
   shift
   for _ in $(seq 50); do
-    missing=0
+    missing=()
     local have
     have=$(nsx "$NS_SVC" ss -Hln"${proto:0:1}" | awk '{print $4}')
     for want in "$@"; do
-      grep -qxF "$want" <<<"$have" || missing=1
+      grep -qxF "$want" <<<"$have" || missing+=("$want")
     done
-    [ "$missing" = 0 ] && return 0
+    [ ${#missing[@]} = 0 ] && return 0
     sleep 0.1
   done
-  echo "    daemon did not come up: $proto $* (see $WORK)" >&2
+  echo "    daemon did not come up: nothing listens on $proto ${missing[*]} (see $WORK)" >&2
   return 1
 }
 

@@ -315,6 +315,8 @@ def dnsmasq_conf(hosts, workdir, azure=False):
         "no-resolv", "no-hosts", "no-poll", "keep-in-foreground", "bind-interfaces",
         f"listen-address={listen}", "cache-size=0", "log-queries",
         f"log-facility={workdir}/{log}",
+        # Each instance its own pid file: two started together race for /var/run/dnsmasq.pid.
+        f"pid-file={workdir}/{log.replace('.log', '.pid')}",
         "# every name not listed below is NXDOMAIN (no upstream: the testbed has no Internet)",
         "address=/#/",
     ]
