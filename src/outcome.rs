@@ -132,11 +132,13 @@ pub enum ReasonCode {
     SmbNoResponse,
     /// The flow needs workspace context that was not given.
     MissingContext,
+    /// A probe the plan asked for produced no observation (its task failed or never ran).
+    NotObserved,
 }
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 32] = [
+    pub const ALL: [ReasonCode; 33] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
         ReasonCode::DnsServfail,
@@ -169,6 +171,7 @@ impl ReasonCode {
         ReasonCode::SmbNotSmb,
         ReasonCode::SmbNoResponse,
         ReasonCode::MissingContext,
+        ReasonCode::NotObserved,
     ];
 
     /// The snake_case code as it appears in reports.
@@ -206,6 +209,7 @@ impl ReasonCode {
             ReasonCode::SmbNotSmb => "smb_not_smb",
             ReasonCode::SmbNoResponse => "smb_no_response",
             ReasonCode::MissingContext => "missing_context",
+            ReasonCode::NotObserved => "not_observed",
         }
     }
 }

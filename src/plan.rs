@@ -71,6 +71,33 @@ pub struct Target {
     pub checks: Vec<Check>,
 }
 
+impl Target {
+    /// The path real clients take to `port`: the proxy for the port's scheme when one applies
+    /// (the plan then has a proxied check for it), else direct. A direct check of a proxied
+    /// port exists only for `--compare-direct` and never stands in for the real path.
+    pub fn real_route(&self, port: u16, protocol: Protocol) -> Route {
+        let proxied = self
+            .checks
+            .iter()
+            .any(|c| c.port == port && c.protocol == protocol && c.route == Route::Proxy);
+        if proxied { Route::Proxy } else { Route::Direct }
+    }
+
+    /// Whether `check` is on the real path of its port.
+    pub fn is_real(&self, check: &Check) -> bool {
+        check.route == self.real_route(check.port, check.protocol)
+    }
+
+    /// Whether the local DNS answer matters for the verdict: a private answer is required, the
+    /// flow is DNS-only, or some port's real path connects to the resolved addresses. Behind a
+    /// proxy the proxy resolves the name itself.
+    pub fn dns_counts(&self) -> bool {
+        self.expect == Expectation::Private
+            || self.checks.is_empty()
+            || self.checks.iter().any(|c| c.route == Route::Direct && self.is_real(c))
+    }
+}
+
 /// How the run reaches targets.
 #[derive(Debug, Clone, Default)]
 pub struct Routing {

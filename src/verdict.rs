@@ -121,17 +121,45 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
                 },
                 ..Default::default()
             };
-            let proxied = targets.iter().flat_map(|t| &t.checks).any(|c| c.route == Route::Proxy);
+            let real_checks = || targets.iter().flat_map(|t| t.checks.iter().filter(|c| t.is_real(c)));
+            let proxied = real_checks().any(|c| c.route == Route::Proxy);
             report.path = if proxied { Route::Proxy } else { Route::Direct };
+            // Ports whose scheme has no proxy go direct even in a proxied flow (plain HTTP
+            // without http_proxy, SMB, raw TCP): say so, since their direct path decides.
+            let mut direct_ports: Vec<u16> = real_checks()
+                .filter(|c| proxied && c.route == Route::Direct)
+                .map(|c| c.port)
+                .collect();
+            direct_ports.sort_unstable();
+            direct_ports.dedup();
             let mut direct_compare = Vec::new();
             for target in targets {
-                for (probe, counts) in target_probes(target, observed, j, base, report.path) {
+                for (probe, counts) in target_probes(target, observed, j, base) {
                     if counts {
                         report.probes.push(probe);
                     } else {
                         direct_compare.push(probe);
                     }
                 }
+            }
+            if report.probes.is_empty() {
+                // Nothing on the real path was observed: never let that add up to "works".
+                let host = report.hosts.first().cloned().unwrap_or_default();
+                let o = Observation::inconclusive(
+                    ReasonCode::NotObserved,
+                    "no probe of this flow produced an observation".to_string(),
+                    Duration::ZERO,
+                );
+                let mut p = probe(ProbeKind::Dns, &host, None, None, &o, report.path);
+                p.hint = render_hint(
+                    j.hints,
+                    ReasonCode::NotObserved,
+                    &HintValues {
+                        host: Some(&host),
+                        ..base
+                    },
+                );
+                report.probes.push(p);
             }
             if !direct_compare.is_empty() {
                 let (status, culprit) = status_of(&direct_compare);
@@ -140,7 +168,7 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
                     reason: culprit.and_then(|p| p.reason),
                 });
             }
-            conclude(&mut report);
+            conclude(&mut report, &direct_ports);
             report.probes.extend(direct_compare);
         }
     }
@@ -177,14 +205,14 @@ fn probe(
     }
 }
 
-/// Every probe of one target, each with whether it counts for the flow's verdict (probes of the
-/// other path, from `--compare-direct`, are reported but don't).
+/// Every probe of one target, each with whether it counts for the flow's verdict: probes of each
+/// port's real path count; the other path's, from `--compare-direct`, are reported but don't.
+/// A real-path check that produced no observation becomes a `not_observed` probe.
 fn target_probes(
     target: &Target,
     observed: &Observations,
     j: &Judgement,
     base: HintValues,
-    flow_path: Route,
 ) -> Vec<(ProbeReport, bool)> {
     let host = target.host.as_str();
     let with_hint = |mut p: ProbeReport, issuer: Option<&str>| {
@@ -202,6 +230,7 @@ fn target_probes(
     };
     let mut out = Vec::new();
     let mut addresses = Vec::new();
+    let mut dns_passed = false;
     if target.resolve {
         let dns_probe = match observed.dns.get(host) {
             Some(dns) => {
@@ -235,23 +264,23 @@ fn target_probes(
             }
             None => {
                 let o = Observation::inconclusive(
-                    ReasonCode::DnsError,
-                    format!("{host} was not resolved (internal error)"),
+                    ReasonCode::NotObserved,
+                    format!("{host} was not resolved: its probe produced no observation"),
                     Duration::ZERO,
                 );
                 probe(ProbeKind::Dns, host, None, None, &o, Route::Direct)
             }
         };
-        // Behind a proxy, local DNS only matters when a private answer is required.
-        let counts = flow_path == Route::Direct || target.expect == Expectation::Private;
-        out.push((with_hint(dns_probe, None), counts));
+        dns_passed = dns_probe.status == ProbeStatus::Pass;
+        out.push((with_hint(dns_probe, None), target.dns_counts()));
     }
     for check in &target.checks {
-        let counts = check.route == flow_path;
+        let counts = target.is_real(check);
         let keys: Vec<Option<IpAddr>> = match check.route {
             Route::Direct => addresses.iter().copied().map(Some).collect(),
             Route::Proxy => vec![None],
         };
+        let mut observed_any = false;
         for address in keys {
             let key = ConnKey {
                 host: host.to_string(),
@@ -259,12 +288,36 @@ fn target_probes(
                 check: *check,
             };
             if let Some(conn) = observed.conns.get(&key) {
+                observed_any = true;
                 out.extend(
                     conn_probes(host, address, check, conn)
                         .into_iter()
                         .map(|(p, issuer)| (with_hint(p, issuer.as_deref()), counts)),
                 );
             }
+        }
+        // A direct check after a failed lookup has nothing to connect to; the DNS probe
+        // already explains the flow. Anything else without an observation must not vanish.
+        let explained = check.route == Route::Direct && target.resolve && !dns_passed;
+        if counts && !observed_any && !explained {
+            let o = Observation::inconclusive(
+                ReasonCode::NotObserved,
+                format!(
+                    "{host}:{} ({}) produced no observation",
+                    check.port,
+                    check.route.as_str()
+                ),
+                Duration::ZERO,
+            );
+            let kind = if check.protocol == Protocol::Udp {
+                ProbeKind::Udp
+            } else {
+                ProbeKind::Tcp
+            };
+            out.push((
+                with_hint(probe(kind, host, Some(check.port), None, &o, check.route), None),
+                true,
+            ));
         }
     }
     out
@@ -408,7 +461,9 @@ fn status_of(probes: &[ProbeReport]) -> (FlowStatus, Option<&ProbeReport>) {
     }
 }
 
-fn conclude(report: &mut FlowReport) {
+/// Sets the flow's status, reason, hint and message from its real-path probes. `direct_ports`
+/// are the ports of a proxied flow that have no proxy for their scheme and go direct.
+fn conclude(report: &mut FlowReport, direct_ports: &[u16]) {
     let (status, culprit) = status_of(&report.probes);
     let (reason, hint, mut message) = match culprit {
         Some(p) => {
@@ -444,6 +499,13 @@ fn conclude(report: &mut FlowReport) {
     };
     if report.path == Route::Proxy {
         message.push_str(" [via proxy");
+        if !direct_ports.is_empty() {
+            let ports: Vec<String> = direct_ports.iter().map(ToString::to_string).collect();
+            message.push_str(&format!(
+                " except port {} (no proxy for its scheme: direct)",
+                ports.join(", ")
+            ));
+        }
         if let Some(d) = &report.direct_path {
             match d.reason {
                 Some(r) => message.push_str(&format!("; direct path {} ({r})", status_word(d.status))),
@@ -471,6 +533,7 @@ fn status_word(s: FlowStatus) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::App;
 
     fn p(kind: ProbeKind, addr: &str, status: ProbeStatus, reason: Option<ReasonCode>) -> ProbeReport {
         let o = Observation {
@@ -524,7 +587,7 @@ mod tests {
                 Some(ReasonCode::TcpTimeout),
             ),
         ]);
-        conclude(&mut f);
+        conclude(&mut f, &[]);
         assert_eq!(
             (f.status, f.reason),
             (FlowStatus::Blocked, Some(ReasonCode::TcpTimeout))
@@ -543,7 +606,7 @@ mod tests {
                 Some(ReasonCode::TcpUnreachable),
             ),
         ]);
-        conclude(&mut f);
+        conclude(&mut f, &[]);
         assert_eq!(f.status, FlowStatus::Works);
         let mut only_v6 = flow(vec![p(
             ProbeKind::Tcp,
@@ -551,7 +614,7 @@ mod tests {
             ProbeStatus::Fail,
             Some(ReasonCode::TcpUnreachable),
         )]);
-        conclude(&mut only_v6);
+        conclude(&mut only_v6, &[]);
         assert_eq!(only_v6.status, FlowStatus::Blocked);
     }
 
@@ -563,7 +626,7 @@ mod tests {
             ProbeStatus::Inconclusive,
             Some(ReasonCode::UdpNoReply),
         )]);
-        conclude(&mut f);
+        conclude(&mut f, &[]);
         assert_eq!(
             (f.status, f.reason),
             (FlowStatus::Inconclusive, Some(ReasonCode::UdpNoReply))
@@ -578,13 +641,185 @@ mod tests {
             status: FlowStatus::Blocked,
             reason: Some(ReasonCode::TcpTimeout),
         });
-        conclude(&mut f);
+        conclude(&mut f, &[]);
         assert_eq!(f.status, FlowStatus::Works);
         assert!(
             f.message.contains("via proxy; direct path blocked (tcp_timeout)"),
             "{}",
             f.message
         );
+    }
+
+    /// A flow on `login.test` ports 80 (plain HTTP) and 443 (TLS) with the given checks.
+    fn web_flow(checks: &[(u16, App, Route)]) -> PlannedFlow {
+        let spec: crate::suite::FlowSpec = toml::from_str(
+            r#"id = "t.web"
+title = "web"
+direction = "outbound"
+service_tag = "AzureActiveDirectory"
+required = true
+scenario = "test"
+source = "test"
+hosts = ["login.test"]
+ports = [80, 443]"#,
+        )
+        .unwrap();
+        let checks: Vec<Check> = checks
+            .iter()
+            .map(|&(port, app, route)| Check {
+                port,
+                protocol: Protocol::Tcp,
+                app,
+                http: crate::probe::http::HttpCheck::Any,
+                route,
+            })
+            .collect();
+        let target = Target {
+            host: "login.test".into(),
+            expect: Expectation::Any,
+            resolve: checks.iter().any(|c| c.route == Route::Direct),
+            checks,
+        };
+        PlannedFlow {
+            suite: "t".into(),
+            spec,
+            plan: FlowPlan::Probe {
+                targets: vec![target],
+                private_dns_zone: None,
+            },
+        }
+    }
+
+    fn judge(flow: &PlannedFlow, observed: &Observations) -> FlowReport {
+        let (ranges, expected, hints, hosts_file) = (
+            PrivateRanges::with_extra(&[]),
+            ExpectedIps::default(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        );
+        let j = Judgement {
+            ranges: &ranges,
+            expected: &expected,
+            hints: &hints,
+            hosts_file: &hosts_file,
+            resolver: "test",
+        };
+        assess_flow(flow, observed, &j)
+    }
+
+    fn resolved(observed: &mut Observations, ip: &str) {
+        observed.dns.insert(
+            "login.test".into(),
+            crate::probe::dns::DnsObservation {
+                result: Ok(crate::probe::dns::DnsAnswer {
+                    addresses: ips(&[ip]),
+                    cname_chain: vec![],
+                }),
+                partial_chain: vec![],
+                elapsed: Duration::ZERO,
+            },
+        );
+    }
+
+    fn conn(observed: &mut Observations, address: Option<&str>, check: Check, connect: Observation) {
+        let key = ConnKey {
+            host: "login.test".into(),
+            address: address.map(|a| a.parse().unwrap()),
+            check,
+        };
+        let value = ConnObservation {
+            connect,
+            proxy: None,
+            proxy_address: None,
+            tunnel: None,
+            tls: None,
+            app: None,
+        };
+        observed.conns.insert(key, value);
+    }
+
+    fn check_of(flow: &PlannedFlow, port: u16, route: Route) -> Check {
+        let FlowPlan::Probe { targets, .. } = &flow.plan else {
+            unreachable!()
+        };
+        *targets[0]
+            .checks
+            .iter()
+            .find(|c| c.port == port && c.route == route)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_plan_with_no_observations_is_never_works() {
+        let flow = web_flow(&[(443, App::Tls, Route::Proxy), (80, App::Http, Route::Proxy)]);
+        let report = judge(&flow, &Observations::default());
+        assert_eq!(
+            (report.status, report.reason),
+            (FlowStatus::Inconclusive, Some(ReasonCode::NotObserved)),
+            "{report:?}"
+        );
+        // One of two ports observed: the other is still not_observed, so not works.
+        let mut observed = Observations::default();
+        let pass = Observation::pass("ok", Duration::ZERO);
+        conn(&mut observed, None, check_of(&flow, 443, Route::Proxy), pass);
+        let report = judge(&flow, &observed);
+        assert_eq!(report.reason, Some(ReasonCode::NotObserved), "{report:?}");
+    }
+
+    #[test]
+    fn a_port_without_a_proxy_for_its_scheme_decides_on_its_direct_path() {
+        // https_proxy only: 443 through the proxy works, 80 goes direct and is dropped.
+        let flow = web_flow(&[(80, App::Http, Route::Direct), (443, App::Tls, Route::Proxy)]);
+        let mut observed = Observations::default();
+        resolved(&mut observed, "20.1.1.1");
+        let pass = Observation::pass("ok", Duration::ZERO);
+        conn(&mut observed, None, check_of(&flow, 443, Route::Proxy), pass);
+        let drop = Observation::fail(ReasonCode::TcpTimeout, "dropped", Duration::ZERO);
+        conn(
+            &mut observed,
+            Some("20.1.1.1"),
+            check_of(&flow, 80, Route::Direct),
+            drop,
+        );
+        let report = judge(&flow, &observed);
+        assert_eq!(
+            (report.status, report.reason),
+            (FlowStatus::Blocked, Some(ReasonCode::TcpTimeout)),
+            "{report:?}"
+        );
+        assert!(report.message.contains("except port 80"), "{}", report.message);
+    }
+
+    #[test]
+    fn a_compare_direct_side_path_never_decides() {
+        let flow = web_flow(&[(443, App::Tls, Route::Proxy), (443, App::Tls, Route::Direct)]);
+        let mut observed = Observations::default();
+        resolved(&mut observed, "20.1.1.1");
+        let pass = Observation::pass("ok", Duration::ZERO);
+        conn(&mut observed, None, check_of(&flow, 443, Route::Proxy), pass.clone());
+        let drop = Observation::fail(ReasonCode::TcpTimeout, "dropped", Duration::ZERO);
+        conn(
+            &mut observed,
+            Some("20.1.1.1"),
+            check_of(&flow, 443, Route::Direct),
+            drop,
+        );
+        let report = judge(&flow, &observed);
+        assert_eq!(report.status, FlowStatus::Works, "{report:?}");
+        assert_eq!(report.direct_path.map(|d| d.reason), Some(Some(ReasonCode::TcpTimeout)));
+        // The side path working cannot stand in for a real path that failed.
+        let mut observed = Observations::default();
+        resolved(&mut observed, "20.1.1.1");
+        let denied = Observation::fail(ReasonCode::ProxyDenied, "403", Duration::ZERO);
+        conn(&mut observed, None, check_of(&flow, 443, Route::Proxy), denied);
+        conn(
+            &mut observed,
+            Some("20.1.1.1"),
+            check_of(&flow, 443, Route::Direct),
+            pass,
+        );
+        let report = judge(&flow, &observed);
+        assert_eq!(report.reason, Some(ReasonCode::ProxyDenied), "{report:?}");
     }
 
     fn ips(list: &[&str]) -> Vec<IpAddr> {

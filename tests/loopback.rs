@@ -30,7 +30,8 @@ fn run(dns: SocketAddr, flows: &[(&str, String)], extra: &[&str], env: &[(&str, 
     if !extra.contains(&"--timeout") {
         args.extend(["--timeout", "1"]);
     }
-    if !extra.contains(&"--proxy") {
+    let proxy_env = env.iter().any(|(k, _)| k.to_ascii_lowercase().ends_with("_proxy"));
+    if !extra.contains(&"--proxy") && !proxy_env {
         args.push("--no-proxy");
     }
     args.extend_from_slice(extra);
@@ -361,6 +362,59 @@ fn proxy_outcomes() {
         "blocked",
         Some("proxy_unreachable"),
     );
+}
+
+/// Proxy choice is per scheme, as curl does: plain HTTP uses http_proxy, TLS https_proxy,
+/// all_proxy either. A port whose scheme has no proxy goes direct, and that path decides.
+#[test]
+fn each_port_is_judged_on_the_path_its_scheme_takes() {
+    let pki = Pki::new();
+    let dns = support::dns_server(&[("web.test", Dns::A(vec![LOCAL]))]);
+    let origin = support::tls_server(pki.server_config("web.test", Leaf::Good), Some(AZURE_REPLY));
+    let proxy = format!("http://127.0.0.1:{}", support::proxy_server(Proxy::TunnelTo(origin)));
+    // Nothing listens on either port directly: the direct path is refused.
+    let (http, tls) = (support::closed_port(), support::closed_port());
+    let flows = [(
+        "web",
+        format!("hosts = [\"web.test\"]\nports = [{http}, {tls}]\nhttp_ports = [{http}]\ntls_ports = [{tls}]"),
+    )];
+    let root = pki.root_pem();
+    let with_env = |vars: &[&str]| {
+        let proxy = std::path::Path::new(&proxy);
+        let env: Vec<(&str, &std::path::Path)> = vars.iter().map(|v| (*v, proxy)).collect();
+        run(dns, &flows, &["--ca-file", root.to_str().unwrap()], &env).json()
+    };
+    let port_probe = |report: &Value, port: u16| -> Value {
+        flow(report, "web")["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["port"] == port && p["kind"] == "tcp")
+            .cloned()
+            .unwrap_or_else(|| panic!("no tcp probe on {port}: {report:#}"))
+    };
+
+    let https_only = with_env(&["HTTPS_PROXY"]);
+    check(&https_only, "web", "blocked", Some("tcp_refused"));
+    let p80 = port_probe(&https_only, http);
+    assert_eq!(
+        (p80["path"].as_str(), p80["reason"].as_str()),
+        (Some("direct"), Some("tcp_refused"))
+    );
+
+    let http_only = with_env(&["http_proxy"]);
+    check(&http_only, "web", "blocked", Some("tcp_refused"));
+    let p443 = port_probe(&http_only, tls);
+    assert_eq!(
+        (p443["path"].as_str(), p443["reason"].as_str()),
+        (Some("direct"), Some("tcp_refused"))
+    );
+
+    for both in [&["https_proxy", "HTTP_PROXY"][..], &["all_proxy"]] {
+        let report = with_env(both);
+        check(&report, "web", "works", None);
+        assert_eq!(flow(&report, "web")["path"], "proxy", "{both:?}");
+    }
 }
 
 #[test]

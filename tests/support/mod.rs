@@ -320,7 +320,18 @@ pub fn proxy_server(mode: Proxy) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     serve(listener, move |mut client| {
-        if read_head(&mut client).is_none() {
+        let Some(head) = read_head(&mut client) else {
+            return;
+        };
+        if head.starts_with("GET http://") {
+            // A forwarding proxy answers plain-HTTP requests itself: as if from an Azure origin
+            // when it tunnels, else as it would answer CONNECT.
+            let reply = match &mode {
+                Proxy::TunnelTo(_) => AZURE_REPLY.to_string(),
+                Proxy::Refuse(status) => format!("{status}\r\nServer: squid\r\nContent-Length: 0\r\n\r\n"),
+                _ => "garbage\r\n\r\n".to_string(),
+            };
+            let _ = client.write_all(reply.as_bytes());
             return;
         }
         match &mode {
