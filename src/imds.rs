@@ -5,20 +5,34 @@
 use crate::context::Cloud;
 use serde::Serialize;
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The documented link-local endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
-/// Every Azure VM carries this DMI chassis asset tag (cloud-init detects Azure the same way).
-const AZURE_ASSET_TAG: &str = "7783-7084-3265-9085";
+/// Every Azure VM carries this DMI chassis asset tag, the ASCII codes of "MSFT AZURE VM":
+/// cloud-init's Azure datasource (`cloudinit/sources/azure/identity.py`,
+/// `ChassisAssetTag.AZURE_CLOUD`) and Microsoft's own check ("If the asset tag is different than
+/// 7783-7084-3265-9085-8269-3286-77", azure-docs `automation/troubleshoot/update-agent-issues-linux.md`,
+/// "Dmidecode check") both compare the whole value.
+const AZURE_ASSET_TAG: &str = "7783-7084-3265-9085-8269-3286-77";
+
+/// Where the kernel publishes DMI data.
+const DMI_ROOT: &str = "/sys/class/dmi/id";
 
 /// Whether this machine is an Azure VM, by its DMI chassis asset tag. The default endpoint is
 /// only asked on Azure, so nothing is sent to 169.254.169.254 anywhere else.
 pub fn on_azure() -> bool {
-    std::fs::read_to_string("/sys/class/dmi/id/chassis_asset_tag").is_ok_and(|t| t.trim() == AZURE_ASSET_TAG)
+    on_azure_under(Path::new(DMI_ROOT))
 }
+
+/// [`on_azure`] reading `chassis_asset_tag` under `dmi_root` (a fixture in tests).
+fn on_azure_under(dmi_root: &Path) -> bool {
+    std::fs::read_to_string(dmi_root.join("chassis_asset_tag")).is_ok_and(|t| t.trim() == AZURE_ASSET_TAG)
+}
+
 const PATH: &str = "/metadata/instance?api-version=2021-02-01";
 const MAX_RESPONSE: usize = 64 * 1024;
 
@@ -172,6 +186,20 @@ fn dechunk(mut body: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_the_full_azure_asset_tag_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let tag = |value: &str| {
+            std::fs::write(dir.path().join("chassis_asset_tag"), value).unwrap();
+            on_azure_under(dir.path())
+        };
+        assert!(tag("7783-7084-3265-9085-8269-3286-77\n"), "the tag a real Azure VM shows");
+        assert!(!tag("7783-7084-3265-9085\n"), "a truncated tag is not Azure");
+        assert!(!tag("None\n"), "Hyper-V outside Azure");
+        std::fs::remove_file(dir.path().join("chassis_asset_tag")).unwrap();
+        assert!(!on_azure_under(dir.path()), "no DMI data");
+    }
 
     const SAMPLE: &str = r#"{"compute":{"azEnvironment":"AzurePublicCloud","location":"EastUS","name":"ci-alice",
         "resourceId":"/subscriptions/x/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/ci-alice",

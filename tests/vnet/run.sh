@@ -271,22 +271,33 @@ run_scenario() {
     echo "    !!!!!!!! PENDING (skipped): $pending"
     return 3
   fi
-  local select run_args env_args
+  local select run_args env_args plan_args
   mapfile -t select <"$out/select.args"
   mapfile -t run_args <"$out/run.args"
   mapfile -t env_args <"$out/run.env"
+  mapfile -t plan_args <"$out/plan.args"
   # `suites` only lists what would be probed; it sends nothing, so it runs in the host namespace.
-  if ! "$AMLPROBE_BIN" suites "${select[@]}" --format json >"$out/plan.json" 2>"$out/suites.err"; then
+  if ! "$AMLPROBE_BIN" suites "${select[@]}" "${plan_args[@]}" --format json >"$out/plan.json" 2>"$out/suites.err"; then
     echo "    FAILED: amlprobe suites: $(head -c 400 "$out/suites.err")"
     return 1
   fi
   "$PY" "$HERE/lib/vnet.py" render "$file" "$out" ${SMBD:+--samba} || return 1
   bring_up "$out" || return 1
 
+  # [azure_vm]: the client sees Azure's DMI chassis asset tag (a private mount namespace with a
+  # tmpfs over /sys/class, /sys/class/net bound back in), so amlprobe asks the testbed IMDS.
+  local vm=()
+  if [ -f "$out/azure_vm.tag" ]; then
+    vm=(unshare --mount --propagation private sh -c '
+      keep=$(mktemp -d) && mount --bind /sys/class/net "$keep" &&
+      mount -t tmpfs -o size=64k amlp-dmi /sys/class &&
+      mkdir -p /sys/class/dmi/id /sys/class/net && cp "$0" /sys/class/dmi/id/chassis_asset_tag &&
+      mount --move "$keep" /sys/class/net && exec "$@"' "$out/azure_vm.tag")
+  fi
   # A clean environment: the developer's proxy variables or SSL_CERT_FILE must not leak in.
   rc=0
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "${env_args[@]}" \
-    timeout 120 ip netns exec "$NS_CLIENT" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}" \
+    timeout 120 ip netns exec "$NS_CLIENT" "${vm[@]}" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}" \
     >"$out/report.json" 2>"$out/amlprobe.err" || rc=$?
   printf '%q ' ip netns exec "$NS_CLIENT" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}" >"$out/command.txt"
   local verdict=0

@@ -9,9 +9,10 @@
 #                                                                          Azure DNS 10.10.2.168,
 #                                                                          private endpoints 10.10.1.x,
 #                                                                          public front ends 198.18.x.x,
-#                                                                          proxy 10.10.3.10
+#                                                                          proxy 10.10.3.10,
+#                                                                          IMDS 169.254.169.254
 #
-# The client reaches only 10.10.0.0/16 and 198.18.0.0/15, through the router; nftables rules
+# The client reaches only 10.10.0.0/16, 198.18.0.0/15 and 169.254.169.254, through the router; nftables rules
 # in the router play the NSG/firewall. Service addresses live on amlp-svc's loopback.
 
 NS_CLIENT=amlp-client
@@ -23,6 +24,7 @@ DNS_DEAD_REFUSING=10.10.2.98   # exists, nothing listens: ICMP port unreachable 
 DNS_DEAD_SILENT=10.10.2.99     # exists, every packet dropped: the forwarder hears nothing
 AZURE_DNS_IP=10.10.2.168       # plays 168.63.129.16 for --compare-resolvers ([azure_dns] scenarios)
 PROXY_IP=10.10.3.10   # squid listens on $PROXY_IP:3128 (vnet.py renders its config)
+IMDS_IP=169.254.169.254   # nginx plays IMDS here in [azure_vm] scenarios (only they fake the DMI tag)
 CLIENT_IP=10.10.0.10
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -54,12 +56,13 @@ topology_up() {
   nsx "$NS_CLIENT" ip link set amlp-c0 up
   nsx "$NS_CLIENT" ip route add 10.10.0.0/16 via 10.10.0.1
   nsx "$NS_CLIENT" ip route add 198.18.0.0/15 via 10.10.0.1
+  nsx "$NS_CLIENT" ip route add "$IMDS_IP/32" via 10.10.0.1
 
   nsx "$NS_ROUTER" ip addr add 10.10.0.1/24 dev amlp-r0
   nsx "$NS_ROUTER" ip addr add 10.10.255.1/30 dev amlp-r1
   nsx "$NS_ROUTER" ip link set amlp-r0 up
   nsx "$NS_ROUTER" ip link set amlp-r1 up
-  for net in 10.10.1.0/24 10.10.2.0/24 10.10.3.0/24 198.18.0.0/15; do
+  for net in 10.10.1.0/24 10.10.2.0/24 10.10.3.0/24 198.18.0.0/15 "$IMDS_IP/32"; do
     nsx "$NS_ROUTER" ip route add "$net" via 10.10.255.2
   done
   nsx "$NS_ROUTER" sysctl -qw net.ipv4.ip_forward=1
@@ -72,6 +75,7 @@ topology_up() {
   nsx "$NS_SVC" ip addr add "$DNS_DEAD_SILENT/32" dev lo
   nsx "$NS_SVC" ip addr add "$AZURE_DNS_IP/32" dev lo
   nsx "$NS_SVC" ip addr add "$PROXY_IP/32" dev lo
+  nsx "$NS_SVC" ip addr add "$IMDS_IP/32" dev lo
   # The silent upstream: whatever is sent to it disappears.
   nsx "$NS_SVC" nft -f - <<NFT
 table inet amlp_svc {

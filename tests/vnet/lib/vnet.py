@@ -30,6 +30,10 @@ DNS_SERVFAIL_IP = "10.10.2.98"
 DNS_SILENT_IP = "10.10.2.99"
 AZURE_DNS_IP = "10.10.2.168"   # a second dnsmasq playing Azure DNS (168.63.129.16), [azure_dns]
 PROXY_IP, PROXY_PORT = "10.10.3.10", 3128
+IMDS_IP = "169.254.169.254"    # nginx plays IMDS in [azure_vm] scenarios
+# What cloud-init and Microsoft's docs read on every Azure VM (see src/imds.rs).
+AZURE_ASSET_TAG = "7783-7084-3265-9085-8269-3286-77"
+CLOUD_OF_ENVIRONMENT = {"AzurePublicCloud": "public", "AzureUSGovernmentCloud": "usgov", "AzureChinaCloud": "china"}
 SQUID_HELPER_DIRS = ["/usr/lib/squid", "/usr/lib/squid3", "/usr/libexec/squid", "/usr/lib64/squid"]
 PRIVATE_POOL = ipaddress.ip_network("10.10.1.0/24")    # private endpoints
 PUBLIC_POOL = ipaddress.ip_network("198.18.0.0/15")     # public Azure front ends (RFC 2544)
@@ -55,7 +59,8 @@ def load(path):
         base = tomllib.load(f)
     with open(path, "rb") as f:
         sc = tomllib.load(f)
-    known = {"description", "context", "run", "dns", "endpoint", "firewall", "proxy", "azure_dns", "expect"}
+    known = {"description", "context", "run", "dns", "endpoint", "firewall", "proxy", "azure_dns", "azure_vm",
+             "expect"}
     unknown = set(sc) - known
     if unknown:
         raise ScenarioError(f"unknown top-level keys {sorted(unknown)} (known: {sorted(known)})")
@@ -70,7 +75,8 @@ def load(path):
         "proxy": {"allow", "auth"},
         "proxy.auth": {"user", "password"},
         "azure_dns": {"enabled"},
-        "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others"},
+        "azure_vm": {"asset_tag", "location", "az_environment", "name"},
+        "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report"},
         "expect.flow": {"id", "status", "reason", "probes", "probe", "path", "direct"},
         "direct": {"status", "reason"},
         "probe": {"kind", "host", "port", "address", "path", "status", "reason", "message_contains",
@@ -84,7 +90,7 @@ def load(path):
         if extra:
             raise ScenarioError(f"[{section}]: unknown keys {sorted(extra)} (known: {sorted(allowed[section])})")
 
-    for section in ("context", "run", "proxy", "azure_dns", "expect"):
+    for section in ("context", "run", "proxy", "azure_dns", "azure_vm", "expect"):
         validate(section, sc.get(section) or {})
     if "auth" in (sc.get("proxy") or {}):
         validate("proxy.auth", sc["proxy"]["auth"])
@@ -116,9 +122,33 @@ def load(path):
         "firewall": sc.get("firewall", []),
         "proxy": sc.get("proxy"),
         "azure_dns": sc.get("azure_dns") if (sc.get("azure_dns") or {}).get("enabled", True) else None,
+        "azure_vm": azure_vm(sc.get("azure_vm")),
         "expect": {**base.get("expect", {}), **sc.get("expect", {})},
     }
     return merged
+
+
+def azure_vm(table):
+    """[azure_vm]: the client sees a DMI chassis asset tag and an IMDS at 169.254.169.254."""
+    if table is None:
+        return None
+    vm = {"asset_tag": AZURE_ASSET_TAG, "location": "eastus", "az_environment": "AzurePublicCloud",
+          "name": "vm-testbed", **table}
+    if vm["az_environment"] not in CLOUD_OF_ENVIRONMENT:
+        raise ScenarioError(f"[azure_vm] az_environment must be one of {sorted(CLOUD_OF_ENVIRONMENT)}")
+    return vm
+
+
+def imds_body(vm):
+    """/metadata/instance as IMDS shapes it (api-version 2021-02-01), trimmed to what amlprobe reads."""
+    return json.dumps({
+        "compute": {"azEnvironment": vm["az_environment"], "location": vm["location"], "name": vm["name"],
+                    "resourceId": f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/"
+                                  f"providers/Microsoft.Compute/virtualMachines/{vm['name']}",
+                    "vmId": "6f1a3d9e-0b7c-4e52-9a41-2c8d5e7f9b10", "vmSize": "Standard_DS3_v2"},
+        "network": {"interface": [{"ipv4": {"ipAddress": [{"privateIpAddress": "10.10.0.10", "publicIpAddress": ""}],
+                                            "subnet": [{"address": "10.10.0.0", "prefix": "24"}]}}]},
+    }, separators=(",", ":"))
 
 
 def template_vars(sc, outdir):
@@ -186,7 +216,15 @@ def cmd_prepare(path, outdir):
         "expect_failure": bool(run.get("expect_failure", False)),
     }
     os.makedirs(outdir, exist_ok=True)
-    for name, args in (("select.args", sel), ("run.args", runargs)):
+    # The world is built from `amlprobe suites`, which runs outside the VM and cannot ask IMDS:
+    # give it the region and cloud the run will learn from IMDS by itself.
+    plan_extra = []
+    vm = sc["azure_vm"]
+    if vm is not None:
+        plan_extra = ["--region", vm["location"], "--cloud", CLOUD_OF_ENVIRONMENT[vm["az_environment"]]]
+        with open(os.path.join(outdir, "azure_vm.tag"), "w") as f:
+            f.write(vm["asset_tag"] + "\n")
+    for name, args in (("select.args", sel), ("run.args", runargs), ("plan.args", plan_extra)):
         with open(os.path.join(outdir, name), "w") as f:
             f.write("".join(a + "\n" for a in args))
     with open(os.path.join(outdir, "run.env"), "w") as f:
@@ -349,8 +387,9 @@ def dnsmasq_conf(hosts, workdir, azure=False):
     return "\n".join(lines) + "\n"
 
 
-def nginx_conf(hosts, workdir, pki):
-    """One server block per (address, port, host); SNI picks the host's certificate."""
+def nginx_conf(hosts, workdir, pki, vm=None):
+    """One server block per (address, port, host); SNI picks the host's certificate. With an
+    [azure_vm], IMDS too: JSON only for requests carrying `Metadata: true`, as the real one."""
     groups = {}
     for name in sorted(hosts):
         h = hosts[name]
@@ -388,6 +427,15 @@ def nginx_conf(hosts, workdir, pki):
                 out.append("    add_header x-ms-request-id $request_id always;")
             out.append("    location / { return 200 \"amlprobe testbed\\n\"; }")
             out.append("  }")
+    if vm is not None:
+        out += [
+            "  server {", f"    listen {IMDS_IP}:80;",
+            "    location /metadata/instance {",
+            "      if ($http_metadata != \"true\") { return 400; }",
+            "      default_type application/json;",
+            f"      return 200 '{imds_body(vm)}';",
+            "    }", "    location / { return 404; }", "  }",
+        ]
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -559,7 +607,7 @@ def cmd_render(path, outdir, samba=False):
             raise ScenarioError(f"address {a} is outside the testbed pools {PRIVATE_POOL} and {PUBLIC_POOL}")
     write("addresses.txt", "".join(a + "\n" for a in addrs))
     write("dnsmasq.conf", dnsmasq_conf(hosts, workdir))
-    write("nginx.conf", nginx_conf(hosts, workdir, tv["pki"]))
+    write("nginx.conf", nginx_conf(hosts, workdir, tv["pki"], sc["azure_vm"]))
     stubs = stub_listeners(hosts)
     # Healthy SMB on 445 is a real smbd when run.sh found one (--samba); the stub stays for the
     # broken answers (notsmb, silent) and as the fallback.
@@ -762,6 +810,13 @@ def check(sc, report, exit_code, tv, raw=None):
         if key not in report:
             problems.append(("-", f"the report lacks '{key}'"))
     problems += contract_problems(report)
+    for pointer, want in (exp.get("report") or {}).items():
+        got = report
+        for part in pointer.split("."):
+            got = got.get(part) if isinstance(got, dict) else None
+        want = render_str(want, tv)
+        if got != want:
+            problems.append(("-", f"report {pointer}: expected {want!r}, got {got!r}"))
     by_id = {f.get("id"): f for f in flows}
     summary = report.get("summary") or {}
     if summary.get("flows") not in (None, len(flows)):
