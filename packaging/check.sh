@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks every file in packaging/: YAML parses, the cloud-config matches cloud-init's schema,
 # the Kubernetes manifests validate offline against the Kubernetes schemas and keep their pods
-# locked down, the systemd units pass `systemd-analyze verify`, and the amlprobe command in each
+# locked down, the systemd units pass `systemd-analyze verify`, the Prometheus alert rules pass
+# `promtool check rules`, and the amlprobe command in each
 # file (cloud-init runcmd and its installer, systemd ExecStart, Job, CronJob, both DaemonSets'
 # `serve`) runs for real in a network namespace this script creates, with no route out.
 #
@@ -189,6 +190,16 @@ if command -v systemd-analyze >/dev/null; then
   ok "systemd-analyze verify: amlprobe.service and amlprobe.timer"
 else
   skipped "systemd-analyze is not installed: units not verified"
+fi
+
+section "prometheus alert rules"
+if ! command -v promtool >/dev/null && [ "$is_root" = 1 ]; then apt_quiet prometheus || true; fi
+if command -v promtool >/dev/null; then
+  promtool check rules "$pkg/prometheus/amlprobe-alerts.yml" >"$W/promtool.out" 2>&1 \
+    || { cat "$W/promtool.out" >&2; die "promtool check rules"; }
+  ok "promtool check rules: amlprobe-alerts.yml (the testbed's scenarios 23 and 60 test them on real series)"
+else
+  skipped "promtool is not installed: alert rules not checked"
 fi
 grep -qx 'WantedBy=timers.target' "$pkg/systemd/amlprobe.timer" || die "the timer is not WantedBy=timers.target"
 # Without Unit=, a timer starts the service of its own name.

@@ -194,7 +194,10 @@ mod tests {
             std::fs::write(dir.path().join("chassis_asset_tag"), value).unwrap();
             on_azure_under(dir.path())
         };
-        assert!(tag("7783-7084-3265-9085-8269-3286-77\n"), "the tag a real Azure VM shows");
+        assert!(
+            tag("7783-7084-3265-9085-8269-3286-77\n"),
+            "the tag a real Azure VM shows"
+        );
         assert!(!tag("7783-7084-3265-9085\n"), "a truncated tag is not Azure");
         assert!(!tag("None\n"), "Hyper-V outside Azure");
         std::fs::remove_file(dir.path().join("chassis_asset_tag")).unwrap();

@@ -103,12 +103,30 @@ pub fn add_report(out: &mut Exposition, report: &Report) {
             ("suite", flow.suite.as_str()),
             ("required", required),
         ];
-        out.sample(
-            "amlprobe_flow_up",
-            "1 when the flow works, 0 otherwise.",
-            &base,
-            if flow.status == FlowStatus::Works { 1.0 } else { 0.0 },
-        );
+        // Only probed flows have an up/down answer: a not_testable or skipped flow is neither,
+        // and a 0 for it would make `flow_up == 0` alerts fire on healthy VNets.
+        if matches!(
+            flow.status,
+            FlowStatus::Works | FlowStatus::Blocked | FlowStatus::Inconclusive
+        ) {
+            out.sample(
+                "amlprobe_flow_up",
+                "1 when the probed flow works, 0 when it is blocked or inconclusive; absent for flows not probed.",
+                &base,
+                if flow.status == FlowStatus::Works { 1.0 } else { 0.0 },
+            );
+        }
+        if flow.status == FlowStatus::Blocked {
+            let reason = flow.reason.map_or("", |r| r.as_str());
+            let mut labels = base.to_vec();
+            labels.push(("reason", reason));
+            out.sample(
+                "amlprobe_flow_blocked",
+                "1 for each flow observed blocked, with its reason; absent for every other flow.",
+                &labels,
+                1.0,
+            );
+        }
         for status in FlowStatus::ALL {
             out.sample(
                 "amlprobe_flow_status",
@@ -129,6 +147,16 @@ pub fn add_report(out: &mut Exposition, report: &Report) {
             probe_samples(out, flow, probe);
         }
     }
+    out.sample(
+        "amlprobe_required_blocked",
+        "Required flows observed blocked in the last run.",
+        &[],
+        report
+            .flows
+            .iter()
+            .filter(|f| f.required && f.status == FlowStatus::Blocked)
+            .count() as f64,
+    );
     for status in FlowStatus::ALL {
         out.sample(
             "amlprobe_flows",
@@ -193,6 +221,11 @@ mod tests {
             "amlprobe_probe_reason{flow=\"w.blob\",kind=\"tcp\",host=\"sa.blob.core.windows.net\",port=\"443\",address=\"10.0.0.5\",path=\"direct\",reason=\"tcp_timeout\"} 1\n"
         ));
         assert!(text.contains("amlprobe_flows{status=\"blocked\"} 1\n"));
+        assert!(text.contains(
+            "amlprobe_flow_blocked{flow=\"w.blob\",suite=\"w\",required=\"true\",reason=\"tcp_timeout\"} 1\n"
+        ));
+        assert!(!text.contains("amlprobe_flow_blocked{flow=\"w.api\""), "{text}");
+        assert!(text.contains("amlprobe_required_blocked 1\n"), "{text}");
         assert!(text.contains("amlprobe_exit_code 1\n"));
         assert!(
             text.contains("amlprobe_last_run_timestamp_seconds 1795000000\n"),
@@ -203,6 +236,18 @@ mod tests {
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         let unique: HashSet<&str> = samples.iter().map(|l| l.rsplit_once(' ').unwrap().0).collect();
         assert_eq!(unique.len(), samples.len());
+    }
+
+    #[test]
+    fn flows_that_were_not_probed_have_no_up_series() {
+        let mut report = sample_report();
+        report.flows[0].status = FlowStatus::NotTestable;
+        report.flows[1].status = FlowStatus::Skipped;
+        let text = render(&report);
+        assert!(!text.contains("amlprobe_flow_up{"), "{text}");
+        assert!(!text.contains("amlprobe_flow_blocked{"), "{text}");
+        assert!(text.contains("amlprobe_required_blocked 0\n"), "{text}");
+        assert!(text.contains("amlprobe_flow_status{flow=\"w.api\",status=\"not_testable\"} 1\n"));
     }
 
     #[test]

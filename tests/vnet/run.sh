@@ -89,6 +89,7 @@ command -v nft >/dev/null || need+=(nftables)
 command -v openssl >/dev/null || need+=(openssl)
 command -v ss >/dev/null || need+=(iproute2)
 command -v "$PY" >/dev/null || need+=(python3)
+command -v promtool >/dev/null || need+=(prometheus)   # promtool tests the shipped alert rules
 if [ ${#need[@]} -gt 0 ]; then
   echo "vnet: installing ${need[*]}"
   apt_install "${need[@]}" || { echo "vnet: FAILED: could not install ${need[*]}" >&2; exit 1; }
@@ -298,7 +299,7 @@ run_scenario() {
   rc=0
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "${env_args[@]}" \
     timeout 120 ip netns exec "$NS_CLIENT" "${vm[@]}" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}" \
-    >"$out/report.json" 2>"$out/amlprobe.err" || rc=$?
+    >"$out/$(cat "$out/stdout.file")" 2>"$out/amlprobe.err" || rc=$?
   printf '%q ' ip netns exec "$NS_CLIENT" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}" >"$out/command.txt"
   local verdict=0
   local invert=()

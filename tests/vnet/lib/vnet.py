@@ -68,7 +68,7 @@ def load(path):
     allowed = {
         "context": set(CONTEXT_KEYS) | {"public_resources"},
         "run": {"suites", "suite_files", "timeout", "ca_file", "args", "env", "pending", "requires",
-                "expect_failure", "expect_mismatches"},
+                "expect_failure", "expect_mismatches", "prometheus"},
         "dns": {"name", "mode", "address", "cname", "private", "private_only", "ports", "protocol"},
         "endpoint": {"host", "cert", "azure_headers", "listen", "smb"},
         "firewall": {"host", "address", "port", "protocol", "action", "comment"},
@@ -76,7 +76,7 @@ def load(path):
         "proxy.auth": {"user", "password"},
         "azure_dns": {"enabled"},
         "azure_vm": {"asset_tag", "location", "az_environment", "name"},
-        "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report"},
+        "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report", "alerts"},
         "expect.flow": {"id", "status", "reason", "probes", "probe", "path", "direct"},
         "direct": {"status", "reason"},
         "probe": {"kind", "host", "port", "address", "path", "status", "reason", "message_contains",
@@ -160,6 +160,7 @@ def template_vars(sc, outdir):
         "proxy_hostport": f"{PROXY_IP}:{PROXY_PORT}",
         "dns_ip": DNS_IP,
         "azure_dns_ip": AZURE_DNS_IP,
+        "outdir": os.path.abspath(outdir),
     })
     return v
 
@@ -203,7 +204,15 @@ def cmd_prepare(path, outdir):
     for f in run.get("suite_files", []):
         p = render_str(f, tv)
         sel += ["--suite-file", p if os.path.isabs(p) else os.path.join(SCENARIO_DIR, p)]
-    runargs = ["--format", "json", "--timeout", str(run.get("timeout", 2)), "--no-color"]
+    # prometheus = true: stdout is the Prometheus exposition (metrics.prom) and the JSON report
+    # goes to --report, so the alert rules can be tested on this very run's series.
+    if run.get("prometheus", False):
+        stdout = "metrics.prom"
+        runargs = ["--format", "prometheus", "--report", os.path.join(os.path.abspath(outdir), "report.json")]
+    else:
+        stdout = "report.json"
+        runargs = ["--format", "json"]
+    runargs += ["--timeout", str(run.get("timeout", 2)), "--no-color"]
     if run.get("ca_file", True):
         runargs += ["--ca-file", os.path.join(tv["pki"], "root-ca.pem")]
     runargs += [render_str(a, tv) for a in run.get("args", [])]
@@ -231,6 +240,8 @@ def cmd_prepare(path, outdir):
         f.write("".join(f"{k}={v}\n" for k, v in env.items()))
     with open(os.path.join(outdir, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
+    with open(os.path.join(outdir, "stdout.file"), "w") as f:
+        f.write(stdout + "\n")
 
 
 # ---------------------------------------------------------------- render
@@ -810,6 +821,8 @@ def check(sc, report, exit_code, tv, raw=None):
         if key not in report:
             problems.append(("-", f"the report lacks '{key}'"))
     problems += contract_problems(report)
+    if exp.get("alerts"):
+        problems += check_alerts(tv["outdir"], report)
     for pointer, want in (exp.get("report") or {}).items():
         got = report
         for part in pointer.split("."):
@@ -874,6 +887,109 @@ def check(sc, report, exit_code, tv, raw=None):
                                       f"(line {text[:text.index(secret)].count(chr(10)) + 1})"))
     if "exit_code" in exp and exp["exit_code"] != exit_code:
         problems.append(("-", f"exit code expected {exp['exit_code']}, got {exit_code}"))
+    return problems
+
+
+ALERT_RULES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))),
+                           "packaging", "prometheus", "amlprobe-alerts.yml")
+
+
+def parse_exposition(text):
+    """(series, value) pairs of a Prometheus text exposition (comments skipped)."""
+    out = []
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            out.append((series, value))
+    return out
+
+
+def alert_annotations(rule):
+    """The summary and description templates of alert `rule` in ALERT_RULES (no YAML parser in
+    the stdlib: the file keeps each on one line)."""
+    with open(ALERT_RULES) as f:
+        text = f.read()
+    block = text.split(f"- alert: {rule}", 1)[1].split("- alert:", 1)[0]
+    out = {}
+    for key in ("summary", "description"):
+        line = next(l for l in block.splitlines() if l.strip().startswith(f"{key}:"))
+        out[key] = json.loads(line.split(":", 1)[1].strip())
+    return out
+
+
+def promtool_test(series, expected):
+    """A `promtool test rules` file: `series` held for 20 minutes, then at 15 min exactly the
+    `expected` AmlprobeRequiredFlowBlocked alerts (a list of label dicts) and no stale alert."""
+    def q(v):
+        return json.dumps(str(v))
+    notes = alert_annotations("AmlprobeRequiredFlowBlocked")
+    lines = [f"rule_files: [{q(ALERT_RULES)}]", "evaluation_interval: 1m", "tests:",
+             "  - interval: 1m", "    input_series:"]
+    for name, value in series:
+        if name.startswith("amlprobe_last_run_timestamp_seconds"):
+            continue  # the real timestamp is 2026: in promtool's clock (starting at 0) a fresh run
+        lines += [f"      - series: {q(name)}", f"        values: {q(f'{value}x20')}"]
+    lines += ["      - series: 'amlprobe_last_run_timestamp_seconds'", "        values: '0+60x20'",
+              "    alert_rule_test:", "      - eval_time: 15m", "        alertname: AmlprobeStale",
+              "        exp_alerts: []", "      - eval_time: 15m", "        alertname: AmlprobeRequiredFlowBlocked",
+              "        exp_alerts:" + ("" if expected else " []")]
+    for labels in expected:
+        lines.append("          - exp_labels:")
+        lines += [f"              {k}: {q(v)}" for k, v in sorted({**labels, "severity": "warning"}.items())]
+        lines.append("            exp_annotations:")
+        for key, template in notes.items():
+            text = template
+            for k, v in labels.items():
+                text = text.replace("{{ $labels.%s }}" % k, v)
+            lines.append(f"              {key}: {q(text)}")
+    # A run that stopped: the last timestamp stays at 0, so after 30 minutes the stale alert fires.
+    lines += ["  - interval: 1m", "    input_series:", "      - series: 'amlprobe_last_run_timestamp_seconds'",
+              "        values: '0x60'", "    alert_rule_test:", "      - eval_time: 25m",
+              "        alertname: AmlprobeStale", "        exp_alerts: []", "      - eval_time: 40m",
+              "        alertname: AmlprobeStale", "        exp_alerts:", "          - exp_labels:",
+              "              severity: warning", "            exp_annotations:"]
+    stale = alert_annotations("AmlprobeStale")
+    lines.append(f"              summary: {q(stale['summary'].replace('{{ $value | humanizeDuration }}', '40m 0s'))}")
+    lines.append(f"              description: {q(stale['description'])}")
+    return "\n".join(lines) + "\n"
+
+
+def check_alerts(outdir, report):
+    """[expect] alerts = true: the shipped alert rules, fed this run's metrics, fire exactly for
+    the required flows the JSON report calls blocked; and a wrong expectation makes promtool fail."""
+    try:
+        with open(os.path.join(outdir, "metrics.prom")) as f:
+            series = parse_exposition(f.read())
+    except OSError as e:
+        return [("-", f"alerts: no metrics.prom (set [run] prometheus = true): {e}")]
+    expected = [{"flow": fl["id"], "suite": fl["suite"], "required": "true", "reason": fl.get("reason") or ""}
+                for fl in report["flows"] if fl.get("required") and fl.get("status") == "blocked"]
+    problems = []
+
+    def promtool(name, text):
+        path = os.path.join(outdir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        r = subprocess.run(["promtool", "test", "rules", path], capture_output=True, text=True, timeout=60)
+        return r.returncode, (r.stdout + r.stderr).strip()
+
+    rc, out = promtool("alerts-test.yml", promtool_test(series, expected))
+    if rc != 0:
+        problems.append(("-", f"alerts: promtool test rules failed for the expected alerts:\n{out[-2000:]}"))
+    # The same test expecting one alert too many must fail, once for each kind of flow that must
+    # never alert (optional blocked, inconclusive, skipped, not_testable): otherwise the test
+    # above proves nothing.
+    decoys = {}
+    for fl in report["flows"]:
+        kind = "optional blocked" if fl.get("status") == "blocked" and not fl.get("required") else fl.get("status")
+        if kind != "blocked":
+            decoys.setdefault(kind, fl)
+    for kind, fl in sorted(decoys.items()):
+        wrong = expected + [{"flow": fl["id"], "suite": fl["suite"], "required": "true",
+                             "reason": fl.get("reason") or "tcp_timeout"}]
+        rc, _ = promtool("alerts-test-wrong.yml", promtool_test(series, wrong))
+        if rc == 0:
+            problems.append(("-", f"alerts: promtool accepted an alert for {fl['id']} ({kind}), which must never alert"))
     return problems
 
 
