@@ -84,7 +84,7 @@ pub struct ContextArgs {
         value_name = "RESOURCE"
     )]
     pub public_resource: Vec<Resource>,
-    /// Suite to run (repeatable) [default: all].
+    /// Suite to run (repeatable) [default: all but those marked `default = false`: arc, aks-training].
     #[arg(long, env = "AMLPROBE_SUITE", value_delimiter = ',', value_name = "NAME")]
     pub suite: Vec<String>,
     /// Extra suite file in the built-in TOML format (repeatable).
