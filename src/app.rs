@@ -76,6 +76,12 @@ fn suites(args: SuitesArgs) -> Result<u8, Failure> {
     let chosen = catalog.select(&selection.suites).map_err(usage)?;
     let flows = plan::expand(&catalog, &chosen, &selection.context, &plan::Routing::default());
     let listing = report::listing::build(&chosen, &flows);
+    if args.format == ListFormat::Table {
+        // JSON carries them in `context.warnings`; the table's reader needs them said too.
+        for w in &selection.context.warnings {
+            eprintln!("amlprobe: warning: {w}");
+        }
+    }
     print(&match args.format {
         ListFormat::Json => report::listing::to_json(&selection.context, &listing) + "\n",
         ListFormat::Table => report::listing::to_text(&listing),

@@ -59,9 +59,17 @@ pub struct ContextArgs {
     /// Container registry name of the workspace.
     #[arg(long, env = "AMLPROBE_CONTAINER_REGISTRY", value_name = "NAME")]
     pub container_registry: Option<String>,
+    /// Region of the container registry (or the geo-replica this VNet pulls from), for its
+    /// `<registry>.<region>.data` endpoint [default: --region].
+    #[arg(long, env = "AMLPROBE_CONTAINER_REGISTRY_REGION", value_name = "REGION")]
+    pub container_registry_region: Option<String>,
     /// Compute instance name.
     #[arg(long, env = "AMLPROBE_COMPUTE_INSTANCE", value_name = "NAME")]
     pub compute_instance: Option<String>,
+    /// Domain of the compute instance names (`<instance>.<region>.<domain>`), when your private
+    /// endpoint lists another one than the cloud's documented default.
+    #[arg(long, env = "AMLPROBE_INSTANCES_DOMAIN", value_name = "DOMAIN")]
+    pub instances_domain: Option<String>,
     /// First label of the workspace's notebook host, as its private endpoint lists it
     /// (`ml-<name>-<region>-<id>`); derived from name, region and id when absent.
     #[arg(long, env = "AMLPROBE_NOTEBOOK_LABEL", value_name = "LABEL")]
@@ -76,7 +84,7 @@ pub struct ContextArgs {
         value_name = "RESOURCE"
     )]
     pub public_resource: Vec<Resource>,
-    /// Suite to run (repeatable) [default: all].
+    /// Suite to run (repeatable) [default: all but those marked `default = false`: arc, aks-training].
     #[arg(long, env = "AMLPROBE_SUITE", value_delimiter = ',', value_name = "NAME")]
     pub suite: Vec<String>,
     /// Extra suite file in the built-in TOML format (repeatable).

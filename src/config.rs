@@ -53,7 +53,9 @@ struct FileConfig {
     storage_account: Option<String>,
     key_vault: Option<String>,
     container_registry: Option<String>,
+    container_registry_region: Option<String>,
     compute_instance: Option<String>,
+    instances_domain: Option<String>,
     notebook_label: Option<String>,
     #[serde(default)]
     public_resource: Vec<Resource>,
@@ -193,7 +195,7 @@ fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, Conf
         source(&args.cloud, &file.cloud).unwrap_or_else(|| "default".into()),
     );
     sources.extend(source(&args.region, &file.region).map(|s| ("region".to_string(), s)));
-    let context = WorkspaceContext {
+    let mut context = WorkspaceContext {
         cloud: first(args.cloud, file.cloud).unwrap_or_default(),
         region: validated(first(args.region, file.region.take()), context::validate_region)?,
         workspace_id: validated(
@@ -216,9 +218,17 @@ fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, Conf
             first(args.container_registry, file.container_registry.take()),
             context::validate_container_registry,
         )?,
+        container_registry_region: validated(
+            first(args.container_registry_region, file.container_registry_region.take()),
+            context::validate_container_registry_region,
+        )?,
         compute_instance: validated(
             first(args.compute_instance, file.compute_instance.take()),
             context::validate_compute_instance,
+        )?,
+        instances_domain: validated(
+            first(args.instances_domain, file.instances_domain.take()),
+            context::validate_instances_domain,
         )?,
         notebook_label: validated(
             first(args.notebook_label, file.notebook_label.take()),
@@ -228,7 +238,9 @@ fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, Conf
             .into_iter()
             .collect(),
         sources,
+        warnings: Vec::new(),
     };
+    context.warnings = context.notebook_label_warnings();
     Ok(Selection {
         context,
         suites: first_list(args.suite, std::mem::take(&mut file.suite)),
@@ -496,7 +508,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_flag() {
-        let cases: [(&[&str], &str); 7] = [
+        let cases: [(&[&str], &str); 9] = [
             (&["--workspace-id", "nope"], "--workspace-id: "),
             (&["--timeout", "0"], "--timeout: "),
             (&["--concurrency", "0"], "--concurrency: "),
@@ -504,6 +516,14 @@ mod tests {
             (&["--private-cidr", "10.0.0.0"], "--private-cidr: "),
             (&["--storage-account", "x.blob.core.windows.net"], "--storage-account: "),
             (&["--host-name", "two words"], "--host-name: "),
+            (
+                &["--instances-domain", "*.instances.azureml.ms"],
+                "--instances-domain: ",
+            ),
+            (
+                &["--container-registry-region", "West Europe"],
+                "--container-registry-region: ",
+            ),
         ];
         for (argv, prefix) in cases {
             let e = RunConfig::from_args(run_args(argv)).unwrap_err().to_string();

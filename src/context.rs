@@ -70,6 +70,16 @@ pub struct WorkspaceContext {
     /// The notebook host's first label as Azure actually named it (overrides the derived one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notebook_label: Option<String>,
+    /// Domain of the per-instance compute instance names (overrides the cloud's documented one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances_domain: Option<String>,
+    /// Location of the registry (or geo-replica) whose data endpoint is probed; the workspace
+    /// region when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_registry_region: Option<String>,
+    /// Facts amlprobe derived but is unsure of, with the flag that settles each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Resources reached over public endpoints in this deployment (relaxes `expect = "private"`).
     pub public_resources: BTreeSet<Resource>,
     /// Where `cloud` and `region` came from: `flag_or_env`, `config`, `imds` or `default`.
@@ -125,10 +135,19 @@ pub fn validate_workspace_id(value: &str) -> Result<String, InvalidValue> {
 
 /// An Azure region's programmatic name such as `eastus` or `usgovvirginia`, returned lower-case.
 pub fn validate_region(value: &str) -> Result<String, InvalidValue> {
+    region_named("region", value)
+}
+
+/// `--container-registry-region`: the registry's (or geo-replica's) region, same rules as `--region`.
+pub fn validate_container_registry_region(value: &str) -> Result<String, InvalidValue> {
+    region_named("container-registry-region", value)
+}
+
+fn region_named(flag: &'static str, value: &str) -> Result<String, InvalidValue> {
     let v = value.to_ascii_lowercase();
     if v.contains(' ') {
         return Err(invalid(
-            "region",
+            flag,
             format!("'{value}' has spaces; use the programmatic name (e.g. 'eastus', not 'East US')"),
         ));
     }
@@ -137,8 +156,28 @@ pub fn validate_region(value: &str) -> Result<String, InvalidValue> {
         || !v.chars().all(|c| c.is_ascii_alphanumeric())
     {
         return Err(invalid(
-            "region",
+            flag,
             format!("'{value}' is not an Azure region name (letters and digits, e.g. 'westeurope')"),
+        ));
+    }
+    Ok(v)
+}
+
+/// `--instances-domain`: a DNS domain such as `instances.azureml.ms`, returned lower-case.
+pub fn validate_instances_domain(value: &str) -> Result<String, InvalidValue> {
+    let v = value.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if v.len() > 253 || v.split('.').count() < 2 || !v.split('.').all(label_ok) {
+        return Err(invalid(
+            "instances-domain",
+            format!(
+                "'{value}' is not a DNS domain (e.g. 'instances.azureml.ms'; no scheme, wildcard or instance name)"
+            ),
         ));
     }
     Ok(v)
@@ -239,13 +278,14 @@ pub fn validate_notebook_label(value: &str) -> Result<String, InvalidValue> {
 }
 
 /// The template variables a context provides, with the flag that supplies each.
-pub const CONTEXT_VARIABLES: [(&str, &str); 8] = [
+pub const CONTEXT_VARIABLES: [(&str, &str); 9] = [
     ("region", "--region"),
     ("workspace_id", "--workspace-id"),
     ("workspace_name", "--workspace-name"),
     ("storage_account", "--storage-account"),
     ("key_vault", "--key-vault"),
     ("container_registry", "--container-registry"),
+    ("container_registry_region", "--container-registry-region, or --region"),
     ("compute_instance", "--compute-instance"),
     (
         "notebook_label",
@@ -255,16 +295,19 @@ pub const CONTEXT_VARIABLES: [(&str, &str); 8] = [
 
 impl WorkspaceContext {
     /// The value of context variable `name`, if `name` is a context variable and it is known.
-    /// `Err(())` means `name` is not a context variable at all.
+    /// `Err(())` means the context does not supply `name`: it is not a context variable, or it
+    /// is a per-cloud value (`instances_domain`) the user did not override.
     #[allow(clippy::result_unit_err)]
     pub fn variable(&self, name: &str) -> Result<Option<String>, ()> {
         Ok(match name {
+            "instances_domain" => return self.instances_domain.clone().map(Some).ok_or(()),
             "region" => self.region.clone(),
             "workspace_id" => self.workspace_id.clone(),
             "workspace_name" => self.workspace_name.clone(),
             "storage_account" => self.storage_account.clone(),
             "key_vault" => self.key_vault.clone(),
             "container_registry" => self.container_registry.clone(),
+            "container_registry_region" => self.container_registry_region.clone().or_else(|| self.region.clone()),
             "compute_instance" => self.compute_instance.clone(),
             "notebook_label" => self.notebook_label(),
             _ => return Err(()),
@@ -283,11 +326,44 @@ impl WorkspaceContext {
             self.region.as_ref()?,
             self.workspace_id.as_ref()?,
         );
-        let fixed = "ml-".len() + 1 + region.len() + 1 + id.len();
-        let room = 63usize.saturating_sub(fixed);
-        let name: String = name.to_ascii_lowercase().chars().take(room).collect();
+        let name: String = name.to_ascii_lowercase().chars().take(name_room(region, id)).collect();
         Some(format!("ml-{name}-{region}-{id}"))
     }
+
+    /// Why the derived notebook label may not be the host Azure created: the workspace name has
+    /// an `_` (not valid in a host name, and Azure's replacement is not documented) or was
+    /// truncated (Azure's rule is not documented exactly; the docs' own US Gov example is cut at
+    /// 62 characters, not 63). `None` with `--notebook-label`, or when nothing was derived.
+    pub fn notebook_label_warnings(&self) -> Vec<String> {
+        let (None, Some(name), Some(region), Some(id)) = (
+            &self.notebook_label,
+            &self.workspace_name,
+            &self.region,
+            &self.workspace_id,
+        ) else {
+            return Vec::new();
+        };
+        let mut doubts = Vec::new();
+        if name.contains('_') {
+            doubts.push("the workspace name has '_', which a host name cannot contain");
+        }
+        if name.len() > name_room(region, id) {
+            doubts.push("the workspace name was truncated to fit 63 characters, and Azure's truncation rule is not documented exactly");
+        }
+        if doubts.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "notebook host label derived as '{}' may not be the one Azure created ({}); pass --notebook-label with the first label of the notebooks FQDN your workspace private endpoint lists",
+            self.notebook_label().unwrap_or_default(),
+            doubts.join("; ")
+        )]
+    }
+}
+
+/// Characters left for the workspace name in `ml-<name>-<region>-<id>` within one DNS label.
+fn name_room(region: &str, id: &str) -> usize {
+    63usize.saturating_sub("ml-".len() + 1 + region.len() + 1 + id.len())
 }
 
 #[cfg(test)]
@@ -368,5 +444,90 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn instances_domain_overrides_only_when_given() {
+        let ctx = WorkspaceContext::default();
+        assert_eq!(ctx.variable("instances_domain"), Err(()), "the cloud's value applies");
+        let given = WorkspaceContext {
+            instances_domain: Some(validate_instances_domain("Instances.AzureML.ms.").unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            given.variable("instances_domain"),
+            Ok(Some("instances.azureml.ms".to_string()))
+        );
+        for bad in [
+            "https://instances.azureml.ms",
+            "*.instances.azureml.ms",
+            "azureml",
+            "a..b",
+            "-x.ms",
+        ] {
+            let e = validate_instances_domain(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--instances-domain: "), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn container_registry_region_defaults_to_the_workspace_region() {
+        let ctx = WorkspaceContext {
+            region: Some("eastus".into()),
+            ..Default::default()
+        };
+        assert_eq!(ctx.variable("container_registry_region"), Ok(Some("eastus".into())));
+        let replica = WorkspaceContext {
+            container_registry_region: Some(validate_container_registry_region("WestEurope").unwrap()),
+            ..ctx
+        };
+        assert_eq!(
+            replica.variable("container_registry_region"),
+            Ok(Some("westeurope".into()))
+        );
+        let e = validate_container_registry_region("West Europe")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--container-registry-region: "), "{e}");
+    }
+
+    #[test]
+    fn uncertain_notebook_labels_are_flagged() {
+        let base = WorkspaceContext {
+            region: Some("eastus".into()),
+            workspace_id: Some("fb7e20a0-8891-458b-b969-55ddb3382f51".into()),
+            workspace_name: Some("myworkspace".into()),
+            ..Default::default()
+        };
+        assert!(
+            base.notebook_label_warnings().is_empty(),
+            "a plain short name is certain"
+        );
+        let underscore = WorkspaceContext {
+            workspace_name: Some("my_ws".into()),
+            ..base.clone()
+        };
+        let w = underscore.notebook_label_warnings();
+        assert!(
+            w.len() == 1 && w[0].contains("'_'") && w[0].contains("--notebook-label"),
+            "{w:?}"
+        );
+        let long = WorkspaceContext {
+            workspace_name: Some("a".repeat(33)),
+            ..base.clone()
+        };
+        let w = long.notebook_label_warnings();
+        assert!(
+            w.len() == 1 && w[0].contains("truncated") && w[0].contains("--notebook-label"),
+            "{w:?}"
+        );
+        let given = WorkspaceContext {
+            notebook_label: Some("ml-my-ws-eastus-x".into()),
+            ..underscore
+        };
+        assert!(
+            given.notebook_label_warnings().is_empty(),
+            "--notebook-label settles it"
+        );
     }
 }

@@ -70,6 +70,8 @@ pub async fn run_once(
     if let Some(info) = &imds {
         apply_imds_defaults(&mut context, info);
     }
+    // The region may have come from IMDS just now, and the derived notebook label with it.
+    context.warnings = context.notebook_label_warnings();
     let flows = plan::expand(catalog, &chosen, &context, &cfg.routing);
     let engine = Engine::new(cfg.engine.clone())?;
     let observed = engine.execute(&flows, progress).await;

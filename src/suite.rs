@@ -146,6 +146,14 @@ pub struct SuiteMeta {
     /// What the suite covers.
     #[serde(default)]
     pub description: String,
+    /// Whether the suite runs when no `--suite` is given; `false` for suites that only apply to
+    /// some deployments (Azure Arc, Kubernetes training), which run only when named.
+    #[serde(default = "default_selected")]
+    pub default: bool,
+}
+
+fn default_selected() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -382,10 +390,11 @@ impl Catalog {
         Ok(())
     }
 
-    /// Suites selected by `--suite` (all when `names` is empty). Unknown names are an error.
+    /// Suites selected by `--suite` (when `names` is empty: every suite whose `default` is
+    /// true). Unknown names are an error.
     pub fn select(&self, names: &[String]) -> Result<Vec<&Suite>, String> {
         if names.is_empty() {
-            return Ok(self.suites.iter().collect());
+            return Ok(self.suites.iter().filter(|s| s.meta.default).collect());
         }
         names
             .iter()
@@ -544,5 +553,24 @@ ports = [443]
         let again = GOOD.replace("name = \"mine\"", "name = \"other\"");
         let err = c.add_suite("b.toml", "b.toml", &again).unwrap_err().to_string();
         assert!(err.contains("already defined"), "{err}");
+    }
+
+    #[test]
+    fn optional_suites_run_only_when_named() {
+        let mut c = catalog();
+        c.add_suite(
+            "mine.toml",
+            "mine.toml",
+            &GOOD.replace("title = \"My flows\"", "title = \"My flows\"\ndefault = false"),
+        )
+        .unwrap();
+        let names = |v: Vec<&Suite>| v.iter().map(|s| s.meta.name.clone()).collect::<Vec<_>>();
+        let default = names(c.select(&[]).unwrap());
+        for optional in ["arc", "aks-training", "mine"] {
+            assert!(!default.iter().any(|n| n == optional), "{optional} in {default:?}");
+        }
+        assert!(default.iter().any(|n| n == "compute"), "{default:?}");
+        assert_eq!(names(c.select(&["arc".to_string()]).unwrap()), vec!["arc"]);
+        assert_eq!(names(c.select(&["mine".to_string()]).unwrap()), vec!["mine"]);
     }
 }

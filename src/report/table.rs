@@ -101,6 +101,9 @@ pub fn render(report: &Report, color: bool) -> String {
             report.host.nameservers.join(", ")
         }
     );
+    for w in &ctx.warnings {
+        let _ = writeln!(out, "{} {w}", paint.wrap("33", "warning:"));
+    }
     let mut suite = "";
     // When one cause blocks many flows (DNS down, a proxy denying), its fix is spelled out once.
     let mut hints_shown = std::collections::HashSet::new();
