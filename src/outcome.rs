@@ -84,6 +84,9 @@ pub enum ReasonCode {
     DnsPublicIp,
     /// The name resolved, but not to the address recorded for its private endpoint.
     DnsWrongIp,
+    /// The name resolved to an address no service has (loopback, unspecified, link-local,
+    /// multicast, broadcast): a DNS sinkhole or a broken record.
+    DnsSinkhole,
     /// Any other resolver failure.
     DnsError,
     /// No answer to the TCP SYN within the deadline (silently dropped).
@@ -136,7 +139,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 32] = [
+    pub const ALL: [ReasonCode; 33] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
         ReasonCode::DnsServfail,
@@ -145,6 +148,7 @@ impl ReasonCode {
         ReasonCode::DnsUnreachable,
         ReasonCode::DnsPublicIp,
         ReasonCode::DnsWrongIp,
+        ReasonCode::DnsSinkhole,
         ReasonCode::DnsError,
         ReasonCode::TcpTimeout,
         ReasonCode::TcpRefused,
@@ -182,6 +186,7 @@ impl ReasonCode {
             ReasonCode::DnsUnreachable => "dns_unreachable",
             ReasonCode::DnsPublicIp => "dns_public_ip",
             ReasonCode::DnsWrongIp => "dns_wrong_ip",
+            ReasonCode::DnsSinkhole => "dns_sinkhole",
             ReasonCode::DnsError => "dns_error",
             ReasonCode::TcpTimeout => "tcp_timeout",
             ReasonCode::TcpRefused => "tcp_refused",

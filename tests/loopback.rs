@@ -10,7 +10,8 @@ use support::{AZURE_REPLY, BLOCK_PAGE, Dns, Leaf, Pki, Proxy, Raw, Run, amlprobe
 
 const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
-/// Runs suite `t` made of `flows` against `dns`, with loopback counting as private.
+/// Runs suite `t` made of `flows` against `dns`, with loopback counting as private unless
+/// `extra` declares its own private range.
 fn run(dns: SocketAddr, flows: &[(&str, String)], extra: &[&str], env: &[(&str, &std::path::Path)]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let flows: Vec<(&str, &str)> = flows.iter().map(|(id, body)| (*id, body.as_str())).collect();
@@ -26,7 +27,10 @@ fn run(dns: SocketAddr, flows: &[(&str, String)], extra: &[&str], env: &[(&str, 
         "--suite",
         "t",
     ];
-    args.extend(["--dns-server", &dns, "--private-cidr", "127.0.0.0/8"]);
+    args.extend(["--dns-server", &dns]);
+    if !extra.contains(&"--private-cidr") {
+        args.extend(["--private-cidr", "127.0.0.0/8"]);
+    }
     if !extra.contains(&"--timeout") {
         args.extend(["--timeout", "1"]);
     }
@@ -156,6 +160,36 @@ fn dns_outcomes() {
         );
     }
     assert_eq!(r.code, 1);
+}
+
+#[test]
+fn a_sinkholed_name_is_blocked_even_when_something_listens_there() {
+    let dns = support::dns_server(&[
+        ("sink.test", Dns::A(vec![LOCAL])),
+        ("zero.test", Dns::A(vec![Ipv4Addr::UNSPECIFIED])),
+        ("imds.test", Dns::A(vec![Ipv4Addr::new(169, 254, 169, 254)])),
+    ]);
+    let listening = support::tcp_server(Raw::Silent);
+    let flows = [
+        ("sink", on_port("sink.test", listening, "")),
+        ("zero", dns_only("zero.test", "")),
+        ("imds", dns_only("imds.test", "expect = \"private\"")),
+    ];
+    // Loopback is not declared private here, as on a real VM.
+    let report = run(dns, &flows, &["--private-cidr", "192.0.2.0/24"], &[]).json();
+    check(&report, "sink", "blocked", Some("dns_sinkhole"));
+    let message = flow(&report, "sink")["message"].as_str().unwrap();
+    assert!(message.contains("127.0.0.1 (loopback)"), "{message}");
+    // The connect still ran and reached the local listener; it just doesn't count.
+    assert_eq!(probe(&report, "sink", "tcp")["status"], "pass");
+    check(&report, "zero", "blocked", Some("dns_sinkhole"));
+    check(&report, "imds", "blocked", Some("dns_sinkhole"));
+    assert!(
+        flow(&report, "imds")["message"]
+            .as_str()
+            .unwrap()
+            .contains("Azure instance metadata")
+    );
 }
 
 #[test]
@@ -428,6 +462,8 @@ fn exit_codes_and_output_forms() {
             "t",
             "--dns-server",
             &dns.to_string(),
+            "--private-cidr",
+            "127.0.0.0/8",
             "--timeout",
             "1",
             "--report",
@@ -610,6 +646,7 @@ fn imds_supplies_region_and_cloud_and_is_never_proxied() {
     ];
     let mut args = base.to_vec();
     args.extend(["--dns-server", &dns, "--timeout", "1", "--imds-endpoint", &endpoint]);
+    args.extend(["--private-cidr", "127.0.0.0/8"]);
     let report = amlprobe(&args, &[("https_proxy", proxy), ("http_proxy", proxy)]).json();
     assert_eq!(report["context"]["region"], "usgovvirginia", "{report:#}");
     assert_eq!(report["context"]["sources"]["region"], "imds");
