@@ -72,6 +72,10 @@ pub enum ReasonCode {
     DnsNxdomain,
     /// The name exists but has no A/AAAA records (NODATA).
     DnsNoRecords,
+    /// The name's CNAME chain loops back on itself.
+    DnsCnameLoop,
+    /// The name's CNAME chain is longer than resolvers follow.
+    DnsChainTooLong,
     /// The resolver answered SERVFAIL.
     DnsServfail,
     /// The resolver answered REFUSED.
@@ -139,9 +143,11 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 33] = [
+    pub const ALL: [ReasonCode; 35] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
+        ReasonCode::DnsCnameLoop,
+        ReasonCode::DnsChainTooLong,
         ReasonCode::DnsServfail,
         ReasonCode::DnsRefused,
         ReasonCode::DnsTimeout,
@@ -180,6 +186,8 @@ impl ReasonCode {
         match self {
             ReasonCode::DnsNxdomain => "dns_nxdomain",
             ReasonCode::DnsNoRecords => "dns_no_records",
+            ReasonCode::DnsCnameLoop => "dns_cname_loop",
+            ReasonCode::DnsChainTooLong => "dns_chain_too_long",
             ReasonCode::DnsServfail => "dns_servfail",
             ReasonCode::DnsRefused => "dns_refused",
             ReasonCode::DnsTimeout => "dns_timeout",

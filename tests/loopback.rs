@@ -192,6 +192,58 @@ fn a_sinkholed_name_is_blocked_even_when_something_listens_there() {
     );
 }
 
+/// `count` CNAME hops `{prefix}0.test → {prefix}1.test → …`, the last name holding 127.0.0.1.
+fn cname_hops(prefix: &str, count: usize) -> Vec<(&'static str, Dns)> {
+    let name = |i: usize| -> &'static str { Box::leak(format!("{prefix}{i}.test").into_boxed_str()) };
+    let mut zone: Vec<(&str, Dns)> = (0..count).map(|i| (name(i), Dns::Cname(name(i + 1), vec![]))).collect();
+    zone.push((name(count), Dns::A(vec![LOCAL])));
+    zone
+}
+
+#[test]
+fn cname_loops_and_long_chains_are_named_with_their_chain() {
+    let mut zone = vec![
+        ("loop1.test", Dns::Cname("loop2.test", vec![])),
+        ("loop2.test", Dns::Cname("loop3.test", vec![])),
+        ("loop3.test", Dns::Cname("loop1.test", vec![])),
+        ("dangling.test", Dns::Cname("nodata.test", vec![])),
+        ("nodata.test", Dns::NoData),
+    ];
+    zone.extend(cname_hops("short", 7));
+    zone.extend(cname_hops("long", 8));
+    let dns = support::dns_server(&zone);
+    let flows = [
+        ("loop", dns_only("loop1.test", "")),
+        ("short", dns_only("short0.test", "")),
+        ("long", dns_only("long0.test", "")),
+        ("dangling", dns_only("dangling.test", "")),
+    ];
+    let report = run(dns, &flows, &[], &[]).json();
+    check(&report, "loop", "blocked", Some("dns_cname_loop"));
+    let message = flow(&report, "loop")["message"].as_str().unwrap();
+    assert!(
+        message.contains("loop1.test → loop2.test → loop3.test → loop1.test"),
+        "{message}"
+    );
+    let chain = &probe(&report, "loop", "dns")["cname_chain"];
+    assert_eq!(chain.as_array().unwrap().len(), 3, "{chain:#}");
+    assert_eq!(chain[2]["target"], "loop1.test");
+
+    // Seven hops is as far as the resolver follows; eight is too long.
+    check(&report, "short", "works", None);
+    check(&report, "long", "blocked", Some("dns_chain_too_long"));
+    let chain = probe(&report, "long", "dns")["cname_chain"].as_array().unwrap().clone();
+    assert_eq!(chain.len(), 8, "{chain:?}");
+    assert_eq!(chain[7]["target"], "long8.test");
+
+    // A chain that ends without an address is still no records, and keeps its chain.
+    check(&report, "dangling", "blocked", Some("dns_no_records"));
+    assert_eq!(
+        probe(&report, "dangling", "dns")["cname_chain"][0]["target"],
+        "nodata.test"
+    );
+}
+
 #[test]
 fn tls_outcomes() {
     let pki = Pki::new();

@@ -169,7 +169,7 @@ impl DnsProber {
                 Err(f) => failures.push(f),
             }
         }
-        let partial_chain = answer.cname_chain.clone();
+        let mut partial_chain = answer.cname_chain.clone();
         if !answer.addresses.is_empty() {
             return DnsObservation {
                 result: Ok(answer),
@@ -185,14 +185,61 @@ impl DnsProber {
             ReasonCode::DnsError => 3,
             _ => 4,
         };
-        let failure = failures
+        let mut failure = failures
             .into_iter()
             .min_by_key(|(r, _)| rank(*r))
             .unwrap_or((ReasonCode::DnsNoRecords, format!("{host} has no A or AAAA records")));
+        // hickory drops the chain when it gives up following it, and a recursive resolver
+        // answers SERVFAIL for a loop: walking the chain tells which it was, and keeps it.
+        if matches!(failure.0, ReasonCode::DnsNoRecords | ReasonCode::DnsServfail) {
+            let (walked, verdict) = self.walk_cnames(host, start + self.timeout).await;
+            if walked.len() > partial_chain.len() {
+                partial_chain = walked;
+            }
+            failure = verdict.unwrap_or(failure);
+        }
         DnsObservation {
             result: Err(failure),
             partial_chain,
-            elapsed,
+            elapsed: start.elapsed(),
+        }
+    }
+
+    /// Follows `host`'s CNAMEs with one CNAME query per hop until the chain ends, loops or
+    /// reaches [`MAX_CNAME_HOPS`], within `deadline`; returns the chain and, for a loop or an
+    /// over-long chain, the failure to report instead.
+    async fn walk_cnames(&self, host: &str, deadline: Instant) -> (Vec<CnameLink>, Option<(ReasonCode, String)>) {
+        let mut chain: Vec<CnameLink> = Vec::new();
+        let mut current = host.trim_end_matches('.').to_ascii_lowercase();
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let query = self.resolver.lookup(format!("{current}."), RecordType::CNAME);
+            let Ok(Ok(lookup)) = tokio::time::timeout(remaining, query).await else {
+                return (chain, None);
+            };
+            // A recursive resolver may send several hops in one answer, in any order.
+            let (links, _) = answer_of(&lookup);
+            let before = chain.len();
+            while let Some(link) = links.iter().find(|l| l.name.eq_ignore_ascii_case(&current)) {
+                let target = link.target.to_ascii_lowercase();
+                chain.push(link.clone());
+                let seen = |name: &str| chain.iter().any(|l| l.name.eq_ignore_ascii_case(name));
+                if seen(&target) {
+                    let message = format!("the CNAME chain of {host} loops: {}", render_chain(&chain));
+                    return (chain, Some((ReasonCode::DnsCnameLoop, message)));
+                }
+                if chain.len() >= MAX_CNAME_HOPS {
+                    let message = format!(
+                        "the CNAME chain of {host} reaches {MAX_CNAME_HOPS} hops without an address, more than resolvers follow: {}",
+                        render_chain(&chain)
+                    );
+                    return (chain, Some((ReasonCode::DnsChainTooLong, message)));
+                }
+                current = target;
+            }
+            if chain.len() == before {
+                return (chain, None);
+            }
         }
     }
 
@@ -232,6 +279,17 @@ impl DnsProber {
         }
         Err(failure)
     }
+}
+
+/// The longest CNAME chain followed: hickory stops re-querying after this many hops, and so
+/// does the walk that explains why it stopped.
+const MAX_CNAME_HOPS: usize = 8;
+
+/// `a → b → c` for a chain starting at `a`.
+fn render_chain(chain: &[CnameLink]) -> String {
+    let mut names: Vec<&str> = chain.iter().map(|l| l.name.as_str()).take(1).collect();
+    names.extend(chain.iter().map(|l| l.target.as_str()));
+    names.join(" → ")
 }
 
 /// The CNAME chain and addresses of an answer.
@@ -382,6 +440,16 @@ mod tests {
         assert_eq!(all_unreachable(vec![silent.local_addr().unwrap()], wait).await, None);
         // One server that may work is enough for the timeout to stand.
         assert_eq!(all_unreachable(vec![closed, answering_addr], wait).await, None);
+    }
+
+    #[test]
+    fn chains_render_from_the_first_name() {
+        let link = |n: &str, t: &str| CnameLink {
+            name: n.into(),
+            target: t.into(),
+        };
+        assert_eq!(render_chain(&[link("a", "b"), link("b", "a")]), "a → b → a");
+        assert_eq!(render_chain(&[]), "");
     }
 
     #[test]
