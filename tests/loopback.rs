@@ -652,6 +652,29 @@ fn a_dns_server_that_is_down_is_named_without_waiting_for_the_deadline() {
     assert!(took < 10_000, "took {took} ms");
 }
 
+#[test]
+fn a_resolver_that_drops_aaaa_costs_no_timeout_and_is_named_once() {
+    let dns = support::dns_server(&[
+        ("one.test", Dns::DropAaaa(vec![LOCAL])),
+        ("two.test", Dns::DropAaaa(vec![LOCAL])),
+    ]);
+    let flows = [("one", dns_only("one.test", "")), ("two", dns_only("two.test", ""))];
+    let started = std::time::Instant::now();
+    let report = run(dns, &flows, &["--timeout", "8"], &[]).json();
+    let took = started.elapsed();
+    check(&report, "one", "works", None);
+    check(&report, "two", "works", None);
+    // Waiting out the AAAA deadline would take 8 s; a behavioural bound, not a benchmark.
+    assert!(took < std::time::Duration::from_secs(4), "took {took:?}");
+    let warnings = report["host"]["dns_warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "one warning per resolver: {warnings:?}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains(&dns.to_string()) && warning.contains("2 name(s)") && warning.contains("drop AAAA"),
+        "{warning}"
+    );
+}
+
 /// A loopback IMDS answering every request with `body`; the requests it got come back on the channel.
 fn imds_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
     use std::io::{Read, Write};

@@ -56,6 +56,8 @@ pub struct DnsProber {
     unreachable: Arc<OnceCell<Option<String>>>,
     /// The background check, stopped when the prober goes: it must not outlive the run.
     check: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// Names whose AAAA query went unanswered after their A query was answered.
+    aaaa_dropped: std::sync::Mutex<Vec<String>>,
 }
 
 impl Drop for DnsProber {
@@ -115,6 +117,7 @@ impl DnsProber {
             servers,
             unreachable: Arc::new(OnceCell::new()),
             check: std::sync::Mutex::new(None),
+            aaaa_dropped: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -144,6 +147,26 @@ impl DnsProber {
         &self.nameservers
     }
 
+    /// What this resolver was seen doing wrong during the run, once each (e.g. dropping AAAA
+    /// queries), for the report.
+    pub fn warnings(&self) -> Vec<String> {
+        let dropped = self.aaaa_dropped.lock().map(|d| d.clone()).unwrap_or_default();
+        let Some(first) = dropped.first() else {
+            return Vec::new();
+        };
+        let servers = if self.nameservers.is_empty() {
+            "the system resolver".to_string()
+        } else {
+            self.nameservers.join(", ")
+        };
+        vec![format!(
+            "{servers} answered A but never AAAA for {} name(s), e.g. {first}: it seems to drop AAAA queries. \
+             amlprobe stopped waiting shortly after each A answer and probed those names over IPv4 only; \
+             clients that wait for AAAA stall until their own DNS timeout",
+            dropped.len()
+        )]
+    }
+
     /// Resolves `host` (as a fully qualified name) for A and AAAA in parallel.
     pub async fn resolve_chain(&self, host: &str) -> DnsObservation {
         let start = Instant::now();
@@ -152,7 +175,30 @@ impl DnsProber {
         } else {
             format!("{host}.")
         };
-        let (v4, v6) = tokio::join!(self.lookup(&fqdn, RecordType::A), self.lookup(&fqdn, RecordType::AAAA));
+        let a = self.lookup(&fqdn, RecordType::A);
+        let aaaa = self.lookup(&fqdn, RecordType::AAAA);
+        tokio::pin!(a, aaaa);
+        let (v4, v6) = tokio::select! {
+            v4 = &mut a => {
+                let answered = v4.as_ref().is_ok_and(|(_, addrs)| !addrs.is_empty());
+                let v6 = if answered {
+                    let grace = aaaa_grace(start.elapsed(), self.timeout);
+                    match tokio::time::timeout(grace, &mut aaaa).await {
+                        Ok(v6) => v6,
+                        Err(_) => {
+                            if let Ok(mut dropped) = self.aaaa_dropped.lock() {
+                                dropped.push(host.to_string());
+                            }
+                            Err((ReasonCode::DnsTimeout, format!("no AAAA answer for {host} within {grace:?} of the A answer")))
+                        }
+                    }
+                } else {
+                    aaaa.await
+                };
+                (v4, v6)
+            }
+            v6 = &mut aaaa => (a.await, v6),
+        };
         let elapsed = start.elapsed();
         let mut answer = DnsAnswer::default();
         let mut failures = Vec::new();
@@ -279,6 +325,16 @@ impl DnsProber {
         }
         Err(failure)
     }
+}
+
+/// How long to keep waiting for AAAA once A was answered after `a_took`: as long again as A
+/// took, and at least 300 ms, within the overall `timeout`. Both queries go out together and a
+/// working resolver answers them about as fast (a cold cache costs both the same upstream
+/// round trips), so a resolver still silent by then drops AAAA; without this cut-off every
+/// name would cost the full timeout. A slow resolver keeps a proportional grace.
+fn aaaa_grace(a_took: Duration, timeout: Duration) -> Duration {
+    let wait_until = (a_took + a_took.max(Duration::from_millis(300))).min(timeout);
+    wait_until.saturating_sub(a_took)
 }
 
 /// The longest CNAME chain followed: hickory stops re-querying after this many hops, and so
@@ -440,6 +496,15 @@ mod tests {
         assert_eq!(all_unreachable(vec![silent.local_addr().unwrap()], wait).await, None);
         // One server that may work is enough for the timeout to stand.
         assert_eq!(all_unreachable(vec![closed, answering_addr], wait).await, None);
+    }
+
+    #[test]
+    fn aaaa_grace_follows_the_a_answer_within_the_deadline() {
+        let ms = Duration::from_millis;
+        assert_eq!(aaaa_grace(ms(5), ms(8000)), ms(300), "a fast A answer: 300 ms more");
+        assert_eq!(aaaa_grace(ms(900), ms(8000)), ms(900), "a slow one: as long again");
+        assert_eq!(aaaa_grace(ms(900), ms(1000)), ms(100), "never past the deadline");
+        assert_eq!(aaaa_grace(ms(1000), ms(1000)), Duration::ZERO);
     }
 
     #[test]

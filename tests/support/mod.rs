@@ -30,6 +30,8 @@ pub enum Dns {
     Refused,
     /// No answer at all.
     Silent,
+    /// A records, and no answer at all to AAAA queries.
+    DropAaaa(Vec<Ipv4Addr>),
 }
 
 fn encode_name(name: &str, out: &mut Vec<u8>) {
@@ -74,6 +76,7 @@ fn answer(query: &[u8], zone: &HashMap<String, Dns>) -> Option<Vec<u8>> {
     let behaviour = zone.get(&name).cloned().unwrap_or(Dns::NxDomain);
     let rcode = match behaviour {
         Dns::Silent => return None,
+        Dns::DropAaaa(_) if qtype == 28 => return None,
         Dns::NxDomain => 3,
         Dns::ServFail => 2,
         Dns::Refused => 5,
@@ -90,7 +93,7 @@ fn answer(query: &[u8], zone: &HashMap<String, Dns>) -> Option<Vec<u8>> {
         }
     };
     match &behaviour {
-        Dns::A(ips) => addresses(&mut answers, None, ips, &mut count),
+        Dns::A(ips) | Dns::DropAaaa(ips) => addresses(&mut answers, None, ips, &mut count),
         Dns::Cname(target, ips) => {
             let mut data = Vec::new();
             encode_name(target, &mut data);
