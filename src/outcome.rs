@@ -105,6 +105,8 @@ pub enum ReasonCode {
     TlsTimeout,
     /// The certificate chain does not lead to a trusted root.
     TlsUntrustedIssuer,
+    /// The chain is longer (or more tangled) than certificate verifiers follow.
+    TlsChainTooLong,
     /// The chain is trusted only by this machine's OS store: a TLS-inspecting middlebox.
     TlsInspected,
     /// The certificate is not valid for the host name.
@@ -143,7 +145,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 35] = [
+    pub const ALL: [ReasonCode; 36] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
         ReasonCode::DnsCnameLoop,
@@ -162,6 +164,7 @@ impl ReasonCode {
         ReasonCode::TcpError,
         ReasonCode::TlsTimeout,
         ReasonCode::TlsUntrustedIssuer,
+        ReasonCode::TlsChainTooLong,
         ReasonCode::TlsInspected,
         ReasonCode::TlsNameMismatch,
         ReasonCode::TlsExpired,
@@ -202,6 +205,7 @@ impl ReasonCode {
             ReasonCode::TcpError => "tcp_error",
             ReasonCode::TlsTimeout => "tls_timeout",
             ReasonCode::TlsUntrustedIssuer => "tls_untrusted_issuer",
+            ReasonCode::TlsChainTooLong => "tls_chain_too_long",
             ReasonCode::TlsInspected => "tls_inspected",
             ReasonCode::TlsNameMismatch => "tls_name_mismatch",
             ReasonCode::TlsExpired => "tls_expired",

@@ -323,6 +323,34 @@ fn tls_outcomes() {
 }
 
 #[test]
+fn a_chain_deeper_than_verifiers_follow_is_not_an_untrusted_issuer() {
+    let pki = Pki::new();
+    let dns = support::dns_server(&[("six.test", Dns::A(vec![LOCAL])), ("seven.test", Dns::A(vec![LOCAL]))]);
+    let six = support::tls_server(pki.deep_chain_config("six.test", 6), Some(AZURE_REPLY));
+    let seven = support::tls_server(pki.deep_chain_config("seven.test", 7), Some(AZURE_REPLY));
+    let flows = [
+        ("six", on_port("six.test", six, &format!("tls_ports = [{six}]"))),
+        ("seven", on_port("seven.test", seven, &format!("tls_ports = [{seven}]"))),
+    ];
+    let root = pki.root_pem();
+    let report = run(dns, &flows, &["--ca-file", root.to_str().unwrap()], &[]).json();
+    // Six intermediates under the trusted root is as deep as rustls goes; seven is too deep.
+    check(&report, "six", "works", None);
+    check(&report, "seven", "blocked", Some("tls_chain_too_long"));
+    let f = flow(&report, "seven");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("more intermediate CAs than verifiers follow")
+            && message.contains("amlprobe test intermediate 6"),
+        "{message}"
+    );
+    assert!(
+        !f["hint"].as_str().unwrap().contains("inspection CA"),
+        "the hint does not blame an inspection CA: {f:#}"
+    );
+}
+
+#[test]
 fn tcp_http_smb_and_udp_outcomes() {
     let names = [
         "refused.test",

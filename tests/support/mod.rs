@@ -175,6 +175,36 @@ impl Pki {
         self.dir.path().join("inspection.pem")
     }
 
+    /// A server config presenting a leaf for `host` under `depth` intermediate CAs, the first
+    /// signed by the trusted root.
+    pub fn deep_chain_config(&self, host: &str, depth: usize) -> Arc<rustls::ServerConfig> {
+        let mut intermediates: Vec<CertifiedIssuer<'static, KeyPair>> = Vec::new();
+        for i in 0..depth {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(DnType::CommonName, format!("amlprobe test intermediate {i}"));
+            let key = KeyPair::generate().unwrap();
+            let issuer = match intermediates.last() {
+                Some(parent) => CertifiedIssuer::signed_by(params, key, parent),
+                None => CertifiedIssuer::signed_by(params, key, &self.root),
+            };
+            intermediates.push(issuer.unwrap());
+        }
+        let mut params = CertificateParams::new(vec![host.to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, host);
+        let key = KeyPair::generate().unwrap();
+        let leaf = match intermediates.last() {
+            Some(parent) => params.signed_by(&key, parent),
+            None => params.signed_by(&key, &self.root),
+        }
+        .unwrap();
+        let mut chain = vec![leaf.der().clone()];
+        chain.extend(intermediates.iter().rev().map(|c| c.der().clone()));
+        config_for(chain, &key)
+    }
+
     /// A server config presenting a leaf for `host`.
     pub fn server_config(&self, host: &str, kind: Leaf) -> Arc<rustls::ServerConfig> {
         let name = match kind {
@@ -194,18 +224,21 @@ impl Pki {
             &self.root
         };
         let leaf = params.signed_by(&key, issuer).unwrap();
-        let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone()];
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        Arc::new(
-            rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .unwrap(),
-        )
+        config_for(vec![leaf.der().clone()], &key)
     }
+}
+
+fn config_for(chain: Vec<CertificateDer<'static>>, key: &KeyPair) -> Arc<rustls::ServerConfig> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    )
 }
 
 fn read_head(stream: &mut impl Read) -> Option<String> {
