@@ -478,6 +478,50 @@ fn proxy_outcomes() {
 }
 
 #[test]
+fn a_web_server_at_the_proxy_address_is_not_a_proxy() {
+    let dns = support::dns_server(&[("via.test", Dns::A(vec![LOCAL]))]);
+    let port = support::closed_port();
+    let flows = [("via", on_port("via.test", port, &format!("tls_ports = [{port}]")))];
+    let pages = [
+        "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/html\r\nContent-Length: 18\r\n\r\n<html>hello</html>",
+        // No header gives it away, but the page follows the head before any tunnel traffic.
+        "HTTP/1.0 200 OK\r\n\r\n<html>hello</html>",
+    ];
+    for page in pages {
+        let proxy = support::proxy_server(Proxy::WebPage(page));
+        let url = format!("http://127.0.0.1:{proxy}");
+        let report = run(dns, &flows, &["--proxy", &url], &[]).json();
+        check(&report, "via", "blocked", Some("proxy_error"));
+        let message = flow(&report, "via")["message"].as_str().unwrap();
+        assert!(
+            message.contains("like a web server") && message.contains("not an HTTP proxy"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn an_endless_response_head_is_named_as_such() {
+    let dns = support::dns_server(&[("endless.test", Dns::A(vec![LOCAL]))]);
+    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+    while head.len() < 9 * 1024 {
+        head.push_str("X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    let endless = support::tcp_server(Raw::Reply(Box::leak(head.into_bytes().into_boxed_slice())));
+    let flows = [(
+        "endless",
+        on_port("endless.test", endless, &format!("http_ports = [{endless}]")),
+    )];
+    let report = run(dns, &flows, &[], &[]).json();
+    check(&report, "endless", "blocked", Some("http_error"));
+    let message = flow(&report, "endless")["message"].as_str().unwrap();
+    assert!(
+        message.contains("HTTP 200 response whose head did not end within 8 KiB"),
+        "{message}"
+    );
+}
+
+#[test]
 fn exit_codes_and_output_forms() {
     let dns = support::dns_server(&[("up.test", Dns::A(vec![LOCAL])), ("udp.test", Dns::A(vec![LOCAL]))]);
     let works = [("up", on_port("up.test", support::tcp_server(Raw::Silent), ""))];

@@ -349,6 +349,9 @@ pub enum Proxy {
     ResetAfterOk,
     /// Answer with something that is not HTTP.
     Garbage,
+    /// A web server: answer CONNECT with this whole response (a page), then answer whatever
+    /// comes next with 400, as a web server does.
+    WebPage(&'static str),
 }
 
 /// A minimal HTTP CONNECT proxy.
@@ -377,6 +380,12 @@ pub fn proxy_server(mode: Proxy) -> u16 {
             }
             Proxy::Garbage => {
                 let _ = client.write_all(b"hello there\r\n\r\n");
+            }
+            Proxy::WebPage(page) => {
+                let _ = client.write_all(page.as_bytes());
+                if client.read(&mut [0u8; 4096]).is_ok_and(|n| n > 0) {
+                    let _ = client.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                }
             }
             Proxy::TunnelTo(upstream) => {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", *upstream)) else {
