@@ -189,7 +189,8 @@ impl DnsProber {
                             if let Ok(mut dropped) = self.aaaa_dropped.lock() {
                                 dropped.push(host.to_string());
                             }
-                            Err((ReasonCode::DnsTimeout, format!("no AAAA answer for {host} within {grace:?} of the A answer")))
+                            let why = format!("no AAAA answer for {host} within {grace:?} of the A answer");
+                            Err((ReasonCode::DnsTimeout, why))
                         }
                     }
                 } else {
