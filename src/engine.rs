@@ -137,6 +137,11 @@ impl Engine {
         self.dns.nameservers()
     }
 
+    /// What the resolver was seen doing wrong during the run, once each.
+    pub fn dns_warnings(&self) -> Vec<String> {
+        self.dns.warnings()
+    }
+
     /// Runs every probe the plan asks for.
     pub async fn execute(self: &Arc<Self>, flows: &[PlannedFlow], progress: ProgressFn) -> Observations {
         let mut work: BTreeMap<String, HostWork> = BTreeMap::new();

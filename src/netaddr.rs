@@ -56,6 +56,8 @@ impl std::fmt::Display for Cidr {
 #[derive(Debug, Clone)]
 pub struct PrivateRanges {
     ranges: Vec<Cidr>,
+    /// How many of `ranges` are built in; the rest the user declared.
+    builtin: usize,
 }
 
 impl PrivateRanges {
@@ -71,14 +73,51 @@ impl PrivateRanges {
         .iter()
         .map(|c| c.parse().expect("built-in CIDR"))
         .collect();
+        let builtin = ranges.len();
         ranges.extend_from_slice(extra);
-        PrivateRanges { ranges }
+        PrivateRanges { ranges, builtin }
     }
 
-    /// Whether `addr` is in one of the private ranges.
+    /// Whether `addr` is in one of the private ranges. An IPv4-mapped IPv6 address
+    /// (`::ffff:10.1.0.5`) is judged by its IPv4 address: that is where a connection goes.
     pub fn contains(&self, addr: IpAddr) -> bool {
-        self.ranges.iter().any(|r| r.contains(addr))
+        self.ranges
+            .iter()
+            .any(|r| r.contains(addr) || r.contains(addr.to_canonical()))
     }
+
+    /// Whether `addr` is in a range the user declared (`--private-cidr`), not a built-in one.
+    pub fn declares(&self, addr: IpAddr) -> bool {
+        self.ranges[self.builtin..]
+            .iter()
+            .any(|r| r.contains(addr) || r.contains(addr.to_canonical()))
+    }
+}
+
+/// Ranges no service endpoint can sit in, with what each is: a name answering one of them is
+/// sinkholed (blocked by a DNS filter) or misconfigured, even when something local answers there.
+const SINKHOLES: [(&str, &str); 10] = [
+    ("0.0.0.0/8", "unspecified"),
+    ("::/128", "unspecified"),
+    ("127.0.0.0/8", "loopback"),
+    ("::1/128", "loopback"),
+    ("169.254.169.254/32", "link-local, Azure instance metadata"),
+    ("169.254.0.0/16", "link-local"),
+    ("fe80::/10", "link-local"),
+    ("255.255.255.255/32", "broadcast"),
+    ("224.0.0.0/4", "multicast"),
+    ("ff00::/8", "multicast"),
+];
+
+/// What kind of non-destination `addr` is (loopback, unspecified, link-local, multicast,
+/// broadcast), or `None` for an address a service can have. IPv4-mapped addresses are judged
+/// by their IPv4 address.
+pub fn sinkhole_kind(addr: IpAddr) -> Option<&'static str> {
+    let addr = addr.to_canonical();
+    SINKHOLES
+        .iter()
+        .find(|(cidr, _)| cidr.parse::<Cidr>().expect("built-in CIDR").contains(addr))
+        .map(|(_, kind)| *kind)
 }
 
 #[cfg(test)]
@@ -107,6 +146,56 @@ mod tests {
             "100.128.0.1",
         ] {
             assert!(!p.contains(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_judged_by_their_ipv4_address() {
+        let p = PrivateRanges::with_extra(&["192.0.2.0/24".parse().unwrap()]);
+        assert!(p.contains("::ffff:10.1.0.5".parse().unwrap()));
+        assert!(!p.contains("::ffff:20.38.1.1".parse().unwrap()));
+        assert!(p.declares("::ffff:192.0.2.7".parse().unwrap()));
+        assert!(
+            !p.declares("::ffff:10.1.0.5".parse().unwrap()),
+            "built-in, not declared"
+        );
+    }
+
+    #[test]
+    fn every_sinkhole_range_is_named() {
+        for (addr, kind) in [
+            ("0.0.0.0", "unspecified"),
+            ("::", "unspecified"),
+            ("::ffff:0.0.0.0", "unspecified"),
+            ("127.0.0.1", "loopback"),
+            ("127.255.0.9", "loopback"),
+            ("::1", "loopback"),
+            ("::ffff:127.0.0.1", "loopback"),
+            ("169.254.169.254", "link-local, Azure instance metadata"),
+            ("169.254.10.1", "link-local"),
+            ("fe80::1", "link-local"),
+            ("febf::1", "link-local"),
+            ("224.0.0.251", "multicast"),
+            ("239.255.255.250", "multicast"),
+            ("ff02::1", "multicast"),
+            ("255.255.255.255", "broadcast"),
+            ("::ffff:169.254.169.254", "link-local, Azure instance metadata"),
+        ] {
+            assert_eq!(sinkhole_kind(addr.parse().unwrap()), Some(kind), "{addr}");
+        }
+        for service in [
+            "10.1.0.5",
+            "20.38.1.1",
+            "1.0.0.1",
+            "128.0.0.1",
+            "169.255.0.1",
+            "223.255.255.255",
+            "fd00::1",
+            "fec0::1",
+            "2603:1030::1",
+            "::ffff:10.1.0.5",
+        ] {
+            assert_eq!(sinkhole_kind(service.parse().unwrap()), None, "{service}");
         }
     }
 

@@ -72,6 +72,10 @@ pub enum ReasonCode {
     DnsNxdomain,
     /// The name exists but has no A/AAAA records (NODATA).
     DnsNoRecords,
+    /// The name's CNAME chain loops back on itself.
+    DnsCnameLoop,
+    /// The name's CNAME chain is longer than resolvers follow.
+    DnsChainTooLong,
     /// The resolver answered SERVFAIL.
     DnsServfail,
     /// The resolver answered REFUSED.
@@ -84,6 +88,9 @@ pub enum ReasonCode {
     DnsPublicIp,
     /// The name resolved, but not to the address recorded for its private endpoint.
     DnsWrongIp,
+    /// The name resolved to an address no service has (loopback, unspecified, link-local,
+    /// multicast, broadcast): a DNS sinkhole or a broken record.
+    DnsSinkhole,
     /// Any other resolver failure.
     DnsError,
     /// No answer to the TCP SYN within the deadline (silently dropped).
@@ -98,6 +105,8 @@ pub enum ReasonCode {
     TlsTimeout,
     /// The certificate chain does not lead to a trusted root.
     TlsUntrustedIssuer,
+    /// The chain is longer (or more tangled) than certificate verifiers follow.
+    TlsChainTooLong,
     /// The chain is trusted only by this machine's OS store: a TLS-inspecting middlebox.
     TlsInspected,
     /// The certificate is not valid for the host name.
@@ -138,15 +147,18 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 33] = [
+    pub const ALL: [ReasonCode; 37] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
+        ReasonCode::DnsCnameLoop,
+        ReasonCode::DnsChainTooLong,
         ReasonCode::DnsServfail,
         ReasonCode::DnsRefused,
         ReasonCode::DnsTimeout,
         ReasonCode::DnsUnreachable,
         ReasonCode::DnsPublicIp,
         ReasonCode::DnsWrongIp,
+        ReasonCode::DnsSinkhole,
         ReasonCode::DnsError,
         ReasonCode::TcpTimeout,
         ReasonCode::TcpRefused,
@@ -154,6 +166,7 @@ impl ReasonCode {
         ReasonCode::TcpError,
         ReasonCode::TlsTimeout,
         ReasonCode::TlsUntrustedIssuer,
+        ReasonCode::TlsChainTooLong,
         ReasonCode::TlsInspected,
         ReasonCode::TlsNameMismatch,
         ReasonCode::TlsExpired,
@@ -179,12 +192,15 @@ impl ReasonCode {
         match self {
             ReasonCode::DnsNxdomain => "dns_nxdomain",
             ReasonCode::DnsNoRecords => "dns_no_records",
+            ReasonCode::DnsCnameLoop => "dns_cname_loop",
+            ReasonCode::DnsChainTooLong => "dns_chain_too_long",
             ReasonCode::DnsServfail => "dns_servfail",
             ReasonCode::DnsRefused => "dns_refused",
             ReasonCode::DnsTimeout => "dns_timeout",
             ReasonCode::DnsUnreachable => "dns_unreachable",
             ReasonCode::DnsPublicIp => "dns_public_ip",
             ReasonCode::DnsWrongIp => "dns_wrong_ip",
+            ReasonCode::DnsSinkhole => "dns_sinkhole",
             ReasonCode::DnsError => "dns_error",
             ReasonCode::TcpTimeout => "tcp_timeout",
             ReasonCode::TcpRefused => "tcp_refused",
@@ -192,6 +208,7 @@ impl ReasonCode {
             ReasonCode::TcpError => "tcp_error",
             ReasonCode::TlsTimeout => "tls_timeout",
             ReasonCode::TlsUntrustedIssuer => "tls_untrusted_issuer",
+            ReasonCode::TlsChainTooLong => "tls_chain_too_long",
             ReasonCode::TlsInspected => "tls_inspected",
             ReasonCode::TlsNameMismatch => "tls_name_mismatch",
             ReasonCode::TlsExpired => "tls_expired",

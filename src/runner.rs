@@ -117,6 +117,7 @@ pub async fn run_once(
             hostname: cfg.host_name.clone().unwrap_or_else(hostinfo::hostname),
             os: hostinfo::os_name(),
             nameservers: engine.nameservers().to_vec(),
+            dns_warnings: engine.dns_warnings(),
             resolver,
             imds,
             imds_error,

@@ -3,7 +3,7 @@
 
 use crate::endpoints::ExpectedIps;
 use crate::engine::{ConnKey, ConnObservation, Observations};
-use crate::netaddr::PrivateRanges;
+use crate::netaddr::{self, PrivateRanges};
 use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::plan::{Check, FlowPlan, PlannedFlow, Route, Target};
 use crate::probe::Observation;
@@ -393,6 +393,24 @@ fn dns_verdict(
     let through_privatelink = chain
         .iter()
         .any(|l| l.target.contains(".privatelink.") || l.target.starts_with("privatelink."));
+    // Checked first: something local may well answer on a loopback address, so later probes
+    // would pass. Ranges the user declared private (--private-cidr) are theirs to use.
+    let sinkholed: Vec<String> = addresses
+        .iter()
+        .filter(|a| !ranges.declares(**a))
+        .filter_map(|a| netaddr::sinkhole_kind(*a).map(|kind| format!("{a} ({kind})")))
+        .collect();
+    if !sinkholed.is_empty() {
+        let o = Observation::fail(
+            ReasonCode::DnsSinkhole,
+            format!(
+                "{host} resolved to {}{via}: no service has such an address, so the name is sinkholed or misconfigured",
+                sinkholed.join(", ")
+            ),
+            elapsed,
+        );
+        return (o, None);
+    }
     if let Some(expected) = expected {
         let unexpected: Vec<IpAddr> = addresses.iter().filter(|a| !expected.contains(a)).copied().collect();
         if !unexpected.is_empty() {
@@ -879,6 +897,113 @@ ports = [80, 443]"#,
             Duration::ZERO,
         );
         assert!(none.is_none());
+    }
+
+    #[test]
+    fn sinkhole_answers_fail_whatever_is_expected() {
+        let ranges = PrivateRanges::with_extra(&[]);
+        for answer in [
+            "0.0.0.0",
+            "::",
+            "127.0.0.1",
+            "::1",
+            "169.254.169.254",
+            "169.254.1.1",
+            "fe80::1",
+            "224.0.0.1",
+            "ff02::1",
+            "255.255.255.255",
+            "::ffff:127.0.0.1",
+        ] {
+            for expect in [Expectation::Any, Expectation::Private] {
+                let (o, warning) = dns_verdict(
+                    "h",
+                    expect,
+                    &ips(&["10.1.0.5", answer]),
+                    &[],
+                    None,
+                    &ranges,
+                    Duration::ZERO,
+                );
+                assert_eq!(
+                    (o.status, o.reason),
+                    (ProbeStatus::Fail, Some(ReasonCode::DnsSinkhole)),
+                    "{answer}"
+                );
+                assert!(
+                    o.message.contains(answer) && !o.message.contains("10.1.0.5"),
+                    "{}",
+                    o.message
+                );
+                assert!(warning.is_none());
+            }
+        }
+        // Sinkholes take precedence over an --expect-ip mismatch: they say more.
+        let expected = ips(&["10.1.0.5"]);
+        let (o, _) = dns_verdict(
+            "h",
+            Expectation::Private,
+            &ips(&["0.0.0.0"]),
+            &[],
+            Some(&expected),
+            &ranges,
+            Duration::ZERO,
+        );
+        assert_eq!(o.reason, Some(ReasonCode::DnsSinkhole));
+    }
+
+    #[test]
+    fn a_declared_range_is_not_a_sinkhole() {
+        let ranges = PrivateRanges::with_extra(&["127.0.0.0/8".parse().unwrap()]);
+        let (o, _) = dns_verdict(
+            "h",
+            Expectation::Private,
+            &ips(&["127.0.0.1"]),
+            &[],
+            None,
+            &ranges,
+            Duration::ZERO,
+        );
+        assert_eq!(o.status, ProbeStatus::Pass);
+        let (o, _) = dns_verdict(
+            "h",
+            Expectation::Any,
+            &ips(&["0.0.0.0"]),
+            &[],
+            None,
+            &ranges,
+            Duration::ZERO,
+        );
+        assert_eq!(
+            o.reason,
+            Some(ReasonCode::DnsSinkhole),
+            "only the declared range is exempt"
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_answers_are_judged_by_their_ipv4_address() {
+        let ranges = PrivateRanges::with_extra(&[]);
+        let (ok, _) = dns_verdict(
+            "h",
+            Expectation::Private,
+            &ips(&["::ffff:10.1.0.5"]),
+            &[],
+            None,
+            &ranges,
+            Duration::ZERO,
+        );
+        assert_eq!(ok.status, ProbeStatus::Pass, "{}", ok.message);
+        let (public, _) = dns_verdict(
+            "h",
+            Expectation::Private,
+            &ips(&["::ffff:20.40.1.1"]),
+            &[],
+            None,
+            &ranges,
+            Duration::ZERO,
+        );
+        assert_eq!(public.reason, Some(ReasonCode::DnsPublicIp));
     }
 
     #[test]

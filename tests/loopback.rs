@@ -10,7 +10,8 @@ use support::{AZURE_REPLY, BLOCK_PAGE, Dns, Leaf, Pki, Proxy, Raw, Run, amlprobe
 
 const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
-/// Runs suite `t` made of `flows` against `dns`, with loopback counting as private.
+/// Runs suite `t` made of `flows` against `dns`, with loopback counting as private unless
+/// `extra` declares its own private range.
 fn run(dns: SocketAddr, flows: &[(&str, String)], extra: &[&str], env: &[(&str, &std::path::Path)]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let flows: Vec<(&str, &str)> = flows.iter().map(|(id, body)| (*id, body.as_str())).collect();
@@ -26,7 +27,10 @@ fn run(dns: SocketAddr, flows: &[(&str, String)], extra: &[&str], env: &[(&str, 
         "--suite",
         "t",
     ];
-    args.extend(["--dns-server", &dns, "--private-cidr", "127.0.0.0/8"]);
+    args.extend(["--dns-server", &dns]);
+    if !extra.contains(&"--private-cidr") {
+        args.extend(["--private-cidr", "127.0.0.0/8"]);
+    }
     if !extra.contains(&"--timeout") {
         args.extend(["--timeout", "1"]);
     }
@@ -160,6 +164,88 @@ fn dns_outcomes() {
 }
 
 #[test]
+fn a_sinkholed_name_is_blocked_even_when_something_listens_there() {
+    let dns = support::dns_server(&[
+        ("sink.test", Dns::A(vec![LOCAL])),
+        ("zero.test", Dns::A(vec![Ipv4Addr::UNSPECIFIED])),
+        ("imds.test", Dns::A(vec![Ipv4Addr::new(169, 254, 169, 254)])),
+    ]);
+    let listening = support::tcp_server(Raw::Silent);
+    let flows = [
+        ("sink", on_port("sink.test", listening, "")),
+        ("zero", dns_only("zero.test", "")),
+        ("imds", dns_only("imds.test", "expect = \"private\"")),
+    ];
+    // Loopback is not declared private here, as on a real VM.
+    let report = run(dns, &flows, &["--private-cidr", "192.0.2.0/24"], &[]).json();
+    check(&report, "sink", "blocked", Some("dns_sinkhole"));
+    let message = flow(&report, "sink")["message"].as_str().unwrap();
+    assert!(message.contains("127.0.0.1 (loopback)"), "{message}");
+    // The connect still ran and reached the local listener; it just doesn't count.
+    assert_eq!(probe(&report, "sink", "tcp")["status"], "pass");
+    check(&report, "zero", "blocked", Some("dns_sinkhole"));
+    check(&report, "imds", "blocked", Some("dns_sinkhole"));
+    assert!(
+        flow(&report, "imds")["message"]
+            .as_str()
+            .unwrap()
+            .contains("Azure instance metadata")
+    );
+}
+
+/// `count` CNAME hops `{prefix}0.test → {prefix}1.test → …`, the last name holding 127.0.0.1.
+fn cname_hops(prefix: &str, count: usize) -> Vec<(&'static str, Dns)> {
+    let name = |i: usize| -> &'static str { Box::leak(format!("{prefix}{i}.test").into_boxed_str()) };
+    let mut zone: Vec<(&str, Dns)> = (0..count).map(|i| (name(i), Dns::Cname(name(i + 1), vec![]))).collect();
+    zone.push((name(count), Dns::A(vec![LOCAL])));
+    zone
+}
+
+#[test]
+fn cname_loops_and_long_chains_are_named_with_their_chain() {
+    let mut zone = vec![
+        ("loop1.test", Dns::Cname("loop2.test", vec![])),
+        ("loop2.test", Dns::Cname("loop3.test", vec![])),
+        ("loop3.test", Dns::Cname("loop1.test", vec![])),
+        ("dangling.test", Dns::Cname("nodata.test", vec![])),
+        ("nodata.test", Dns::NoData),
+    ];
+    zone.extend(cname_hops("short", 7));
+    zone.extend(cname_hops("long", 8));
+    let dns = support::dns_server(&zone);
+    let flows = [
+        ("loop", dns_only("loop1.test", "")),
+        ("short", dns_only("short0.test", "")),
+        ("long", dns_only("long0.test", "")),
+        ("dangling", dns_only("dangling.test", "")),
+    ];
+    let report = run(dns, &flows, &[], &[]).json();
+    check(&report, "loop", "blocked", Some("dns_cname_loop"));
+    let message = flow(&report, "loop")["message"].as_str().unwrap();
+    assert!(
+        message.contains("loop1.test → loop2.test → loop3.test → loop1.test"),
+        "{message}"
+    );
+    let chain = &probe(&report, "loop", "dns")["cname_chain"];
+    assert_eq!(chain.as_array().unwrap().len(), 3, "{chain:#}");
+    assert_eq!(chain[2]["target"], "loop1.test");
+
+    // Seven hops is as far as the resolver follows; eight is too long.
+    check(&report, "short", "works", None);
+    check(&report, "long", "blocked", Some("dns_chain_too_long"));
+    let chain = probe(&report, "long", "dns")["cname_chain"].as_array().unwrap().clone();
+    assert_eq!(chain.len(), 8, "{chain:?}");
+    assert_eq!(chain[7]["target"], "long8.test");
+
+    // A chain that ends without an address is still no records, and keeps its chain.
+    check(&report, "dangling", "blocked", Some("dns_no_records"));
+    assert_eq!(
+        probe(&report, "dangling", "dns")["cname_chain"][0]["target"],
+        "nodata.test"
+    );
+}
+
+#[test]
 fn tls_outcomes() {
     let pki = Pki::new();
     let names = [
@@ -235,6 +321,34 @@ fn tls_outcomes() {
     let report = r.json();
     check(&report, "inspected", "blocked", Some("tls_inspected"));
     assert_eq!(probe(&report, "inspected", "tls")["tls"]["trusted_system"], true);
+}
+
+#[test]
+fn a_chain_deeper_than_verifiers_follow_is_not_an_untrusted_issuer() {
+    let pki = Pki::new();
+    let dns = support::dns_server(&[("six.test", Dns::A(vec![LOCAL])), ("seven.test", Dns::A(vec![LOCAL]))]);
+    let six = support::tls_server(pki.deep_chain_config("six.test", 6), Some(AZURE_REPLY));
+    let seven = support::tls_server(pki.deep_chain_config("seven.test", 7), Some(AZURE_REPLY));
+    let flows = [
+        ("six", on_port("six.test", six, &format!("tls_ports = [{six}]"))),
+        ("seven", on_port("seven.test", seven, &format!("tls_ports = [{seven}]"))),
+    ];
+    let root = pki.root_pem();
+    let report = run(dns, &flows, &["--ca-file", root.to_str().unwrap()], &[]).json();
+    // Six intermediates under the trusted root is as deep as rustls goes; seven is too deep.
+    check(&report, "six", "works", None);
+    check(&report, "seven", "blocked", Some("tls_chain_too_long"));
+    let f = flow(&report, "seven");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("more intermediate CAs than verifiers follow")
+            && message.contains("amlprobe test intermediate 6"),
+        "{message}"
+    );
+    assert!(
+        !f["hint"].as_str().unwrap().contains("inspection CA"),
+        "the hint does not blame an inspection CA: {f:#}"
+    );
 }
 
 #[test]
@@ -418,6 +532,50 @@ fn each_port_is_judged_on_the_path_its_scheme_takes() {
 }
 
 #[test]
+fn a_web_server_at_the_proxy_address_is_not_a_proxy() {
+    let dns = support::dns_server(&[("via.test", Dns::A(vec![LOCAL]))]);
+    let port = support::closed_port();
+    let flows = [("via", on_port("via.test", port, &format!("tls_ports = [{port}]")))];
+    let pages = [
+        "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/html\r\nContent-Length: 18\r\n\r\n<html>hello</html>",
+        // No header gives it away, but the page follows the head before any tunnel traffic.
+        "HTTP/1.0 200 OK\r\n\r\n<html>hello</html>",
+    ];
+    for page in pages {
+        let proxy = support::proxy_server(Proxy::WebPage(page));
+        let url = format!("http://127.0.0.1:{proxy}");
+        let report = run(dns, &flows, &["--proxy", &url], &[]).json();
+        check(&report, "via", "blocked", Some("proxy_error"));
+        let message = flow(&report, "via")["message"].as_str().unwrap();
+        assert!(
+            message.contains("like a web server") && message.contains("not an HTTP proxy"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn an_endless_response_head_is_named_as_such() {
+    let dns = support::dns_server(&[("endless.test", Dns::A(vec![LOCAL]))]);
+    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+    while head.len() < 9 * 1024 {
+        head.push_str("X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    let endless = support::tcp_server(Raw::Reply(Box::leak(head.into_bytes().into_boxed_slice())));
+    let flows = [(
+        "endless",
+        on_port("endless.test", endless, &format!("http_ports = [{endless}]")),
+    )];
+    let report = run(dns, &flows, &[], &[]).json();
+    check(&report, "endless", "blocked", Some("http_error"));
+    let message = flow(&report, "endless")["message"].as_str().unwrap();
+    assert!(
+        message.contains("HTTP 200 response whose head did not end within 8 KiB"),
+        "{message}"
+    );
+}
+
+#[test]
 fn exit_codes_and_output_forms() {
     let dns = support::dns_server(&[("up.test", Dns::A(vec![LOCAL])), ("udp.test", Dns::A(vec![LOCAL]))]);
     let works = [("up", on_port("up.test", support::tcp_server(Raw::Silent), ""))];
@@ -482,6 +640,8 @@ fn exit_codes_and_output_forms() {
             "t",
             "--dns-server",
             &dns.to_string(),
+            "--private-cidr",
+            "127.0.0.0/8",
             "--timeout",
             "1",
             "--report",
@@ -618,6 +778,29 @@ fn a_dns_server_that_is_down_is_named_without_waiting_for_the_deadline() {
     assert!(took < 10_000, "took {took} ms");
 }
 
+#[test]
+fn a_resolver_that_drops_aaaa_costs_no_timeout_and_is_named_once() {
+    let dns = support::dns_server(&[
+        ("one.test", Dns::DropAaaa(vec![LOCAL])),
+        ("two.test", Dns::DropAaaa(vec![LOCAL])),
+    ]);
+    let flows = [("one", dns_only("one.test", "")), ("two", dns_only("two.test", ""))];
+    let started = std::time::Instant::now();
+    let report = run(dns, &flows, &["--timeout", "8"], &[]).json();
+    let took = started.elapsed();
+    check(&report, "one", "works", None);
+    check(&report, "two", "works", None);
+    // Waiting out the AAAA deadline would take 8 s; a behavioural bound, not a benchmark.
+    assert!(took < std::time::Duration::from_secs(4), "took {took:?}");
+    let warnings = report["host"]["dns_warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "one warning per resolver: {warnings:?}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains(&dns.to_string()) && warning.contains("2 name(s)") && warning.contains("drop AAAA"),
+        "{warning}"
+    );
+}
+
 /// A loopback IMDS answering every request with `body`; the requests it got come back on the channel.
 fn imds_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
     use std::io::{Read, Write};
@@ -664,6 +847,7 @@ fn imds_supplies_region_and_cloud_and_is_never_proxied() {
     ];
     let mut args = base.to_vec();
     args.extend(["--dns-server", &dns, "--timeout", "1", "--imds-endpoint", &endpoint]);
+    args.extend(["--private-cidr", "127.0.0.0/8"]);
     let report = amlprobe(&args, &[("https_proxy", proxy), ("http_proxy", proxy)]).json();
     assert_eq!(report["context"]["region"], "usgovvirginia", "{report:#}");
     assert_eq!(report["context"]["sources"]["region"], "imds");

@@ -41,6 +41,8 @@ impl World {
     fn args<'a>(&'a self, dns: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["--no-imds", "--no-proxy", "--suite-file", self.suite.to_str().unwrap()];
         args.extend(["--suite", "t", "--dns-server", dns, "--timeout", "1"]);
+        // The names answer loopback, which counts as a sinkhole unless declared private.
+        args.extend(["--private-cidr", "127.0.0.0/8"]);
         args.extend_from_slice(extra);
         args
     }

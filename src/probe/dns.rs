@@ -56,6 +56,8 @@ pub struct DnsProber {
     unreachable: Arc<OnceCell<Option<String>>>,
     /// The background check, stopped when the prober goes: it must not outlive the run.
     check: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// Names whose AAAA query went unanswered after their A query was answered.
+    aaaa_dropped: std::sync::Mutex<Vec<String>>,
 }
 
 impl Drop for DnsProber {
@@ -115,6 +117,7 @@ impl DnsProber {
             servers,
             unreachable: Arc::new(OnceCell::new()),
             check: std::sync::Mutex::new(None),
+            aaaa_dropped: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -144,6 +147,26 @@ impl DnsProber {
         &self.nameservers
     }
 
+    /// What this resolver was seen doing wrong during the run, once each (e.g. dropping AAAA
+    /// queries), for the report.
+    pub fn warnings(&self) -> Vec<String> {
+        let dropped = self.aaaa_dropped.lock().map(|d| d.clone()).unwrap_or_default();
+        let Some(first) = dropped.first() else {
+            return Vec::new();
+        };
+        let servers = if self.nameservers.is_empty() {
+            "the system resolver".to_string()
+        } else {
+            self.nameservers.join(", ")
+        };
+        vec![format!(
+            "{servers} answered A but never AAAA for {} name(s), e.g. {first}: it seems to drop AAAA queries. \
+             amlprobe stopped waiting shortly after each A answer and probed those names over IPv4 only; \
+             clients that wait for AAAA stall until their own DNS timeout",
+            dropped.len()
+        )]
+    }
+
     /// Resolves `host` (as a fully qualified name) for A and AAAA in parallel.
     pub async fn resolve_chain(&self, host: &str) -> DnsObservation {
         let start = Instant::now();
@@ -152,7 +175,31 @@ impl DnsProber {
         } else {
             format!("{host}.")
         };
-        let (v4, v6) = tokio::join!(self.lookup(&fqdn, RecordType::A), self.lookup(&fqdn, RecordType::AAAA));
+        let a = self.lookup(&fqdn, RecordType::A);
+        let aaaa = self.lookup(&fqdn, RecordType::AAAA);
+        tokio::pin!(a, aaaa);
+        let (v4, v6) = tokio::select! {
+            v4 = &mut a => {
+                let answered = v4.as_ref().is_ok_and(|(_, addrs)| !addrs.is_empty());
+                let v6 = if answered {
+                    let grace = aaaa_grace(start.elapsed(), self.timeout);
+                    match tokio::time::timeout(grace, &mut aaaa).await {
+                        Ok(v6) => v6,
+                        Err(_) => {
+                            if let Ok(mut dropped) = self.aaaa_dropped.lock() {
+                                dropped.push(host.to_string());
+                            }
+                            let why = format!("no AAAA answer for {host} within {grace:?} of the A answer");
+                            Err((ReasonCode::DnsTimeout, why))
+                        }
+                    }
+                } else {
+                    aaaa.await
+                };
+                (v4, v6)
+            }
+            v6 = &mut aaaa => (a.await, v6),
+        };
         let elapsed = start.elapsed();
         let mut answer = DnsAnswer::default();
         let mut failures = Vec::new();
@@ -169,7 +216,7 @@ impl DnsProber {
                 Err(f) => failures.push(f),
             }
         }
-        let partial_chain = answer.cname_chain.clone();
+        let mut partial_chain = answer.cname_chain.clone();
         if !answer.addresses.is_empty() {
             return DnsObservation {
                 result: Ok(answer),
@@ -185,14 +232,61 @@ impl DnsProber {
             ReasonCode::DnsError => 3,
             _ => 4,
         };
-        let failure = failures
+        let mut failure = failures
             .into_iter()
             .min_by_key(|(r, _)| rank(*r))
             .unwrap_or((ReasonCode::DnsNoRecords, format!("{host} has no A or AAAA records")));
+        // hickory drops the chain when it gives up following it, and a recursive resolver
+        // answers SERVFAIL for a loop: walking the chain tells which it was, and keeps it.
+        if matches!(failure.0, ReasonCode::DnsNoRecords | ReasonCode::DnsServfail) {
+            let (walked, verdict) = self.walk_cnames(host, start + self.timeout).await;
+            if walked.len() > partial_chain.len() {
+                partial_chain = walked;
+            }
+            failure = verdict.unwrap_or(failure);
+        }
         DnsObservation {
             result: Err(failure),
             partial_chain,
-            elapsed,
+            elapsed: start.elapsed(),
+        }
+    }
+
+    /// Follows `host`'s CNAMEs with one CNAME query per hop until the chain ends, loops or
+    /// reaches [`MAX_CNAME_HOPS`], within `deadline`; returns the chain and, for a loop or an
+    /// over-long chain, the failure to report instead.
+    async fn walk_cnames(&self, host: &str, deadline: Instant) -> (Vec<CnameLink>, Option<(ReasonCode, String)>) {
+        let mut chain: Vec<CnameLink> = Vec::new();
+        let mut current = host.trim_end_matches('.').to_ascii_lowercase();
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let query = self.resolver.lookup(format!("{current}."), RecordType::CNAME);
+            let Ok(Ok(lookup)) = tokio::time::timeout(remaining, query).await else {
+                return (chain, None);
+            };
+            // A recursive resolver may send several hops in one answer, in any order.
+            let (links, _) = answer_of(&lookup);
+            let before = chain.len();
+            while let Some(link) = links.iter().find(|l| l.name.eq_ignore_ascii_case(&current)) {
+                let target = link.target.to_ascii_lowercase();
+                chain.push(link.clone());
+                let seen = |name: &str| chain.iter().any(|l| l.name.eq_ignore_ascii_case(name));
+                if seen(&target) {
+                    let message = format!("the CNAME chain of {host} loops: {}", render_chain(&chain));
+                    return (chain, Some((ReasonCode::DnsCnameLoop, message)));
+                }
+                if chain.len() >= MAX_CNAME_HOPS {
+                    let message = format!(
+                        "the CNAME chain of {host} reaches {MAX_CNAME_HOPS} hops without an address, more than resolvers follow: {}",
+                        render_chain(&chain)
+                    );
+                    return (chain, Some((ReasonCode::DnsChainTooLong, message)));
+                }
+                current = target;
+            }
+            if chain.len() == before {
+                return (chain, None);
+            }
         }
     }
 
@@ -232,6 +326,27 @@ impl DnsProber {
         }
         Err(failure)
     }
+}
+
+/// How long to keep waiting for AAAA once A was answered after `a_took`: as long again as A
+/// took, and at least 300 ms, within the overall `timeout`. Both queries go out together and a
+/// working resolver answers them about as fast (a cold cache costs both the same upstream
+/// round trips), so a resolver still silent by then drops AAAA; without this cut-off every
+/// name would cost the full timeout. A slow resolver keeps a proportional grace.
+fn aaaa_grace(a_took: Duration, timeout: Duration) -> Duration {
+    let wait_until = (a_took + a_took.max(Duration::from_millis(300))).min(timeout);
+    wait_until.saturating_sub(a_took)
+}
+
+/// The longest CNAME chain followed: hickory stops re-querying after this many hops, and so
+/// does the walk that explains why it stopped.
+const MAX_CNAME_HOPS: usize = 8;
+
+/// `a → b → c` for a chain starting at `a`.
+fn render_chain(chain: &[CnameLink]) -> String {
+    let mut names: Vec<&str> = chain.iter().map(|l| l.name.as_str()).take(1).collect();
+    names.extend(chain.iter().map(|l| l.target.as_str()));
+    names.join(" → ")
 }
 
 /// The CNAME chain and addresses of an answer.
@@ -382,6 +497,25 @@ mod tests {
         assert_eq!(all_unreachable(vec![silent.local_addr().unwrap()], wait).await, None);
         // One server that may work is enough for the timeout to stand.
         assert_eq!(all_unreachable(vec![closed, answering_addr], wait).await, None);
+    }
+
+    #[test]
+    fn aaaa_grace_follows_the_a_answer_within_the_deadline() {
+        let ms = Duration::from_millis;
+        assert_eq!(aaaa_grace(ms(5), ms(8000)), ms(300), "a fast A answer: 300 ms more");
+        assert_eq!(aaaa_grace(ms(900), ms(8000)), ms(900), "a slow one: as long again");
+        assert_eq!(aaaa_grace(ms(900), ms(1000)), ms(100), "never past the deadline");
+        assert_eq!(aaaa_grace(ms(1000), ms(1000)), Duration::ZERO);
+    }
+
+    #[test]
+    fn chains_render_from_the_first_name() {
+        let link = |n: &str, t: &str| CnameLink {
+            name: n.into(),
+            target: t.into(),
+        };
+        assert_eq!(render_chain(&[link("a", "b"), link("b", "a")]), "a → b → a");
+        assert_eq!(render_chain(&[]), "");
     }
 
     #[test]

@@ -67,6 +67,32 @@ pub struct HttpDetails {
     pub azure: bool,
 }
 
+/// A response head that did not end within 8 KiB: what was seen, carried inside the
+/// `io::Error` so the judge can say it rather than "no valid response".
+#[derive(Debug, thiserror::Error)]
+pub enum HeadTooLarge {
+    /// The status line was valid; the headers never ended.
+    #[error("an HTTP {0} response whose head did not end within 8 KiB (endless or oversized headers)")]
+    Headers(u16),
+    /// Not even a status line.
+    #[error("8 KiB without an HTTP status line")]
+    NoStatus,
+}
+
+/// The status code of `raw`'s first line, when it is a valid HTTP/1.x status line.
+fn status_of(raw: &[u8]) -> Option<u16> {
+    let line = raw.split(|b| *b == b'\n').next()?;
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.trim_end_matches('\r').splitn(3, ' ');
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    parts
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|s| (100..600).contains(s))
+}
+
 /// Reads a response head (status line and headers) without reading past it, so a CONNECT
 /// tunnel's first TLS bytes stay in the stream.
 pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<ResponseHead> {
@@ -74,10 +100,8 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Respo
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
         if buf.len() >= MAX_HEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "response head larger than 8 KiB",
-            ));
+            let seen = status_of(&buf).map_or(HeadTooLarge::NoStatus, HeadTooLarge::Headers);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, seen));
         }
         if stream.read(&mut byte).await? == 0 {
             return Err(io::Error::new(
@@ -145,14 +169,11 @@ pub fn judge(
     let head = match result {
         Ok(h) => h,
         Err(e) => {
-            return (
-                Observation::fail(
-                    ReasonCode::HttpError,
-                    format!("no valid HTTP response from {host}: {e}"),
-                    elapsed,
-                ),
-                None,
-            );
+            let message = match e.get_ref().and_then(|i| i.downcast_ref::<HeadTooLarge>()) {
+                Some(too_large) => format!("{host} sent {too_large}; amlprobe stopped reading there"),
+                None => format!("no valid HTTP response from {host}: {e}"),
+            };
+            return (Observation::fail(ReasonCode::HttpError, message, elapsed), None);
         }
     };
     let details = HttpDetails {
@@ -197,6 +218,25 @@ mod tests {
         assert_eq!(block.header("x-squid-error"), Some("ERR_ACCESS_DENIED 0"));
         assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
         assert!(parse_head(b"HTTP/1.1 abc\r\n\r\n").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_endless_head_says_what_was_seen() {
+        let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
+        endless.resize(MAX_HEAD + 100, b'a');
+        let e = read_head(&mut endless.as_slice()).await.unwrap_err();
+        let (o, _) = judge("h", Err(e), HttpCheck::Any, Instant::now());
+        assert_eq!(o.reason, Some(ReasonCode::HttpError));
+        assert!(
+            o.message
+                .contains("HTTP 200 response whose head did not end within 8 KiB"),
+            "{}",
+            o.message
+        );
+        let garbage = vec![b'x'; MAX_HEAD + 100];
+        let e = read_head(&mut garbage.as_slice()).await.unwrap_err();
+        let (o, _) = judge("h", Err(e), HttpCheck::Any, Instant::now());
+        assert!(o.message.contains("8 KiB without an HTTP status line"), "{}", o.message);
     }
 
     #[test]

@@ -67,6 +67,17 @@ pub async fn connect_tunnel(
             start.elapsed(),
         ),
         Ok(Ok(head)) => match classify_status(&head) {
+            None if answers_like_a_web_server(&head, stream) => Observation::fail(
+                ReasonCode::ProxyError,
+                format!(
+                    "proxy {proxy} answered {what} like a web server (HTTP {} with a page{}), not with a tunnel: it is not an HTTP proxy; check the proxy URL's host and port",
+                    head.status,
+                    head.header("server")
+                        .map(|s| format!(", server '{s}'"))
+                        .unwrap_or_default()
+                ),
+                start.elapsed(),
+            ),
             None => Observation::pass(
                 format!("proxy {proxy} opened a tunnel to {host}:{port}"),
                 start.elapsed(),
@@ -74,6 +85,23 @@ pub async fn connect_tunnel(
             Some(reason) => Observation::fail(reason, describe_refusal(proxy, &head, &what), start.elapsed()),
         },
     }
+}
+
+/// Whether a 2xx answer to CONNECT is a web page rather than a tunnel. A proxy's tunnel answer
+/// has no content (RFC 9110 forbids Content-Length and Transfer-Encoding on it) and is silent
+/// until the client speaks, TLS clients speaking first; a web server that took CONNECT for a
+/// page request labels and sends a body.
+fn answers_like_a_web_server(head: &ResponseHead, stream: &TcpStream) -> bool {
+    // Bytes already waiting after the head are a body; a real tunnel has nothing to say yet.
+    announces_a_body(head) || stream.try_read(&mut [0u8; 1]).is_ok_and(|n| n > 0)
+}
+
+/// Whether a head announces content. `Content-Length: 0` does not: some proxies send it.
+fn announces_a_body(head: &ResponseHead) -> bool {
+    head.header("content-length")
+        .is_some_and(|n| n.parse::<u64>().map_or(true, |n| n > 0))
+        || head.header("transfer-encoding").is_some()
+        || head.header("content-type").is_some()
 }
 
 #[cfg(test)]
@@ -91,5 +119,21 @@ mod tests {
         assert_eq!(classify_status(&head(407)), Some(ReasonCode::ProxyAuthRequired));
         assert_eq!(classify_status(&head(503)), Some(ReasonCode::ProxyUpstreamFailed));
         assert_eq!(classify_status(&head(500)), Some(ReasonCode::ProxyError));
+    }
+
+    #[test]
+    fn a_page_is_not_a_tunnel() {
+        let with = |headers: &[(&str, &str)]| ResponseHead {
+            status: 200,
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        };
+        assert!(!announces_a_body(&with(&[])));
+        assert!(!announces_a_body(&with(&[
+            ("content-length", "0"),
+            ("proxy-agent", "x")
+        ])));
+        assert!(announces_a_body(&with(&[("content-length", "18")])));
+        assert!(announces_a_body(&with(&[("transfer-encoding", "chunked")])));
+        assert!(announces_a_body(&with(&[("content-type", "text/html")])));
     }
 }

@@ -180,6 +180,17 @@ fn judge(host: &str, issuer: &str, e: &rustls::Error, system: Option<bool>, elap
         rustls::Error::InvalidCertificate(c) => Some(c),
         _ => None,
     };
+    let too_long = match cert_error {
+        Some(CertificateError::Other(other)) => chain_too_long(other.0.as_ref()),
+        _ => None,
+    };
+    if let Some(why) = too_long {
+        return Observation::fail(
+            ReasonCode::TlsChainTooLong,
+            format!("the certificate chain {host} presents (leaf issued by '{issuer}') {why}"),
+            elapsed,
+        );
+    }
     match cert_error {
         Some(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => Observation::fail(
             ReasonCode::TlsNameMismatch,
@@ -208,6 +219,22 @@ fn judge(host: &str, issuer: &str, e: &rustls::Error, system: Option<bool>, elap
             format!("the certificate for {host} is issued by '{issuer}', which is not a trusted root ({e})"),
             elapsed,
         ),
+    }
+}
+
+/// Why the verifier gave up on a chain without judging its root, when it did: webpki follows
+/// at most 6 intermediates and spends a fixed budget on building paths, and rustls passes
+/// both failures on as opaque errors. Such a chain fails in every rustls- or webpki-based
+/// client whatever its root, so it is not an untrusted issuer.
+fn chain_too_long(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<&'static str> {
+    match e.downcast_ref::<webpki::Error>()? {
+        webpki::Error::MaximumPathDepthExceeded => Some(
+            "has more intermediate CAs than verifiers follow (6 at most), so it was rejected before reaching any root",
+        ),
+        webpki::Error::MaximumPathBuildCallsExceeded | webpki::Error::MaximumSignatureChecksExceeded => Some(
+            "holds so many candidate intermediate certificates that the verifier's path-building budget ran out before reaching a root",
+        ),
+        _ => None,
     }
 }
 
@@ -324,5 +351,42 @@ impl ServerCertVerifier for CaptureChain {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::OtherError;
+
+    fn reason(e: CertificateError) -> Option<ReasonCode> {
+        judge(
+            "h",
+            "CA",
+            &rustls::Error::InvalidCertificate(e),
+            Some(false),
+            Duration::ZERO,
+        )
+        .reason
+    }
+
+    #[test]
+    fn verifier_limits_are_a_long_chain_not_an_untrusted_issuer() {
+        let other = |e: webpki::Error| CertificateError::Other(OtherError(Arc::new(e)));
+        for limit in [
+            webpki::Error::MaximumPathDepthExceeded,
+            webpki::Error::MaximumPathBuildCallsExceeded,
+            webpki::Error::MaximumSignatureChecksExceeded,
+        ] {
+            assert_eq!(reason(other(limit)), Some(ReasonCode::TlsChainTooLong));
+        }
+        assert_eq!(
+            reason(other(webpki::Error::UnsupportedCriticalExtension)),
+            Some(ReasonCode::TlsUntrustedIssuer)
+        );
+        assert_eq!(
+            reason(CertificateError::UnknownIssuer),
+            Some(ReasonCode::TlsUntrustedIssuer)
+        );
     }
 }

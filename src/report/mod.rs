@@ -68,6 +68,8 @@ pub struct HostInfo {
     pub os: String,
     /// Nameservers queried.
     pub nameservers: Vec<String>,
+    /// What the nameservers were seen doing wrong (e.g. dropping AAAA queries), once each.
+    pub dns_warnings: Vec<String>,
     /// Search domains, systemd-resolved upstreams and /etc/hosts overrides.
     pub resolver: ResolverSetup,
     /// Instance metadata, when IMDS answered.
@@ -393,6 +395,7 @@ pub(crate) mod test_support {
                 hostname: "node-a".into(),
                 os: "Linux".into(),
                 nameservers: vec!["10.0.0.4".into()],
+                dns_warnings: vec![],
                 resolver: ResolverSetup::default(),
                 imds: None,
                 imds_error: None,

@@ -101,8 +101,8 @@ pub fn render(report: &Report, color: bool) -> String {
             report.host.nameservers.join(", ")
         }
     );
-    for w in &ctx.warnings {
-        let _ = writeln!(out, "{} {w}", paint.wrap("33", "warning:"));
+    for warning in ctx.warnings.iter().chain(&report.host.dns_warnings) {
+        let _ = writeln!(out, "{} {warning}", paint.wrap("33", "warning:"));
     }
     let mut suite = "";
     // When one cause blocks many flows (DNS down, a proxy denying), its fix is spelled out once.
@@ -218,6 +218,18 @@ mod tests {
         let table = render(&report, false);
         assert_eq!(table.matches(hint.as_str()).count(), 1, "{table}");
         assert_eq!(table.matches("fix: as above").count(), n - 1, "{table}");
+    }
+
+    #[test]
+    fn resolver_warnings_are_shown_under_the_header() {
+        let mut report = sample_report();
+        report.host.dns_warnings = vec!["10.0.0.4 answered A but never AAAA".into()];
+        let table = render(&report, false);
+        assert_eq!(
+            table.lines().nth(1),
+            Some("warning: 10.0.0.4 answered A but never AAAA"),
+            "{table}"
+        );
     }
 
     #[test]

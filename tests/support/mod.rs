@@ -30,6 +30,8 @@ pub enum Dns {
     Refused,
     /// No answer at all.
     Silent,
+    /// A records, and no answer at all to AAAA queries.
+    DropAaaa(Vec<Ipv4Addr>),
 }
 
 fn encode_name(name: &str, out: &mut Vec<u8>) {
@@ -74,6 +76,7 @@ fn answer(query: &[u8], zone: &HashMap<String, Dns>) -> Option<Vec<u8>> {
     let behaviour = zone.get(&name).cloned().unwrap_or(Dns::NxDomain);
     let rcode = match behaviour {
         Dns::Silent => return None,
+        Dns::DropAaaa(_) if qtype == 28 => return None,
         Dns::NxDomain => 3,
         Dns::ServFail => 2,
         Dns::Refused => 5,
@@ -90,7 +93,7 @@ fn answer(query: &[u8], zone: &HashMap<String, Dns>) -> Option<Vec<u8>> {
         }
     };
     match &behaviour {
-        Dns::A(ips) => addresses(&mut answers, None, ips, &mut count),
+        Dns::A(ips) | Dns::DropAaaa(ips) => addresses(&mut answers, None, ips, &mut count),
         Dns::Cname(target, ips) => {
             let mut data = Vec::new();
             encode_name(target, &mut data);
@@ -172,6 +175,36 @@ impl Pki {
         self.dir.path().join("inspection.pem")
     }
 
+    /// A server config presenting a leaf for `host` under `depth` intermediate CAs, the first
+    /// signed by the trusted root.
+    pub fn deep_chain_config(&self, host: &str, depth: usize) -> Arc<rustls::ServerConfig> {
+        let mut intermediates: Vec<CertifiedIssuer<'static, KeyPair>> = Vec::new();
+        for i in 0..depth {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(DnType::CommonName, format!("amlprobe test intermediate {i}"));
+            let key = KeyPair::generate().unwrap();
+            let issuer = match intermediates.last() {
+                Some(parent) => CertifiedIssuer::signed_by(params, key, parent),
+                None => CertifiedIssuer::signed_by(params, key, &self.root),
+            };
+            intermediates.push(issuer.unwrap());
+        }
+        let mut params = CertificateParams::new(vec![host.to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, host);
+        let key = KeyPair::generate().unwrap();
+        let leaf = match intermediates.last() {
+            Some(parent) => params.signed_by(&key, parent),
+            None => params.signed_by(&key, &self.root),
+        }
+        .unwrap();
+        let mut chain = vec![leaf.der().clone()];
+        chain.extend(intermediates.iter().rev().map(|c| c.der().clone()));
+        config_for(chain, &key)
+    }
+
     /// A server config presenting a leaf for `host`.
     pub fn server_config(&self, host: &str, kind: Leaf) -> Arc<rustls::ServerConfig> {
         let name = match kind {
@@ -191,18 +224,21 @@ impl Pki {
             &self.root
         };
         let leaf = params.signed_by(&key, issuer).unwrap();
-        let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone()];
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        Arc::new(
-            rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .unwrap(),
-        )
+        config_for(vec![leaf.der().clone()], &key)
     }
+}
+
+fn config_for(chain: Vec<CertificateDer<'static>>, key: &KeyPair) -> Arc<rustls::ServerConfig> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    )
 }
 
 fn read_head(stream: &mut impl Read) -> Option<String> {
@@ -313,6 +349,9 @@ pub enum Proxy {
     ResetAfterOk,
     /// Answer with something that is not HTTP.
     Garbage,
+    /// A web server: answer CONNECT with this whole response (a page), then answer whatever
+    /// comes next with 400, as a web server does.
+    WebPage(&'static str),
 }
 
 /// A minimal HTTP CONNECT proxy.
@@ -352,6 +391,12 @@ pub fn proxy_server(mode: Proxy) -> u16 {
             }
             Proxy::Garbage => {
                 let _ = client.write_all(b"hello there\r\n\r\n");
+            }
+            Proxy::WebPage(page) => {
+                let _ = client.write_all(page.as_bytes());
+                if client.read(&mut [0u8; 4096]).is_ok_and(|n| n > 0) {
+                    let _ = client.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                }
             }
             Proxy::TunnelTo(upstream) => {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", *upstream)) else {
