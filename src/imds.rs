@@ -17,7 +17,8 @@ const AZURE_ASSET_TAG: &str = "7783-7084-3265-9085";
 /// Whether this machine is an Azure VM, by its DMI chassis asset tag. The default endpoint is
 /// only asked on Azure, so nothing is sent to 169.254.169.254 anywhere else.
 pub fn on_azure() -> bool {
-    std::fs::read_to_string("/sys/class/dmi/id/chassis_asset_tag").is_ok_and(|t| t.trim() == AZURE_ASSET_TAG)
+    crate::files::read_text(std::path::Path::new("/sys/class/dmi/id/chassis_asset_tag"))
+        .is_ok_and(|t| t.trim() == AZURE_ASSET_TAG)
 }
 const PATH: &str = "/metadata/instance?api-version=2021-02-01";
 const MAX_RESPONSE: usize = 64 * 1024;
