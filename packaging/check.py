@@ -186,8 +186,15 @@ def k8s(directory, out, run_help):
             check(env.get("AMLPROBE_HOST_NAME", "").startswith(TEST_NODE),
                   f"{where} names its reports after the node (spec.nodeName)")
             args = container["args"]
+            metrics_only = "--metrics-only" in args
             if args[0] == "serve":
-                port = int(args[args.index("--listen") + 1].rsplit(":", 1)[1])
+                # serve listens on loopback unless told; the kubelet and Prometheus come from outside.
+                check("--listen" in args, f"{where} serve names its --listen address")
+                listen = args[args.index("--listen") + 1]
+                host = listen.rsplit(":", 1)[0].strip("[]")
+                check(host not in ("127.0.0.1", "::1", "localhost"),
+                      f"{where} listens beyond loopback ({listen}) for the kubelet and Prometheus")
+                port = int(listen.rsplit(":", 1)[1])
                 ports = {p["name"]: p["containerPort"] for p in container["ports"]}
                 check(ports.get("metrics") == port, f"{where} containerPort matches --listen :{port}")
                 annotations = doc["spec"]["template"]["metadata"].get("annotations", {})
@@ -207,7 +214,8 @@ def k8s(directory, out, run_help):
                 "where": where, "host": env["AMLPROBE_HOST_NAME"],
                 "suites": env["AMLPROBE_SUITE"].split(","), "region": env["AMLPROBE_REGION"],
                 "workspace_id": env["AMLPROBE_WORKSPACE_ID"],
-                "port": port if args[0] == "serve" else None}))
+                "port": port if args[0] == "serve" else None,
+                "report": "off" if metrics_only else "on"}))
     check(workloads == 4, f"4 workloads (Job, CronJob, 2 DaemonSets) found ({workloads})")
 
 

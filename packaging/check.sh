@@ -252,18 +252,31 @@ if [ "$is_root" = 1 ]; then
     else
       port=$(field port)
       # The first run starts after the jitter (up to 30 s for --interval 5m): none here.
-      in_ns env -i "${kenv[@]}" AMLPROBE_JITTER=1ms "$bin" "${kargs[@]}" >"$W/$key.out" 2>"$W/$key.err" &
+      in_ns env -i "${kenv[@]}" AMLPROBE_JITTER=0 "$bin" "${kargs[@]}" >"$W/$key.out" 2>"$W/$key.err" &
       SERVE_PID=$!
-      got=
-      for _ in $(seq 120); do
+      if [ "$(field report)" = on ]; then
+        got=
+        for _ in $(seq 120); do
+          got=$(in_ns python3 "$pkg/check.py" fetch "http://127.0.0.1:$port/report" status)
+          [ "$got" = 200 ] && break
+          kill -0 "$SERVE_PID" 2>/dev/null || die "$key: serve exited: $(cat "$W/$key.err")"
+          sleep 0.5
+        done
+        [ "$got" = 200 ] || die "$key: /report never answered 200 (last: $got)"
+        in_ns python3 "$pkg/check.py" fetch "http://127.0.0.1:$port/report" body >"$W/$key.json"
+        pyck report "$W/$key.json" "$(field host)" "$(field suites)" "$(field region)" "$(field workspace_id)"
+      else
+        # --metrics-only: wait for the first run's metrics; /report must stay closed.
+        for _ in $(seq 120); do
+          in_ns python3 "$pkg/check.py" fetch "http://127.0.0.1:$port/metrics" body >"$W/$key.metrics"
+          grep -q '^amlprobe_exit_code ' "$W/$key.metrics" && break
+          kill -0 "$SERVE_PID" 2>/dev/null || die "$key: serve exited: $(cat "$W/$key.err")"
+          sleep 0.5
+        done
         got=$(in_ns python3 "$pkg/check.py" fetch "http://127.0.0.1:$port/report" status)
-        [ "$got" = 200 ] && break
-        kill -0 "$SERVE_PID" 2>/dev/null || die "$key: serve exited: $(cat "$W/$key.err")"
-        sleep 0.5
-      done
-      [ "$got" = 200 ] || die "$key: /report never answered 200 (last: $got)"
-      in_ns python3 "$pkg/check.py" fetch "http://127.0.0.1:$port/report" body >"$W/$key.json"
-      pyck report "$W/$key.json" "$(field host)" "$(field suites)" "$(field region)" "$(field workspace_id)"
+        [ "$got" = 404 ] || die "$key: --metrics-only, yet /report answered $got"
+        ok "$key: /report answers 404 (--metrics-only)"
+      fi
       [ "$(in_ns python3 "$pkg/check.py" fetch "http://127.0.0.1:$port/healthz" status)" = 200 ] \
         || die "$key: /healthz is not 200"
       ok "$key: /healthz answers 200 (the kubelet probes' path and port)"
@@ -291,7 +304,7 @@ user=$(sed -n 's/^USER \([0-9]*\):\([0-9]*\)$/\1/p' "$cf")
 [ -n "$user" ] && [ "$user" != 0 ] || die "the Containerfile has no numeric non-root USER"
 entry=$(sed -n 's/^ENTRYPOINT \["\([^"]*\)"\]$/\1/p' "$cf")
 grep -qx "COPY amlprobe $entry" "$cf" || die "ENTRYPOINT $entry is not where the binary is copied"
-grep -q "^EXPOSE $(sed -n 's/.*--listen", ":\([0-9]*\)".*/\1/p' "$pkg/kubernetes/daemonset.yaml")\$" "$cf" \
+grep -q "^EXPOSE $(sed -n 's/.*--listen", "[^"]*:\([0-9]*\)".*/\1/p' "$pkg/kubernetes/daemonset.yaml")\$" "$cf" \
   || die "the Containerfile does not EXPOSE the DaemonSet's port"
 ok "Containerfile: FROM scratch, USER $user, ENTRYPOINT $entry, EXPOSE matches the DaemonSet"
 bash -n "$pkg/container/build.sh" || die "build.sh is not valid bash"

@@ -146,7 +146,7 @@ fn run(command: RunCommand) -> Result<u8, Failure> {
 /// Writes the support bundle and says what it wrote.
 fn write_bundle(path: &std::path::Path, json: &str, text: &str) -> Result<String, Failure> {
     let entries = bundle::collect(&bundle::Inputs::system(), json, text);
-    bundle::write(path, &entries).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    bundle::write(path, &entries).map_err(|e| usage(format!("--bundle {}: {e}", path.display())))?;
     Ok(format!(
         "amlprobe: wrote {} ({} files, secrets redacted)",
         path.display(),
@@ -159,8 +159,8 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
     let (json, text, code) = match &args.from_report {
         Some(path) => {
             // A saved report is packed as it is: re-rendering needs the full model.
-            let saved = report::saved::load(path).map_err(usage)?;
-            let json = std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            let saved = report::saved::load(path).map_err(|e| usage(format!("--from-report {e}")))?;
+            let json = config::read_input("from-report", path).map_err(usage)?;
             let summary = format!(
                 "report of {} at {} ({} flows)\n",
                 saved.host.hostname,
@@ -208,8 +208,15 @@ fn serve(args: ServeArgs) -> Result<u8, Failure> {
     let listen = config::parse_listen(&args.listen).map_err(usage)?;
     let interval = config::parse_duration("interval", &args.interval).map_err(usage)?;
     let jitter = match &args.jitter {
-        Some(j) => config::parse_duration("jitter", j).map_err(usage)?,
+        Some(j) => config::parse_jitter(j).map_err(usage)?,
         None => interval / 10,
+    };
+    let report = match (&args.report_token_file, args.metrics_only) {
+        (_, true) => serve::ReportAccess::Off,
+        (Some(path), false) => {
+            serve::ReportAccess::Token(config::read_token("report-token-file", path).map_err(usage)?)
+        }
+        (None, false) => serve::ReportAccess::Open,
     };
     let cfg = RunConfig::from_args(args.run).map_err(usage)?;
     let catalog = load_catalog(&cfg.selection)?;
@@ -228,6 +235,7 @@ fn serve(args: ServeArgs) -> Result<u8, Failure> {
             listen,
             interval,
             jitter,
+            report,
         },
         listener,
         Arc::new(cfg),

@@ -272,14 +272,23 @@ pub struct MergeArgs {
 /// `amlprobe serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to serve /metrics, /healthz and /report on.
-    #[arg(long, env = "AMLPROBE_LISTEN", value_name = "ADDR", default_value = "0.0.0.0:9477")]
+    /// Address to serve /metrics, /healthz and /report on; loopback unless given (in a pod or for
+    /// a scraper on another machine: 0.0.0.0:9477, which also exposes /report, see
+    /// --metrics-only and --report-token-file).
+    #[arg(long, env = "AMLPROBE_LISTEN", value_name = "ADDR", default_value = "127.0.0.1:9477")]
     pub listen: String,
+    /// Serve /metrics and /healthz only: /report (host names, addresses, proxy settings) is 404.
+    #[arg(long, env = "AMLPROBE_METRICS_ONLY", conflicts_with = "report_token_file")]
+    pub metrics_only: bool,
+    /// /report answers only requests with `Authorization: Bearer <token>`, the token being this
+    /// file's contents (surrounding whitespace ignored); others get 401.
+    #[arg(long, env = "AMLPROBE_REPORT_TOKEN_FILE", value_name = "FILE")]
+    pub report_token_file: Option<PathBuf>,
     /// Time between runs, e.g. 30s, 5m, 1h.
     #[arg(long, env = "AMLPROBE_INTERVAL", value_name = "DURATION", default_value = "5m")]
     pub interval: String,
     /// Random spread added to each wait (and to the first run), so a fleet doesn't probe in
-    /// lockstep [default: a tenth of --interval].
+    /// lockstep [default: a tenth of --interval; 0 for none].
     #[arg(long, env = "AMLPROBE_JITTER", value_name = "DURATION")]
     pub jitter: Option<String>,
     #[command(flatten)]
@@ -294,5 +303,19 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_listens_on_loopback_unless_told_otherwise() {
+        let Command::Serve(args) = Cli::try_parse_from(["amlprobe", "serve"]).unwrap().command else {
+            unreachable!()
+        };
+        assert_eq!(args.listen, "127.0.0.1:9477");
+        assert!(!args.metrics_only && args.report_token_file.is_none());
+        let both = Cli::try_parse_from(["amlprobe", "serve", "--metrics-only", "--report-token-file", "t"]);
+        assert!(
+            both.is_err(),
+            "--metrics-only and --report-token-file exclude each other"
+        );
     }
 }

@@ -5,6 +5,7 @@ use crate::cli::{ContextArgs, Format, RunArgs};
 use crate::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
 use crate::endpoints::{self, ExpectedIps};
 use crate::engine::EngineConfig;
+use crate::files;
 use crate::imds;
 use crate::netaddr::Cidr;
 use crate::plan::Routing;
@@ -90,7 +91,7 @@ struct FileConfig {
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = files::read_text(path).map_err(|source| ConfigError::Read {
         file: file.clone(),
         source,
     })?;
@@ -269,6 +270,15 @@ fn parse_address(flag: &'static str, value: &str) -> Result<SocketAddr, InvalidV
 
 /// Parses `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
 pub fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, InvalidValue> {
+    parse_duration_from(flag, value, false)
+}
+
+/// Parses `--jitter`: a duration as [`parse_duration`] takes, or zero (`0`, `0s`): no spread.
+pub fn parse_jitter(value: &str) -> Result<Duration, InvalidValue> {
+    parse_duration_from("jitter", value, true)
+}
+
+fn parse_duration_from(flag: &'static str, value: &str, zero_ok: bool) -> Result<Duration, InvalidValue> {
     let v = value.trim();
     let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
     let (number, unit) = v.split_at(split);
@@ -280,28 +290,89 @@ pub fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, Inval
         _ => f64::NAN,
     };
     match number.parse::<f64>().map(|n| n * scale) {
-        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 7.0 * 86400.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(secs) if secs.is_finite() && (secs > 0.0 || (zero_ok && secs == 0.0)) && secs <= 7.0 * 86400.0 => {
+            Ok(Duration::from_secs_f64(secs))
+        }
         _ => Err(InvalidValue {
             flag,
-            message: format!("'{value}' is not a duration like 500ms, 30s, 5m or 1h (up to 7 days)"),
+            message: format!(
+                "'{value}' is not a duration like {}500ms, 30s, 5m or 1h (up to 7 days)",
+                if zero_ok { "0, " } else { "" }
+            ),
         }),
     }
 }
 
-/// An output file whose directory exists, so a run is never wasted on a path it can't write.
+/// An output file whose directory exists and that is absent or a regular file, so a run is never
+/// wasted on a path it can't write, and a symlink, device or FIFO is never replaced.
 pub fn output_file(flag: &'static str, path: PathBuf) -> Result<PathBuf, InvalidValue> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if dir.is_dir() {
-        Ok(path)
-    } else {
-        Err(InvalidValue {
+    if !dir.is_dir() {
+        return Err(InvalidValue {
             flag,
             message: format!("{} is not a directory", dir.display()),
-        })
+        });
     }
+    unfit_output(flag, &path)?;
+    Ok(path)
+}
+
+fn unfit_output(flag: &'static str, path: &Path) -> Result<(), InvalidValue> {
+    match files::unfit_output(path) {
+        Ok(None) => Ok(()),
+        Ok(Some(what)) => Err(InvalidValue {
+            flag,
+            message: format!("{} is {what}, not a regular file: refused", path.display()),
+        }),
+        Err(e) => Err(InvalidValue {
+            flag,
+            message: format!("{}: {e}", path.display()),
+        }),
+    }
+}
+
+/// A `--report-dir`: a directory (or a link to one) or a path to create, whose `latest.json` is
+/// absent or a regular file.
+pub fn output_dir(flag: &'static str, dir: PathBuf) -> Result<PathBuf, InvalidValue> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(InvalidValue {
+            flag,
+            message: format!("{} is not a directory", dir.display()),
+        });
+    }
+    unfit_output(flag, &dir.join(crate::report::store::LATEST))?;
+    Ok(dir)
+}
+
+/// Reads an input file named by `flag`, at most [`files::MAX_INPUT`] bytes.
+pub fn read_input(flag: &'static str, path: &Path) -> Result<String, InvalidValue> {
+    files::read_text(path).map_err(|e| InvalidValue {
+        flag,
+        message: format!("{}: {e}", path.display()),
+    })
+}
+
+/// A bearer token from `path`: its contents without surrounding whitespace. Errors name the flag
+/// and the file, never the token.
+pub fn read_token(flag: &'static str, path: &Path) -> Result<std::sync::Arc<[u8]>, InvalidValue> {
+    let text = read_input(flag, path)?;
+    let token = text.trim();
+    let fail = |message: &str| InvalidValue {
+        flag,
+        message: format!("{}: {message}", path.display()),
+    };
+    if token.is_empty() {
+        return Err(fail("holds no token"));
+    }
+    if token.len() > 4096 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(fail(
+            "the token must be one line of printable ASCII without spaces, up to 4096 characters",
+        ));
+    }
+    Ok(std::sync::Arc::from(token.as_bytes()))
 }
 
 fn validate_host_name(value: &str) -> Result<String, InvalidValue> {
@@ -384,10 +455,7 @@ impl RunConfig {
             })?;
         }
         if let Some(path) = first(args.private_endpoints, file.private_endpoints) {
-            let text = std::fs::read_to_string(&path).map_err(|e| InvalidValue {
-                flag: "private-endpoints",
-                message: format!("{}: {e}", path.display()),
-            })?;
+            let text = read_input("private-endpoints", &path)?;
             endpoints::parse_file(&text, &mut expected_ips).map_err(|m| InvalidValue {
                 flag: "private-endpoints",
                 message: format!("{} {m}", path.display()),
@@ -408,11 +476,11 @@ impl RunConfig {
         };
         let mut compare_resolvers = Vec::new();
         if args.compare_resolvers || file.compare_resolvers.unwrap_or(false) {
-            let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let text = files::read_text(Path::new("/etc/resolv.conf")).unwrap_or_default();
             let (mut system, _) = sysdns::parse_resolv_conf(&text);
             if system.iter().any(|s| s == "127.0.0.53") {
                 // systemd-resolved's stub hides the real servers; compare those too.
-                let upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").unwrap_or_default();
+                let upstream = files::read_text(Path::new("/run/systemd/resolve/resolv.conf")).unwrap_or_default();
                 system.extend(sysdns::parse_resolv_conf(&upstream).0);
             }
             for ip in system.iter().filter_map(|s| s.parse::<IpAddr>().ok()) {
@@ -469,7 +537,7 @@ impl RunConfig {
                         }
                         .into());
                     }
-                    Some((dir, keep))
+                    Some((output_dir("report-dir", dir)?, keep))
                 }
             },
             host_name: first(args.host_name, file.host_name)
@@ -542,6 +610,14 @@ mod tests {
         for bad in ["", "0s", "5x", "-1m", "m", "30 days", "8760h"] {
             let e = parse_duration("interval", bad).unwrap_err().to_string();
             assert!(e.starts_with("--interval: "), "{bad}: {e}");
+        }
+        for zero in ["0", "0s", "0ms", " 0m "] {
+            assert_eq!(parse_jitter(zero).unwrap(), Duration::ZERO, "{zero}");
+        }
+        assert_eq!(parse_jitter("30s").unwrap(), Duration::from_secs(30));
+        for bad in ["", "-1s", "soon", "8d"] {
+            let e = parse_jitter(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--jitter: "), "{bad}: {e}");
         }
         assert_eq!(parse_listen(":9477").unwrap(), "0.0.0.0:9477".parse().unwrap());
         assert_eq!(parse_listen("[::1]:80").unwrap(), "[::1]:80".parse().unwrap());

@@ -2,14 +2,14 @@
 
 /// The host name, from the kernel.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    crate::files::read_text(std::path::Path::new("/proc/sys/kernel/hostname"))
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The OS pretty name from `/etc/os-release`.
 pub fn os_name() -> String {
-    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let text = crate::files::read_text(std::path::Path::new("/etc/os-release")).unwrap_or_default();
     pretty_name(&text).unwrap_or_else(|| std::env::consts::OS.to_string())
 }
 

@@ -30,7 +30,7 @@ pub fn on_azure() -> bool {
 
 /// [`on_azure`] reading `chassis_asset_tag` under `dmi_root` (a fixture in tests).
 fn on_azure_under(dmi_root: &Path) -> bool {
-    std::fs::read_to_string(dmi_root.join("chassis_asset_tag")).is_ok_and(|t| t.trim() == AZURE_ASSET_TAG)
+    crate::files::read_text(&dmi_root.join("chassis_asset_tag")).is_ok_and(|t| t.trim() == AZURE_ASSET_TAG)
 }
 
 const PATH: &str = "/metadata/instance?api-version=2021-02-01";

@@ -14,6 +14,7 @@ pub mod config;
 pub mod context;
 pub mod endpoints;
 pub mod engine;
+pub mod files;
 pub mod hostinfo;
 pub mod imds;
 pub mod netaddr;

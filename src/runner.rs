@@ -154,7 +154,7 @@ pub struct SaveError {
 pub fn save(report: &Report, cfg: &RunConfig) -> Result<(), SaveError> {
     let json = report.to_json() + "\n";
     if let Some(path) = &cfg.report {
-        std::fs::write(path, &json).map_err(|source| SaveError {
+        crate::files::write_text(path, &json).map_err(|source| SaveError {
             flag: "report",
             path: path.display().to_string(),
             source,

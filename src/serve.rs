@@ -1,6 +1,9 @@
 //! `amlprobe serve`: the long-running mode for a DaemonSet or a systemd service. Re-runs the
 //! suites on an interval with jitter, keeps the latest report, and answers `/metrics`,
 //! `/healthz` and `/report` over a minimal HTTP/1.1 server (no keep-alive, bounded requests).
+//!
+//! The server is built so idle, slow or hostile clients can't starve the kubelet's `/healthz` and
+//! Prometheus's `/metrics`: see [`Slots`].
 
 use crate::config::RunConfig;
 use crate::engine::ProgressFn;
@@ -8,19 +11,56 @@ use crate::report::Report;
 use crate::report::prometheus::{self, Exposition};
 use crate::runner;
 use crate::suite::Catalog;
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 /// Largest request head read; anything longer is answered 431.
 const MAX_REQUEST: usize = 8 * 1024;
-/// A client gets this long to send its request and read the answer.
+/// From accept to a complete request head. Real clients (kubelet, Prometheus, curl) send theirs
+/// at once; well under the kubelet's 5 s probe timeout, so an idle client never outlives it.
+const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+/// From accept to the last byte of the answer: the whole request, whatever the client does.
 const CLIENT_DEADLINE: Duration = Duration::from_secs(5);
-/// Connections served at once; more are closed at once.
+/// Connections served at once; the next one sheds the oldest (see [`Slots`]).
 const MAX_CONNECTIONS: usize = 64;
+/// Connections one peer (IPv4 address or IPv6 /64) holds at once; its next one sheds its own
+/// oldest.
+const MAX_PER_PEER: usize = 16;
+
+/// Who may read `/report`: it names hosts, addresses and proxies, so it can be turned off or put
+/// behind a bearer token.
+#[derive(Clone, Default)]
+pub enum ReportAccess {
+    /// Anyone who can reach the listener.
+    #[default]
+    Open,
+    /// Nobody (`--metrics-only`): 404.
+    Off,
+    /// Requests with `Authorization: Bearer <token>` (`--report-token-file`); others get 401.
+    Token(Arc<[u8]>),
+}
+
+impl ReportAccess {
+    fn label(&self) -> &'static str {
+        match self {
+            ReportAccess::Open => "open",
+            ReportAccess::Off => "off",
+            ReportAccess::Token(_) => "bearer_token",
+        }
+    }
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for ReportAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
 
 /// How `serve` runs.
 #[derive(Debug, Clone)]
@@ -31,6 +71,8 @@ pub struct ServeConfig {
     pub interval: Duration,
     /// Random spread added to the first run and to every wait.
     pub jitter: Duration,
+    /// Who may read `/report`.
+    pub report: ReportAccess,
 }
 
 /// Receives one JSON line per event (the caller prints it).
@@ -51,6 +93,7 @@ struct Shared {
     started: Instant,
     /// Longer than this without a finished run means the loop is wedged: `/healthz` says 503.
     stale_after: Duration,
+    report: ReportAccess,
 }
 
 /// A small xorshift generator: jitter needs spread across a fleet, not cryptographic quality.
@@ -121,6 +164,7 @@ pub async fn serve(
         latest: Mutex::new(Latest::default()),
         started: Instant::now(),
         stale_after: (serve.interval + serve.jitter) * 3 + run.engine.timeout * 10 + Duration::from_secs(60),
+        report: serve.report.clone(),
     });
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     log(log_line(serde_json::json!({
@@ -129,6 +173,7 @@ pub async fn serve(
         "address": address,
         "interval_ms": serve.interval.as_millis() as u64,
         "jitter_ms": serve.jitter.as_millis() as u64,
+        "report": serve.report.label(),
     })));
     tokio::spawn(accept_loop(listener, shared.clone()));
     let mut jitter = Jitter::seeded();
@@ -167,40 +212,167 @@ pub async fn serve(
     }
 }
 
+/// One connection being served.
+struct Conn {
+    peer: IpAddr,
+    /// Still waiting for its request head (idle or slow): shed before those being answered.
+    reading: bool,
+    /// Dropping it (removing the entry) tells the connection's task to close at once.
+    _shed: oneshot::Sender<()>,
+}
+
+/// The connections being served, oldest first.
+///
+/// Idle and slow clients must never keep `/healthz` and `/metrics` from answering, so a new
+/// connection is never turned away: when its peer already holds [`MAX_PER_PEER`] connections
+/// it sheds that peer's oldest, and when all [`MAX_CONNECTIONS`] slots are taken it sheds the
+/// oldest overall (in both cases one still reading its request first). A flood from one
+/// address thus only churns its own connections, and a kubelet or Prometheus request, which
+/// arrives within a millisecond of connecting and is answered as fast, is done long before
+/// 64 newer connections could push it out. [`HEAD_DEADLINE`] and [`CLIENT_DEADLINE`], both
+/// counted from accept, bound how long any connection holds a slot at all.
+#[derive(Default)]
+struct Slots {
+    next: u64,
+    conns: BTreeMap<u64, Conn>,
+}
+
+impl Slots {
+    /// Registers a connection from `peer`, shedding one first when there is no room; returns
+    /// its id and the signal that it was shed.
+    fn admit(&mut self, peer: IpAddr) -> (u64, oneshot::Receiver<()>) {
+        let peer = peer_key(peer);
+        let victim = if self.conns.values().filter(|c| c.peer == peer).count() >= MAX_PER_PEER {
+            self.oldest(|c| c.peer == peer)
+        } else if self.conns.len() >= MAX_CONNECTIONS {
+            self.oldest(|_| true)
+        } else {
+            None
+        };
+        if let Some(id) = victim {
+            self.conns.remove(&id);
+        }
+        let (tx, rx) = oneshot::channel();
+        let id = self.next;
+        self.next += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                peer,
+                reading: true,
+                _shed: tx,
+            },
+        );
+        (id, rx)
+    }
+
+    /// The oldest connection `which` accepts, preferring one still reading its request.
+    fn oldest(&self, which: impl Fn(&Conn) -> bool) -> Option<u64> {
+        let mut matching = self.conns.iter().filter(|(_, c)| which(c));
+        let first = matching.clone().next().map(|(id, _)| *id);
+        matching.find(|(_, c)| c.reading).map(|(id, _)| *id).or(first)
+    }
+
+    /// The connection has its request and is being answered.
+    fn answering(&mut self, id: u64) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.reading = false;
+        }
+    }
+
+    fn leave(&mut self, id: u64) {
+        self.conns.remove(&id);
+    }
+}
+
+/// What counts as one peer: an IPv4 address, or an IPv6 /64 (one host's usual allotment).
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
+}
+
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Mutex::new(Slots::default()));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             // Out of file descriptors and the like: back off instead of spinning.
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
+        let accepted = tokio::time::Instant::now();
+        let (id, shed) = slots.lock().unwrap_or_else(|e| e.into_inner()).admit(peer.ip());
         let shared = shared.clone();
+        let slots = slots.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(CLIENT_DEADLINE, handle(stream, &shared)).await;
-            drop(permit);
+            let answering = || slots.lock().unwrap_or_else(|e| e.into_inner()).answering(id);
+            tokio::select! {
+                _ = tokio::time::timeout_at(accepted + CLIENT_DEADLINE, handle(stream, &shared, accepted, answering)) => {}
+                _ = shed => {}
+            }
+            slots.lock().unwrap_or_else(|e| e.into_inner()).leave(id);
         });
     }
 }
 
-/// The request line's method and path, once the head is complete; `Err` with a status when it
-/// can never be.
-fn parse_head(head: &[u8]) -> Result<Option<(String, String)>, u16> {
+/// A complete request head.
+#[derive(Debug, PartialEq, Eq)]
+struct Request {
+    method: String,
+    path: String,
+    /// The `Authorization` header's value.
+    authorization: Option<String>,
+}
+
+/// The request, once the head is complete; `Err` with a status when it can never be. Lines end
+/// in CRLF: a bare LF is answered 400 at once rather than waited on.
+fn parse_head(head: &[u8]) -> Result<Option<Request>, u16> {
+    if head
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+    {
+        return Err(400);
+    }
     let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
         return if head.len() >= MAX_REQUEST { Err(431) } else { Ok(None) };
     };
     let text = std::str::from_utf8(&head[..end]).map_err(|_| 400u16)?;
-    let mut parts = text.lines().next().unwrap_or("").split(' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(method), Some(target), Some(version)) if version.starts_with("HTTP/1.") => {
+    let mut lines = text.split("\r\n");
+    let mut parts = lines.next().unwrap_or("").split(' ');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(method), Some(target), Some(version), None) if version.starts_with("HTTP/1.") => {
             let path = target.split('?').next().unwrap_or("").to_string();
-            Ok(Some((method.to_string(), path)))
+            let authorization = lines
+                .filter_map(|l| l.split_once(':'))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
+                .map(|(_, value)| value.trim().to_string());
+            Ok(Some(Request {
+                method: method.to_string(),
+                path,
+                authorization,
+            }))
         }
         _ => Err(400),
     }
+}
+
+/// Whether `authorization` carries `Bearer <token>`, compared in constant time: the time taken
+/// depends on the token's length only, never on how much of it a guess got right.
+fn bearer_matches(token: &[u8], authorization: Option<&str>) -> bool {
+    let given = authorization
+        .and_then(|a| a.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or(&b""[..], |(_, t)| t.trim().as_bytes());
+    let mut diff = token.len() ^ given.len();
+    for (i, t) in token.iter().enumerate() {
+        diff |= usize::from(t ^ given.get(i).copied().unwrap_or(0));
+    }
+    std::hint::black_box(diff) == 0 && !token.is_empty()
 }
 
 struct Answer {
@@ -217,8 +389,35 @@ fn text(status: u16, body: &str) -> Answer {
     }
 }
 
+fn report(shared: &Shared, authorization: Option<&str>) -> Answer {
+    match &shared.report {
+        ReportAccess::Off => return text(404, "not found: /report is off (--metrics-only)\n"),
+        ReportAccess::Token(token) if !bearer_matches(token, authorization) => {
+            return text(
+                401,
+                "/report needs Authorization: Bearer <token> (--report-token-file)\n",
+            );
+        }
+        _ => {}
+    }
+    match shared
+        .latest
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .report_json
+        .clone()
+    {
+        Some(body) => Answer {
+            status: 200,
+            content_type: "application/json",
+            body,
+        },
+        None => text(503, "no run has finished yet\n"),
+    }
+}
+
 fn statm_rss_bytes() -> Option<f64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let statm = crate::files::read_text(std::path::Path::new("/proc/self/statm")).ok()?;
     let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096.0)
 }
@@ -258,7 +457,7 @@ fn metrics(shared: &Shared) -> Answer {
     }
 }
 
-fn route(shared: &Shared, method: &str, path: &str) -> Answer {
+fn route(shared: &Shared, method: &str, path: &str, authorization: Option<&str>) -> Answer {
     if method != "GET" && method != "HEAD" {
         return text(405, "only GET and HEAD\n");
     }
@@ -275,20 +474,8 @@ fn route(shared: &Shared, method: &str, path: &str) -> Answer {
                 text(200, "ok\n")
             }
         }
-        "/report" => match shared
-            .latest
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .report_json
-            .clone()
-        {
-            Some(body) => Answer {
-                status: 200,
-                content_type: "application/json",
-                body,
-            },
-            None => text(503, "no run has finished yet\n"),
-        },
+        "/report" => report(shared, authorization),
+        "/" if matches!(shared.report, ReportAccess::Off) => text(200, "amlprobe serve: /metrics /healthz\n"),
         "/" => text(200, "amlprobe serve: /metrics /healthz /report\n"),
         _ => text(404, "not found: try /metrics, /healthz or /report\n"),
     }
@@ -298,6 +485,7 @@ fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         431 => "Request Header Fields Too Large",
@@ -306,27 +494,59 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-async fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+/// Reads the request head until it is complete or can never be, by [`HEAD_DEADLINE`] after
+/// `accepted`; `None` when the client closed or missed the deadline.
+async fn read_request(stream: &mut TcpStream, accepted: tokio::time::Instant) -> Option<Result<Request, u16>> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
-    let (answer, head_only) = loop {
-        match parse_head(&head) {
-            Ok(Some((method, path))) => break (route(shared, &method, &path), method == "HEAD"),
-            Ok(None) => {}
-            Err(status) => break (text(status, "bad request\n"), false),
+    let read = async {
+        loop {
+            match parse_head(&head) {
+                Ok(Some(request)) => return Some(Ok(request)),
+                Ok(None) => {}
+                Err(status) => return Some(Err(status)),
+            }
+            let n = stream.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            head.extend_from_slice(&buf[..n.min(MAX_REQUEST - head.len().min(MAX_REQUEST))]);
         }
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        head.extend_from_slice(&buf[..n.min(MAX_REQUEST - head.len().min(MAX_REQUEST))]);
+    };
+    tokio::time::timeout_at(accepted + HEAD_DEADLINE, read)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn handle(
+    mut stream: TcpStream,
+    shared: &Shared,
+    accepted: tokio::time::Instant,
+    answering: impl FnOnce(),
+) -> std::io::Result<()> {
+    let Some(request) = read_request(&mut stream, accepted).await else {
+        return Ok(());
+    };
+    answering();
+    let (answer, head_only) = match request {
+        Ok(r) => (
+            route(shared, &r.method, &r.path, r.authorization.as_deref()),
+            r.method == "HEAD",
+        ),
+        Err(status) => (text(status, "bad request\n"), false),
     };
     let mut response = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n{}\r\n",
         answer.status,
         reason_phrase(answer.status),
         answer.content_type,
-        answer.body.len()
+        answer.body.len(),
+        if answer.status == 401 {
+            "WWW-Authenticate: Bearer realm=\"amlprobe\"\r\n"
+        } else {
+            ""
+        }
     )
     .into_bytes();
     if !head_only {
@@ -340,20 +560,110 @@ async fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn request(method: &str, path: &str, authorization: Option<&str>) -> Result<Option<Request>, u16> {
+        Ok(Some(Request {
+            method: method.into(),
+            path: path.into(),
+            authorization: authorization.map(Into::into),
+        }))
+    }
+
     #[test]
     fn request_heads_parse_or_fail_cleanly() {
         assert_eq!(
             parse_head(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Ok(Some(("GET".into(), "/metrics".into())))
+            request("GET", "/metrics", None)
         );
         assert_eq!(
-            parse_head(b"GET /report?x=1 HTTP/1.0\r\n\r\n"),
-            Ok(Some(("GET".into(), "/report".into())))
+            parse_head(b"GET /report?x=1 HTTP/1.0\r\nauthorization:  Bearer abc \r\n\r\n"),
+            request("GET", "/report", Some("Bearer abc"))
         );
         assert_eq!(parse_head(b"GET /metrics HTTP/1.1\r\nHost"), Ok(None));
         assert_eq!(parse_head(b"\x16\x03\x01\x02\x00\r\n\r\n"), Err(400));
         assert_eq!(parse_head(b"GET /\r\n\r\n"), Err(400));
         assert_eq!(parse_head(&vec![b'a'; MAX_REQUEST]), Err(431));
+        // A bare LF anywhere is refused at once, not waited on for a CRLF CRLF that won't come.
+        assert_eq!(parse_head(b"GET /healthz HTTP/1.1\n"), Err(400));
+        assert_eq!(parse_head(b"GET /healthz HTTP/1.1\r\nHost: x\n"), Err(400));
+        assert_eq!(parse_head(b"\n"), Err(400));
+        assert_eq!(parse_head(b"GET /healthz HTTP/1.1\r"), Ok(None));
+    }
+
+    #[test]
+    fn bearer_tokens_match_exactly() {
+        let token = b"s3cret-token";
+        assert!(bearer_matches(token, Some("Bearer s3cret-token")));
+        assert!(bearer_matches(token, Some("bearer  s3cret-token ")));
+        for wrong in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer "),
+            Some("Bearer s3cret-toke"),
+            Some("Bearer s3cret-token2"),
+            Some("Bearer S3cret-token"),
+            Some("Basic s3cret-token"),
+            Some("s3cret-token"),
+        ] {
+            assert!(!bearer_matches(token, wrong), "{wrong:?}");
+        }
+        assert!(!bearer_matches(b"", Some("Bearer ")));
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_full_server_sheds_the_oldest_idle_connection_never_the_newest() {
+        let mut slots = Slots::default();
+        let mut signals = Vec::new();
+        for i in 0..MAX_CONNECTIONS {
+            let (id, rx) = slots.admit(ip(&format!("10.0.{}.{}", i / MAX_PER_PEER, i % MAX_PER_PEER)));
+            assert_eq!(id, i as u64);
+            signals.push(rx);
+        }
+        assert_eq!(slots.conns.len(), MAX_CONNECTIONS);
+        // Connection 0 is being answered: the oldest one still reading (1) goes instead.
+        slots.answering(0);
+        let (new, _rx) = slots.admit(ip("192.0.2.1"));
+        assert_eq!(slots.conns.len(), MAX_CONNECTIONS);
+        assert!(slots.conns.contains_key(&new) && slots.conns.contains_key(&0));
+        assert!(!slots.conns.contains_key(&1));
+        assert!(signals[1].try_recv().is_err(), "connection 1 was told to close");
+        assert_eq!(signals[2].try_recv(), Err(oneshot::error::TryRecvError::Empty));
+        // When every connection is being answered, the oldest of them goes.
+        for id in slots.conns.keys().copied().collect::<Vec<_>>() {
+            slots.answering(id);
+        }
+        slots.admit(ip("192.0.2.2"));
+        assert!(!slots.conns.contains_key(&0));
+        assert_eq!(slots.conns.len(), MAX_CONNECTIONS);
+        slots.leave(new);
+        assert_eq!(slots.conns.len(), MAX_CONNECTIONS - 1);
+    }
+
+    #[test]
+    fn one_peer_only_sheds_its_own_connections() {
+        let mut slots = Slots::default();
+        let (other, _keep) = slots.admit(ip("192.0.2.9"));
+        let mut rxs = Vec::new();
+        for _ in 0..MAX_PER_PEER * 3 {
+            rxs.push(slots.admit(ip("10.1.2.3")));
+        }
+        assert_eq!(slots.conns.len(), MAX_PER_PEER + 1);
+        assert!(
+            slots.conns.contains_key(&other),
+            "another peer's connection is never shed"
+        );
+        // An IPv6 /64 counts as one peer; an IPv4-mapped address as its IPv4 address.
+        for i in 0..MAX_PER_PEER * 2 {
+            rxs.push(slots.admit(ip(&format!("2001:db8:1:2::{:x}", i + 1))));
+        }
+        assert_eq!(slots.conns.len(), 2 * MAX_PER_PEER + 1);
+        rxs.push(slots.admit(ip("::ffff:10.1.2.3")));
+        assert_eq!(slots.conns.len(), 2 * MAX_PER_PEER + 1);
+        assert_eq!(peer_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
     }
 
     #[test]
@@ -367,20 +677,42 @@ mod tests {
         assert_eq!(j.below(Duration::ZERO), Duration::ZERO);
     }
 
-    #[test]
-    fn health_turns_503_when_the_loop_is_stale() {
-        let shared = Shared {
+    fn shared(report: ReportAccess) -> Shared {
+        Shared {
             latest: Mutex::new(Latest::default()),
             started: Instant::now() - Duration::from_secs(100),
             stale_after: Duration::from_secs(50),
-        };
-        assert_eq!(route(&shared, "GET", "/healthz").status, 503);
-        assert_eq!(route(&shared, "GET", "/report").status, 503);
+            report,
+        }
+    }
+
+    #[test]
+    fn health_turns_503_when_the_loop_is_stale() {
+        let shared = shared(ReportAccess::Open);
+        assert_eq!(route(&shared, "GET", "/healthz", None).status, 503);
+        assert_eq!(route(&shared, "GET", "/report", None).status, 503);
         shared.latest.lock().unwrap().last_finished = Some(Instant::now());
-        assert_eq!(route(&shared, "GET", "/healthz").status, 200);
-        assert_eq!(route(&shared, "POST", "/healthz").status, 405);
-        assert_eq!(route(&shared, "GET", "/nope").status, 404);
-        let m = route(&shared, "GET", "/metrics");
+        assert_eq!(route(&shared, "GET", "/healthz", None).status, 200);
+        assert_eq!(route(&shared, "POST", "/healthz", None).status, 405);
+        assert_eq!(route(&shared, "GET", "/nope", None).status, 404);
+        let m = route(&shared, "GET", "/metrics", None);
         assert!(m.body.contains("amlprobe_runs_total 0\n"));
+    }
+
+    #[test]
+    fn report_access_is_off_or_needs_the_token() {
+        let off = shared(ReportAccess::Off);
+        off.latest.lock().unwrap().report_json = Some(Arc::from("{}"));
+        assert_eq!(route(&off, "GET", "/report", Some("Bearer x")).status, 404);
+        assert!(!route(&off, "GET", "/", None).body.contains("/report"));
+        assert_eq!(route(&off, "GET", "/metrics", None).status, 200);
+        let token = shared(ReportAccess::Token(Arc::from(&b"t0ken"[..])));
+        token.latest.lock().unwrap().report_json = Some(Arc::from("{}"));
+        assert_eq!(route(&token, "GET", "/report", None).status, 401);
+        assert_eq!(route(&token, "GET", "/report", Some("Bearer t0ke")).status, 401);
+        let ok = route(&token, "GET", "/report", Some("Bearer t0ken"));
+        assert_eq!((ok.status, &*ok.body), (200, "{}"));
+        assert_eq!(route(&token, "GET", "/metrics", None).status, 200);
+        assert!(!format!("{:?}", token.report).contains("t0ken"));
     }
 }

@@ -199,8 +199,8 @@ struct HintsFile {
 /// A suite, cloud or hints file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
-    /// The file could not be read.
-    #[error("{file}: {source}")]
+    /// A `--suite-file` could not be read.
+    #[error("--suite-file {file}: {source}")]
     Read {
         /// The path.
         file: String,
@@ -282,7 +282,7 @@ impl Catalog {
     /// Adds a user suite file (`--suite-file`).
     pub fn add_file(&mut self, path: &Path) -> Result<(), SuiteError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
+        let text = crate::files::read_text(path).map_err(|source| SuiteError::Read {
             file: file.clone(),
             source,
         })?;

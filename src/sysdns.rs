@@ -58,7 +58,7 @@ pub fn parse_hosts(text: &str) -> BTreeMap<String, Vec<IpAddr>> {
 
 /// Reads the live configuration; `probed` limits hosts overrides to names this run probed.
 pub fn read(probed: &[&str]) -> (ResolverSetup, BTreeMap<String, Vec<IpAddr>>) {
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let read = |p: &str| crate::files::read_text(std::path::Path::new(p)).unwrap_or_default();
     let (servers, search_domains) = parse_resolv_conf(&read("/etc/resolv.conf"));
     let upstream_nameservers = if servers.iter().any(|s| s == "127.0.0.53") {
         parse_resolv_conf(&read("/run/systemd/resolve/resolv.conf")).0

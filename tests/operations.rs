@@ -308,6 +308,10 @@ struct Server {
 
 impl Server {
     fn start(world: &World, interval: &str, jitter: &str) -> Server {
+        Server::start_with(world, interval, jitter, &[])
+    }
+
+    fn start_with(world: &World, interval: &str, jitter: &str, extra: &[&str]) -> Server {
         let dns = world.dns.to_string();
         let mut args = vec![
             "serve",
@@ -318,7 +322,7 @@ impl Server {
             "--jitter",
             jitter,
         ];
-        args.extend(world.args(&dns, &[]));
+        args.extend(world.args(&dns, extra));
         let mut child = Command::new(env!("CARGO_BIN_EXE_amlprobe"))
             .args(&args)
             .stdout(Stdio::piped())
@@ -361,6 +365,13 @@ impl Server {
 
     fn get(&self, path: &str) -> (u16, String) {
         self.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+    }
+
+    /// Like [`Server::raw`], and how long the answer took.
+    fn timed(&self, request: &[u8]) -> ((u16, String), Duration) {
+        let started = Instant::now();
+        let answer = self.raw(request);
+        (answer, started.elapsed())
     }
 
     fn rss_kib(&self) -> u64 {
@@ -418,13 +429,273 @@ fn serve_answers_metrics_health_and_report() {
 fn serve_rejects_bad_settings_with_exit_2() {
     let world = World::new(support::closed_port());
     let dns = world.dns.to_string();
-    for (flag, value) in [("--interval", "soon"), ("--listen", "localhost"), ("--jitter", "0s")] {
+    for (flag, value) in [("--interval", "soon"), ("--listen", "localhost"), ("--jitter", "a bit")] {
         let mut args = vec!["serve", flag, value];
         args.extend(world.args(&dns, &[]));
         let r = amlprobe(&args, &[]);
         assert_eq!(r.code, 2, "{flag} {value}: {}", r.stderr);
         assert!(r.stderr.starts_with(&format!("amlprobe: {flag}: ")), "{}", r.stderr);
     }
+}
+
+/// 80 idle connections (more than the server's 64 slots, all from one address) don't keep
+/// `/healthz` from answering within a second, and a bare-LF request gets 400 at once.
+#[test]
+fn serve_is_not_starved_by_idle_connections() {
+    let world = World::new(support::closed_port());
+    let server = Server::start(&world, "1h", "0");
+    let idle: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(server.address).unwrap()).collect();
+    // One byte short of a request head: slow clients, not just silent ones.
+    for s in idle.iter().step_by(2) {
+        (&*s).write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap();
+    }
+    for _ in 0..10 {
+        let ((status, body), took) = server.timed(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!((status, body.as_str()), (200, "ok\n"), "after {took:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "/healthz took {took:?} with 80 idle connections"
+        );
+    }
+    let ((status, _), took) = server.timed(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        status == 200 && took < Duration::from_secs(1),
+        "{status} after {took:?}"
+    );
+    for request in [
+        &b"GET /healthz HTTP/1.1\n\n"[..],
+        b"GET /healthz HTTP/1.1\r\nHost: x\n\n",
+    ] {
+        let ((status, _), took) = server.timed(request);
+        assert_eq!(status, 400, "{}", String::from_utf8_lossy(request));
+        assert!(took < Duration::from_secs(1), "a bare LF took {took:?}");
+    }
+    // The idle connections were closed by the server, within the 2 s request deadline at most.
+    let started = Instant::now();
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "idle clients held on for {:?}",
+        started.elapsed()
+    );
+    drop(world);
+}
+
+/// `--metrics-only` turns `/report` off; `--report-token-file` puts it behind a bearer token
+/// that never shows in the logs; `--jitter 0` is accepted.
+#[test]
+fn serve_report_can_be_turned_off_or_need_a_token() {
+    let world = World::new(support::closed_port());
+    let off = Server::start_with(&world, "1h", "0", &["--metrics-only"]);
+    assert_eq!(off.next_line()["event"], "run");
+    assert_eq!(off.get("/report").0, 404);
+    assert_eq!(off.get("/metrics").0, 200);
+    assert_eq!(off.get("/healthz").0, 200);
+
+    let token = "Tok3n-9f8e7d6c5b4a";
+    let file = world.path("report.token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let guarded = Server::start_with(&world, "1h", "0", &["--report-token-file", file.to_str().unwrap()]);
+    let run = guarded.next_line();
+    assert_eq!(run["event"], "run", "{run}");
+    let (status, body) = guarded.get("/report");
+    assert_eq!(status, 401, "{body}");
+    assert!(!body.contains(token));
+    let wrong = guarded.raw(b"GET /report HTTP/1.1\r\nAuthorization: Bearer Tok3n-9f8e7d6c5b4\r\n\r\n");
+    assert_eq!(wrong.0, 401);
+    let (status, body) =
+        guarded.raw(format!("GET /report HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n").as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["flows"][1]["reason"],
+        "tcp_refused"
+    );
+    assert_eq!(guarded.get("/metrics").0, 200);
+    drop(guarded);
+
+    let dns = world.dns.to_string();
+    let bad = |extra: &[&str]| {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend(world.args(&dns, extra));
+        amlprobe(&args, &[])
+    };
+    let both = bad(&["--metrics-only", "--report-token-file", file.to_str().unwrap()]);
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    let empty = world.path("empty.token");
+    std::fs::write(&empty, "\n").unwrap();
+    let r = bad(&["--report-token-file", empty.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with("amlprobe: --report-token-file: ") && r.stderr.contains("holds no token"),
+        "{}",
+        r.stderr
+    );
+    let spaced = world.path("spaced.token");
+    std::fs::write(&spaced, format!("{token} {token}")).unwrap();
+    let r = bad(&["--report-token-file", spaced.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(!r.stderr.contains(token), "the token is never printed: {}", r.stderr);
+}
+
+/// Output paths that are not regular files (a symlink, even to a device, a FIFO, a directory)
+/// are refused before probing, and left as they were.
+#[cfg(unix)]
+#[test]
+fn outputs_that_are_not_regular_files_are_refused() {
+    use std::os::unix::fs::{FileTypeExt, symlink};
+    let (healthy, _) = healthy_and_broken();
+    let kept = healthy.path("kept.json");
+    std::fs::write(&kept, "keep me").unwrap();
+    let to_file = healthy.path("to-file.json");
+    symlink(&kept, &to_file).unwrap();
+    let to_device = healthy.path("to-device.tar.gz");
+    symlink("/dev/null", &to_device).unwrap();
+    let fifo = healthy.path("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let dir = healthy.path("a-dir");
+    std::fs::create_dir(&dir).unwrap();
+    let reports = healthy.path("reports");
+    std::fs::create_dir(&reports).unwrap();
+    symlink(&kept, reports.join("latest.json")).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, &str, &str)> = vec![
+        (vec!["--report".into(), s(&to_file)], "--report", "a symbolic link"),
+        (vec!["--report".into(), s(&fifo)], "--report", "a FIFO"),
+        (vec!["--report".into(), s(&dir)], "--report", "a directory"),
+        (
+            vec!["--report-dir".into(), s(&reports)],
+            "--report-dir",
+            "a symbolic link",
+        ),
+        (vec!["--report-dir".into(), s(&kept)], "--report-dir", "not a directory"),
+        (vec!["--bundle".into(), s(&to_device)], "--bundle", "a symbolic link"),
+        (vec!["--bundle".into(), s(&fifo)], "--bundle", "a FIFO"),
+        (vec!["--bundle".into(), s(&to_file)], "--bundle", "a symbolic link"),
+    ];
+    for (extra, flag, what) in &cases {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let started = Instant::now();
+        let r = healthy.run(&extra);
+        assert_eq!(r.code, 2, "{extra:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "refused before probing: {}", r.stdout);
+        assert!(
+            r.stderr.starts_with(&format!("amlprobe: {flag}: "))
+                && r.stderr.contains(what)
+                && r.stderr.lines().count() == 1,
+            "{extra:?}: {}",
+            r.stderr
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    for (out, what) in [
+        (&to_device, "a symbolic link"),
+        (&fifo, "a FIFO"),
+        (&dir, "a directory"),
+    ] {
+        let r = amlprobe(
+            &["bundle", out.to_str().unwrap(), "--from-report", "/nonexistent.json"],
+            &[],
+        );
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains(what) && r.stderr.contains("refused"), "{}", r.stderr);
+    }
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "keep me");
+    for link in [&to_file, &to_device, &reports.join("latest.json")] {
+        assert!(
+            std::fs::symlink_metadata(link).unwrap().file_type().is_symlink(),
+            "{link:?}"
+        );
+    }
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(dir.is_dir() && std::fs::read_dir(&dir).unwrap().next().is_none());
+
+    // A regular file is replaced whole, and nothing but it is left in the directory.
+    let out = healthy.path("out");
+    std::fs::create_dir(&out).unwrap();
+    let report = out.join("r.json");
+    std::fs::write(&report, "old").unwrap();
+    let bundle = out.join("b.tar.gz");
+    let r = healthy.run(&[
+        "--quiet",
+        "--report",
+        report.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(serde_json::from_str::<Value>(&std::fs::read_to_string(&report).unwrap()).is_ok());
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["b.tar.gz", "r.json"]);
+}
+
+/// An endless input file (`/dev/zero`) is read up to 16 MiB and refused with exit 2, naming the
+/// flag, wherever amlprobe takes a file.
+#[cfg(unix)]
+#[test]
+fn endless_input_files_are_refused_quickly() {
+    let (healthy, _) = healthy_and_broken();
+    let zero = "/dev/zero";
+    let dns = healthy.dns.to_string();
+    let runs: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--config", zero], "--config"),
+        (vec!["--suite-file", zero], "--suite-file"),
+        (vec!["--ca-file", zero], "--ca-file"),
+        (vec!["--private-endpoints", zero], "--private-endpoints"),
+    ];
+    for (extra, flag) in runs {
+        let mut args = vec!["run"];
+        args.extend(healthy.args(&dns, &extra));
+        // --suite-file is repeatable: the test suite loads, then /dev/zero is refused.
+        let started = Instant::now();
+        let r = amlprobe(&args, &[]);
+        let took = started.elapsed();
+        assert_eq!(r.code, 2, "{flag}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with(&format!("amlprobe: {flag}")) && r.stderr.contains("larger than 16 MiB"),
+            "{flag}: {}",
+            r.stderr
+        );
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(took < Duration::from_secs(10), "{flag} took {took:?}");
+    }
+    let report = healthy.path("r.json");
+    assert_eq!(healthy.run(&["--quiet", "--report", report.to_str().unwrap()]).code, 0);
+    let r_s = report.to_str().unwrap();
+    let bundle = healthy.path("b.tar.gz");
+    let others: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["diff", zero, r_s], zero),
+        (vec!["diff", r_s, zero], zero),
+        (vec!["merge", r_s, zero], zero),
+        (
+            vec!["bundle", bundle.to_str().unwrap(), "--from-report", zero],
+            "--from-report",
+        ),
+        (
+            vec!["serve", "--listen", "127.0.0.1:0", "--report-token-file", zero],
+            "--report-token-file",
+        ),
+    ];
+    for (args, named) in others {
+        let started = Instant::now();
+        let r = amlprobe(&args, &[]);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(named) && r.stderr.contains("larger than 16 MiB"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    assert!(!bundle.exists());
 }
 
 /// Memory stays flat over many runs: the resident set after 1500 runs is within a small margin

@@ -3,7 +3,7 @@
 
 mod routes;
 
-use crate::redact;
+use crate::{files, redact};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -66,7 +66,7 @@ fn interfaces(net_class: &Path) -> String {
         .unwrap_or_default();
     names.sort();
     let read = |iface: &str, what: &str| {
-        std::fs::read_to_string(net_class.join(iface).join(what))
+        files::read_text(&net_class.join(iface).join(what))
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "?".into())
     };
@@ -90,7 +90,7 @@ pub fn collect(inputs: &Inputs, report_json: &str, report_text: &str) -> Vec<Ent
     ];
     let mut missing = Vec::new();
     for (name, path) in &inputs.files {
-        match std::fs::read_to_string(path) {
+        match files::read_text(path) {
             Ok(contents) => entries.push(Entry {
                 name: (*name).into(),
                 contents,
@@ -113,7 +113,7 @@ pub fn collect(inputs: &Inputs, report_json: &str, report_text: &str) -> Vec<Ent
             env.concat()
         },
     });
-    let proc = |f: &str| std::fs::read_to_string(inputs.proc_root.join(f)).unwrap_or_default();
+    let proc = |f: &str| files::read_text(&inputs.proc_root.join(f)).unwrap_or_default();
     let mut routes = routes::ipv4(&proc("net/route"));
     routes.extend(routes::ipv6(&proc("net/ipv6_route")));
     entries.push(Entry {
@@ -143,18 +143,15 @@ pub fn collect(inputs: &Inputs, report_json: &str, report_text: &str) -> Vec<Ent
     entries
 }
 
-/// Writes `entries` as a gzip'd tar to `output` (mode 0600: it describes the network), via a
-/// temporary file so a failed write leaves no half archive.
+/// Writes `entries` as a gzip'd tar to `output` (mode 0600: it describes the network), whole or
+/// not at all (see [`files::write_atomic`]): a full disk leaves no half archive and no temporary
+/// file, and a target that is not a regular file is refused.
 pub fn write(output: &Path, entries: &[Entry]) -> std::io::Result<()> {
-    let tmp = output.with_extension("partial");
-    let file = {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(&tmp)?
-    };
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    files::write_atomic(output, 0o600, |file| write_archive(file, entries))
+}
+
+fn write_archive(out: &mut impl Write, entries: &[Entry]) -> std::io::Result<()> {
+    let gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     let mtime = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -171,8 +168,7 @@ pub fn write(output: &Path, entries: &[Entry]) -> std::io::Result<()> {
             e.contents.as_bytes(),
         )?;
     }
-    tar.into_inner()?.finish()?.flush()?;
-    std::fs::rename(&tmp, output)
+    tar.into_inner()?.finish()?.flush()
 }
 
 #[cfg(test)]

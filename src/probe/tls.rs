@@ -266,7 +266,7 @@ fn read_anchors(path: &Path) -> Result<Vec<CertificateDer<'static>>, SetupError>
         file: path.display().to_string(),
         message,
     };
-    let data = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let data = crate::files::read_bytes(path).map_err(|e| err(e.to_string()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut data.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| err(format!("not a PEM file: {e}")))?;

@@ -3,11 +3,7 @@
 
 use crate::outcome::FlowStatus;
 use serde::Deserialize;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// Reports larger than this are not amlprobe reports.
-const MAX_BYTES: u64 = 64 << 20;
 
 /// A report file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -83,10 +79,7 @@ pub fn load(path: &Path) -> Result<SavedReport, LoadError> {
         path: shown.clone(),
         source,
     };
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_BYTES).read_to_string(&mut text))
-        .map_err(read_error)?;
+    let text = crate::files::read_text(path).map_err(read_error)?;
     let mut report: SavedReport = serde_json::from_str(&text).map_err(|e| LoadError::Parse {
         path: shown.clone(),
         message: e.to_string(),

@@ -5,7 +5,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "amlprobe-";
-const LATEST: &str = "latest.json";
+/// The copy of the newest report that watchers read.
+pub const LATEST: &str = "latest.json";
 
 /// `amlprobe-20261125T101500.123Z.json`: sorts by time as text.
 fn file_name(now: time::OffsetDateTime) -> String {
@@ -13,20 +14,14 @@ fn file_name(now: time::OffsetDateTime) -> String {
     format!("{PREFIX}{}.json", now.format(&format).unwrap_or_default())
 }
 
-/// Writes `path` whole or not at all: readers (and `latest.json` watchers) never see half a report.
-fn write_atomically(path: &Path, contents: &str) -> io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// Writes `json` as a new timestamped report and as `latest.json` in `dir` (created if
 /// missing), then deletes the oldest timestamped reports beyond `keep`. Returns the new file.
 pub fn write_rotated(dir: &Path, json: &str, keep: usize) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(file_name(time::OffsetDateTime::now_utc()));
-    write_atomically(&path, json)?;
-    write_atomically(&dir.join(LATEST), json)?;
+    // Whole or not at all: readers (and `latest.json` watchers) never see half a report.
+    crate::files::write_text(&path, json)?;
+    crate::files::write_text(&dir.join(LATEST), json)?;
     let mut reports: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -68,6 +63,24 @@ mod tests {
         assert!(!written[0].exists() && !written[1].exists());
         assert_eq!(std::fs::read_to_string(dir.path().join(LATEST)).unwrap(), "{\"run\":4}");
         assert!(dir.path().join("notes.txt").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn never_writes_through_a_planted_latest_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(LATEST)).unwrap();
+        let e = write_rotated(dir.path(), "{}", 3).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")),
+            "no temporary file is left"
+        );
     }
 
     #[test]
