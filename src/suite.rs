@@ -4,9 +4,11 @@
 use crate::context::{CONTEXT_VARIABLES, Cloud, Resource};
 use crate::outcome::ReasonCode;
 use crate::probe::http::HttpCheck;
+use crate::sanitize;
 use crate::template::{self, Lookup, TemplateError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::path::Path;
 
 /// Files under `probes/`, embedded by build.rs: (file name, contents).
@@ -376,24 +378,36 @@ impl Catalog {
             let Some(values) = self.clouds.get(&cloud) else {
                 return Err(format!("probes/clouds.toml has no [{}] table", cloud.as_str()));
             };
-            for t in flow.hosts.iter().chain(&flow.private_dns_zone) {
+            let hosts = flow.hosts.iter().map(|h| (h, true));
+            for (t, is_host) in hosts.chain(flow.private_dns_zone.iter().map(|z| (z, false))) {
                 let lookup = |name: &str| {
                     if CONTEXT_VARIABLES.iter().any(|(v, _)| *v == name) {
-                        Lookup::Value(String::new())
+                        // Context values are validated names: one DNS label stands in for each.
+                        Lookup::Value("x".into())
                     } else {
                         values.get(name).map_or(Lookup::Unknown, |v| Lookup::Value(v.clone()))
                     }
                 };
-                if let Err(errors) = template::render(t, lookup) {
-                    return Err(match &errors[0] {
-                        TemplateError::Unknown(v) => format!(
-                            "'{t}' uses {{{v}}}, which is neither a context value nor defined for cloud '{}'",
-                            cloud.as_str()
-                        ),
-                        TemplateError::Malformed(_) | TemplateError::Missing(_) => {
-                            format!("'{t}' is not a valid template")
+                match template::render(t, lookup) {
+                    Ok(host) if is_host => {
+                        if let Some(problem) = host_problem(&host) {
+                            return Err(format!("host '{}' {problem}", sanitize::echo(t)));
                         }
-                    });
+                    }
+                    Ok(_) => {}
+                    Err(errors) => {
+                        return Err(match &errors[0] {
+                            TemplateError::Unknown(v) => format!(
+                                "'{}' uses {{{}}}, which is neither a context value nor defined for cloud '{}'",
+                                sanitize::echo(t),
+                                sanitize::echo(v),
+                                cloud.as_str()
+                            ),
+                            TemplateError::Malformed(_) | TemplateError::Missing(_) => {
+                                format!("'{}' is not a valid template", sanitize::echo(t))
+                            }
+                        });
+                    }
                 }
             }
         }
@@ -414,6 +428,33 @@ impl Catalog {
                 })
             })
             .collect()
+    }
+}
+
+/// Why a rendered suite host cannot be probed as a DNS name, if it can't: every flow starts with
+/// a lookup, so IPs, URLs and malformed names would only fail later, as a blocked flow.
+fn host_problem(host: &str) -> Option<&'static str> {
+    let bare = host.strip_suffix('.').unwrap_or(host);
+    let unbracketed = bare.trim_start_matches('[').trim_end_matches(']');
+    if host.trim().is_empty() {
+        Some("is empty")
+    } else if host.contains("://") || host.contains('/') {
+        Some("is a URL; give the host name only (and its port in ports)")
+    } else if host.chars().any(char::is_whitespace) {
+        Some("contains a space")
+    } else if unbracketed.parse::<IpAddr>().is_ok() {
+        Some("is an IP address; suites list names, which the probe resolves")
+    } else if host.contains(':') {
+        Some("has a port; list ports in ports")
+    } else if !bare
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        Some("has characters a host name cannot have (letters, digits, '-', '_' and '.')")
+    } else if bare.len() > 253 || bare.split('.').any(|l| l.is_empty() || l.len() > 63) {
+        Some("is not a DNS name (an empty label, or a label over 63 characters)")
+    } else {
+        None
     }
 }
 
@@ -593,6 +634,42 @@ ports = [443]
             err.starts_with("mine.toml:18:") && err.contains("already defined"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hosts_that_are_not_dns_names_are_rejected_with_the_flow_line() {
+        let with_host = |h: &str| GOOD.replace("pypi.{region}.corp.example", h);
+        for (host, why) in [
+            ("", "is empty"),
+            ("10.0.0.5", "IP address"),
+            ("fd00::1", "IP address"),
+            ("[fd00::1]", "IP address"),
+            ("https://pypi.corp.example", "URL"),
+            ("pypi.corp.example/simple", "URL"),
+            ("pypi corp.example", "space"),
+            ("pypi.corp.example:8443", "port"),
+            ("pypi.{region}..corp", "DNS name"),
+            ("py*pi.corp.example", "characters"),
+            ("pypi.{region}.corp\\u001b[2J", "characters"),
+        ] {
+            let err = catalog()
+                .add_suite("mine.toml", "mine.toml", &with_host(host))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("mine.toml:7: flow 'mine.mirror': host "),
+                "{host}: {err}"
+            );
+            assert!(err.contains(why), "{host}: {err}");
+            assert!(!err.contains('\x1b'), "{err}");
+        }
+        for good in [
+            "{compute_instance}-22.{region}.x.example",
+            "login.example.",
+            "_sip._tcp.example",
+        ] {
+            catalog().add_suite("mine.toml", "mine.toml", &with_host(good)).unwrap();
+        }
     }
 
     #[test]

@@ -465,6 +465,19 @@ fn bad_input_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn suite_hosts_that_are_not_names_are_refused_at_load_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for host in ["127.0.0.1", "https://x.test/", "two words.test", ""] {
+        let (ok, bad) = (dns_only("ok.test", ""), dns_only(host, ""));
+        let suite = support::suite_file(dir.path(), &[("ok", ok.as_str()), ("bad", bad.as_str())]);
+        let r = amlprobe(&["suites", "--suite-file", suite.to_str().unwrap()], &[]);
+        assert_eq!(r.code, 2, "{host}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains("suite.toml:17: flow 't.bad': host"), "{host}: {}", r.stderr);
+    }
+}
+
+#[test]
 fn missing_context_names_the_flag_and_sends_nothing() {
     // A resolver that refuses everything: no name would resolve even if one were asked.
     let dns = support::dns_server(&[]);
