@@ -8,7 +8,7 @@ use crate::cli::{
 use crate::config::{self, RunConfig, Selection};
 use crate::report::{self, Report, exit};
 use crate::suite::Catalog;
-use crate::{bundle, plan, progress, runner, serve};
+use crate::{bundle, plan, progress, runner, sanitize, serve};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -41,7 +41,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("amlprobe: {}", f.message);
+            // Messages can quote files, paths and peers: nothing in them may act on the terminal.
+            eprintln!("amlprobe: {}", sanitize::terminal(&f.message));
             ExitCode::from(f.code)
         }
     }

@@ -10,6 +10,7 @@ use crate::netaddr::Cidr;
 use crate::plan::Routing;
 use crate::proxy::ProxySettings;
 use crate::resolvers::{self, ResolverSpec};
+use crate::sanitize;
 use crate::sysdns;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -251,7 +252,10 @@ fn parse_address(flag: &'static str, value: &str) -> Result<SocketAddr, InvalidV
         .or_else(|_| v.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
         .map_err(|_| InvalidValue {
             flag,
-            message: format!("'{value}' is not an IP address or IP:PORT (IPv6 with a port: [::1]:5353)"),
+            message: format!(
+                "'{value}' is not an IP address or IP:PORT (IPv6 with a port: [::1]:5353)",
+                value = sanitize::echo(value)
+            ),
         })
 }
 
@@ -271,7 +275,10 @@ pub fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, Inval
         Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 7.0 * 86400.0 => Ok(Duration::from_secs_f64(secs)),
         _ => Err(InvalidValue {
             flag,
-            message: format!("'{value}' is not a duration like 500ms, 30s, 5m or 1h (up to 7 days)"),
+            message: format!(
+                "'{value}' is not a duration like 500ms, 30s, 5m or 1h (up to 7 days)",
+                value = sanitize::echo(value)
+            ),
         }),
     }
 }
@@ -297,7 +304,10 @@ fn validate_host_name(value: &str) -> Result<String, InvalidValue> {
     if v.is_empty() || v.len() > 253 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(InvalidValue {
             flag: "host-name",
-            message: format!("'{value}' is not a host or node name (1-253 characters, no spaces)"),
+            message: format!(
+                "'{value}' is not a host or node name (1-253 characters, no spaces)",
+                value = sanitize::echo(value)
+            ),
         });
     }
     Ok(v.to_string())
@@ -313,7 +323,10 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, InvalidValue> {
     };
     full.parse().map_err(|_| InvalidValue {
         flag: "listen",
-        message: format!("'{value}' is not IP:PORT (e.g. 0.0.0.0:9477, [::]:9477 or :9477)"),
+        message: format!(
+            "'{value}' is not IP:PORT (e.g. 0.0.0.0:9477, [::]:9477 or :9477)",
+            value = sanitize::echo(value)
+        ),
     })
 }
 

@@ -424,7 +424,11 @@ impl Catalog {
             .map(|n| {
                 self.suites.iter().find(|s| &s.meta.name == n).ok_or_else(|| {
                     let known: Vec<&str> = self.suites.iter().map(|s| s.meta.name.as_str()).collect();
-                    format!("--suite: no suite named '{n}' (known: {})", known.join(", "))
+                    format!(
+                        "--suite: no suite named '{n}' (known: {})",
+                        known.join(", "),
+                        n = sanitize::echo(n)
+                    )
                 })
             })
             .collect()
@@ -475,7 +479,7 @@ fn parse_hints(file: &str, text: &str) -> Result<BTreeMap<ReasonCode, ReasonHint
             .ok_or_else(|| SuiteError::Invalid {
                 file: file.to_string(),
                 line: text.find(&format!("[reason.{name}]")).map_or(1, |o| line_of(text, o)),
-                message: format!("'{name}' is not a reason code"),
+                message: format!("'{name}' is not a reason code", name = sanitize::echo(&name)),
             })?;
         hints.insert(code, hint);
     }

@@ -507,6 +507,34 @@ fn bad_input_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn bad_values_are_echoed_short_escaped_and_without_secrets() {
+    let key = "c2VjcmV0S2V5VmFsdWUxMjM0NTY3ODkwYWJjZGVm/+xyz==";
+    let conn =
+        format!("DefaultEndpointsProtocol=https;AccountName=sa;AccountKey={key};EndpointSuffix=core.windows.net");
+    let long = "a".repeat(70_000);
+    for (value, must_not_contain) in [
+        (conn.as_str(), "c2VjcmV0"),
+        (
+            long.as_str(),
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+        ("bad\nname\x1b[2J\u{202e}", "\x1b"),
+    ] {
+        let r = amlprobe(&["suites", "--storage-account", value], &[]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.starts_with("amlprobe: --storage-account: "), "{}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+        assert!(r.stderr.len() < 300, "short: {} bytes", r.stderr.len());
+        assert!(!r.stderr.contains(must_not_contain), "{}", r.stderr);
+        assert!(!r.stderr.contains('\u{202e}'), "{}", r.stderr);
+    }
+    let r = amlprobe(&["suites", "--storage-account", &long], &[]);
+    assert!(r.stderr.contains("…(70000 bytes)"), "{}", r.stderr);
+    let r = amlprobe(&["suites", "--storage-account", "bad\nname\x1b[2J"], &[]);
+    assert!(r.stderr.contains("bad\\nname\\x1b[2J"), "{}", r.stderr);
+}
+
+#[test]
 fn suite_hosts_that_are_not_names_are_refused_at_load_time() {
     let dir = tempfile::tempdir().unwrap();
     for host in ["127.0.0.1", "https://x.test/", "two words.test", ""] {
