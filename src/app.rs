@@ -158,8 +158,8 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             let json = std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
             let summary = format!(
                 "report of {} at {} ({} flows)\n",
-                saved.host.hostname,
-                saved.started_at,
+                sanitize::terminal(&saved.host.hostname),
+                sanitize::terminal(&saved.started_at),
                 saved.flows.len()
             );
             (json, summary, exit::OK)

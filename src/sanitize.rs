@@ -71,6 +71,72 @@ mod tests {
         }
     }
 
+    /// Escape sequences a peer might send: retitle the terminal, clear the screen, reverse text.
+    const HOSTILE: [&str; 3] = ["\x1b]0;pwned\x07", "\x1b[2J", "\u{202e}"];
+
+    fn is_inert(name: &str, text: &str) {
+        for c in ['\x1b', '\x07', '\u{202e}', '\u{9b}'] {
+            assert!(!text.contains(c), "{name} shows raw U+{:04X}:\n{text}", c as u32);
+        }
+        assert!(text.contains("\\x1b[2J"), "{name} shows the sequence escaped:\n{text}");
+    }
+
+    #[test]
+    fn every_human_renderer_shows_network_text_inert() {
+        use crate::report::saved::SavedReport;
+        use crate::report::{diff, junit, matrix, prometheus, table, test_support::sample_report};
+        let bad = HOSTILE.concat();
+        let mut report = sample_report();
+        report.host.hostname = format!("node{bad}");
+        report.host.nameservers.push(format!("10.0.0.9{bad}"));
+        for flow in &mut report.flows {
+            flow.message = format!("server {bad} issuer CN={bad}");
+            flow.hint = Some(format!("ask {bad}"));
+            flow.title.push_str(&bad);
+            for probe in &mut flow.probes {
+                probe.host = format!("dns{bad}.example");
+                probe.message = format!("Server: {bad}");
+            }
+        }
+        let flows = report.flows.len();
+        is_inert("table", &table::render(&report, false));
+        let colored = table::render(&report, true);
+        assert!(!colored.contains("\x1b]") && !colored.contains("\x1b[2J") && !colored.contains('\u{202e}'));
+        is_inert("junit", &junit::render(&report));
+        let metrics = prometheus::render(&report);
+        assert!(!metrics.contains('\x1b') && !metrics.contains('\u{202e}'), "{metrics}");
+        assert!(metrics.contains("host=\"dns\\\\x1b]0;pwned\\\\x07"), "{metrics}");
+        let saved: SavedReport = serde_json::from_str(&report.to_json()).unwrap();
+        let mut changed = saved.clone();
+        changed.flows[0].reason = Some(format!("odd{bad}"));
+        changed.flows[0].status = crate::outcome::FlowStatus::Blocked;
+        let d = diff::compare(&saved, &changed);
+        is_inert("diff", &diff::to_text(&d, true));
+        let m = matrix::merge(&[saved, changed]);
+        is_inert("merge table", &matrix::to_text(&m, false));
+        is_inert("markdown", &matrix::to_markdown(&m, false));
+        assert_eq!(report.flows.len(), flows);
+        assert!(
+            report.flows[0].message.contains('\x1b'),
+            "the report itself keeps what was seen"
+        );
+    }
+
+    #[test]
+    fn the_suite_listing_shows_suite_text_inert() {
+        use crate::report::listing;
+        use crate::suite::Catalog;
+        let mut catalog = Catalog::builtin().unwrap();
+        let suite = "[suite]\nname = \"t\"\ntitle = \"T\\u001b[2J\"\n\n[[flow]]\nid = \"t.x\"\n\
+            title = \"x\\u001b]0;pwned\\u0007\\u202e\"\ndirection = \"outbound\"\nservice_tag = \"Tag\"\n\
+            required = true\nscenario = \"s\"\nsource = \"s\"\nhosts = [\"x.example\"]\n";
+        catalog.add_suite("t.toml", "t.toml", suite).unwrap();
+        let chosen = catalog.select(&["t".into()]).unwrap();
+        let context = crate::context::WorkspaceContext::default();
+        let flows = crate::plan::expand(&catalog, &chosen, &context, &crate::plan::Routing::default());
+        is_inert("listing", &listing::to_text(&listing::build(&chosen, &flows)));
+    }
+
     #[test]
     fn echoed_values_are_short_inert_and_secret_free() {
         let long = "a".repeat(70_000);
