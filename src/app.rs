@@ -27,9 +27,31 @@ fn usage(e: impl std::fmt::Display) -> Failure {
     }
 }
 
+/// Prints a command-line error from clap, whose messages quote the offending argument: it is
+/// quoted the way validation errors quote values (short, inert, without secrets).
+fn command_line_error(mut e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue};
+    for kind in [
+        ContextKind::InvalidValue,
+        ContextKind::InvalidArg,
+        ContextKind::InvalidSubcommand,
+    ] {
+        if let Some(ContextValue::String(raw)) = e.get(kind) {
+            let shown = sanitize::echo(raw);
+            e.insert(kind, ContextValue::String(shown));
+        }
+    }
+    // A closed stream leaves nothing to report to.
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(exit::USAGE))
+}
+
 /// Entry point for the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return command_line_error(e),
+    };
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Suites(args) => suites(args),

@@ -532,6 +532,17 @@ fn bad_values_are_echoed_short_escaped_and_without_secrets() {
     assert!(r.stderr.contains("…(70000 bytes)"), "{}", r.stderr);
     let r = amlprobe(&["suites", "--storage-account", "bad\nname\x1b[2J"], &[]);
     assert!(r.stderr.contains("bad\\nname\\x1b[2J"), "{}", r.stderr);
+    // Values clap itself rejects are quoted the same way.
+    let r = amlprobe(&["run", "--timeout", &long], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.len() < 400 && r.stderr.contains("…(70000 bytes)"),
+        "{}",
+        r.stderr
+    );
+    let r = amlprobe(&["run", "--timeout", "1\n\x07\u{202e}"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("'1\\n\\x07\\u{202e}'"), "{}", r.stderr);
 }
 
 #[test]
