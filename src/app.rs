@@ -8,7 +8,7 @@ use crate::cli::{
 use crate::config::{self, RunConfig, Selection};
 use crate::report::{self, Report, exit};
 use crate::suite::Catalog;
-use crate::{bundle, plan, progress, runner, serve};
+use crate::{bundle, plan, progress, runner, sanitize, serve};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -27,9 +27,31 @@ fn usage(e: impl std::fmt::Display) -> Failure {
     }
 }
 
+/// Prints a command-line error from clap, whose messages quote the offending argument: it is
+/// quoted the way validation errors quote values (short, inert, without secrets).
+fn command_line_error(mut e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue};
+    for kind in [
+        ContextKind::InvalidValue,
+        ContextKind::InvalidArg,
+        ContextKind::InvalidSubcommand,
+    ] {
+        if let Some(ContextValue::String(raw)) = e.get(kind) {
+            let shown = sanitize::echo(raw);
+            e.insert(kind, ContextValue::String(shown));
+        }
+    }
+    // A closed stream leaves nothing to report to.
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(exit::USAGE))
+}
+
 /// Entry point for the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return command_line_error(e),
+    };
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Suites(args) => suites(args),
@@ -41,7 +63,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("amlprobe: {}", f.message);
+            // Messages can quote files, paths and peers: nothing in them may act on the terminal.
+            eprintln!("amlprobe: {}", sanitize::terminal(&f.message));
             ExitCode::from(f.code)
         }
     }
@@ -163,8 +186,8 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             let json = config::read_input("from-report", path).map_err(usage)?;
             let summary = format!(
                 "report of {} at {} ({} flows)\n",
-                saved.host.hostname,
-                saved.started_at,
+                sanitize::terminal(&saved.host.hostname),
+                sanitize::terminal(&saved.started_at),
                 saved.flows.len()
             );
             (json, summary, exit::OK)

@@ -11,6 +11,7 @@ use crate::netaddr::Cidr;
 use crate::plan::Routing;
 use crate::proxy::ProxySettings;
 use crate::resolvers::{self, ResolverSpec};
+use crate::sanitize;
 use crate::sysdns;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -264,7 +265,10 @@ fn parse_address(flag: &'static str, value: &str) -> Result<SocketAddr, InvalidV
         .or_else(|_| v.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
         .map_err(|_| InvalidValue {
             flag,
-            message: format!("'{value}' is not an IP address or IP:PORT (IPv6 with a port: [::1]:5353)"),
+            message: format!(
+                "'{value}' is not an IP address or IP:PORT (IPv6 with a port: [::1]:5353)",
+                value = sanitize::echo(value)
+            ),
         })
 }
 
@@ -297,7 +301,8 @@ fn parse_duration_from(flag: &'static str, value: &str, zero_ok: bool) -> Result
             flag,
             message: format!(
                 "'{value}' is not a duration like {}500ms, 30s, 5m or 1h (up to 7 days)",
-                if zero_ok { "0, " } else { "" }
+                if zero_ok { "0, " } else { "" },
+                value = sanitize::echo(value)
             ),
         }),
     }
@@ -380,7 +385,10 @@ fn validate_host_name(value: &str) -> Result<String, InvalidValue> {
     if v.is_empty() || v.len() > 253 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(InvalidValue {
             flag: "host-name",
-            message: format!("'{value}' is not a host or node name (1-253 characters, no spaces)"),
+            message: format!(
+                "'{value}' is not a host or node name (1-253 characters, no spaces)",
+                value = sanitize::echo(value)
+            ),
         });
     }
     Ok(v.to_string())
@@ -396,7 +404,10 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, InvalidValue> {
     };
     full.parse().map_err(|_| InvalidValue {
         flag: "listen",
-        message: format!("'{value}' is not IP:PORT (e.g. 0.0.0.0:9477, [::]:9477 or :9477)"),
+        message: format!(
+            "'{value}' is not IP:PORT (e.g. 0.0.0.0:9477, [::]:9477 or :9477)",
+            value = sanitize::echo(value)
+        ),
     })
 }
 

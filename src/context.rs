@@ -1,6 +1,7 @@
 //! The facts about the user's workspace that suites are templated with, and their validation.
 //! Validation follows Azure's naming rules so a typo is caught before any probe is sent.
 
+use crate::sanitize;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -103,13 +104,27 @@ fn invalid(flag: &'static str, message: impl Into<String>) -> InvalidValue {
     }
 }
 
-/// Names a user might paste as a host name instead of the bare resource name.
+/// Names a user might paste as a host name (or a connection string) instead of the bare
+/// resource name.
 fn reject_fqdn(flag: &'static str, value: &str, what: &str) -> Result<(), InvalidValue> {
+    if value.contains(['=', ';']) {
+        return Err(invalid(
+            flag,
+            format!(
+                "'{}' looks like a connection string; give the {what} only",
+                sanitize::echo(value)
+            ),
+        ));
+    }
     if value.contains('.') {
         let first = value.split('.').next().unwrap_or_default();
         return Err(invalid(
             flag,
-            format!("'{value}' looks like a host name; give the {what} only (e.g. '{first}')"),
+            format!(
+                "'{}' looks like a host name; give the {what} only (e.g. '{}')",
+                sanitize::echo(value),
+                sanitize::echo(first)
+            ),
         ));
     }
     Ok(())
@@ -127,7 +142,10 @@ pub fn validate_workspace_id(value: &str) -> Result<String, InvalidValue> {
     if !ok {
         return Err(invalid(
             "workspace-id",
-            format!("'{value}' is not a GUID (expected 8-4-4-4-12 hex digits, the workspace's workspaceId)"),
+            format!(
+                "'{value}' is not a GUID (expected 8-4-4-4-12 hex digits, the workspace's workspaceId)",
+                value = sanitize::echo(value)
+            ),
         ));
     }
     Ok(value.to_ascii_lowercase())
@@ -148,7 +166,10 @@ fn region_named(flag: &'static str, value: &str) -> Result<String, InvalidValue>
     if v.contains(' ') {
         return Err(invalid(
             flag,
-            format!("'{value}' has spaces; use the programmatic name (e.g. 'eastus', not 'East US')"),
+            format!(
+                "'{value}' has spaces; use the programmatic name (e.g. 'eastus', not 'East US')",
+                value = sanitize::echo(value)
+            ),
         ));
     }
     if !(2..=40).contains(&v.len())
@@ -157,7 +178,10 @@ fn region_named(flag: &'static str, value: &str) -> Result<String, InvalidValue>
     {
         return Err(invalid(
             flag,
-            format!("'{value}' is not an Azure region name (letters and digits, e.g. 'westeurope')"),
+            format!(
+                "'{value}' is not an Azure region name (letters and digits, e.g. 'westeurope')",
+                value = sanitize::echo(value)
+            ),
         ));
     }
     Ok(v)
@@ -176,7 +200,8 @@ pub fn validate_instances_domain(value: &str) -> Result<String, InvalidValue> {
         return Err(invalid(
             "instances-domain",
             format!(
-                "'{value}' is not a DNS domain (e.g. 'instances.azureml.ms'; no scheme, wildcard or instance name)"
+                "'{value}' is not a DNS domain (e.g. 'instances.azureml.ms'; no scheme, wildcard or instance name)",
+                value = sanitize::echo(value)
             ),
         ));
     }
@@ -192,7 +217,8 @@ pub fn validate_workspace_name(value: &str) -> Result<String, InvalidValue> {
         return Err(invalid(
             "workspace-name",
             format!(
-                "'{value}' is not a workspace name (3-33 letters, digits, '-' or '_', starting with a letter or digit)"
+                "'{value}' is not a workspace name (3-33 letters, digits, '-' or '_', starting with a letter or digit)",
+                value = sanitize::echo(value)
             ),
         ));
     }
@@ -205,7 +231,10 @@ pub fn validate_storage_account(value: &str) -> Result<String, InvalidValue> {
     if !(3..=24).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
         return Err(invalid(
             "storage-account",
-            format!("'{value}' is not a storage account name (3-24 lower-case letters and digits)"),
+            format!(
+                "'{value}' is not a storage account name (3-24 lower-case letters and digits)",
+                value = sanitize::echo(value)
+            ),
         ));
     }
     Ok(value.to_string())
@@ -223,7 +252,8 @@ pub fn validate_key_vault(value: &str) -> Result<String, InvalidValue> {
         return Err(invalid(
             "key-vault",
             format!(
-                "'{value}' is not a key vault name (3-24 letters, digits and single hyphens, starting with a letter)"
+                "'{value}' is not a key vault name (3-24 letters, digits and single hyphens, starting with a letter)",
+                value = sanitize::echo(value)
             ),
         ));
     }
@@ -236,7 +266,10 @@ pub fn validate_container_registry(value: &str) -> Result<String, InvalidValue> 
     if !(5..=50).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(invalid(
             "container-registry",
-            format!("'{value}' is not a container registry name (5-50 letters and digits)"),
+            format!(
+                "'{value}' is not a container registry name (5-50 letters and digits)",
+                value = sanitize::echo(value)
+            ),
         ));
     }
     Ok(value.to_ascii_lowercase())
@@ -253,7 +286,8 @@ pub fn validate_compute_instance(value: &str) -> Result<String, InvalidValue> {
         return Err(invalid(
             "compute-instance",
             format!(
-                "'{value}' is not a compute instance name (3-24 letters, digits and hyphens, starting with a letter)"
+                "'{value}' is not a compute instance name (3-24 letters, digits and hyphens, starting with a letter)",
+                value = sanitize::echo(value)
             ),
         ));
     }
@@ -271,7 +305,10 @@ pub fn validate_notebook_label(value: &str) -> Result<String, InvalidValue> {
     if !ok {
         return Err(invalid(
             "notebook-label",
-            format!("'{value}' is not one DNS label (1-63 letters, digits and inner hyphens)"),
+            format!(
+                "'{value}' is not one DNS label (1-63 letters, digits and inner hyphens)",
+                value = sanitize::echo(value)
+            ),
         ));
     }
     Ok(v)

@@ -1,6 +1,7 @@
 //! Expected private-endpoint addresses: from `--expect-ip FQDN=IP` and `--private-endpoints FILE`
 //! (the JSON of `az network private-endpoint show`, `az network nic show`, or `fqdn ip` lines).
 
+use crate::sanitize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,13 +21,13 @@ fn add(map: &mut ExpectedIps, fqdn: &str, ip: IpAddr) {
 pub fn parse_pair(value: &str, map: &mut ExpectedIps) -> Result<(), String> {
     let (fqdn, ip) = value
         .split_once('=')
-        .ok_or_else(|| format!("'{value}' is not FQDN=IP"))?;
+        .ok_or_else(|| format!("'{value}' is not FQDN=IP", value = sanitize::echo(value)))?;
     let ip: IpAddr = ip
         .trim()
         .parse()
-        .map_err(|_| format!("'{}' is not an IP address", ip.trim()))?;
+        .map_err(|_| format!("'{}' is not an IP address", sanitize::echo(ip.trim())))?;
     if fqdn.trim().is_empty() || !fqdn.contains('.') {
-        return Err(format!("'{fqdn}' is not a host name"));
+        return Err(format!("'{fqdn}' is not a host name", fqdn = sanitize::echo(fqdn)));
     }
     add(map, fqdn, ip);
     Ok(())
@@ -53,7 +54,7 @@ pub fn parse_file(text: &str, map: &mut ExpectedIps) -> Result<usize, String> {
                 let (fqdn, ip) = if a.parse::<IpAddr>().is_ok() { (b, a) } else { (a, b) };
                 let ip: IpAddr = ip
                     .parse()
-                    .map_err(|_| format!("line {}: '{ip}' is not an IP address", i + 1))?;
+                    .map_err(|_| format!("line {}: '{ip}' is not an IP address", i + 1, ip = sanitize::echo(ip)))?;
                 add(map, fqdn, ip);
             }
         }

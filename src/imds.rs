@@ -3,6 +3,7 @@
 //! machine outside Azure loses at most that deadline.
 
 use crate::context::Cloud;
+use crate::sanitize;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
@@ -122,14 +123,18 @@ pub fn parse_endpoint(url: &str) -> Result<(String, u16), String> {
     let rest = url
         .trim()
         .strip_prefix("http://")
-        .ok_or_else(|| format!("'{url}' must start with http://"))?;
+        .ok_or_else(|| format!("'{url}' must start with http://", url = sanitize::echo(url)))?;
     let hostport = rest.trim_end_matches('/');
     let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("'{p}' is not a port"))?),
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("'{p}' is not a port", p = sanitize::echo(p)))?,
+        ),
         _ => (hostport, 80),
     };
     if host.is_empty() || host.contains('/') {
-        return Err(format!("'{url}' has no host"));
+        return Err(format!("'{url}' has no host", url = sanitize::echo(url)));
     }
     Ok((host.trim_matches(['[', ']']).to_string(), port))
 }

@@ -27,6 +27,7 @@ pub mod redact;
 pub mod report;
 pub mod resolvers;
 pub mod runner;
+pub mod sanitize;
 pub mod serve;
 pub mod suite;
 pub mod sysdns;

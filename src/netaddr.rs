@@ -1,5 +1,6 @@
 //! Address classification: which answers count as private-endpoint addresses.
 
+use crate::sanitize;
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -31,16 +32,22 @@ impl FromStr for Cidr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (ip, prefix) = s
-            .split_once('/')
-            .ok_or_else(|| format!("'{s}' is not in CIDR form (expected e.g. 10.0.0.0/8)"))?;
-        let network: IpAddr = ip.parse().map_err(|_| format!("'{ip}' is not an IP address"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix: u8 = prefix
+        let (ip, prefix) = s.split_once('/').ok_or_else(|| {
+            format!(
+                "'{s}' is not in CIDR form (expected e.g. 10.0.0.0/8)",
+                s = sanitize::echo(s)
+            )
+        })?;
+        let network: IpAddr = ip
             .parse()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or_else(|| format!("'{prefix}' is not a prefix length between 0 and {max}"))?;
+            .map_err(|_| format!("'{ip}' is not an IP address", ip = sanitize::echo(ip)))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= max).ok_or_else(|| {
+            format!(
+                "'{prefix}' is not a prefix length between 0 and {max}",
+                prefix = sanitize::echo(prefix)
+            )
+        })?;
         Ok(Cidr { network, prefix })
     }
 }

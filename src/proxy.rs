@@ -2,6 +2,7 @@
 //! variables (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`, either case).
 
 use crate::netaddr::Cidr;
+use crate::sanitize;
 use std::net::IpAddr;
 
 /// An HTTP proxy. Credentials never appear in `Display` or reports.
@@ -22,17 +23,26 @@ impl std::fmt::Debug for ProxyUrl {
 }
 
 impl std::fmt::Display for ProxyUrl {
+    /// Scheme, host and port only: the user name can be a token too, so no part of the
+    /// userinfo is shown, only that there is one.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        match &self.credentials {
-            Some((user, _)) => write!(f, "http://{user}:***@{host}:{}", self.port),
-            None => write!(f, "http://{host}:{}", self.port),
+        write!(f, "http://{host}:{}", self.port)?;
+        if self.credentials.is_some() {
+            write!(f, " (with credentials)")?;
         }
+        Ok(())
     }
+}
+
+/// Where a proxy URL's userinfo ends: at the last `@`, as curl reads `https_proxy`, so an
+/// unencoded `/` or `@` in a password stays in the password. `rest` is the URL after `scheme://`.
+pub fn userinfo_end(rest: &str) -> Option<usize> {
+    rest.rfind('@')
 }
 
 impl ProxyUrl {
@@ -41,14 +51,21 @@ impl ProxyUrl {
         let v = value.trim();
         let rest = match v.split_once("://") {
             Some(("http" | "HTTP", rest)) => rest,
-            Some((scheme, _)) => return Err(format!("only http:// proxies are supported, not {scheme}://")),
+            // Only a well-formed scheme is quoted: text before a stray "://" may be a password.
+            Some((scheme, _)) if scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) => {
+                return Err(format!(
+                    "only http:// proxies are supported, not {}://",
+                    sanitize::echo(scheme)
+                ));
+            }
+            Some(_) => return Err("the proxy URL's scheme is not http://".into()),
             None => v,
         };
-        let rest = rest.trim_end_matches('/');
-        let (userinfo, hostport) = match rest.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
+        let (userinfo, after) = match userinfo_end(rest) {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
         };
+        let hostport = after.split(['/', '?', '#']).next().unwrap_or_default();
         let credentials = userinfo.map(|u| {
             let (user, pass) = u.split_once(':').unwrap_or((u, ""));
             (percent_decode(user), percent_decode(pass))
@@ -62,7 +79,7 @@ impl ProxyUrl {
                 None => (hostport.to_string(), None),
             }
         };
-        if host.is_empty() || host.contains('/') {
+        if host.is_empty() {
             return Err("the proxy URL has no host".into());
         }
         let port = match port {
@@ -70,7 +87,7 @@ impl ProxyUrl {
                 .parse()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| format!("'{p}' is not a port"))?,
+                .ok_or_else(|| format!("'{}' is not a port", sanitize::echo(p)))?,
             None => 80,
         };
         Ok(ProxyUrl {
@@ -255,7 +272,7 @@ mod tests {
         let p = ProxyUrl::parse("http://alice:s%40cret@proxy.corp:3128/").unwrap();
         assert_eq!((p.host.as_str(), p.port), ("proxy.corp", 3128));
         assert_eq!(p.credentials, Some(("alice".into(), "s@cret".into())));
-        assert_eq!(p.to_string(), "http://alice:***@proxy.corp:3128");
+        assert_eq!(p.to_string(), "http://proxy.corp:3128 (with credentials)");
         assert_eq!(p.authorization().unwrap(), "Basic YWxpY2U6c0BjcmV0");
         assert_eq!(
             ProxyUrl::parse("10.0.0.4:8080").unwrap().to_string(),
@@ -265,6 +282,28 @@ mod tests {
         assert!(ProxyUrl::parse("socks5://p:1080").unwrap_err().contains("socks5"));
         assert!(ProxyUrl::parse("http://p:0").is_err());
         assert!(ProxyUrl::parse("http://").is_err());
+    }
+
+    #[test]
+    fn no_part_of_the_userinfo_is_ever_shown() {
+        let p = ProxyUrl::parse("http://ghp_UserTok3n@proxy:3128").unwrap();
+        assert_eq!(p.to_string(), "http://proxy:3128 (with credentials)");
+        assert_eq!(format!("{p:?}"), "http://proxy:3128 (with credentials)");
+        let p = ProxyUrl::parse("http://alice%3AS3cr3t@proxy:3128").unwrap();
+        assert_eq!(p.to_string(), "http://proxy:3128 (with credentials)");
+        assert_eq!(ProxyUrl::parse("proxy:3128").unwrap().to_string(), "http://proxy:3128");
+    }
+
+    #[test]
+    fn unencoded_slash_and_at_stay_in_the_password_as_with_curl() {
+        let p = ProxyUrl::parse("http://alice:pa/ss@w@rd@proxy.corp:3128/").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("proxy.corp", 3128));
+        assert_eq!(p.credentials, Some(("alice".into(), "pa/ss@w@rd".into())));
+        let bare = ProxyUrl::parse("alice:x/y@10.0.0.9:8080").unwrap();
+        assert_eq!((bare.host.as_str(), bare.port), ("10.0.0.9", 8080));
+        assert_eq!(bare.credentials, Some(("alice".into(), "x/y".into())));
+        let e = ProxyUrl::parse("alice:s3cr://et@proxy:1").unwrap_err();
+        assert!(!e.contains("s3cr"), "{e}");
     }
 
     #[test]

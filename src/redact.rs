@@ -1,6 +1,7 @@
 //! Secret redaction for everything amlprobe writes that a user may attach to a ticket: proxy
 //! credentials, SAS signatures, tokens, keys and anything that looks like one.
 
+use crate::proxy;
 use regex_lite::{Captures, Regex};
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -9,8 +10,9 @@ use std::sync::OnceLock;
 pub const MASK: &str = "***";
 
 struct Rules {
-    url_password: Regex,
-    url_user_only: Regex,
+    url: Regex,
+    proxy_setting: Regex,
+    env_assignment: Regex,
     assignment: Regex,
     quoted_field: Regex,
     auth_header: Regex,
@@ -27,8 +29,14 @@ fn rules() -> &'static Rules {
         // Names whose values are secrets, as query parameters, env-style or connection-string keys.
         let names = r"sig|signature|token|access_token|refresh_token|id_token|client_secret|secret|password|passwd|pwd|apikey|api_key|api-key|key|accountkey|sharedaccesskey|sharedaccesssignature|sas|credential|credentials";
         Rules {
-            url_password: re(r#"([A-Za-z][A-Za-z0-9+.-]*://)([^/\s:@"]*):([^/\s@"]+)@"#),
-            url_user_only: re(r#"([A-Za-z][A-Za-z0-9+.-]*://)([^/\s:@"]+)@"#),
+            url: re(r"[A-Za-z][A-Za-z0-9+.-]*://"),
+            // A proxy may be given without a scheme (`https_proxy=user:pass@proxy:3128`).
+            proxy_setting: re(r#"(?i)((?:\b|_)proxy(?:\s*=\s*|\s+)["']?)([^\s"']+)"#),
+            // `NAME=value` at the start of a line (env files, `export`): the value runs to the end
+            // of the line, so `Basic <base64>` is masked whole.
+            env_assignment: re(
+                r#"(?m)^([ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=[ \t]*)("[^"\n]*"|'[^'\n]*'|.*\S)"#,
+            ),
             // The value stops at quotes, so a secret inside a JSON string never eats the string's end.
             assignment: re(&format!(r#"(?i)(^|\\[nrt]|[^A-Za-z0-9-])({names})(\s*[=:]\s*(?:\\?")?)([^&\s;,"\\]+)"#)),
             quoted_field: re(&format!(r#"(?i)("(?:{names}|[a-z_]*(?:password|secret|token|key))"\s*:\s*)"[^"]*""#)),
@@ -51,18 +59,103 @@ fn looks_random(s: &str) -> bool {
         && s.chars().any(|c| c.is_ascii_digit())
 }
 
+/// Words that make a variable's value a secret, whatever the value looks like.
+const SECRET_NAME_WORDS: [&str; 7] = ["pass", "auth", "key", "token", "secret", "credential", "sig"];
+
+/// Whether an environment-style variable name says its value is a secret (`PROXY_PASS`,
+/// `HTTP_PROXY_AUTHORIZATION`, `AMLPROBE_TOKEN_FILE`, `*_KEY*`).
+fn secret_name(name: &str) -> bool {
+    // A bypass list is where traffic does not go, not a password.
+    let name = name.to_ascii_lowercase().replace("bypass", "");
+    SECRET_NAME_WORDS.iter().any(|w| name.contains(w))
+}
+
+/// Where the userinfo of the URL `rest` (the text after `scheme://`) ends, if it has one. The
+/// authority normally ends at the first `/`; but when it starts like `user:password` (not
+/// `host:port`), the userinfo runs to the last `@` as curl reads it, so an unencoded `/` or `@`
+/// in a password is masked too.
+fn url_userinfo_end(rest: &str) -> Option<usize> {
+    // A query or fragment never holds the userinfo.
+    let head = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    let authority = &head[..head.find('/').unwrap_or(head.len())];
+    let password_first = authority
+        .split_once(':')
+        .is_some_and(|(_, after)| !after.is_empty() && !after.bytes().all(|b| b.is_ascii_digit()));
+    if password_first {
+        proxy::userinfo_end(head)
+    } else {
+        authority.rfind('@')
+    }
+}
+
+/// `value` with its userinfo (if any) replaced by [`MASK`].
+fn mask_userinfo(value: &str, end: Option<usize>) -> Cow<'_, str> {
+    match end {
+        Some(at) if &value[..at] != MASK => Cow::Owned(format!("{MASK}{}", &value[at..])),
+        _ => Cow::Borrowed(value),
+    }
+}
+
+/// Userinfo longer than this is not looked for: it bounds the work per URL on hostile input.
+const MAX_URL_SCAN: usize = 4096;
+
+/// `text` with the userinfo of every `scheme://` URL masked. Scanning resumes right after each
+/// scheme, so a URL nested in another's query is masked too.
+fn mask_url_userinfo(scheme: &Regex, text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    while let Some(m) = scheme.find_at(text, pos) {
+        let start = m.end();
+        let mut end = text[start..]
+            .find(|c: char| c.is_whitespace() || "\"'<>".contains(c))
+            .map_or(text.len(), |i| start + i)
+            .min(start + MAX_URL_SCAN);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let rest = &text[start..end];
+        out.push_str(&text[pos..start]);
+        pos = start;
+        if let Some(at) = url_userinfo_end(rest).filter(|&at| &rest[..at] != MASK) {
+            out.push_str(MASK);
+            pos += at;
+        }
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
 /// `text` with every secret replaced by [`MASK`].
 pub fn text(input: &str) -> Cow<'_, str> {
     let r = rules();
     let mut out = r
         .private_key
         .replace_all(input, "-----BEGIN PRIVATE KEY----- *** -----END PRIVATE KEY-----");
+    out = Cow::Owned(mask_url_userinfo(&r.url, &out));
     out = Cow::Owned(
-        r.url_password
-            .replace_all(&out, format!("${{1}}${{2}}:{MASK}@"))
+        r.proxy_setting
+            .replace_all(&out, |c: &Captures| {
+                if c[2].contains("://") {
+                    c[0].to_string()
+                } else {
+                    format!("{}{}", &c[1], mask_userinfo(&c[2], proxy::userinfo_end(&c[2])))
+                }
+            })
             .into_owned(),
     );
-    out = Cow::Owned(r.url_user_only.replace_all(&out, format!("${{1}}{MASK}@")).into_owned());
+    out = Cow::Owned(
+        r.env_assignment
+            .replace_all(&out, |c: &Captures| {
+                let value = &c[3];
+                let quote = &value[..value.starts_with(['"', '\'']) as usize];
+                if secret_name(&c[2]) && value.trim_matches(['"', '\'']) != MASK {
+                    format!("{}{quote}{MASK}{quote}", &c[1])
+                } else {
+                    c[0].to_string()
+                }
+            })
+            .into_owned(),
+    );
     out = Cow::Owned(
         r.quoted_field
             .replace_all(&out, format!("${{1}}\"{MASK}\""))
@@ -77,7 +170,7 @@ pub fn text(input: &str) -> Cow<'_, str> {
     out = Cow::Owned(
         r.assignment
             .replace_all(&out, |c: &Captures| {
-                if c[4].starts_with(MASK) {
+                if c[4].trim_start_matches('\'').starts_with(MASK) {
                     c[0].to_string()
                 } else {
                     format!("{}{}{}{MASK}", &c[1], &c[2], &c[3])
@@ -112,8 +205,8 @@ mod tests {
         let cases = [
             (
                 "http://alice:s3cr3t-P4ss@proxy.corp:3128",
-                "http://alice:***@proxy.corp:3128",
-                "s3cr3t",
+                "http://***@proxy.corp:3128",
+                "alice",
             ),
             (
                 "https://ghp_TOKENtoken123@github.com/x",
@@ -126,10 +219,12 @@ mod tests {
                 "AbC%2F",
             ),
             (
-                "AccountKey=abc/def+ghi==;EndpointSuffix=core.windows.net",
-                "AccountKey=***;EndpointSuffix=core.windows.net",
+                "DefaultEndpointsProtocol=https;AccountKey=abc/def+ghi==;EndpointSuffix=core.windows.net",
+                "DefaultEndpointsProtocol=https;AccountKey=***;EndpointSuffix=core.windows.net",
                 "abc/def",
             ),
+            // A variable named like a secret is masked to the end of its line.
+            ("AccountKey=abc/def+ghi==;EndpointSuffix=x", "AccountKey=***", "abc/def"),
             ("PROXY_PASSWORD=hunter2", "PROXY_PASSWORD=***", "hunter2"),
             ("password=\"hunter2\" next", "password=\"***\" next", "hunter2"),
             ("{\"m\": \"token: abc123\"}", "{\"m\": \"token: ***\"}", "abc123"),
@@ -171,6 +266,60 @@ mod tests {
     }
 
     #[test]
+    fn the_whole_userinfo_is_masked_even_with_unencoded_slash_or_at() {
+        let cases = [
+            (
+                "https_proxy=http://alice:pa/ss@w@rd@proxy:3128\nnext",
+                "https_proxy=http://***@proxy:3128\nnext",
+            ),
+            ("HTTPS_PROXY=alice:pa/ss@proxy:3128", "HTTPS_PROXY=***@proxy:3128"),
+            (
+                "command amlprobe run --proxy http://ops:p@ss/w0rd@10.0.0.9:3128 --quiet",
+                "command amlprobe run --proxy http://***@10.0.0.9:3128 --quiet",
+            ),
+            ("run --proxy ops:S3cret@10.0.0.9:3128", "run --proxy ***@10.0.0.9:3128"),
+            ("http://alice%3AS3cr3t@proxy:3128/", "http://***@proxy:3128/"),
+            (
+                "https://a.example/?next=https://bob:Pw0rd@h.example",
+                "https://a.example/?next=https://***@h.example",
+            ),
+            (
+                "\"proxy\": \"http://ghp_UserTok3n@proxy:3128\"",
+                "\"proxy\": \"http://***@proxy:3128\"",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn variables_named_like_secrets_are_masked_whatever_their_value() {
+        let cases = [
+            ("PROXY_PASS=hunter2", "PROXY_PASS=***"),
+            ("PROXY_AUTH=user:pass", "PROXY_AUTH=***"),
+            (
+                "HTTP_PROXY_AUTHORIZATION=Basic dXNlcjpwYXNz",
+                "HTTP_PROXY_AUTHORIZATION=***",
+            ),
+            ("AMLPROBE_STORAGE_KEY_2=plainvalue", "AMLPROBE_STORAGE_KEY_2=***"),
+            ("AMLPROBE_TOKEN_FILE=/var/run/token", "AMLPROBE_TOKEN_FILE=***"),
+            ("export MY_SECRET='a b c'", "export MY_SECRET='***'"),
+            (
+                "AZURE_CLIENT_CREDENTIAL=x\nSAS_SIG=y",
+                "AZURE_CLIENT_CREDENTIAL=***\nSAS_SIG=***",
+            ),
+            (
+                "a=1\n  Proxy_Password = \"p w\" \nb=2",
+                "a=1\n  Proxy_Password = \"***\" \nb=2",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+    }
+
+    #[test]
     fn ordinary_text_is_left_alone() {
         for plain in [
             "nameserver 168.63.129.16",
@@ -184,6 +333,11 @@ mod tests {
             "SMB2 negotiate answered (dialect 3.0.2)",
             "seed 001 basic configuration (assumes no pypi.org)",
             "the bearer of bad news",
+            "https://registry.npmjs.org/@types/node",
+            "https://host.example:443/pkg@1.0",
+            "the proxy answered 403",
+            "PROXY_BYPASS=.corp.example,10.0.0.0/8",
+            "HTTPS_PROXY=http://proxy.corp:3128",
         ] {
             assert_eq!(text(plain), plain);
         }

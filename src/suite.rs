@@ -4,9 +4,11 @@
 use crate::context::{CONTEXT_VARIABLES, Cloud, Resource};
 use crate::outcome::ReasonCode;
 use crate::probe::http::HttpCheck;
+use crate::sanitize;
 use crate::template::{self, Lookup, TemplateError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::path::Path;
 
 /// Files under `probes/`, embedded by build.rs: (file name, contents).
@@ -160,8 +162,9 @@ fn default_selected() -> bool {
 #[serde(deny_unknown_fields)]
 struct SuiteFile {
     suite: SuiteMeta,
+    /// Spanned so errors can name each flow's line without searching the file per flow.
     #[serde(default)]
-    flow: Vec<FlowSpec>,
+    flow: Vec<toml::Spanned<FlowSpec>>,
 }
 
 /// A loaded suite.
@@ -242,12 +245,29 @@ fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<
     })
 }
 
-/// The line of `id = "<id>"` in `text`, so schema errors point at the flow.
-fn line_of_flow(text: &str, id: &str) -> usize {
-    let needle = format!("\"{id}\"");
-    text.lines()
-        .position(|l| l.trim_start().starts_with("id") && l.contains(&needle))
-        .map_or(1, |i| i + 1)
+/// The line of each flow's `id = "<id>"` (else of its `[[flow]]` header), so schema errors point
+/// at the flow. One pass over `text`: each flow is looked for only between its own header and the
+/// next, which keeps loading linear in the size of the file.
+fn flow_lines(text: &str, flows: &[toml::Spanned<FlowSpec>]) -> Vec<usize> {
+    let mut lines = Vec::with_capacity(flows.len());
+    let (mut pos, mut line) = (0, 1);
+    for (i, flow) in flows.iter().enumerate() {
+        let start = flow.span().start.clamp(pos, text.len());
+        line += text[pos..start].matches('\n').count();
+        pos = start;
+        let end = flows
+            .get(i + 1)
+            .map_or(text.len(), |next| next.span().start)
+            .clamp(start, text.len());
+        let id = &flow.get_ref().id;
+        let (double, single) = (format!("\"{id}\""), format!("'{id}'"));
+        let offset = text[start..end]
+            .lines()
+            .position(|l| l.trim_start().starts_with("id") && (l.contains(&double) || l.contains(&single)))
+            .unwrap_or(0);
+        lines.push(line + offset);
+    }
+    lines
 }
 
 impl Catalog {
@@ -314,8 +334,8 @@ impl Catalog {
             .iter()
             .flat_map(|s| s.flows.iter().map(|f| f.id.as_str()))
             .collect();
-        for flow in &parsed.flow {
-            let line = line_of_flow(text, &flow.id);
+        let lines = flow_lines(text, &parsed.flow);
+        for (flow, &line) in parsed.flow.iter().map(toml::Spanned::get_ref).zip(&lines) {
             if !seen.insert(&flow.id) {
                 return Err(fail(line, format!("flow id '{}' is already defined", flow.id)));
             }
@@ -325,7 +345,7 @@ impl Catalog {
         self.suites.push(Suite {
             meta: parsed.suite,
             origin: origin.to_string(),
-            flows: parsed.flow,
+            flows: parsed.flow.into_iter().map(toml::Spanned::into_inner).collect(),
         });
         Ok(())
     }
@@ -366,24 +386,36 @@ impl Catalog {
             let Some(values) = self.clouds.get(&cloud) else {
                 return Err(format!("probes/clouds.toml has no [{}] table", cloud.as_str()));
             };
-            for t in flow.hosts.iter().chain(&flow.private_dns_zone) {
+            let hosts = flow.hosts.iter().map(|h| (h, true));
+            for (t, is_host) in hosts.chain(flow.private_dns_zone.iter().map(|z| (z, false))) {
                 let lookup = |name: &str| {
                     if CONTEXT_VARIABLES.iter().any(|(v, _)| *v == name) {
-                        Lookup::Value(String::new())
+                        // Context values are validated names: one DNS label stands in for each.
+                        Lookup::Value("x".into())
                     } else {
                         values.get(name).map_or(Lookup::Unknown, |v| Lookup::Value(v.clone()))
                     }
                 };
-                if let Err(errors) = template::render(t, lookup) {
-                    return Err(match &errors[0] {
-                        TemplateError::Unknown(v) => format!(
-                            "'{t}' uses {{{v}}}, which is neither a context value nor defined for cloud '{}'",
-                            cloud.as_str()
-                        ),
-                        TemplateError::Malformed(_) | TemplateError::Missing(_) => {
-                            format!("'{t}' is not a valid template")
+                match template::render(t, lookup) {
+                    Ok(host) if is_host => {
+                        if let Some(problem) = host_problem(&host) {
+                            return Err(format!("host '{}' {problem}", sanitize::echo(t)));
                         }
-                    });
+                    }
+                    Ok(_) => {}
+                    Err(errors) => {
+                        return Err(match &errors[0] {
+                            TemplateError::Unknown(v) => format!(
+                                "'{}' uses {{{}}}, which is neither a context value nor defined for cloud '{}'",
+                                sanitize::echo(t),
+                                sanitize::echo(v),
+                                cloud.as_str()
+                            ),
+                            TemplateError::Malformed(_) | TemplateError::Missing(_) => {
+                                format!("'{}' is not a valid template", sanitize::echo(t))
+                            }
+                        });
+                    }
                 }
             }
         }
@@ -401,10 +433,41 @@ impl Catalog {
             .map(|n| {
                 self.suites.iter().find(|s| &s.meta.name == n).ok_or_else(|| {
                     let known: Vec<&str> = self.suites.iter().map(|s| s.meta.name.as_str()).collect();
-                    format!("--suite: no suite named '{n}' (known: {})", known.join(", "))
+                    format!(
+                        "--suite: no suite named '{n}' (known: {})",
+                        known.join(", "),
+                        n = sanitize::echo(n)
+                    )
                 })
             })
             .collect()
+    }
+}
+
+/// Why a rendered suite host cannot be probed as a DNS name, if it can't: every flow starts with
+/// a lookup, so IPs, URLs and malformed names would only fail later, as a blocked flow.
+fn host_problem(host: &str) -> Option<&'static str> {
+    let bare = host.strip_suffix('.').unwrap_or(host);
+    let unbracketed = bare.trim_start_matches('[').trim_end_matches(']');
+    if host.trim().is_empty() {
+        Some("is empty")
+    } else if host.contains("://") || host.contains('/') {
+        Some("is a URL; give the host name only (and its port in ports)")
+    } else if host.chars().any(char::is_whitespace) {
+        Some("contains a space")
+    } else if unbracketed.parse::<IpAddr>().is_ok() {
+        Some("is an IP address; suites list names, which the probe resolves")
+    } else if host.contains(':') {
+        Some("has a port; list ports in ports")
+    } else if !bare
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        Some("has characters a host name cannot have (letters, digits, '-', '_' and '.')")
+    } else if bare.len() > 253 || bare.split('.').any(|l| l.is_empty() || l.len() > 63) {
+        Some("is not a DNS name (an empty label, or a label over 63 characters)")
+    } else {
+        None
     }
 }
 
@@ -425,7 +488,7 @@ fn parse_hints(file: &str, text: &str) -> Result<BTreeMap<ReasonCode, ReasonHint
             .ok_or_else(|| SuiteError::Invalid {
                 file: file.to_string(),
                 line: text.find(&format!("[reason.{name}]")).map_or(1, |o| line_of(text, o)),
-                message: format!("'{name}' is not a reason code"),
+                message: format!("'{name}' is not a reason code", name = sanitize::echo(&name)),
             })?;
         hints.insert(code, hint);
     }
@@ -543,6 +606,82 @@ ports = [443]
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_suite_of_twenty_thousand_flows_loads() {
+        // Finding each flow's line by searching the whole file made this quadratic (minutes).
+        let (head, flow) = GOOD.split_once("[[flow]]").unwrap();
+        let mut text = head.to_string();
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "[[flow]]{}",
+                flow.replace("mine.mirror", &format!("mine.f{i}"))
+            ));
+        }
+        let mut c = catalog();
+        c.add_suite("big.toml", "big.toml", &text).unwrap();
+        assert_eq!(c.suites.last().unwrap().flows.len(), 20_000);
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_flow_they_are_about() {
+        let second = GOOD
+            .split_once("[[flow]]")
+            .unwrap()
+            .1
+            .replace("mine.mirror", "mine.second");
+        let text = format!("{GOOD}\n[[flow]]{}", second.replace("{region}", "{regoin}"));
+        let err = catalog()
+            .add_suite("mine.toml", "mine.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("mine.toml:18:") && err.contains("mine.second"), "{err}");
+        let twice = format!("{GOOD}\n[[flow]]{}", GOOD.split_once("[[flow]]").unwrap().1);
+        let err = catalog()
+            .add_suite("mine.toml", "mine.toml", &twice)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("mine.toml:18:") && err.contains("already defined"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hosts_that_are_not_dns_names_are_rejected_with_the_flow_line() {
+        let with_host = |h: &str| GOOD.replace("pypi.{region}.corp.example", h);
+        for (host, why) in [
+            ("", "is empty"),
+            ("10.0.0.5", "IP address"),
+            ("fd00::1", "IP address"),
+            ("[fd00::1]", "IP address"),
+            ("https://pypi.corp.example", "URL"),
+            ("pypi.corp.example/simple", "URL"),
+            ("pypi corp.example", "space"),
+            ("pypi.corp.example:8443", "port"),
+            ("pypi.{region}..corp", "DNS name"),
+            ("py*pi.corp.example", "characters"),
+            ("pypi.{region}.corp\\u001b[2J", "characters"),
+        ] {
+            let err = catalog()
+                .add_suite("mine.toml", "mine.toml", &with_host(host))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("mine.toml:7: flow 'mine.mirror': host "),
+                "{host}: {err}"
+            );
+            assert!(err.contains(why), "{host}: {err}");
+            assert!(!err.contains('\x1b'), "{err}");
+        }
+        for good in [
+            "{compute_instance}-22.{region}.x.example",
+            "login.example.",
+            "_sip._tcp.example",
+        ] {
+            catalog().add_suite("mine.toml", "mine.toml", &with_host(good)).unwrap();
         }
     }
 

@@ -434,17 +434,59 @@ fn proxy_outcomes() {
     let flows = [("via", on_port("via.test", port, &format!("tls_ports = [{port}]")))];
     let root = pki.root_pem();
     let through = |proxy: u16, extra: &[&str]| {
-        let url = format!("http://user:s3cret@127.0.0.1:{proxy}");
+        let url = format!("http://ghp_UserTok3n:s3cret@127.0.0.1:{proxy}");
         let mut args = vec!["--ca-file", root.to_str().unwrap(), "--proxy", &url];
         args.extend_from_slice(extra);
         run(dns, &flows, &args, &[])
     };
     let ok = through(support::proxy_server(Proxy::TunnelTo(origin)), &["--compare-direct"]);
     assert!(
-        !ok.stdout.contains("s3cret"),
-        "the proxy password never reaches the report"
+        !ok.stdout.contains("s3cret") && !ok.stdout.contains("ghp_UserTok3n"),
+        "no part of the proxy userinfo reaches the report"
     );
     let report = ok.json();
+    let shown = probe(&report, "via", "proxy")["proxy"].as_str().unwrap();
+    assert!(shown.ends_with(" (with credentials)"), "{shown}");
+    // The human forms name the proxy the same way.
+    let denied = support::proxy_server(Proxy::Refuse("HTTP/1.1 403 Forbidden"));
+    let dir = tempfile::tempdir().unwrap();
+    let suite = support::suite_file(dir.path(), &[("via", flows[0].1.as_str())]);
+    let (dns_arg, url) = (
+        dns.to_string(),
+        format!("http://ghp_UserTok3n:s3cret@127.0.0.1:{denied}"),
+    );
+    for format in ["table", "junit"] {
+        let r = amlprobe(
+            &[
+                "run",
+                "--format",
+                format,
+                "--no-imds",
+                "--suite-file",
+                suite.to_str().unwrap(),
+                "--dns-server",
+                &dns_arg,
+                "--timeout",
+                "1",
+                "--proxy",
+                &url,
+            ],
+            &[],
+        );
+        assert_eq!(r.code, 1, "{format}: {}", r.stderr);
+        assert!(
+            r.stdout.contains(&format!(
+                "proxy http://127.0.0.1:{denied} (with credentials) answered 403"
+            )),
+            "{format}: {}",
+            r.stdout
+        );
+        assert!(
+            !r.stdout.contains("ghp_UserTok3n") && !r.stdout.contains("s3cret"),
+            "{}",
+            r.stdout
+        );
+    }
     check(&report, "via", "works", None);
     let f = flow(&report, "via");
     assert_eq!(f["path"], "proxy");
@@ -676,6 +718,62 @@ fn bad_input_is_one_line_and_exit_2() {
     let broken = amlprobe(&["run", "--no-imds", "--suite-file", suite.to_str().unwrap()], &[]);
     assert_eq!(broken.code, 2);
     assert!(broken.stderr.contains("broken.toml:"), "{}", broken.stderr);
+}
+
+#[test]
+fn bad_values_are_echoed_short_escaped_and_without_secrets() {
+    let key = "c2VjcmV0S2V5VmFsdWUxMjM0NTY3ODkwYWJjZGVm/+xyz==";
+    let conn =
+        format!("DefaultEndpointsProtocol=https;AccountName=sa;AccountKey={key};EndpointSuffix=core.windows.net");
+    let long = "a".repeat(70_000);
+    for (value, must_not_contain) in [
+        (conn.as_str(), "c2VjcmV0"),
+        (
+            long.as_str(),
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+        ("bad\nname\x1b[2J\u{202e}", "\x1b"),
+    ] {
+        let r = amlprobe(&["suites", "--storage-account", value], &[]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.starts_with("amlprobe: --storage-account: "), "{}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+        assert!(r.stderr.len() < 300, "short: {} bytes", r.stderr.len());
+        assert!(!r.stderr.contains(must_not_contain), "{}", r.stderr);
+        assert!(!r.stderr.contains('\u{202e}'), "{}", r.stderr);
+    }
+    let r = amlprobe(&["suites", "--storage-account", &long], &[]);
+    assert!(r.stderr.contains("…(70000 bytes)"), "{}", r.stderr);
+    let r = amlprobe(&["suites", "--storage-account", "bad\nname\x1b[2J"], &[]);
+    assert!(r.stderr.contains("bad\\nname\\x1b[2J"), "{}", r.stderr);
+    // Values clap itself rejects are quoted the same way.
+    let r = amlprobe(&["run", "--timeout", &long], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.len() < 400 && r.stderr.contains("…(70000 bytes)"),
+        "{}",
+        r.stderr
+    );
+    let r = amlprobe(&["run", "--timeout", "1\n\x07\u{202e}"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("'1\\n\\x07\\u{202e}'"), "{}", r.stderr);
+}
+
+#[test]
+fn suite_hosts_that_are_not_names_are_refused_at_load_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for host in ["127.0.0.1", "https://x.test/", "two words.test", ""] {
+        let (ok, bad) = (dns_only("ok.test", ""), dns_only(host, ""));
+        let suite = support::suite_file(dir.path(), &[("ok", ok.as_str()), ("bad", bad.as_str())]);
+        let r = amlprobe(&["suites", "--suite-file", suite.to_str().unwrap()], &[]);
+        assert_eq!(r.code, 2, "{host}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("suite.toml:17: flow 't.bad': host"),
+            "{host}: {}",
+            r.stderr
+        );
+    }
 }
 
 #[test]

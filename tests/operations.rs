@@ -226,6 +226,9 @@ fn bundle_redacts_secrets_from_environment_arguments_and_reports() {
             "x.test,https://a.blob.core.windows.net/c?sv=1&sig=EnvSasSig123",
         )
         .env("AMLPROBE_REPORT_TOKEN_NOTE", "token=EnvTokenValue77")
+        .env("PROXY_PASS", "EnvPlainPass")
+        .env("HTTP_PROXY_AUTHORIZATION", "Basic RW52QmFzaWNBdXRo")
+        .env("https_proxy_backup", "http://EnvProxyUser:pa/ss@w0rd@proxy.corp:3128")
         .output()
         .unwrap();
     assert!(
@@ -245,11 +248,25 @@ fn bundle_redacts_secrets_from_environment_arguments_and_reports() {
         assert!(names.iter().any(|n| n.ends_with(want)), "{want} not in {names:?}");
     }
     let everything: String = files.iter().map(|(_, t)| t.as_str()).collect();
-    for secret in ["ArgvPr0xyPass", "EnvHttpsSecret9", "EnvSasSig123", "EnvTokenValue77"] {
+    for secret in [
+        "ArgvPr0xyPass",
+        "EnvHttpsSecret9",
+        "EnvSasSig123",
+        "EnvTokenValue77",
+        "EnvPlainPass",
+        "RW52QmFzaWNBdXRo",
+        "EnvProxyUser",
+        "w0rd",
+        "svc",
+        "ops:",
+    ] {
         assert!(!everything.contains(secret), "{secret} leaked:\n{everything}");
     }
-    assert!(everything.contains("HTTPS_PROXY=http://svc:***@proxy.corp:3128"));
-    assert!(everything.contains("--proxy http://ops:***@127.0.0.1"));
+    assert!(
+        everything.contains("HTTPS_PROXY=http://***@proxy.corp:3128"),
+        "{everything}"
+    );
+    assert!(everything.contains("--proxy http://***@127.0.0.1"), "{everything}");
 
     // `run --bundle`: the usual output on stdout, the same archive beside it.
     let out3 = healthy.path("run-bundle.tar.gz");

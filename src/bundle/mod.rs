@@ -271,7 +271,7 @@ mod tests {
         }
         let text_of = |n: &str| &files.iter().find(|(f, _)| f.ends_with(n)).unwrap().1;
         assert!(text_of("resolv.conf").contains("nameserver 10.0.0.4"));
-        assert!(text_of("proxy-env.txt").contains("HTTPS_PROXY=http://alice:***@proxy:3128"));
+        assert!(text_of("proxy-env.txt").contains("HTTPS_PROXY=http://***@proxy:3128"));
         assert!(!text_of("proxy-env.txt").contains("HOME"));
         assert!(text_of("interfaces.txt").contains("eth0 mtu 1500"));
         assert!(text_of("version.txt").contains("not collected:"));

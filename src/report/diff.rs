@@ -3,6 +3,7 @@
 
 use super::saved::{SavedFlow, SavedReport};
 use crate::outcome::FlowStatus;
+use crate::sanitize::terminal;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -182,7 +183,7 @@ fn show(s: &Option<State>) -> String {
         Some(State {
             status,
             reason: Some(r),
-        }) if *status != FlowStatus::Works => format!("{} ({r})", status.as_str()),
+        }) if *status != FlowStatus::Works => format!("{} ({})", status.as_str(), terminal(r)),
         Some(State { status, .. }) => status.as_str().into(),
     }
 }
@@ -200,10 +201,16 @@ fn change_word(c: Change) -> &'static str {
 
 /// The table; unchanged flows only when `all`.
 pub fn to_text(diff: &Diff, all: bool) -> String {
-    let mut out = format!(
-        "old: {} ({}, {})\nnew: {} ({}, {})\n\n",
-        diff.old.file, diff.old.hostname, diff.old.started_at, diff.new.file, diff.new.hostname, diff.new.started_at
-    );
+    // Saved reports are files from anywhere: every text field is escaped before it is shown.
+    let describe = |s: &Side| {
+        format!(
+            "{} ({}, {})",
+            terminal(&s.file),
+            terminal(&s.hostname),
+            terminal(&s.started_at)
+        )
+    };
+    let mut out = format!("old: {}\nnew: {}\n\n", describe(&diff.old), describe(&diff.new));
     let shown: Vec<&FlowChange> = diff
         .flows
         .iter()
@@ -212,7 +219,7 @@ pub fn to_text(diff: &Diff, all: bool) -> String {
     if shown.is_empty() {
         out.push_str("no flow changed state\n");
     } else {
-        let id_width = shown.iter().map(|f| f.id.len()).max().unwrap_or(4).max(4);
+        let id_width = shown.iter().map(|f| terminal(&f.id).len()).max().unwrap_or(4).max(4);
         let _ = writeln!(out, "{:<10} {:<id_width$} {:<34} NEW", "CHANGE", "FLOW", "OLD");
         for f in &shown {
             let req = if f.required { "" } else { " (optional)" };
@@ -220,15 +227,15 @@ pub fn to_text(diff: &Diff, all: bool) -> String {
                 out,
                 "{:<10} {:<id_width$} {:<34} {}{req}",
                 change_word(f.change),
-                f.id,
+                terminal(&f.id),
                 show(&f.old),
                 show(&f.new)
             );
             if let Some(m) = &f.message {
-                let _ = writeln!(out, "{:<10} {:<id_width$}   now: {m}", "", "");
+                let _ = writeln!(out, "{:<10} {:<id_width$}   now: {}", "", "", terminal(m));
             }
             if let Some(h) = &f.hint {
-                let _ = writeln!(out, "{:<10} {:<id_width$}   fix: {h}", "", "");
+                let _ = writeln!(out, "{:<10} {:<id_width$}   fix: {}", "", "", terminal(h));
             }
         }
     }

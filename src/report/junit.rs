@@ -4,9 +4,11 @@
 
 use super::{FlowReport, Report};
 use crate::outcome::FlowStatus;
+use crate::sanitize::{self, terminal};
 use std::fmt::Write;
 
-/// Escapes text for XML attributes and content, dropping characters XML 1.0 forbids.
+/// Escapes text for XML attributes and content. Control characters (which XML 1.0 forbids or
+/// a terminal would act on) and bidi controls are written as visible escapes.
 fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -17,18 +19,21 @@ fn xml(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
+            c => match sanitize::escaped(c) {
+                Some(e) => out.push_str(&e),
+                None => out.push(c),
+            },
         }
     }
     out
 }
 
 fn details(flow: &FlowReport) -> String {
-    let mut text = flow.message.clone();
+    // Fields are escaped one by one: the newlines between them are the document's own.
+    let mut text = terminal(&flow.message).into_owned();
     if let Some(hint) = &flow.hint {
         text.push_str("\nFix: ");
-        text.push_str(hint);
+        text.push_str(&terminal(hint));
     }
     for p in &flow.probes {
         let port = p.port.map(|p| format!(":{p}")).unwrap_or_default();
@@ -37,9 +42,9 @@ fn details(flow: &FlowReport) -> String {
             text,
             "\n{} {}{port}{address} {}: {}",
             p.kind.as_str(),
-            p.host,
+            terminal(&p.host),
             p.status.as_str(),
-            p.message
+            terminal(&p.message)
         );
     }
     text
@@ -156,6 +161,9 @@ mod tests {
 
     #[test]
     fn control_characters_never_reach_the_xml() {
-        assert_eq!(xml("a\u{1}b\u{1b}[31mc\"'"), "ab[31mc&quot;&apos;");
+        assert_eq!(
+            xml("a\u{1}b\u{1b}[31mc\"'\u{202e}"),
+            "a\\x01b\\x1b[31mc&quot;&apos;\\u{202e}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::context::WorkspaceContext;
 use crate::plan::{App, FlowPlan, PlannedFlow, Route};
+use crate::sanitize::terminal;
 use crate::suite::Suite;
 use serde::Serialize;
 use std::fmt::Write;
@@ -53,14 +54,23 @@ pub fn to_json(context: &WorkspaceContext, listing: &[SuiteListing]) -> String {
 pub fn to_text(listing: &[SuiteListing]) -> String {
     let mut out = String::new();
     for suite in listing {
-        let _ = writeln!(out, "{} — {} ({})", suite.name, suite.title, suite.origin);
+        let _ = writeln!(
+            out,
+            "{} — {} ({})",
+            terminal(suite.name),
+            terminal(suite.title),
+            terminal(suite.origin)
+        );
         for f in &suite.flows {
             let s = &f.spec;
             let need = if s.required { "required" } else { "optional" };
             let _ = writeln!(
                 out,
                 "  {:<34} {} ({:?}, {}, {need})",
-                s.id, s.title, s.direction, s.service_tag
+                s.id,
+                terminal(&s.title),
+                s.direction,
+                terminal(&s.service_tag)
             );
             match &f.plan {
                 FlowPlan::Probe { targets, .. } => {
@@ -80,18 +90,23 @@ pub fn to_text(listing: &[SuiteListing]) -> String {
                             })
                             .collect();
                         let expect = format!("{:?}", t.expect).to_lowercase();
-                        let _ = writeln!(out, "      probe {} dns(expect {expect}) {}", t.host, checks.join(" "));
+                        let _ = writeln!(
+                            out,
+                            "      probe {} dns(expect {expect}) {}",
+                            terminal(&t.host),
+                            checks.join(" ")
+                        );
                     }
                 }
                 FlowPlan::MissingContext { flags } => {
                     let _ = writeln!(out, "      skipped: needs {}", flags.join(", "));
                 }
                 FlowPlan::NotTestable { why } => {
-                    let _ = writeln!(out, "      not testable: {why}");
+                    let _ = writeln!(out, "      not testable: {}", terminal(why));
                 }
             }
             if let Some(w) = &s.representative_of {
-                let _ = writeln!(out, "      (stands for {w})");
+                let _ = writeln!(out, "      (stands for {})", terminal(w));
             }
         }
         out.push('\n');

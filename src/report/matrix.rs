@@ -3,6 +3,7 @@
 
 use super::saved::SavedReport;
 use crate::outcome::FlowStatus;
+use crate::sanitize::terminal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -185,14 +186,15 @@ impl Matrix {
 
     fn header(&self, g: &Group) -> String {
         match g.nodes.len() {
-            1 => format!("{}: {}", g.label, g.nodes[0]),
+            1 => format!("{}: {}", g.label, terminal(&g.nodes[0])),
             n => format!("{}: {} nodes", g.label, n),
         }
     }
 }
 
+/// A cell as shown; reasons come from saved files, so they are escaped.
 fn cell_text(c: &Option<Cell>) -> String {
-    match c {
+    let text = match c {
         None => "-".into(),
         Some(Cell {
             status: FlowStatus::Works,
@@ -214,9 +216,8 @@ fn cell_text(c: &Option<Cell>) -> String {
             status: FlowStatus::NotTestable,
             ..
         }) => "not testable".into(),
-    }
-    .trim()
-    .to_string()
+    };
+    terminal(text.trim()).into_owned()
 }
 
 fn legend(m: &Matrix) -> String {
@@ -228,7 +229,7 @@ fn legend(m: &Matrix) -> String {
             g.label,
             g.nodes.len(),
             if g.nodes.len() == 1 { "" } else { "s" },
-            g.nodes.join(", ")
+            terminal(&g.nodes.join(", "))
         );
     }
     out
@@ -259,7 +260,7 @@ pub fn to_text(m: &Matrix, only_differences: bool) -> String {
         }
     };
     let rows: Vec<&Row> = m.rows(only_differences).collect();
-    let id_width = rows.iter().map(|r| r.id.len()).max().unwrap_or(4).max(4);
+    let id_width = rows.iter().map(|r| terminal(&r.id).len()).max().unwrap_or(4).max(4);
     let headers: Vec<String> = m.groups.iter().map(|g| clip(m.header(g))).collect();
     let widths: Vec<usize> = headers
         .iter()
@@ -278,7 +279,7 @@ pub fn to_text(m: &Matrix, only_differences: bool) -> String {
     }
     out = out.trim_end().to_string() + "\n";
     for r in &rows {
-        let mut line = format!("{} {:<id_width$}", if r.differs { '≠' } else { ' ' }, r.id);
+        let mut line = format!("{} {:<id_width$}", if r.differs { '≠' } else { ' ' }, terminal(&r.id));
         for (g, w) in widths.iter().enumerate() {
             let _ = write!(line, "  {:<w$}", clip(cell_text(&r.groups[g])));
         }
@@ -290,7 +291,7 @@ pub fn to_text(m: &Matrix, only_differences: bool) -> String {
 
 /// A Markdown table for a ticket, with the group legend.
 pub fn to_markdown(m: &Matrix, only_differences: bool) -> String {
-    let esc = |s: &str| s.replace('|', "\\|");
+    let esc = |s: &str| terminal(s).replace('|', "\\|");
     let rows: Vec<&Row> = m.rows(only_differences).collect();
     let mut out = String::from("| flow | differs |");
     for g in &m.groups {

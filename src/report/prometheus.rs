@@ -6,6 +6,7 @@
 
 use super::{FlowReport, ProbeReport, Report};
 use crate::outcome::{FlowStatus, ProbeStatus};
+use crate::sanitize;
 use std::collections::HashSet;
 use std::fmt::Write;
 
@@ -17,9 +18,22 @@ pub struct Exposition {
     series: HashSet<String>,
 }
 
-/// Escapes a label value: backslash, double quote and newline.
+/// Escapes a label value: backslash, double quote and newline as the format says; other
+/// control and bidi characters as visible escapes, so `curl /metrics` cannot act on a terminal.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => match sanitize::escaped(c) {
+                Some(e) => out.push_str(&e.replace('\\', "\\\\")),
+                None => out.push(c),
+            },
+        }
+    }
+    out
 }
 
 impl Exposition {

@@ -3,6 +3,7 @@
 
 use super::{FlowReport, ProbeKind, Report};
 use crate::outcome::FlowStatus;
+use crate::sanitize::terminal;
 use crate::suite::Protocol;
 use std::fmt::Write;
 
@@ -45,6 +46,7 @@ fn clip(text: &str, width: usize) -> String {
 fn target(flow: &FlowReport) -> String {
     let host = flow.hosts.first().map(String::as_str).unwrap_or(&flow.service_tag);
     let ports = flow.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let host = terminal(host);
     let mut t = if ports.is_empty() {
         host.to_string()
     } else {
@@ -87,8 +89,12 @@ pub fn render(report: &Report, color: bool) -> String {
         _ => "",
     };
     facts[0].push_str(from("cloud"));
-    facts.extend(ctx.region.as_ref().map(|r| format!("region {r}{}", from("region"))));
-    facts.extend(ctx.workspace_id.as_ref().map(|w| format!("workspace {w}")));
+    facts.extend(
+        ctx.region
+            .as_ref()
+            .map(|r| format!("region {}{}", terminal(r), from("region"))),
+    );
+    facts.extend(ctx.workspace_id.as_ref().map(|w| format!("workspace {}", terminal(w))));
     let _ = writeln!(
         out,
         "{} {} · {} · resolver {}",
@@ -98,7 +104,7 @@ pub fn render(report: &Report, color: bool) -> String {
         if report.host.nameservers.is_empty() {
             "none".to_string()
         } else {
-            report.host.nameservers.join(", ")
+            terminal(&report.host.nameservers.join(", ")).into_owned()
         }
     );
     for warning in ctx.warnings.iter().chain(&report.host.dns_warnings) {
@@ -110,7 +116,7 @@ pub fn render(report: &Report, color: bool) -> String {
     for flow in &report.flows {
         if flow.suite != suite {
             suite = &flow.suite;
-            let _ = writeln!(out, "\n{}", paint.wrap("1", suite));
+            let _ = writeln!(out, "\n{}", paint.wrap("1", &terminal(suite)));
         }
         let (word, code) = status_word(flow.status);
         let reason = flow.reason.map(|r| r.as_str()).unwrap_or("");
@@ -119,7 +125,7 @@ pub fn render(report: &Report, color: bool) -> String {
             out,
             "  {} {:<TITLE_WIDTH$} {:<TARGET_WIDTH$} {:>8}  {}",
             paint.wrap(code, &format!("{word:<12}")),
-            clip(&format!("{}{optional}", flow.title), TITLE_WIDTH),
+            clip(&format!("{}{optional}", terminal(&flow.title)), TITLE_WIDTH),
             clip(&target(flow), TARGET_WIDTH),
             latency(flow),
             reason
@@ -133,11 +139,11 @@ pub fn render(report: &Report, color: bool) -> String {
                 FlowStatus::Blocked | FlowStatus::Inconclusive | FlowStatus::Skipped
             )
         {
-            let _ = writeln!(out, "      {} [{}]", flow.message, flow.id);
+            let _ = writeln!(out, "      {} [{}]", terminal(&flow.message), terminal(&flow.id));
             if let Some(hint) = &flow.hint {
                 let fix = paint.wrap("36", "fix:");
                 if hints_shown.insert(hint.as_str()) {
-                    let _ = writeln!(out, "      {fix} {hint}");
+                    let _ = writeln!(out, "      {fix} {}", terminal(hint));
                 } else {
                     let _ = writeln!(out, "      {fix} as above");
                 }
@@ -157,7 +163,13 @@ pub fn render(report: &Report, color: bool) -> String {
             diverging.len()
         );
         for (host, diagnosis) in diverging {
-            let _ = writeln!(out, "  {} {host}\n      {diagnosis}", paint.wrap("1;31", "DIVERGES"));
+            let _ = writeln!(
+                out,
+                "  {} {}\n      {}",
+                paint.wrap("1;31", "DIVERGES"),
+                terminal(host),
+                terminal(diagnosis)
+            );
         }
     }
     let _ = writeln!(out, "\n{}", summary_line(report));
@@ -171,7 +183,7 @@ pub fn summary_line(report: &Report) -> String {
         .flows
         .iter()
         .filter(|f| f.status == FlowStatus::Blocked && f.required)
-        .map(|f| format!("{} ({})", f.id, f.reason.map(|r| r.as_str()).unwrap_or("?")))
+        .map(|f| format!("{} ({})", terminal(&f.id), f.reason.map(|r| r.as_str()).unwrap_or("?")))
         .collect();
     let mut line = format!(
         "amlprobe: {} flows: {} works, {} blocked, {} inconclusive, {} skipped, {} not testable in {:.1} s; exit {}",

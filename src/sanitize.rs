@@ -1,0 +1,153 @@
+//! Making untrusted text safe to show. Network peers (HTTP `Server` headers, certificate names,
+//! DNS answers), saved reports and user input can carry terminal escape sequences, bidi
+//! overrides, secrets or megabytes; renderers and error messages pass such text through here.
+
+use crate::redact;
+use std::borrow::Cow;
+
+/// How many characters of a user-supplied value an error message quotes.
+pub const ECHO_LIMIT: usize = 80;
+
+/// The visible stand-in for `c` when showing it raw could act on a terminal or reorder text:
+/// C0 controls, DEL, C1 controls, bidi controls and the Unicode line separators.
+pub fn escaped(c: char) -> Option<String> {
+    match c {
+        '\n' => Some("\\n".into()),
+        '\r' => Some("\\r".into()),
+        '\t' => Some("\\t".into()),
+        '\0'..='\x1f' | '\x7f' => Some(format!("\\x{:02x}", c as u32)),
+        '\u{80}'..='\u{9f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{200e}'
+        | '\u{200f}'
+        | '\u{061c}'
+        | '\u{2028}'
+        | '\u{2029}' => Some(format!("\\u{{{:04x}}}", c as u32)),
+        _ => None,
+    }
+}
+
+/// `text` with every character [`escaped`] names replaced by its escape; one line, inert.
+pub fn terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| escaped(c).is_some()) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match escaped(c) {
+            Some(e) => out.push_str(&e),
+            None => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A user-supplied value as an error message quotes it: secrets masked, control characters
+/// escaped, and at most [`ECHO_LIMIT`] characters followed by `…(N bytes)`.
+pub fn echo(value: &str) -> String {
+    let redacted = redact::text(value);
+    let safe = terminal(&redacted);
+    if safe.chars().count() <= ECHO_LIMIT {
+        return safe.into_owned();
+    }
+    let kept: String = safe.chars().take(ECHO_LIMIT).collect();
+    format!("{kept}…({} bytes)", value.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_and_bidi_are_escaped() {
+        assert_eq!(terminal("plain é ≠"), "plain é ≠");
+        assert_eq!(
+            terminal("a\x1b]0;pwned\x07b\x1b[2J\u{202e}c\n\u{9b}\x7f"),
+            "a\\x1b]0;pwned\\x07b\\x1b[2J\\u{202e}c\\n\\u{009b}\\x7f"
+        );
+        for c in ['\u{200e}', '\u{200f}', '\u{061c}', '\u{2066}', '\u{2069}', '\u{202a}'] {
+            assert!(!terminal(&format!("x{c}y")).contains(c), "{:04x}", c as u32);
+        }
+    }
+
+    /// Escape sequences a peer might send: retitle the terminal, clear the screen, reverse text.
+    const HOSTILE: [&str; 3] = ["\x1b]0;pwned\x07", "\x1b[2J", "\u{202e}"];
+
+    fn is_inert(name: &str, text: &str) {
+        for c in ['\x1b', '\x07', '\u{202e}', '\u{9b}'] {
+            assert!(!text.contains(c), "{name} shows raw U+{:04X}:\n{text}", c as u32);
+        }
+        assert!(text.contains("\\x1b[2J"), "{name} shows the sequence escaped:\n{text}");
+    }
+
+    #[test]
+    fn every_human_renderer_shows_network_text_inert() {
+        use crate::report::saved::SavedReport;
+        use crate::report::{diff, junit, matrix, prometheus, table, test_support::sample_report};
+        let bad = HOSTILE.concat();
+        let mut report = sample_report();
+        report.host.hostname = format!("node{bad}");
+        report.host.nameservers.push(format!("10.0.0.9{bad}"));
+        for flow in &mut report.flows {
+            flow.message = format!("server {bad} issuer CN={bad}");
+            flow.hint = Some(format!("ask {bad}"));
+            flow.title.push_str(&bad);
+            for probe in &mut flow.probes {
+                probe.host = format!("dns{bad}.example");
+                probe.message = format!("Server: {bad}");
+            }
+        }
+        let flows = report.flows.len();
+        is_inert("table", &table::render(&report, false));
+        let colored = table::render(&report, true);
+        assert!(!colored.contains("\x1b]") && !colored.contains("\x1b[2J") && !colored.contains('\u{202e}'));
+        is_inert("junit", &junit::render(&report));
+        let metrics = prometheus::render(&report);
+        assert!(!metrics.contains('\x1b') && !metrics.contains('\u{202e}'), "{metrics}");
+        assert!(metrics.contains("host=\"dns\\\\x1b]0;pwned\\\\x07"), "{metrics}");
+        let saved: SavedReport = serde_json::from_str(&report.to_json()).unwrap();
+        let mut changed = saved.clone();
+        changed.flows[0].reason = Some(format!("odd{bad}"));
+        changed.flows[0].status = crate::outcome::FlowStatus::Blocked;
+        let d = diff::compare(&saved, &changed);
+        is_inert("diff", &diff::to_text(&d, true));
+        let m = matrix::merge(&[saved, changed]);
+        is_inert("merge table", &matrix::to_text(&m, false));
+        is_inert("markdown", &matrix::to_markdown(&m, false));
+        assert_eq!(report.flows.len(), flows);
+        assert!(
+            report.flows[0].message.contains('\x1b'),
+            "the report itself keeps what was seen"
+        );
+    }
+
+    #[test]
+    fn the_suite_listing_shows_suite_text_inert() {
+        use crate::report::listing;
+        use crate::suite::Catalog;
+        let mut catalog = Catalog::builtin().unwrap();
+        let suite = "[suite]\nname = \"t\"\ntitle = \"T\\u001b[2J\"\n\n[[flow]]\nid = \"t.x\"\n\
+            title = \"x\\u001b]0;pwned\\u0007\\u202e\"\ndirection = \"outbound\"\nservice_tag = \"Tag\"\n\
+            required = true\nscenario = \"s\"\nsource = \"s\"\nhosts = [\"x.example\"]\n";
+        catalog.add_suite("t.toml", "t.toml", suite).unwrap();
+        let chosen = catalog.select(&["t".into()]).unwrap();
+        let context = crate::context::WorkspaceContext::default();
+        let flows = crate::plan::expand(&catalog, &chosen, &context, &crate::plan::Routing::default());
+        is_inert("listing", &listing::to_text(&listing::build(&chosen, &flows)));
+    }
+
+    #[test]
+    fn echoed_values_are_short_inert_and_secret_free() {
+        let long = "a".repeat(70_000);
+        let e = echo(&long);
+        assert!(e.chars().count() < ECHO_LIMIT + 20, "{e}");
+        assert!(e.ends_with("…(70000 bytes)"), "{e}");
+        assert_eq!(echo("x\n\x1b[2J"), "x\\n\\x1b[2J");
+        let conn = "DefaultEndpointsProtocol=https;AccountName=sa;AccountKey=c2VjcmV0S2V5VmFsdWUxMjM0NTY3ODkw==;EndpointSuffix=core.windows.net";
+        assert!(!echo(conn).contains("c2VjcmV0"), "{}", echo(conn));
+        assert!(!echo("http://u:Pa55word@proxy:3128").contains("Pa55word"));
+        let jwt = format!("{}eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "x".repeat(70));
+        assert!(!echo(&jwt).contains("eyJhbGci"));
+    }
+}
