@@ -2,10 +2,11 @@
 //! (host, address, port, protocol, tls) check runs once, however many flows share it. All of it
 //! runs under one semaphore, so total time tracks the slowest chain, not the sum.
 
-use crate::outcome::{ProbeStatus, ReasonCode};
+use crate::outcome::ReasonCode;
 use crate::plan::{App, Check, FlowPlan, PlannedFlow, Route};
 use crate::probe::dns::{DnsObservation, DnsProber};
-use crate::probe::http::{self, HttpCheck, HttpDetails};
+use crate::probe::http::{self, Exchange, HttpCheck};
+use crate::probe::proxy::TunnelObservation;
 use crate::probe::tls::{TlsObservation, TlsProber};
 use crate::probe::{Observation, SetupError, proxy, smb, tcp, udp};
 use crate::proxy::{ProxySettings, ProxyUrl};
@@ -14,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -47,11 +48,17 @@ pub struct ConnKey {
 
 /// The application-layer step after the connect (HTTP or SMB).
 #[derive(Debug, Clone)]
-pub struct AppObservation {
-    /// Verdict of the step.
-    pub observation: Observation,
-    /// HTTP status and server, for HTTP steps.
-    pub http: Option<HttpDetails>,
+pub enum AppObservation {
+    /// An HTTP exchange with the origin, or with the proxy when `to_proxy` (a plain-HTTP
+    /// request in absolute form, which the proxy may answer itself).
+    Http {
+        /// What came back.
+        exchange: Exchange,
+        /// Whether the request went to the proxy rather than through a tunnel.
+        to_proxy: bool,
+    },
+    /// An SMB2 negotiation.
+    Smb(Observation),
 }
 
 /// What a connection-level probe observed.
@@ -59,12 +66,12 @@ pub struct AppObservation {
 pub struct ConnObservation {
     /// TCP connect (to the target, or to the proxy) or UDP exchange.
     pub connect: Observation,
-    /// The proxy, as displayed (credentials redacted), when the check went through one.
+    /// The proxy, when the check went through one.
     pub proxy: Option<ProxyUrl>,
     /// Where the proxy was reached.
     pub proxy_address: Option<SocketAddr>,
     /// The proxy's answer to CONNECT.
-    pub tunnel: Option<Observation>,
+    pub tunnel: Option<TunnelObservation>,
     /// TLS handshake, when asked for and everything before it worked.
     pub tls: Option<TlsObservation>,
     /// HTTP or SMB step.
@@ -291,7 +298,7 @@ impl Engine {
             }
             Err(why) => (
                 Observation::fail(
-                    ReasonCode::ProxyUnreachable,
+                    ReasonCode::DnsError,
                     format!("cannot resolve the proxy host: {why}"),
                     Duration::ZERO,
                 ),
@@ -300,22 +307,17 @@ impl Engine {
         };
         let mut observed = ConnObservation::connected(connect);
         observed.proxy = Some(proxy.clone());
-        if observed.connect.status == ProbeStatus::Fail {
-            observed.connect.message = format!("cannot reach proxy {proxy}: {}", observed.connect.message);
-            observed.connect.reason = Some(ReasonCode::ProxyUnreachable);
-        }
         let Some((mut stream, addr)) = stream else {
             return observed;
         };
         observed.proxy_address = Some(addr);
         if check.app == App::Http {
             // Plain HTTP goes to the proxy as an absolute-form request; no tunnel.
-            let started = Instant::now();
             let auth = proxy
                 .authorization()
                 .map(|a| format!("Proxy-Authorization: {a}\r\n"))
                 .unwrap_or_default();
-            let result = http::exchange(
+            let exchange = http::exchange(
                 &mut stream,
                 &format!("http://{host}:{}/", check.port),
                 host,
@@ -323,47 +325,19 @@ impl Engine {
                 timeout,
             )
             .await;
-            observed.app = Some(self.judge_proxied_http(host, &proxy, result, check.http, started));
+            observed.app = Some(AppObservation::Http {
+                exchange,
+                to_proxy: true,
+            });
             return observed;
         }
         let tunnel = proxy::connect_tunnel(&mut stream, &proxy, host, check.port, timeout).await;
-        let open = tunnel.status == ProbeStatus::Pass;
+        let open = tunnel.opened();
         observed.tunnel = Some(tunnel);
         if open {
             self.speak(&mut observed, stream, host, check).await;
-            if let Some(tls) = observed.tls.as_mut().filter(|t| t.peer_closed) {
-                tls.observation.reason = Some(ReasonCode::ProxyTunnelClosed);
-                tls.observation.message = format!("proxy {proxy} closed the tunnel to {host} during the TLS handshake");
-            }
         }
         observed
-    }
-
-    /// A proxy answers plain-HTTP requests itself when it refuses them; tell those from the origin's answers.
-    fn judge_proxied_http(
-        &self,
-        host: &str,
-        proxy: &ProxyUrl,
-        result: std::io::Result<http::ResponseHead>,
-        check: HttpCheck,
-        started: Instant,
-    ) -> AppObservation {
-        if let Ok(head) = &result
-            && !head.looks_like_azure()
-            && let Some(reason) = proxy::classify_status(head).filter(|r| *r != ReasonCode::ProxyError)
-        {
-            let observation = Observation::fail(
-                reason,
-                proxy::describe_refusal(proxy, head, &format!("GET http://{host}/")),
-                started.elapsed(),
-            );
-            return AppObservation {
-                observation,
-                http: None,
-            };
-        }
-        let (observation, http) = http::judge(host, result, check, started);
-        AppObservation { observation, http }
     }
 
     /// The application layer over an open connection (direct or tunnelled).
@@ -373,26 +347,25 @@ impl Engine {
             App::None => {}
             App::Smb => {
                 let target = format!("{host}:{}", check.port);
-                observed.app = Some(AppObservation {
-                    observation: smb::negotiate(&mut stream, &target, timeout).await,
-                    http: None,
-                });
+                observed.app = Some(AppObservation::Smb(smb::negotiate(&mut stream, &target, timeout).await));
             }
             App::Http => {
-                let started = Instant::now();
-                let result = http::exchange(&mut stream, "/", host, "", timeout).await;
-                let (observation, http) = http::judge(host, result, check.http, started);
-                observed.app = Some(AppObservation { observation, http });
+                let exchange = http::exchange(&mut stream, "/", host, "", timeout).await;
+                observed.app = Some(AppObservation::Http {
+                    exchange,
+                    to_proxy: false,
+                });
             }
             App::Tls => {
                 let (tls, session) = self.tls.handshake(stream, host, timeout).await;
-                let trusted = tls.observation.status == ProbeStatus::Pass;
+                let trusted = tls.trusted();
                 observed.tls = Some(tls);
                 if let (Some(mut session), true, false) = (session, trusted, check.http == HttpCheck::None) {
-                    let started = Instant::now();
-                    let result = http::exchange(&mut session, "/", host, "", timeout).await;
-                    let (observation, http) = http::judge(host, result, check.http, started);
-                    observed.app = Some(AppObservation { observation, http });
+                    let exchange = http::exchange(&mut session, "/", host, "", timeout).await;
+                    observed.app = Some(AppObservation::Http {
+                        exchange,
+                        to_proxy: false,
+                    });
                 }
             }
         }

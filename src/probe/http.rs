@@ -1,8 +1,7 @@
 //! HTTP: one small request after the connection is up, to see who answers. A firewall's block
-//! page or a captive portal answers HTTP too, but without the headers Azure front ends add.
+//! page or a captive portal answers HTTP too, but without the headers Azure front ends add;
+//! `verdict::http` decides what an answer means.
 
-use super::Observation;
-use crate::outcome::ReasonCode;
 use serde::Serialize;
 use std::io;
 use std::time::{Duration, Instant};
@@ -68,8 +67,8 @@ pub struct HttpDetails {
 }
 
 /// A response head that did not end within 8 KiB: what was seen, carried inside the
-/// `io::Error` so the judge can say it rather than "no valid response".
-#[derive(Debug, thiserror::Error)]
+/// `io::Error` so the verdict can say it rather than "no valid response".
+#[derive(Debug, Clone, Copy, thiserror::Error)]
 pub enum HeadTooLarge {
     /// The status line was valid; the headers never ended.
     #[error("an HTTP {0} response whose head did not end within 8 KiB (endless or oversized headers)")]
@@ -136,6 +135,24 @@ pub fn parse_head(raw: &[u8]) -> io::Result<ResponseHead> {
     Ok(ResponseHead { status, headers })
 }
 
+/// Why no usable response head came back.
+#[derive(Debug, Clone)]
+pub enum ExchangeError {
+    /// The head did not end within 8 KiB.
+    TooLarge(HeadTooLarge),
+    /// Anything else: timeout, closed connection, not HTTP.
+    Other(String),
+}
+
+/// What one HTTP exchange observed: the response head, or why there is none, and its duration.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The head.
+    pub response: Result<ResponseHead, ExchangeError>,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
 /// Sends `HEAD <target>` and reads the response head within `timeout`.
 pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
@@ -143,7 +160,8 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     host: &str,
     extra_headers: &str,
     timeout: Duration,
-) -> io::Result<ResponseHead> {
+) -> Exchange {
+    let started = Instant::now();
     let request = format!(
         "HEAD {request_target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: amlprobe/{}\r\nAccept: */*\r\n{extra_headers}Connection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
@@ -153,52 +171,22 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         stream.flush().await?;
         read_head(stream).await
     };
-    tokio::time::timeout(timeout, io)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no HTTP response in time"))?
+    let response = match tokio::time::timeout(timeout, io).await {
+        Err(_) => Err(ExchangeError::Other("no HTTP response in time".into())),
+        Ok(Ok(head)) => Ok(head),
+        Ok(Err(e)) => Err(into_exchange_error(&e)),
+    };
+    Exchange {
+        response,
+        elapsed: started.elapsed(),
+    }
 }
 
-/// Judges an origin's answer (direct, or through a CONNECT tunnel).
-pub fn judge(
-    host: &str,
-    result: io::Result<ResponseHead>,
-    check: HttpCheck,
-    started: Instant,
-) -> (Observation, Option<HttpDetails>) {
-    let elapsed = started.elapsed();
-    let head = match result {
-        Ok(h) => h,
-        Err(e) => {
-            let message = match e.get_ref().and_then(|i| i.downcast_ref::<HeadTooLarge>()) {
-                Some(too_large) => format!("{host} sent {too_large}; amlprobe stopped reading there"),
-                None => format!("no valid HTTP response from {host}: {e}"),
-            };
-            return (Observation::fail(ReasonCode::HttpError, message, elapsed), None);
-        }
-    };
-    let details = HttpDetails {
-        status: head.status,
-        server: head.header("server").map(str::to_string),
-        azure: head.looks_like_azure(),
-    };
-    let server = details
-        .server
-        .as_deref()
-        .map(|s| format!(", server '{s}'"))
-        .unwrap_or_default();
-    let obs = if check == HttpCheck::Azure && !details.azure {
-        Observation::fail(
-            ReasonCode::HttpNotAzure,
-            format!(
-                "{host} answered HTTP {}{server} without Azure's headers: a block page or captive portal, not the service",
-                head.status
-            ),
-            elapsed,
-        )
-    } else {
-        Observation::pass(format!("{host} answered HTTP {}{server}", head.status), elapsed)
-    };
-    (obs, Some(details))
+fn into_exchange_error(e: &io::Error) -> ExchangeError {
+    match e.get_ref().and_then(|i| i.downcast_ref::<HeadTooLarge>()) {
+        Some(too_large) => ExchangeError::TooLarge(*too_large),
+        None => ExchangeError::Other(e.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -221,32 +209,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_endless_head_says_what_was_seen() {
+    async fn an_endless_head_is_told_apart() {
         let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
         endless.resize(MAX_HEAD + 100, b'a');
         let e = read_head(&mut endless.as_slice()).await.unwrap_err();
-        let (o, _) = judge("h", Err(e), HttpCheck::Any, Instant::now());
-        assert_eq!(o.reason, Some(ReasonCode::HttpError));
-        assert!(
-            o.message
-                .contains("HTTP 200 response whose head did not end within 8 KiB"),
-            "{}",
-            o.message
-        );
+        assert!(matches!(
+            into_exchange_error(&e),
+            ExchangeError::TooLarge(HeadTooLarge::Headers(200))
+        ));
         let garbage = vec![b'x'; MAX_HEAD + 100];
         let e = read_head(&mut garbage.as_slice()).await.unwrap_err();
-        let (o, _) = judge("h", Err(e), HttpCheck::Any, Instant::now());
-        assert!(o.message.contains("8 KiB without an HTTP status line"), "{}", o.message);
-    }
-
-    #[test]
-    fn judge_requires_azure_headers_only_when_asked() {
-        let block = || parse_head(b"HTTP/1.1 200 OK\r\nServer: FortiGate\r\n\r\n");
-        let (o, _) = judge("h", block(), HttpCheck::Azure, Instant::now());
-        assert_eq!(o.reason, Some(ReasonCode::HttpNotAzure));
-        let (o, d) = judge("h", block(), HttpCheck::Any, Instant::now());
-        assert_eq!((o.reason, d.unwrap().status), (None, 200));
-        let (o, _) = judge("h", Err(io::Error::other("x")), HttpCheck::Any, Instant::now());
-        assert_eq!(o.reason, Some(ReasonCode::HttpError));
+        assert!(matches!(
+            into_exchange_error(&e),
+            ExchangeError::TooLarge(HeadTooLarge::NoStatus)
+        ));
     }
 }

@@ -1,35 +1,42 @@
-//! Through an HTTP proxy: open a CONNECT tunnel (for TLS) and classify the proxy's answer.
+//! Through an HTTP proxy: open a CONNECT tunnel and record the proxy's answer; what the answer
+//! means is decided in `verdict::proxy`.
 
-use super::Observation;
 use super::http::{self, ResponseHead};
-use crate::outcome::ReasonCode;
 use crate::proxy::ProxyUrl;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-/// Maps a proxy's own error status to a reason, or `None` for success (2xx).
-pub fn classify_status(head: &ResponseHead) -> Option<ReasonCode> {
-    match head.status {
-        200..=299 => None,
-        407 => Some(ReasonCode::ProxyAuthRequired),
-        502..=504 => Some(ReasonCode::ProxyUpstreamFailed),
-        400..=499 => Some(ReasonCode::ProxyDenied),
-        _ => Some(ReasonCode::ProxyError),
-    }
+/// How the proxy answered CONNECT.
+#[derive(Debug, Clone)]
+pub enum TunnelAnswer {
+    /// No answer within the deadline.
+    TimedOut(Duration),
+    /// Something that is not a valid HTTP response head.
+    Invalid(String),
+    /// A response head; `page` when it carried content, as a web server's page does and a
+    /// tunnel never does.
+    Answered {
+        /// The head.
+        head: ResponseHead,
+        /// Whether content came with it.
+        page: bool,
+    },
 }
 
-/// Describes a proxy's refusal, naming squid's error code when it sends one.
-pub fn describe_refusal(proxy: &ProxyUrl, head: &ResponseHead, what: &str) -> String {
-    let detail = head
-        .header("x-squid-error")
-        .map(|e| format!(" ({e})"))
-        .unwrap_or_default();
-    let creds = if head.status == 407 && proxy.credentials.is_some() {
-        "; the credentials in the proxy URL were rejected"
-    } else {
-        ""
-    };
-    format!("proxy {proxy} answered {} to {what}{detail}{creds}", head.status)
+/// What asking for a tunnel observed.
+#[derive(Debug, Clone)]
+pub struct TunnelObservation {
+    /// The answer.
+    pub answer: TunnelAnswer,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+impl TunnelObservation {
+    /// Whether a tunnel is open: a 2xx answer without content.
+    pub fn opened(&self) -> bool {
+        matches!(&self.answer, TunnelAnswer::Answered { head, page: false } if (200..300).contains(&head.status))
+    }
 }
 
 /// Asks the proxy for a tunnel to `host:port` over an already connected `stream`.
@@ -39,7 +46,7 @@ pub async fn connect_tunnel(
     host: &str,
     port: u16,
     timeout: Duration,
-) -> Observation {
+) -> TunnelObservation {
     let start = Instant::now();
     let auth = proxy
         .authorization()
@@ -54,36 +61,17 @@ pub async fn connect_tunnel(
         stream.write_all(request.as_bytes()).await?;
         http::read_head(stream).await
     };
-    let what = format!("CONNECT {host}:{port}");
-    match tokio::time::timeout(timeout, io).await {
-        Err(_) => Observation::fail(
-            ReasonCode::ProxyError,
-            format!("proxy {proxy} did not answer {what} within {timeout:?}"),
-            start.elapsed(),
-        ),
-        Ok(Err(e)) => Observation::fail(
-            ReasonCode::ProxyError,
-            format!("proxy {proxy} gave no valid answer to {what}: {e}"),
-            start.elapsed(),
-        ),
-        Ok(Ok(head)) => match classify_status(&head) {
-            None if answers_like_a_web_server(&head, stream) => Observation::fail(
-                ReasonCode::ProxyError,
-                format!(
-                    "proxy {proxy} answered {what} like a web server (HTTP {} with a page{}), not with a tunnel: it is not an HTTP proxy; check the proxy URL's host and port",
-                    head.status,
-                    head.header("server")
-                        .map(|s| format!(", server '{s}'"))
-                        .unwrap_or_default()
-                ),
-                start.elapsed(),
-            ),
-            None => Observation::pass(
-                format!("proxy {proxy} opened a tunnel to {host}:{port}"),
-                start.elapsed(),
-            ),
-            Some(reason) => Observation::fail(reason, describe_refusal(proxy, &head, &what), start.elapsed()),
-        },
+    let answer = match tokio::time::timeout(timeout, io).await {
+        Err(_) => TunnelAnswer::TimedOut(timeout),
+        Ok(Err(e)) => TunnelAnswer::Invalid(e.to_string()),
+        Ok(Ok(head)) => {
+            let page = answers_like_a_web_server(&head, stream);
+            TunnelAnswer::Answered { head, page }
+        }
+    };
+    TunnelObservation {
+        answer,
+        elapsed: start.elapsed(),
     }
 }
 
@@ -107,19 +95,6 @@ fn announces_a_body(head: &ResponseHead) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_classes() {
-        let head = |s: u16| ResponseHead {
-            status: s,
-            headers: vec![],
-        };
-        assert_eq!(classify_status(&head(200)), None);
-        assert_eq!(classify_status(&head(403)), Some(ReasonCode::ProxyDenied));
-        assert_eq!(classify_status(&head(407)), Some(ReasonCode::ProxyAuthRequired));
-        assert_eq!(classify_status(&head(503)), Some(ReasonCode::ProxyUpstreamFailed));
-        assert_eq!(classify_status(&head(500)), Some(ReasonCode::ProxyError));
-    }
 
     #[test]
     fn a_page_is_not_a_tunnel() {

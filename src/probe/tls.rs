@@ -1,14 +1,14 @@
-//! TLS: handshake with SNI, capture the presented chain even when it is untrusted, then judge it
-//! against two stores. Mozilla's public roots (plus `--ca-file`) are what Azure ML's containers
-//! and SDKs trust; the VM's OS store tells whether a middlebox's CA was pushed to this machine.
+//! TLS: handshake with SNI, capture the presented chain even when it is untrusted, then verify
+//! it against two stores. Mozilla's public roots (plus `--ca-file`) are what Azure ML's
+//! containers and SDKs trust; the VM's OS store tells whether a middlebox's CA was pushed to this
+//! machine. What the outcome means is decided in `verdict::tls`.
 
-use super::{Observation, SetupError};
-use crate::outcome::ReasonCode;
+use super::SetupError;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Serialize;
 use std::io;
 use std::path::Path;
@@ -37,16 +37,58 @@ pub struct TlsDetails {
     pub trusted_system: Option<bool>,
 }
 
-/// Result of a handshake attempt.
+/// How a handshake attempt ended, as observed.
+#[derive(Debug, Clone)]
+pub enum Handshake {
+    /// The host name cannot be a TLS server name.
+    InvalidName,
+    /// No handshake within the deadline.
+    TimedOut(Duration),
+    /// The handshake failed before completing.
+    Failed {
+        /// The I/O error kind: `UnexpectedEof` and `ConnectionReset` mean the peer closed.
+        kind: io::ErrorKind,
+        /// The error as rustls or the socket reported it.
+        error: String,
+    },
+    /// The handshake completed without a certificate.
+    NoCertificate,
+    /// The handshake completed; how the presented chain verified against each store.
+    Completed {
+        /// Against Mozilla's roots plus `--ca-file`.
+        public: Result<(), rustls::Error>,
+        /// Against the OS store plus `--ca-file` (`None`: this machine has no OS store).
+        system: Option<bool>,
+    },
+}
+
+/// What one handshake attempt observed.
 #[derive(Debug, Clone)]
 pub struct TlsObservation {
-    /// Verdict of the step.
-    pub observation: Observation,
+    /// How it ended.
+    pub handshake: Handshake,
     /// The chain, when one was presented.
     pub details: Option<TlsDetails>,
-    /// The peer closed or reset the connection mid-handshake; through a proxy that is the
-    /// proxy ending the tunnel.
-    pub peer_closed: bool,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+impl TlsObservation {
+    /// Whether the handshake completed with a publicly trusted chain (then the session is usable).
+    pub fn trusted(&self) -> bool {
+        matches!(self.handshake, Handshake::Completed { public: Ok(()), .. })
+    }
+
+    /// Whether the peer closed or reset the connection mid-handshake.
+    pub fn peer_closed(&self) -> bool {
+        matches!(
+            self.handshake,
+            Handshake::Failed {
+                kind: io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset,
+                ..
+            }
+        )
+    }
 }
 
 /// Shared TLS state for a run: one client config and two verifiers.
@@ -90,7 +132,7 @@ impl TlsProber {
         })
     }
 
-    /// Handshakes over `stream` with SNI `host` and judges the presented chain. The session is
+    /// Handshakes over `stream` with SNI `host` and verifies the presented chain. The session is
     /// handed back for an HTTP request when the handshake completed.
     pub async fn handshake(
         &self,
@@ -99,36 +141,25 @@ impl TlsProber {
         timeout: Duration,
     ) -> (TlsObservation, Option<TlsStream<TcpStream>>) {
         let start = Instant::now();
-        let failed = |reason, message: String, peer_closed| {
-            let observation = Observation::fail(reason, message, start.elapsed());
-            (
-                TlsObservation {
-                    observation,
-                    details: None,
-                    peer_closed,
-                },
-                None,
-            )
+        let ended = |handshake, details| TlsObservation {
+            handshake,
+            details,
+            elapsed: start.elapsed(),
         };
         let Ok(server_name) = ServerName::try_from(host.to_string()) else {
-            return failed(
-                ReasonCode::TlsHandshakeFailed,
-                format!("'{host}' is not a valid TLS server name"),
-                false,
-            );
+            return (ended(Handshake::InvalidName, None), None);
         };
         let tls = match tokio::time::timeout(timeout, self.connector.connect(server_name.clone(), stream)).await {
-            Err(_) => {
-                let message = format!("the TLS handshake with {host} did not finish within {timeout:?}");
-                return failed(ReasonCode::TlsTimeout, message, false);
-            }
+            Err(_) => return (ended(Handshake::TimedOut(timeout), None), None),
             Ok(Err(e)) => {
-                let closed = matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset);
-                return failed(ReasonCode::TlsHandshakeFailed, handshake_error(host, &e), closed);
+                let failed = Handshake::Failed {
+                    kind: e.kind(),
+                    error: e.to_string(),
+                };
+                return (ended(failed, None), None);
             }
             Ok(Ok(s)) => s,
         };
-        let elapsed = start.elapsed();
         let (_, conn) = tls.get_ref();
         let chain = conn.peer_certificates().unwrap_or_default();
         let mut details = describe(chain);
@@ -137,118 +168,20 @@ impl TlsProber {
             .and_then(|v| v.as_str())
             .map(|v| v.replace('_', "."));
         let Some((leaf, rest)) = chain.split_first() else {
-            let o = Observation::fail(
-                ReasonCode::TlsHandshakeFailed,
-                "the server presented no certificate",
-                elapsed,
-            );
-            return (
-                TlsObservation {
-                    observation: o,
-                    details: Some(details),
-                    peer_closed: false,
-                },
-                None,
-            );
+            return (ended(Handshake::NoCertificate, Some(details)), None);
         };
         let now = UnixTime::now();
-        let public = self.public.verify_server_cert(leaf, rest, &server_name, &[], now);
+        let public = self
+            .public
+            .verify_server_cert(leaf, rest, &server_name, &[], now)
+            .map(|_| ());
         let system = self
             .system
             .as_ref()
             .map(|v| v.verify_server_cert(leaf, rest, &server_name, &[], now).is_ok());
         details.trusted_public = public.is_ok();
         details.trusted_system = system;
-        let issuer = details.issuer.clone().unwrap_or_else(|| "an unknown issuer".into());
-        let observation = match public {
-            Ok(_) => Observation::pass(format!("trusted certificate for {host} from {issuer}"), elapsed),
-            Err(e) => judge(host, &issuer, &e, system, elapsed),
-        };
-        (
-            TlsObservation {
-                observation,
-                details: Some(details),
-                peer_closed: false,
-            },
-            Some(tls),
-        )
-    }
-}
-
-fn judge(host: &str, issuer: &str, e: &rustls::Error, system: Option<bool>, elapsed: Duration) -> Observation {
-    let cert_error = match e {
-        rustls::Error::InvalidCertificate(c) => Some(c),
-        _ => None,
-    };
-    let too_long = match cert_error {
-        Some(CertificateError::Other(other)) => chain_too_long(other.0.as_ref()),
-        _ => None,
-    };
-    if let Some(why) = too_long {
-        return Observation::fail(
-            ReasonCode::TlsChainTooLong,
-            format!("the certificate chain {host} presents (leaf issued by '{issuer}') {why}"),
-            elapsed,
-        );
-    }
-    match cert_error {
-        Some(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => Observation::fail(
-            ReasonCode::TlsNameMismatch,
-            format!("the certificate from {issuer} is not valid for {host}"),
-            elapsed,
-        ),
-        Some(
-            CertificateError::Expired
-            | CertificateError::ExpiredContext { .. }
-            | CertificateError::NotValidYet
-            | CertificateError::NotValidYetContext { .. },
-        ) => Observation::fail(
-            ReasonCode::TlsExpired,
-            format!("the certificate for {host} is outside its validity period ({e})"),
-            elapsed,
-        ),
-        _ if system == Some(true) => Observation::fail(
-            ReasonCode::TlsInspected,
-            format!(
-                "TLS to {host} is intercepted: the certificate is issued by '{issuer}', trusted by this VM's OS store but not publicly"
-            ),
-            elapsed,
-        ),
-        _ => Observation::fail(
-            ReasonCode::TlsUntrustedIssuer,
-            format!("the certificate for {host} is issued by '{issuer}', which is not a trusted root ({e})"),
-            elapsed,
-        ),
-    }
-}
-
-/// Why the verifier gave up on a chain without judging its root, when it did: webpki follows
-/// at most 6 intermediates and spends a fixed budget on building paths, and rustls passes
-/// both failures on as opaque errors. Such a chain fails in every rustls- or webpki-based
-/// client whatever its root, so it is not an untrusted issuer.
-fn chain_too_long(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<&'static str> {
-    match e.downcast_ref::<webpki::Error>()? {
-        webpki::Error::MaximumPathDepthExceeded => Some(
-            "has more intermediate CAs than verifiers follow (6 at most), so it was rejected before reaching any root",
-        ),
-        webpki::Error::MaximumPathBuildCallsExceeded | webpki::Error::MaximumSignatureChecksExceeded => Some(
-            "holds so many candidate intermediate certificates that the verifier's path-building budget ran out before reaching a root",
-        ),
-        _ => None,
-    }
-}
-
-fn handshake_error(host: &str, e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof => {
-            format!(
-                "{host} closed the connection during the TLS handshake (a firewall filtering by SNI, or not a TLS port)"
-            )
-        }
-        io::ErrorKind::ConnectionReset => {
-            format!("the connection to {host} was reset during the TLS handshake (a firewall filtering by SNI?)")
-        }
-        _ => format!("TLS handshake with {host} failed: {e}"),
+        (ended(Handshake::Completed { public, system }, Some(details)), Some(tls))
     }
 }
 
@@ -351,42 +284,5 @@ impl ServerCertVerifier for CaptureChain {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rustls::OtherError;
-
-    fn reason(e: CertificateError) -> Option<ReasonCode> {
-        judge(
-            "h",
-            "CA",
-            &rustls::Error::InvalidCertificate(e),
-            Some(false),
-            Duration::ZERO,
-        )
-        .reason
-    }
-
-    #[test]
-    fn verifier_limits_are_a_long_chain_not_an_untrusted_issuer() {
-        let other = |e: webpki::Error| CertificateError::Other(OtherError(Arc::new(e)));
-        for limit in [
-            webpki::Error::MaximumPathDepthExceeded,
-            webpki::Error::MaximumPathBuildCallsExceeded,
-            webpki::Error::MaximumSignatureChecksExceeded,
-        ] {
-            assert_eq!(reason(other(limit)), Some(ReasonCode::TlsChainTooLong));
-        }
-        assert_eq!(
-            reason(other(webpki::Error::UnsupportedCriticalExtension)),
-            Some(ReasonCode::TlsUntrustedIssuer)
-        );
-        assert_eq!(
-            reason(CertificateError::UnknownIssuer),
-            Some(ReasonCode::TlsUntrustedIssuer)
-        );
     }
 }

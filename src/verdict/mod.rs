@@ -1,8 +1,13 @@
-//! From observations to verdicts: apply each flow's expectations to what was observed, attach
-//! hints, and decide each flow's status. Pure functions, no I/O.
+//! From observations to verdicts: the one place reason codes are decided for what probes
+//! observed (TLS trust, HTTP answers, proxy answers, DNS expectations), hints are attached and
+//! each flow's status is concluded. Pure functions, no I/O.
+
+mod http;
+mod proxy;
+mod tls;
 
 use crate::endpoints::ExpectedIps;
-use crate::engine::{ConnKey, ConnObservation, Observations};
+use crate::engine::{AppObservation, ConnKey, ConnObservation, Observations};
 use crate::netaddr::{self, PrivateRanges};
 use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::plan::{Check, FlowPlan, PlannedFlow, Route, Target};
@@ -349,32 +354,42 @@ fn conn_probes(
             &p.host,
             Some(p.port),
             addr.map(|a| a.ip()),
-            &conn.connect,
+            &proxy::classify_proxy_connect(p, &conn.connect),
             route,
         ),
         (None, _) => probe(connect_kind, host, Some(check.port), address, &conn.connect, route),
     };
     out.push((tag(connect), None));
-    if let Some(t) = &conn.tunnel {
+    if let (Some(t), Some(p)) = (&conn.tunnel, &conn.proxy) {
+        let o = proxy::classify_tunnel(p, host, check.port, t);
         out.push((
-            tag(probe(ProbeKind::Proxy, host, Some(check.port), None, t, route)),
+            tag(probe(ProbeKind::Proxy, host, Some(check.port), None, &o, route)),
             None,
         ));
     }
-    if let Some(tls) = &conn.tls {
-        let mut p = probe(ProbeKind::Tls, host, Some(check.port), address, &tls.observation, route);
-        p.tls = tls.details.clone();
-        out.push((tag(p), tls.details.as_ref().and_then(|d| d.issuer.clone())));
+    if let Some(t) = &conn.tls {
+        let o = tls::classify(host, t, conn.proxy.as_ref());
+        let mut p = probe(ProbeKind::Tls, host, Some(check.port), address, &o, route);
+        p.tls = t.details.clone();
+        out.push((tag(p), t.details.as_ref().and_then(|d| d.issuer.clone())));
     }
-    if let Some(app) = &conn.app {
-        let kind = if check.app == crate::plan::App::Smb {
-            ProbeKind::Smb
-        } else {
-            ProbeKind::Http
-        };
-        let mut p = probe(kind, host, Some(check.port), address, &app.observation, route);
-        p.http = app.http.clone();
-        out.push((tag(p), None));
+    match &conn.app {
+        Some(AppObservation::Smb(o)) => {
+            out.push((
+                tag(probe(ProbeKind::Smb, host, Some(check.port), address, o, route)),
+                None,
+            ));
+        }
+        Some(AppObservation::Http { exchange, to_proxy }) => {
+            let (o, details) = match (&conn.proxy, to_proxy) {
+                (Some(p), true) => http::classify_proxied_response(host, p, exchange, check.http),
+                _ => http::classify_response(host, exchange, check.http),
+            };
+            let mut p = probe(ProbeKind::Http, host, Some(check.port), address, &o, route);
+            p.http = details;
+            out.push((tag(p), None));
+        }
+        None => {}
     }
     out
 }

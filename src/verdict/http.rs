@@ -1,0 +1,126 @@
+//! HTTP answers → reason codes: who answered (the Azure front end, a block page, the proxy
+//! itself) and whether the flow asked for Azure's headers.
+
+use super::proxy::{classify_status, describe_refusal};
+use crate::outcome::ReasonCode;
+use crate::probe::Observation;
+use crate::probe::http::{Exchange, ExchangeError, HttpCheck, HttpDetails};
+use crate::proxy::ProxyUrl;
+
+/// The verdict on an origin's answer (direct, or through a CONNECT tunnel).
+pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (Observation, Option<HttpDetails>) {
+    let elapsed = exchange.elapsed;
+    let head = match &exchange.response {
+        Ok(h) => h,
+        Err(e) => {
+            let message = match e {
+                ExchangeError::TooLarge(too_large) => {
+                    format!("{host} sent {too_large}; amlprobe stopped reading there")
+                }
+                ExchangeError::Other(e) => format!("no valid HTTP response from {host}: {e}"),
+            };
+            return (Observation::fail(ReasonCode::HttpError, message, elapsed), None);
+        }
+    };
+    let details = HttpDetails {
+        status: head.status,
+        server: head.header("server").map(str::to_string),
+        azure: head.looks_like_azure(),
+    };
+    let server = details
+        .server
+        .as_deref()
+        .map(|s| format!(", server '{s}'"))
+        .unwrap_or_default();
+    let obs = if check == HttpCheck::Azure && !details.azure {
+        Observation::fail(
+            ReasonCode::HttpNotAzure,
+            format!(
+                "{host} answered HTTP {}{server} without Azure's headers: a block page or captive portal, not the service",
+                head.status
+            ),
+            elapsed,
+        )
+    } else {
+        Observation::pass(format!("{host} answered HTTP {}{server}", head.status), elapsed)
+    };
+    (obs, Some(details))
+}
+
+/// The verdict on a plain-HTTP request sent to `proxy` in absolute form. A proxy answers such
+/// requests itself when it refuses them: an error status without Azure's headers is the
+/// proxy's, anything else is the origin's answer.
+pub fn classify_proxied_response(
+    host: &str,
+    proxy: &ProxyUrl,
+    exchange: &Exchange,
+    check: HttpCheck,
+) -> (Observation, Option<HttpDetails>) {
+    if let Ok(head) = &exchange.response
+        && !head.looks_like_azure()
+        && let Some(reason) = classify_status(head).filter(|r| *r != ReasonCode::ProxyError)
+    {
+        let message = describe_refusal(proxy, head, &format!("GET http://{host}/"));
+        return (Observation::fail(reason, message, exchange.elapsed), None);
+    }
+    classify_response(host, exchange, check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::http::{HeadTooLarge, parse_head};
+    use std::time::Duration;
+
+    fn answered(raw: &[u8]) -> Exchange {
+        Exchange {
+            response: Ok(parse_head(raw).unwrap()),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn azure_headers_are_required_only_when_asked() {
+        let block = answered(b"HTTP/1.1 200 OK\r\nServer: FortiGate\r\n\r\n");
+        let (o, _) = classify_response("h", &block, HttpCheck::Azure);
+        assert_eq!(o.reason, Some(ReasonCode::HttpNotAzure));
+        let (o, d) = classify_response("h", &block, HttpCheck::Any);
+        assert_eq!((o.reason, d.unwrap().status), (None, 200));
+        let none = Exchange {
+            response: Err(ExchangeError::Other("x".into())),
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(
+            classify_response("h", &none, HttpCheck::Any).0.reason,
+            Some(ReasonCode::HttpError)
+        );
+    }
+
+    #[test]
+    fn an_endless_head_says_what_was_seen() {
+        let endless = Exchange {
+            response: Err(ExchangeError::TooLarge(HeadTooLarge::Headers(200))),
+            elapsed: Duration::ZERO,
+        };
+        let (o, _) = classify_response("h", &endless, HttpCheck::Any);
+        assert_eq!(o.reason, Some(ReasonCode::HttpError));
+        assert!(
+            o.message
+                .contains("HTTP 200 response whose head did not end within 8 KiB"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_proxy_refusal_is_told_from_the_origin_answer() {
+        let proxy = ProxyUrl::parse("http://10.0.0.9:3128").unwrap();
+        let denied = answered(b"HTTP/1.1 403 Forbidden\r\nServer: squid\r\n\r\n");
+        let (o, _) = classify_proxied_response("h", &proxy, &denied, HttpCheck::Any);
+        assert_eq!(o.reason, Some(ReasonCode::ProxyDenied));
+        // Azure itself answering 403 through the proxy is the origin speaking.
+        let azure = answered(b"HTTP/1.1 403 Forbidden\r\nx-ms-request-id: 1\r\n\r\n");
+        let (o, _) = classify_proxied_response("h", &proxy, &azure, HttpCheck::Azure);
+        assert_eq!(o.reason, None);
+    }
+}
