@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak: `amlprobe serve` re-running a 20-flow suite back to back (interval 1 ms) for 5000 runs,
 # resident memory sampled along the way. Flat memory is the claim; this is the proof at scale
-# (tests/operations.rs runs a shorter version on every test run). Needs root: everything runs in
+# (tests/it/operations.rs has a shorter version: cargo test -- --ignored). Needs root: everything runs in
 # a network namespace of its own with only loopback (real dnsmasq, a TCP listener), torn down after.
 #   sudo bash benches/soak.sh            (AMLPROBE_BIN=path, RUNS=n to change)
 set -euo pipefail

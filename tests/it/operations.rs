@@ -2,9 +2,7 @@
 //! Prometheus output, rotated report directories, `diff`, `merge`, `bundle` (no secret leaks)
 //! and `serve` (endpoints scraped, hostile clients, memory flat over many runs).
 
-// Shared with tests/loopback.rs, which uses the TLS and DNS-failure servers this file doesn't.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -718,6 +716,7 @@ fn endless_input_files_are_refused_quickly() {
 /// Memory stays flat over many runs: the resident set after 1500 runs is within a small margin
 /// of the one after 300 (nothing accumulates per run).
 #[test]
+#[ignore = "a soak test (about 40 s): cargo test -- --ignored, or benches/soak.sh for 5,000 runs"]
 fn serve_memory_stays_flat_over_many_runs() {
     let world = World::new(support::tcp_server(Raw::Close));
     let server = Server::start(&world, "1ms", "1ms");

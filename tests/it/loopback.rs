@@ -2,7 +2,7 @@
 //! binary and its JSON report. (tcp_timeout and tcp_unreachable need a firewall: the network
 //! namespace testbed in tests/vnet covers them with nftables.)
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -2,8 +2,7 @@
 //! Azure documentation says (docs/sources.md), and the context flags change the rendered hosts.
 //! Nothing here sends traffic: `suites` only expands templates.
 
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use serde_json::Value;
 

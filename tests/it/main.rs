@@ -1,0 +1,8 @@
+//! Integration tests, one binary: the real `amlprobe` against loopback servers (loopback),
+//! the operational commands and `serve` (operations), and the built-in suites against the
+//! Azure documentation (suites). `support` holds the servers and helpers they share.
+
+mod loopback;
+mod operations;
+mod suites;
+mod support;
