@@ -24,13 +24,18 @@ trap cleanup EXIT
 ip netns del amlpb-srv 2>/dev/null || true   # leftovers of a crashed run
 ip netns del amlpb-cli 2>/dev/null || true
 
-need() { command -v "$1" >/dev/null || { apt-get update -qq; apt-get install -y -qq "$2" >/dev/null; }; }
+# Packages that ship services are installed with a temporary policy-rc.d, so apt starts
+# nothing on the host: the benchmark runs its own copies inside namespaces.
+need() {
+  command -v "$1" >/dev/null && return
+  local made=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1; fi
+  { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
+  if [ "$made" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+}
 need dnsmasq dnsmasq-base; need nginx nginx; need nft nftables; need dig dnsutils; need nc netcat-openbsd
 need /usr/bin/time time; need openssl openssl; need hyperfine hyperfine
-if ! command -v prometheus-blackbox-exporter >/dev/null; then
-  apt-get install -y -qq prometheus-blackbox-exporter >/dev/null
-  systemctl disable --now prometheus-blackbox-exporter >/dev/null 2>&1 || true
-fi
+need prometheus-blackbox-exporter prometheus-blackbox-exporter
 
 bin=${AMLPROBE_BIN:-$root/target/release/amlprobe}
 [ -x "$bin" ] || cargo build --release --manifest-path "$root/Cargo.toml" >&2

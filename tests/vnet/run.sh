@@ -74,10 +74,6 @@ apt_install() {
   { apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
       || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }; } || apt_ok=0
   if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
-  # Belt and braces on systemd hosts: the testbed runs its own copies inside namespaces.
-  if [ -d /run/systemd/system ]; then
-    systemctl disable --now nginx squid smbd nmbd samba-ad-dc >/dev/null 2>&1 || true
-  fi
   [ "$apt_ok" = 1 ]
 }
 
