@@ -967,3 +967,32 @@ fn imds_supplies_region_and_cloud_and_is_never_proxied() {
     assert_ne!(report["context"]["sources"]["cloud"], "imds");
     check(&report, "svc", "blocked", Some("dns_nxdomain"));
 }
+
+/// Flows that share a target share its observation: the same host and port is connected to
+/// once per run, however many flows (or suites) list it.
+#[test]
+fn a_target_shared_by_flows_is_probed_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind((LOCAL, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let dns = support::dns_server(&[("shared.test", Dns::A(vec![LOCAL]))]);
+    let flows = [
+        ("first", on_port("shared.test", port, "")),
+        ("second", on_port("shared.test", port, "")),
+        ("third", on_port("shared.test", port, "")),
+    ];
+    let report = run(dns, &flows, &[], &[]).json();
+    for id in ["first", "second", "third"] {
+        check(&report, id, "works", None);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "three flows, one connection");
+}
