@@ -154,21 +154,21 @@ fn run(command: RunCommand) -> Result<u8, Failure> {
         (false, Format::Table) => report::table::render(&report, colored(&cfg)),
         (false, Format::Junit) => report::junit::render(&report),
         (false, Format::Prometheus) => report::prometheus::render(&report),
+        (false, Format::Html) => report::html::render(&report),
     })?;
     if let Some(path) = bundle_to {
         // stdout carries the report in the chosen format: the note goes to stderr.
         let json = report.to_json() + "\n";
-        eprintln!(
-            "{}",
-            write_bundle(&path, &json, &report::table::render(&report, false))?
-        );
+        let text = report::table::render(&report, false);
+        let html = report::html::render(&report);
+        eprintln!("{}", write_bundle(&path, &json, &text, Some(&html))?);
     }
     Ok(report.exit_code())
 }
 
 /// Writes the support bundle and says what it wrote.
-fn write_bundle(path: &std::path::Path, json: &str, text: &str) -> Result<String, Failure> {
-    let entries = bundle::collect(&bundle::Inputs::system(), json, text);
+fn write_bundle(path: &std::path::Path, json: &str, text: &str, html: Option<&str>) -> Result<String, Failure> {
+    let entries = bundle::collect(&bundle::Inputs::system(), json, text, html);
     bundle::write(path, &entries).map_err(|e| usage(format!("--bundle {}: {e}", path.display())))?;
     Ok(format!(
         "amlprobe: wrote {} ({} files, secrets redacted)",
@@ -179,7 +179,7 @@ fn write_bundle(path: &std::path::Path, json: &str, text: &str) -> Result<String
 
 fn bundle(args: BundleArgs) -> Result<u8, Failure> {
     config::output_file("bundle", args.output.clone()).map_err(usage)?;
-    let (json, text, code) = match &args.from_report {
+    let (json, text, html, code) = match &args.from_report {
         Some(path) => {
             // A saved report is packed as it is: re-rendering needs the full model.
             let saved = report::saved::load(path).map_err(|e| usage(format!("--from-report {e}")))?;
@@ -190,18 +190,19 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
                 sanitize::terminal(&saved.started_at),
                 saved.flows.len()
             );
-            (json, summary, exit::OK)
+            (json, summary, None, exit::OK)
         }
         None => {
             let (_, report) = probe_once(args.run, true)?;
             (
                 report.to_json() + "\n",
                 report::table::render(&report, false),
+                Some(report::html::render(&report)),
                 report.exit_code(),
             )
         }
     };
-    print(&(write_bundle(&args.output, &json, &text)? + "\n"))?;
+    print(&(write_bundle(&args.output, &json, &text, html.as_deref())? + "\n"))?;
     Ok(code)
 }
 
@@ -223,6 +224,7 @@ fn merge(args: MergeArgs) -> Result<u8, Failure> {
         MatrixFormat::Json => m.to_json() + "\n",
         MatrixFormat::Table => report::matrix::to_text(&m, args.differences),
         MatrixFormat::Markdown => report::matrix::to_markdown(&m, args.differences),
+        MatrixFormat::Html => report::heatmap::render(&m, args.differences),
     })?;
     Ok(m.exit_code())
 }

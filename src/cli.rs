@@ -105,6 +105,8 @@ pub enum Format {
     Junit,
     /// Prometheus text exposition, for node-exporter's textfile collector.
     Prometheus,
+    /// One self-contained HTML page, for a ticket.
+    Html,
 }
 
 /// Output formats of `suites` and `diff`.
@@ -127,6 +129,8 @@ pub enum MatrixFormat {
     Json,
     /// A Markdown table to paste into a ticket.
     Markdown,
+    /// A self-contained HTML heatmap: flows × node groups.
+    Html,
 }
 
 /// `amlprobe run`.
@@ -180,7 +184,7 @@ pub struct RunArgs {
     /// Output format on stdout [default: table].
     #[arg(long, env = "AMLPROBE_FORMAT", value_enum)]
     pub format: Option<Format>,
-    /// Also write the JSON report to this file.
+    /// Also write the report to this file: HTML when its name ends in .html, else JSON.
     #[arg(long, env = "AMLPROBE_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Also write each report to DIR/amlprobe-<UTC time>.json and DIR/latest.json.

@@ -154,7 +154,18 @@ pub struct SaveError {
 pub fn save(report: &Report, cfg: &RunConfig) -> Result<(), SaveError> {
     let json = report.to_json() + "\n";
     if let Some(path) = &cfg.report {
-        crate::files::write_text(path, &json).map_err(|source| SaveError {
+        // A page for a ticket when the name asks for one; the JSON contract otherwise.
+        let html = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+        let page;
+        let contents = if html {
+            page = report::html::render(report);
+            &page
+        } else {
+            &json
+        };
+        crate::files::write_text(path, contents).map_err(|source| SaveError {
             flag: "report",
             path: path.display().to_string(),
             source,

@@ -82,6 +82,8 @@ pub type LogFn = Arc<dyn Fn(String) + Send + Sync>;
 #[derive(Default)]
 struct Latest {
     report_json: Option<Arc<str>>,
+    /// The same run as the page `/` answers with.
+    report_html: Option<Arc<str>>,
     metrics: Option<Arc<str>>,
     runs: u64,
     errors: u64,
@@ -188,6 +190,7 @@ pub async fn serve(
                 Ok(report) => {
                     latest.runs += 1;
                     latest.report_json = Some(Arc::from(report.to_json() + "\n"));
+                    latest.report_html = Some(Arc::from(crate::report::html::render(report)));
                     latest.metrics = Some(Arc::from(prometheus::render(report)));
                     run_line(latest.runs, report)
                 }
@@ -389,27 +392,34 @@ fn text(status: u16, body: &str) -> Answer {
     }
 }
 
-fn report(shared: &Shared, authorization: Option<&str>) -> Answer {
+/// The refusal when `/report` (and the page at `/`, which shows the same) is off or needs a
+/// token the request lacks.
+fn refused(shared: &Shared, authorization: Option<&str>) -> Option<Answer> {
     match &shared.report {
-        ReportAccess::Off => return text(404, "not found: /report is off (--metrics-only)\n"),
-        ReportAccess::Token(token) if !bearer_matches(token, authorization) => {
-            return text(
-                401,
-                "/report needs Authorization: Bearer <token> (--report-token-file)\n",
-            );
-        }
-        _ => {}
+        ReportAccess::Off => Some(text(404, "not found: /report is off (--metrics-only)\n")),
+        ReportAccess::Token(token) if !bearer_matches(token, authorization) => Some(text(
+            401,
+            "/report needs Authorization: Bearer <token> (--report-token-file)\n",
+        )),
+        _ => None,
     }
-    match shared
-        .latest
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .report_json
-        .clone()
-    {
+}
+
+/// The latest run, as JSON (`/report`) or as the HTML page (`/`).
+fn report(shared: &Shared, authorization: Option<&str>, html: bool) -> Answer {
+    if let Some(refusal) = refused(shared, authorization) {
+        return refusal;
+    }
+    let latest = shared.latest.lock().unwrap_or_else(|e| e.into_inner());
+    let (body, content_type) = if html {
+        (latest.report_html.clone(), "text/html; charset=utf-8")
+    } else {
+        (latest.report_json.clone(), "application/json")
+    };
+    match body {
         Some(body) => Answer {
             status: 200,
-            content_type: "application/json",
+            content_type,
             body,
         },
         None => text(503, "no run has finished yet\n"),
@@ -474,9 +484,9 @@ fn route(shared: &Shared, method: &str, path: &str, authorization: Option<&str>)
                 text(200, "ok\n")
             }
         }
-        "/report" => report(shared, authorization),
+        "/report" => report(shared, authorization, false),
         "/" if matches!(shared.report, ReportAccess::Off) => text(200, "amlprobe serve: /metrics /healthz\n"),
-        "/" => text(200, "amlprobe serve: /metrics /healthz /report\n"),
+        "/" => report(shared, authorization, true),
         _ => text(404, "not found: try /metrics, /healthz or /report\n"),
     }
 }
@@ -537,7 +547,7 @@ async fn handle(
         Err(status) => (text(status, "bad request\n"), false),
     };
     let mut response = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n{}\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n{}{}\r\n",
         answer.status,
         reason_phrase(answer.status),
         answer.content_type,
@@ -546,6 +556,16 @@ async fn handle(
             "WWW-Authenticate: Bearer realm=\"amlprobe\"\r\n"
         } else {
             ""
+        },
+        // The page's own meta tag says the same; the header also covers a browser that
+        // sniffs or a proxy that rewrites the page.
+        if answer.content_type.starts_with("text/html") {
+            format!(
+                "Content-Security-Policy: {}\r\nX-Content-Type-Options: nosniff\r\n",
+                crate::report::html::CSP
+            )
+        } else {
+            String::new()
         }
     )
     .into_bytes();
@@ -714,5 +734,28 @@ mod tests {
         assert_eq!((ok.status, &*ok.body), (200, "{}"));
         assert_eq!(route(&token, "GET", "/metrics", None).status, 200);
         assert!(!format!("{:?}", token.report).contains("t0ken"));
+    }
+
+    #[test]
+    fn the_root_page_is_the_latest_run_behind_the_report_access() {
+        let open = shared(ReportAccess::Open);
+        assert_eq!(route(&open, "GET", "/", None).status, 503, "no run yet");
+        open.latest.lock().unwrap().report_html = Some(Arc::from("<!DOCTYPE html>"));
+        let page = route(&open, "GET", "/", None);
+        assert_eq!(
+            (page.status, page.content_type, &*page.body),
+            (200, "text/html; charset=utf-8", "<!DOCTYPE html>")
+        );
+        let off = shared(ReportAccess::Off);
+        off.latest.lock().unwrap().report_html = Some(Arc::from("<!DOCTYPE html>"));
+        let index = route(&off, "GET", "/", None);
+        assert_eq!(
+            (index.status, &*index.body),
+            (200, "amlprobe serve: /metrics /healthz\n")
+        );
+        let token = shared(ReportAccess::Token(Arc::from(&b"t0ken"[..])));
+        token.latest.lock().unwrap().report_html = Some(Arc::from("<!DOCTYPE html>"));
+        assert_eq!(route(&token, "GET", "/", None).status, 401);
+        assert_eq!(route(&token, "GET", "/", Some("Bearer t0ken")).status, 200);
     }
 }

@@ -76,8 +76,10 @@ fn interfaces(net_class: &Path) -> String {
         .collect()
 }
 
-/// Everything the bundle holds, redacted; `report_json` and `report_text` are the run's report.
-pub fn collect(inputs: &Inputs, report_json: &str, report_text: &str) -> Vec<Entry> {
+/// Everything the bundle holds, redacted; `report_json`, `report_text` and `report_html` (the
+/// page a support engineer opens first; absent for a saved report, which is not re-rendered)
+/// are the run's report.
+pub fn collect(inputs: &Inputs, report_json: &str, report_text: &str, report_html: Option<&str>) -> Vec<Entry> {
     let mut entries = vec![
         Entry {
             name: "report.json".into(),
@@ -88,6 +90,12 @@ pub fn collect(inputs: &Inputs, report_json: &str, report_text: &str) -> Vec<Ent
             contents: report_text.into(),
         },
     ];
+    if let Some(html) = report_html {
+        entries.push(Entry {
+            name: "report.html".into(),
+            contents: html.into(),
+        });
+    }
     let mut missing = Vec::new();
     for (name, path) in &inputs.files {
         match files::read_text(path) {
@@ -245,13 +253,14 @@ mod tests {
         file("net/eth0/mtu", "1500\n");
         let out = root.join("b.tar.gz");
         let json = serde_json::json!({ "message": planted("json"), "proxy": format!("http://u:{}@p:1", SECRETS[0]) });
-        let entries = collect(&inputs, &json.to_string(), &planted("text"));
+        let entries = collect(&inputs, &json.to_string(), &planted("text"), Some(&planted("html")));
         write(&out, &entries).unwrap();
         let files = unpack(&out);
         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
         for want in [
             "report.json",
             "report.txt",
+            "report.html",
             "etc/resolv.conf",
             "etc/hosts",
             "proxy-env.txt",
@@ -276,6 +285,12 @@ mod tests {
         assert!(text_of("interfaces.txt").contains("eth0 mtu 1500"));
         assert!(text_of("version.txt").contains("not collected:"));
         assert!(serde_json::from_str::<serde_json::Value>(text_of("report.json")).is_ok());
+        assert!(text_of("report.html").starts_with("# html"));
+        let saved = collect(&inputs, "{}", "summary", None);
+        assert!(
+            !saved.iter().any(|e| e.name == "report.html"),
+            "a saved report is not re-rendered"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

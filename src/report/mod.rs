@@ -1,6 +1,8 @@
 //! The report: the stable JSON contract (schema_version 1) and the data every renderer reads.
 
 pub mod diff;
+pub mod heatmap;
+pub mod html;
 pub mod junit;
 pub mod listing;
 pub mod matrix;

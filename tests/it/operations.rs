@@ -239,6 +239,7 @@ fn bundle_redacts_secrets_from_environment_arguments_and_reports() {
     for want in [
         "report.json",
         "report.txt",
+        "report.html",
         "proxy-env.txt",
         "routes.txt",
         "version.txt",
@@ -431,6 +432,13 @@ fn serve_answers_metrics_health_and_report() {
     assert_eq!(status, 200);
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["flows"][1]["reason"], "tcp_refused");
+    let (status, page) = server.get("/");
+    assert_eq!(status, 200);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(
+        page.contains("<details class=\"flow s-blocked\" id=\"flow-t.blob\" open>"),
+        "{page}"
+    );
     assert_eq!(server.get("/nope").0, 404);
     assert_eq!(server.raw(b"POST /metrics HTTP/1.1\r\n\r\n").0, 405);
     assert_eq!(server.raw(b"\x16\x03\x01\x00\xff garbage\r\n\r\n").0, 400);

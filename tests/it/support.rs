@@ -205,6 +205,23 @@ impl Pki {
         config_for(chain, &key)
     }
 
+    /// A server config presenting a leaf for `host`, signed by the trusted root, whose subject
+    /// carries `common_name` and `organization` (whatever they contain).
+    #[allow(dead_code, reason = "only tests/html.rs presents hostile subjects")]
+    pub fn server_config_with_subject(
+        &self,
+        host: &str,
+        common_name: &str,
+        organization: &str,
+    ) -> Arc<rustls::ServerConfig> {
+        let mut params = CertificateParams::new(vec![host.to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.distinguished_name.push(DnType::OrganizationName, organization);
+        let key = KeyPair::generate().unwrap();
+        let leaf = params.signed_by(&key, &self.root).unwrap();
+        config_for(vec![leaf.der().clone()], &key)
+    }
+
     /// A server config presenting a leaf for `host`.
     pub fn server_config(&self, host: &str, kind: Leaf) -> Arc<rustls::ServerConfig> {
         let name = match kind {
