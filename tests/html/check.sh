@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser check of the HTML pages: tests/html.rs renders them from real loopback runs of the
+# Browser check of the HTML pages: tests/it/html.rs renders them from real loopback runs of the
 # binary (a run, a fleet heatmap, markup in a certificate and a Server header, every built-in
 # flow against a dead resolver); check.mjs opens each in Debian's Chromium with networking
 # disabled. Installs Chromium (apt, as root) and playwright-core (npm ci, no browser download)
@@ -24,5 +24,5 @@ fi
 
 target=${CARGO_TARGET_DIR:-target}
 rm -rf "$target/tmp/html-pages"
-cargo test --locked --test html
+cargo test --locked --test it html::
 node tests/html/check.mjs "$target/tmp/html-pages" "$target/html-check" ${UPDATE_DOCS:+docs}

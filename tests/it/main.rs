@@ -1,7 +1,9 @@
-//! Integration tests, one binary: the real `amlprobe` against loopback servers (loopback),
-//! the operational commands and `serve` (operations), and the built-in suites against the
-//! Azure documentation (suites). `support` holds the servers and helpers they share.
+//! Integration tests, one binary: the real `amlprobe` against loopback servers (loopback), its
+//! HTML pages (html, which tests/html/check.sh then opens in Chromium), the operational
+//! commands and `serve` (operations), and the built-in suites against the Azure documentation
+//! (suites). `support` holds the servers and helpers they share.
 
+mod html;
 mod loopback;
 mod operations;
 mod suites;

@@ -3,8 +3,7 @@
 //! markup, and every built-in flow against a dead resolver. Each page is also written to
 //! `target/tmp/html-pages/` with what the browser check (tests/html/check.sh) must find in it.
 
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
