@@ -17,6 +17,10 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
+if ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  echo "html check: installing nodejs and npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 command -v node >/dev/null || { echo "html check: node is not installed" >&2; exit 1; }
 if [ ! -d tests/html/node_modules/playwright-core ]; then
   npm ci --prefix tests/html --no-audit --no-fund --loglevel=error
