@@ -130,12 +130,18 @@ ok "amlprobe-install parses as sh"
 sh -n "$W/ci/runcmd-0.sh" || die "runcmd[0] is not valid sh"
 ok "runcmd[0] parses as sh"
 
-# The installer for real: from a file:// URL (curl), checked against the binary's SHA-256.
+# The installer for real: this machine's release archive (named as packaging/release.sh names
+# it) from a file:// URL (curl), checked against the archive's SHA-256.
 dest="$W/ci/root/usr/local/bin/amlprobe"
-sha=$(sha256sum "$bin" | cut -d' ' -f1)
-make_installer() { # SHA → an installer that fetches $bin into $dest
-  sed -e "s|^url=.*|url='file://$bin?sv=2024\&sig=SECRETSIG'|" -e "s|^sha256=.*|sha256='$1'|" \
-    -e "s|^dest=.*|dest=$dest|" "$installer"
+mkdir -p "$W/rel-bin" "$W/rel"
+install -m 0755 "$bin" "$W/rel-bin/amlprobe"
+archive="$W/rel/amlprobe-$("$bin" --version | awk '{print $2}')-$(uname -m)-unknown-linux-musl.tar.gz"
+tar -C "$W/rel-bin" -czf "$archive" amlprobe
+sha=$(sha256sum "$archive" | cut -d' ' -f1)
+make_installer() { # SHA → an installer that fetches the archive from $W/rel into $dest
+  sed -e "s|https://CHANGE-ME.blob.core.windows.net/tools/|file://$W/rel/|" \
+    -e "s|?CHANGE-ME-SAS|?sv=2024\\&sig=SECRETSIG|" \
+    -e "s|^  $(uname -m)) sha256=[^;]*|  $(uname -m)) sha256='$1' |" -e "s|^dest=.*|dest=$dest|" "$installer"
 }
 make_installer CHANGE-ME >"$W/install-placeholder"
 if sh "$W/install-placeholder" 2>"$W/install.err"; then die "the installer accepted sha256=CHANGE-ME"; fi
@@ -150,7 +156,7 @@ make_installer "$sha" >"$W/install-good"
 sh "$W/install-good" 2>"$W/install.err" || die "installer: $(cat "$W/install.err")"
 cmp -s "$bin" "$dest" && [ -x "$dest" ] || die "the installer did not install the binary"
 ! grep -q SECRETSIG "$W/install.err" || die "the installer printed the SAS signature"
-ok "amlprobe-install installs a binary whose SHA-256 matches"
+ok "amlprobe-install installs the binary from the release archive whose SHA-256 matches"
 
 if [ "$is_root" = 1 ]; then
   # runcmd as cloud-init runs it (sh), with its paths moved under $W.
