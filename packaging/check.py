@@ -163,6 +163,10 @@ def k8s(directory, out, run_help):
                   f"{where} uses the RuntimeDefault seccomp profile")
             check(spec.get("automountServiceAccountToken") is False,
                   f"{where} mounts no service account token")
+            # The image is an amd64 + arm64 index: pinning an architecture would leave nodes out.
+            pins = [k for k in ("nodeSelector", "affinity", "tolerations")
+                    if "kubernetes.io/arch" in json.dumps(spec.get(k, {}))]
+            check(not pins, f"{where} runs on amd64 and arm64 nodes (no kubernetes.io/arch in {pins or 'any'})")
             host_network = spec.get("hostNetwork", False)
             if host_network:
                 check(spec.get("dnsPolicy") == "Default",
@@ -236,50 +240,88 @@ def report(path, host, suites, region, workspace_id):
     check(not bad, f"{path}: every blocked flow has a DNS or TCP reason ({bad or 'none other'})")
 
 
-def oci_bundle(context, bundle, base_spec, env_file, resolv_conf, *args):
-    """Builds the Containerfile in `context` into an OCI runtime bundle and writes its config.
+def oci_blob(layout, descriptor):
+    """The bytes a descriptor points at, checked against its digest and size."""
+    import hashlib
 
-    A builder for exactly the instructions the recipe uses, so that runc can run the image
-    where no docker daemon is: the process gets the image's user, entrypoint and environment,
-    `args` (or CMD), a read-only root, no capabilities, a network namespace of its own and the
-    resolv.conf bind mount that kubelet adds.
+    algo, digest = descriptor["digest"].split(":")
+    data = (pathlib.Path(layout) / "blobs" / algo / digest).read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest or len(data) != descriptor["size"]:
+        fail(f"blob {descriptor['digest']} does not match its digest or size")
+    return data
+
+
+def oci_images(layout, tag):
+    """{architecture: (manifest, config)} of the image index tagged `tag` in an OCI layout."""
+    index = json.loads((pathlib.Path(layout) / "index.json").read_text(encoding="utf-8"))
+    tops = [m for m in index["manifests"]
+            if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag]
+    if len(tops) != 1 or tops[0]["mediaType"] != "application/vnd.oci.image.index.v1+json":
+        fail(f"index.json has no image index tagged {tag}: {index}")
+    images = {}
+    for desc in json.loads(oci_blob(layout, tops[0]))["manifests"]:
+        manifest = json.loads(oci_blob(layout, desc))
+        config = json.loads(oci_blob(layout, manifest["config"]))
+        images[desc["platform"]["architecture"]] = (desc, manifest, config)
+    return images
+
+
+def oci_index(layout, tag, user):
+    """The tag is an image index of exactly linux/amd64 and linux/arm64, each image's config
+    naming the same architecture, every blob matching its digest."""
+    images = oci_images(layout, tag)
+    check(sorted(images) == ["amd64", "arm64"], f"{tag} is an image index of amd64 and arm64 ({sorted(images)})")
+    for arch, (desc, manifest, config) in sorted(images.items()):
+        check(desc["platform"]["os"] == "linux" and config["os"] == "linux", f"{arch}: os linux")
+        check(config["architecture"] == arch, f"{arch}: the image config says architecture {config['architecture']}")
+        check(config["config"]["User"] == f"{user}:{user}", f"{arch}: runs as {config['config']['User']}")
+        for layer in manifest["layers"]:
+            oci_blob(layout, layer)
+        ok(f"{arch}: manifest, config and {len(manifest['layers'])} layer(s) match their digests")
+
+
+def oci_bundle(layout, tag, arch, bundle, base_spec, env_file, resolv_conf, *args):
+    """Unpacks the `arch` image of the index `tag` into an OCI runtime bundle and writes its config.
+
+    The process gets the image's user, entrypoint and environment, `args` (or CMD), a read-only
+    root, no capabilities, a network namespace of its own and the resolv.conf bind mount that
+    kubelet adds, so runc runs it the way kubelet would start the pod. With args
+    `--qemu PATH ...`, the emulator is bind-mounted at /qemu and runs the entrypoint (no binfmt
+    needed).
     """
-    import shutil
+    import gzip
+    import io
+    import tarfile
 
-    context, bundle = pathlib.Path(context), pathlib.Path(bundle)
+    bundle = pathlib.Path(bundle)
     rootfs = bundle / "rootfs"
     rootfs.mkdir(parents=True)
-    image = {"env": [], "entrypoint": [], "cmd": [], "user": None}
-    lines = (context / "Containerfile").read_text(encoding="utf-8").splitlines()
-    instructions = [ln.split(None, 1) for ln in lines if ln.strip() and not ln.startswith("#")]
-    check(instructions[0] == ["FROM", "scratch"], "the Containerfile starts FROM scratch")
-    for op, arg in instructions[1:]:
-        if op == "COPY":
-            src, dest = arg.split()
-            target = rootfs / dest.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(context / src, target)
-        elif op == "USER":
-            uid, gid = (int(x) for x in arg.split(":"))
-            image["user"] = {"uid": uid, "gid": gid}
-        elif op == "ENV":
-            image["env"].append(arg)
-        elif op in ("ENTRYPOINT", "CMD"):
-            image[op.lower()] = json.loads(arg)
-        elif op != "EXPOSE":
-            fail(f"the Containerfile uses {op}, which this check's builder does not know")
-    check(image["user"] is not None and image["user"]["uid"] != 0, f"the image runs as {image['user']}")
+    _, manifest, config = oci_images(layout, tag)[arch]
+    for layer in manifest["layers"]:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(oci_blob(layout, layer)))) as tar:
+            # The "tar" filter (Python >= 3.11.4) refuses absolute paths and links out of rootfs.
+            tar.extractall(rootfs, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+    image = config["config"]
+    qemu_path = None
+    if args[:1] == ("--qemu",):
+        qemu_path, args = args[1], args[2:]
+    uid, gid = (int(x) for x in image["User"].split(":"))
+    check(uid != 0, f"the {arch} image runs as uid {uid}")
     spec = json.loads(pathlib.Path(base_spec).read_text(encoding="utf-8"))
     process = spec["process"]
-    process["args"] = image["entrypoint"] + (list(args) or image["cmd"])
-    process["user"] = image["user"]
-    process["env"] = image["env"] + pathlib.Path(env_file).read_text(encoding="utf-8").splitlines()
+    process["args"] = ((["/qemu"] if qemu_path else []) + image["Entrypoint"]
+                       + (list(args) or image.get("Cmd", [])))
+    process["user"] = {"uid": uid, "gid": gid}
+    process["env"] = image["Env"] + pathlib.Path(env_file).read_text(encoding="utf-8").splitlines()
     process["terminal"] = False
     process["noNewPrivileges"] = True
     process["capabilities"] = {k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}
     spec["root"] = {"path": "rootfs", "readonly": True}
     spec["mounts"].append({"destination": "/etc/resolv.conf", "type": "bind", "source": resolv_conf,
                            "options": ["rbind", "ro"]})
+    if qemu_path:
+        spec["mounts"].append({"destination": "/qemu", "type": "bind", "source": qemu_path,
+                               "options": ["rbind", "ro"]})
     # No cgroup settings: the check runs where cgroups may not be delegated.
     spec["linux"].pop("resources", None)
     spec["linux"].pop("cgroupsPath", None)
@@ -305,7 +347,7 @@ def fetch(url, what):
 COMMANDS = {
     "yaml-all": yaml_all, "cloud-init": cloud_init, "cloud-init-schema": cloud_init_schema,
     "systemd-exec": systemd_exec, "k8s": k8s, "report": report, "fetch": fetch,
-    "oci-bundle": oci_bundle,
+    "oci-bundle": oci_bundle, "oci-index": oci_index,
 }
 
 if __name__ == "__main__":

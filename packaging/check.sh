@@ -7,7 +7,8 @@
 # `serve`) runs for real in a network namespace this script creates, with no route out.
 #
 #   bash packaging/check.sh                         builds the static binary first
-#   AMLPROBE_BIN=path bash packaging/check.sh       uses that binary
+#   AMLPROBE_BIN=path bash packaging/check.sh       uses that binary (x86_64)
+#   AMLPROBE_BIN_AARCH64=path ...                    and this aarch64 one for the arm64 image
 #
 # The runs need root and `ip netns`; without them those parts print SKIPPED and the rest runs.
 # Python packages (PyYAML, jsonschema, kubernetes-validate) go to target/packaging-py.
@@ -130,12 +131,18 @@ ok "amlprobe-install parses as sh"
 sh -n "$W/ci/runcmd-0.sh" || die "runcmd[0] is not valid sh"
 ok "runcmd[0] parses as sh"
 
-# The installer for real: from a file:// URL (curl), checked against the binary's SHA-256.
+# The installer for real: this machine's release archive (named as packaging/release.sh names
+# it) from a file:// URL (curl), checked against the archive's SHA-256.
 dest="$W/ci/root/usr/local/bin/amlprobe"
-sha=$(sha256sum "$bin" | cut -d' ' -f1)
-make_installer() { # SHA → an installer that fetches $bin into $dest
-  sed -e "s|^url=.*|url='file://$bin?sv=2024\&sig=SECRETSIG'|" -e "s|^sha256=.*|sha256='$1'|" \
-    -e "s|^dest=.*|dest=$dest|" "$installer"
+mkdir -p "$W/rel-bin" "$W/rel"
+install -m 0755 "$bin" "$W/rel-bin/amlprobe"
+archive="$W/rel/amlprobe-$("$bin" --version | awk '{print $2}')-$(uname -m)-unknown-linux-musl.tar.gz"
+tar -C "$W/rel-bin" -czf "$archive" amlprobe
+sha=$(sha256sum "$archive" | cut -d' ' -f1)
+make_installer() { # SHA → an installer that fetches the archive from $W/rel into $dest
+  sed -e "s|https://CHANGE-ME.blob.core.windows.net/tools/|file://$W/rel/|" \
+    -e "s|?CHANGE-ME-SAS|?sv=2024\\&sig=SECRETSIG|" \
+    -e "s|^  $(uname -m)) sha256=[^;]*|  $(uname -m)) sha256='$1' |" -e "s|^dest=.*|dest=$dest|" "$installer"
 }
 make_installer CHANGE-ME >"$W/install-placeholder"
 if sh "$W/install-placeholder" 2>"$W/install.err"; then die "the installer accepted sha256=CHANGE-ME"; fi
@@ -150,7 +157,7 @@ make_installer "$sha" >"$W/install-good"
 sh "$W/install-good" 2>"$W/install.err" || die "installer: $(cat "$W/install.err")"
 cmp -s "$bin" "$dest" && [ -x "$dest" ] || die "the installer did not install the binary"
 ! grep -q SECRETSIG "$W/install.err" || die "the installer printed the SAS signature"
-ok "amlprobe-install installs a binary whose SHA-256 matches"
+ok "amlprobe-install installs the binary from the release archive whose SHA-256 matches"
 
 if [ "$is_root" = 1 ]; then
   # runcmd as cloud-init runs it (sh), with its paths moved under $W.
@@ -308,49 +315,82 @@ grep -q "^EXPOSE $(sed -n 's/.*--listen", "[^"]*:\([0-9]*\)".*/\1/p' "$pkg/kuber
   || die "the Containerfile does not EXPOSE the DaemonSet's port"
 ok "Containerfile: FROM scratch, USER $user, ENTRYPOINT $entry, EXPOSE matches the DaemonSet"
 bash -n "$pkg/container/build.sh" || die "build.sh is not valid bash"
-AMLPROBE_BIN="$bin" bash "$pkg/container/build.sh" --context-only "$W/ctx" >/dev/null
-[ -x "$W/ctx/amlprobe" ] && [ -s "$W/ctx/ca-certificates.crt" ] && [ -f "$W/ctx/Containerfile" ] \
-  || die "build.sh --context-only staged $(ls "$W/ctx")"
-ok "build.sh stages the binary, the CA bundle and the Containerfile"
-if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
-  image="amlprobe-check:$$"
-  AMLPROBE_BIN="$bin" IMAGE="$image" bash "$pkg/container/build.sh" >/dev/null
-  docker run --rm --network none --read-only --cap-drop ALL "$image" --version | grep -q '^amlprobe ' \
-    || die "the image does not run amlprobe --version"
-  [ "$(docker image inspect -f '{{.Config.User}}' "$image")" = "$user:$user" ] || die "image user"
-  docker image rm "$image" >/dev/null
-  ok "the image builds and runs read-only with no capabilities and no network"
-elif [ "$is_root" = 1 ]; then
-  # No docker daemon (CI): build the recipe into an OCI bundle and run it with runc, the way
-  # kubelet would start the Job's pod from the image.
-  command -v runc >/dev/null || apt_quiet runc || true
-  ran=0
-  if command -v runc >/dev/null; then
-    mkdir -p "$W/spec"
-    (cd "$W/spec" && runc spec)
-    echo "nameserver 127.0.0.1" >"$W/ctr-resolv.conf"
-    : >"$W/empty.env"
-    pyck oci-bundle "$W/ctx" "$W/b-version" "$W/spec/config.json" "$W/empty.env" "$W/ctr-resolv.conf" --version
-    if out=$(cd "$W/b-version" && timeout 60 runc run "amlpkg-v$$" 2>&1); then
-      ran=1
-    fi
-  fi
-  if [ "$ran" = 1 ]; then
-    grep -q '^amlprobe [0-9]' <<<"$out" || die "the image's amlprobe --version printed: $out"
-    ok "the image runs as uid $user with a read-only root and no capabilities (runc)"
-    meta="$W/k8s/job-amlprobe.meta"
-    mapfile -t kargs <"$W/k8s/job-amlprobe.args"
-    pyck oci-bundle "$W/ctx" "$W/b-job" "$W/spec/config.json" "$W/k8s/job-amlprobe.env" "$W/ctr-resolv.conf" "${kargs[@]}"
-    got=0
-    (cd "$W/b-job" && timeout 120 runc run "amlpkg-j$$" >"$W/ctr-job.json" 2>"$W/ctr-job.err") || got=$?
-    [ "$got" = 1 ] || die "the Job's command in the image exited $got, expected 1: $(head -c 400 "$W/ctr-job.err")"
-    ok "the Job's command in the image exits 1 (nothing reachable)"
-    pyck report "$W/ctr-job.json" "$(field host)" "$(field suites)" "$(field region)" "$(field workspace_id)"
-  else
-    skipped "container run: no docker daemon, and runc cannot start containers here: ${out:-runc not installed}"
-  fi
+# The arm64 image needs the aarch64 binary; build-static exits 3 where its toolchain can't be had.
+bin_arm64=${AMLPROBE_BIN_AARCH64:-}
+if [ -z "$bin_arm64" ]; then
+  got=0
+  rel=$(./.ci/build-static --target aarch64) || got=$?
+  [ "$got" = 0 ] || [ "$got" = 3 ] || die ".ci/build-static --target aarch64 exited $got"
+  [ "$got" = 3 ] || bin_arm64="$root/$rel"
+fi
+if [ -z "$bin_arm64" ]; then
+  [ "${CI:-}" != true ] || die "the aarch64 cross toolchain did not install: CI must build the arm64 image"
+  skipped "container image: the aarch64 cross toolchain cannot be installed here, so no arm64 image"
 else
-  skipped "container build: needs a docker daemon or root for runc (the recipe was checked statically)"
+  export AMLPROBE_BIN="$bin" AMLPROBE_BIN_AARCH64="$bin_arm64"
+  bash "$pkg/container/build.sh" --context-only "$W/ctx" >/dev/null
+  for arch in amd64 arm64; do
+    [ -x "$W/ctx/$arch/amlprobe" ] && [ -s "$W/ctx/$arch/ca-certificates.crt" ] && [ -f "$W/ctx/$arch/Containerfile" ] \
+      || die "build.sh --context-only staged $(ls -R "$W/ctx")"
+  done
+  ok "build.sh stages the binary, the CA bundle and the Containerfile for amd64 and arm64"
+  bash "$pkg/container/build.sh" "$W/oci" >/dev/null 2>"$W/oci-build.err" || die "build.sh: $(cat "$W/oci-build.err")"
+  tag=$("$bin" --version | awk '{print $2}')
+  pyck oci-index "$W/oci" "$tag" "$user"
+  # A second implementation reads the layout too: skopeo resolves each platform and checks digests.
+  if ! command -v skopeo >/dev/null && [ "$is_root" = 1 ]; then apt_quiet skopeo || true; fi
+  if command -v skopeo >/dev/null; then
+    for arch in amd64 arm64; do
+      got=$(skopeo --override-os linux --override-arch "$arch" inspect --config "oci:$W/oci:$tag" \
+        | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["os"], c["architecture"])')
+      [ "$got" = "linux $arch" ] || die "skopeo resolves $arch in the index to $got"
+    done
+    skopeo copy --quiet --all "oci:$W/oci:$tag" "oci:$W/oci-copy:$tag" >/dev/null 2>"$W/skopeo.err" \
+      || die "skopeo copy --all: $(cat "$W/skopeo.err")"
+    ok "skopeo resolves linux/amd64 and linux/arm64 from the index and copies it whole"
+  else
+    skipped "skopeo is not installed: the OCI layout was only checked by check.py"
+  fi
+  if [ "$is_root" = 1 ]; then
+    # No docker daemon (CI): unpack each image into an OCI bundle and run it with runc, the way
+    # kubelet would start the Job's pod from the image. The arm64 image runs under qemu-user.
+    command -v runc >/dev/null || apt_quiet runc || true
+    command -v qemu-aarch64-static >/dev/null || apt_quiet qemu-user-static || true
+    ran=0
+    if command -v runc >/dev/null; then
+      mkdir -p "$W/spec"
+      (cd "$W/spec" && runc spec)
+      echo "nameserver 127.0.0.1" >"$W/ctr-resolv.conf"
+      : >"$W/empty.env"
+      pyck oci-bundle "$W/oci" "$tag" amd64 "$W/b-version" "$W/spec/config.json" "$W/empty.env" "$W/ctr-resolv.conf" --version
+      if out=$(cd "$W/b-version" && timeout 60 runc run "amlpkg-v$$" 2>&1); then
+        ran=1
+      fi
+    fi
+    if [ "$ran" = 1 ]; then
+      grep -q '^amlprobe [0-9]' <<<"$out" || die "the image's amlprobe --version printed: $out"
+      ok "the amd64 image runs as uid $user with a read-only root and no capabilities (runc)"
+      meta="$W/k8s/job-amlprobe.meta"
+      mapfile -t kargs <"$W/k8s/job-amlprobe.args"
+      pyck oci-bundle "$W/oci" "$tag" amd64 "$W/b-job" "$W/spec/config.json" "$W/k8s/job-amlprobe.env" "$W/ctr-resolv.conf" "${kargs[@]}"
+      got=0
+      (cd "$W/b-job" && timeout 120 runc run "amlpkg-j$$" >"$W/ctr-job.json" 2>"$W/ctr-job.err") || got=$?
+      [ "$got" = 1 ] || die "the Job's command in the image exited $got, expected 1: $(head -c 400 "$W/ctr-job.err")"
+      ok "the Job's command in the amd64 image exits 1 (nothing reachable)"
+      pyck report "$W/ctr-job.json" "$(field host)" "$(field suites)" "$(field region)" "$(field workspace_id)"
+      qemu=$(command -v qemu-aarch64-static) || die "qemu-aarch64-static is not installed (Debian: qemu-user-static)"
+      pyck oci-bundle "$W/oci" "$tag" arm64 "$W/b-arm64" "$W/spec/config.json" "$W/empty.env" "$W/ctr-resolv.conf" --qemu "$qemu" --version
+      file "$W/b-arm64/rootfs/usr/local/bin/amlprobe" | grep -q 'ARM aarch64.*static' \
+        || die "the arm64 image holds $(file "$W/b-arm64/rootfs/usr/local/bin/amlprobe")"
+      out=$(cd "$W/b-arm64" && timeout 60 runc run "amlpkg-a$$" 2>&1) || die "the arm64 image under qemu: $out"
+      [ "$out" = "$("$bin" --version)" ] || die "the arm64 image's amlprobe --version printed: $out"
+      ok "the arm64 image holds a static aarch64 binary and runs --version under qemu-user (runc)"
+    else
+      skipped "container run: no docker daemon, and runc cannot start containers here: ${out:-runc not installed}"
+    fi
+  else
+    skipped "container run: needs root for runc (the index was checked statically)"
+  fi
 fi
 
 n=$(grep -c '^ok - ' "$LOG")
