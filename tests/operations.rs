@@ -414,6 +414,10 @@ fn serve_answers_metrics_health_and_report() {
     assert_eq!(run["exit_code"], 1);
     assert_eq!(run["failing"][0]["id"], "t.blob");
     assert_eq!(run["failing"][0]["reason"], "tcp_refused");
+    assert_eq!(
+        run["failing"][0]["cause"], 1,
+        "the log line names the root cause: {run}"
+    );
     let second = server.next_line();
     assert_eq!(second["run"], 2, "it runs again on the interval: {second}");
 
@@ -423,7 +427,7 @@ fn serve_answers_metrics_health_and_report() {
         metrics.contains("amlprobe_flow_up{flow=\"t.api\",suite=\"t\",required=\"true\"} 1\n"),
         "{metrics}"
     );
-    assert!(metrics.contains("amlprobe_flow_reason{flow=\"t.blob\",reason=\"tcp_refused\"} 1\n"));
+    assert!(metrics.contains("amlprobe_flow_reason{flow=\"t.blob\",reason=\"tcp_refused\",cause=\"1\"} 1\n"));
     assert!(metrics.contains("amlprobe_probe_duration_seconds{flow=\"t.api\",kind=\"tcp\""));
     assert!(metrics.contains("# TYPE amlprobe_runs_total counter\n"));
     assert!(metrics.contains("amlprobe_last_run_timestamp_seconds "));
