@@ -149,7 +149,7 @@ fn run(command: RunCommand) -> Result<u8, Failure> {
         .map_err(usage)?;
     let (cfg, report) = probe_once(command.run, true)?;
     print(&match (cfg.quiet, cfg.format) {
-        (true, _) => report::table::summary_line(&report) + "\n",
+        (true, _) => report::table::quiet(&report, colored(&cfg)),
         (false, Format::Json) => report.to_json() + "\n",
         (false, Format::Table) => report::table::render(&report, colored(&cfg)),
         (false, Format::Junit) => report::junit::render(&report),

@@ -3,12 +3,13 @@
 //!
 //! Data flows one way: [`cli`] → [`config`] (validated settings and [`context`]) → [`suite`]
 //! (flows as data) → [`plan`] (templates rendered) → [`engine`] (concurrent [`probe`]s) →
-//! [`verdict`] (expectations, hints, flow status) → [`report`] (JSON contract and renderers).
+//! [`verdict`] (expectations, hints, flow status) → [`causes`] (failures grouped) → [`report`] (JSON contract and renderers).
 //! [`runner`] ties one run together for the front ends: `run`, [`bundle`] and [`serve`].
 //! Only [`app`] prints.
 
 pub mod app;
 pub mod bundle;
+pub mod causes;
 pub mod cli;
 pub mod config;
 pub mod context;

@@ -10,7 +10,7 @@ use crate::netaddr::PrivateRanges;
 use crate::probe::SetupError;
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool};
 use crate::suite::{Catalog, Expectation};
-use crate::{hostinfo, plan, resolvers, sysdns, verdict};
+use crate::{causes, hostinfo, plan, resolvers, sysdns, verdict};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -104,7 +104,15 @@ pub async fn run_once(
         hosts_file: &hosts_file,
         resolver: &resolver_label,
     };
-    let flow_reports = verdict::assess(&flows, &observed, &judgement);
+    let mut flow_reports = verdict::assess(&flows, &observed, &judgement);
+    let facts = causes::Facts {
+        resolver: &resolver_label,
+        hints: &catalog.hints,
+        causes: &catalog.causes,
+        comparison: resolver_comparison.as_deref(),
+    };
+    let root_causes = causes::find(&flow_reports, &facts);
+    causes::link(&mut flow_reports, &root_causes);
     Ok(Report {
         schema_version: report::SCHEMA_VERSION,
         tool: Tool {
@@ -133,6 +141,7 @@ pub async fn run_once(
             strict: cfg.strict,
         },
         summary: Summary::of(&flow_reports),
+        root_causes,
         flows: flow_reports,
         resolver_comparison,
     })

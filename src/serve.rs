@@ -135,7 +135,7 @@ fn run_line(run: u64, report: &Report) -> String {
         .flows
         .iter()
         .filter(|f| report.fails_run(f))
-        .map(|f| serde_json::json!({ "id": f.id, "reason": f.reason }))
+        .map(|f| serde_json::json!({ "id": f.id, "reason": f.reason, "cause": f.cause }))
         .collect();
     log_line(serde_json::json!({
         "ts": report.started_at,

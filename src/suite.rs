@@ -1,6 +1,7 @@
 //! Suites as data: the TOML model of `probes/*.toml`, the per-cloud values and reason hints, and
 //! loading them (embedded at build time, or from `--suite-file`) with file:line errors.
 
+use crate::causes::CauseHint;
 use crate::context::{CONTEXT_VARIABLES, Cloud, Resource};
 use crate::outcome::ReasonCode;
 use crate::probe::http::HttpCheck;
@@ -197,6 +198,8 @@ pub struct ReasonHint {
 #[serde(deny_unknown_fields)]
 struct HintsFile {
     reason: BTreeMap<String, ReasonHint>,
+    #[serde(default)]
+    cause: BTreeMap<String, CauseHint>,
 }
 
 /// A suite, cloud or hints file that could not be used.
@@ -231,6 +234,8 @@ pub struct Catalog {
     pub clouds: BTreeMap<Cloud, BTreeMap<String, String>>,
     /// Hints per reason code.
     pub hints: BTreeMap<ReasonCode, ReasonHint>,
+    /// Root-cause texts per reason code.
+    pub causes: BTreeMap<ReasonCode, CauseHint>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -287,11 +292,12 @@ impl Catalog {
         let clouds_text = find(CLOUDS_FILE)?;
         let clouds: BTreeMap<Cloud, BTreeMap<String, String>> = parse_toml("probes/clouds.toml", clouds_text)?;
         let hints_text = find(HINTS_FILE)?;
-        let hints = parse_hints("probes/hints.toml", hints_text)?;
+        let (hints, causes) = parse_hints("probes/hints.toml", hints_text)?;
         let mut catalog = Catalog {
             suites: Vec::new(),
             clouds,
             hints,
+            causes,
         };
         for (name, text) in EMBEDDED.iter().filter(|(n, _)| *n != CLOUDS_FILE && *n != HINTS_FILE) {
             catalog.add_suite(&format!("probes/{name}"), "built-in", text)?;
@@ -478,21 +484,30 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
 }
 
-fn parse_hints(file: &str, text: &str) -> Result<BTreeMap<ReasonCode, ReasonHint>, SuiteError> {
+/// Reason hints and root-cause texts, each keyed by a reason code.
+type Hints = (BTreeMap<ReasonCode, ReasonHint>, BTreeMap<ReasonCode, CauseHint>);
+
+fn parse_hints(file: &str, text: &str) -> Result<Hints, SuiteError> {
     let parsed: HintsFile = parse_toml(file, text)?;
-    let mut hints = BTreeMap::new();
-    for (name, hint) in parsed.reason {
-        let code = ReasonCode::ALL
+    let code = |table: &str, name: &str| {
+        ReasonCode::ALL
             .into_iter()
             .find(|c| c.as_str() == name)
             .ok_or_else(|| SuiteError::Invalid {
                 file: file.to_string(),
-                line: text.find(&format!("[reason.{name}]")).map_or(1, |o| line_of(text, o)),
-                message: format!("'{name}' is not a reason code", name = sanitize::echo(&name)),
-            })?;
-        hints.insert(code, hint);
+                line: text.find(&format!("[{table}.{name}]")).map_or(1, |o| line_of(text, o)),
+                message: format!("'{name}' is not a reason code", name = sanitize::echo(name)),
+            })
+    };
+    let mut hints = BTreeMap::new();
+    for (name, hint) in parsed.reason {
+        hints.insert(code("reason", &name)?, hint);
     }
-    Ok(hints)
+    let mut causes = BTreeMap::new();
+    for (name, cause) in parsed.cause {
+        causes.insert(code("cause", &name)?, cause);
+    }
+    Ok((hints, causes))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `amlprobe diff`: which flows changed state between two reports (before and after a firewall
 //! change, or node A against node B).
 
-use super::saved::{SavedFlow, SavedReport};
+use super::saved::{SavedCause, SavedFlow, SavedReport};
 use crate::outcome::FlowStatus;
 use crate::sanitize::terminal;
 use serde::Serialize;
@@ -68,6 +68,40 @@ pub struct Side {
     pub started_at: String,
 }
 
+/// How a root cause changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CauseChange {
+    /// Only in the new report.
+    Appeared,
+    /// Only in the old report.
+    Disappeared,
+    /// In both (same reason and subject).
+    Persists,
+}
+
+/// One root cause's comparison, matched by reason and subject.
+#[derive(Debug, Clone, Serialize)]
+pub struct CauseDiff {
+    /// How it changed.
+    pub change: CauseChange,
+    /// Reason code.
+    pub reason: String,
+    /// The shared thing (DNS server, zone, issuer, proxy, port and service tag, host).
+    pub subject: String,
+    /// Its id in the old report.
+    pub old: Option<u32>,
+    /// Its id in the new report.
+    pub new: Option<u32>,
+    /// What is wrong (the newer report's words).
+    pub summary: String,
+    /// What to change, for a cause that appeared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// The flows it explains (in the newer report that has it).
+    pub flows: Vec<String>,
+}
+
 /// The comparison of two reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diff {
@@ -79,6 +113,47 @@ pub struct Diff {
     pub regressed: usize,
     /// Every flow, most important change first.
     pub flows: Vec<FlowChange>,
+    /// Every root cause: appeared, then disappeared, then persisting.
+    pub causes: Vec<CauseDiff>,
+}
+
+fn cause_diff(change: CauseChange, old: Option<&SavedCause>, new: Option<&SavedCause>) -> Option<CauseDiff> {
+    let latest = new.or(old)?;
+    Some(CauseDiff {
+        change,
+        reason: latest.reason.clone(),
+        subject: latest.subject.clone(),
+        old: old.map(|c| c.id),
+        new: new.map(|c| c.id),
+        summary: latest.summary.clone(),
+        fix: (change == CauseChange::Appeared).then(|| latest.fix.clone()),
+        flows: latest.flows.clone(),
+    })
+}
+
+/// Root causes of `old` and `new`, matched by reason and subject.
+fn compare_causes(old: &SavedReport, new: &SavedReport) -> Vec<CauseDiff> {
+    let mut out: Vec<CauseDiff> = new
+        .root_causes
+        .iter()
+        .filter_map(|n| {
+            let o = old.root_causes.iter().find(|o| o.same_as(n));
+            let change = if o.is_some() {
+                CauseChange::Persists
+            } else {
+                CauseChange::Appeared
+            };
+            cause_diff(change, o, Some(n))
+        })
+        .collect();
+    out.extend(
+        old.root_causes
+            .iter()
+            .filter(|o| !new.root_causes.iter().any(|n| n.same_as(o)))
+            .filter_map(|o| cause_diff(CauseChange::Disappeared, Some(o), None)),
+    );
+    out.sort_by_key(|c| c.change);
+    out
 }
 
 /// Works < inconclusive < blocked; skipped and not-testable flows are not on this scale.
@@ -158,6 +233,7 @@ pub fn compare(old: &SavedReport, new: &SavedReport) -> Diff {
         new: side(new),
         regressed: flows.iter().filter(|f| f.change == Change::Regressed).count(),
         flows,
+        causes: compare_causes(old, new),
     }
 }
 
@@ -239,16 +315,45 @@ pub fn to_text(diff: &Diff, all: bool) -> String {
             }
         }
     }
+    let causes: Vec<&CauseDiff> = diff
+        .causes
+        .iter()
+        .filter(|c| all || c.change != CauseChange::Persists)
+        .collect();
+    if !causes.is_empty() {
+        out.push_str("\nroot causes\n");
+    }
+    for c in causes {
+        let (word, id) = match c.change {
+            CauseChange::Appeared => ("APPEARED", c.new),
+            CauseChange::Disappeared => ("disappeared", c.old),
+            CauseChange::Persists => ("persists", c.new),
+        };
+        let id = id.map(|n| format!("{n}.")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{word:<12} {id} {} {} ({} flow(s))",
+            terminal(&c.reason),
+            terminal(&c.summary),
+            c.flows.len()
+        );
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(out, "{:<12} fix: {}", "", terminal(fix));
+        }
+    }
     let count = |c: Change| diff.flows.iter().filter(|f| f.change == c).count();
+    let causes = |c: CauseChange| diff.causes.iter().filter(|x| x.change == c).count();
     let _ = writeln!(
         out,
-        "\n{} regressed, {} improved, {} changed, {} added, {} removed, {} unchanged; exit {}",
+        "\n{} regressed, {} improved, {} changed, {} added, {} removed, {} unchanged; {} root cause(s) appeared, {} disappeared; exit {}",
         count(Change::Regressed),
         count(Change::Improved),
         count(Change::Changed),
         count(Change::Added),
         count(Change::Removed),
         count(Change::Unchanged),
+        causes(CauseChange::Appeared),
+        causes(CauseChange::Disappeared),
         diff.exit_code()
     );
     out
@@ -277,8 +382,65 @@ mod tests {
             started_at: "t".into(),
             host: SavedHost { hostname: "h".into() },
             flows,
+            root_causes: vec![],
             origin: "f.json".into(),
         }
+    }
+
+    fn cause(id: u32, reason: &str, subject: &str, flows: &[&str]) -> SavedCause {
+        SavedCause {
+            id,
+            reason: reason.into(),
+            subject: subject.into(),
+            summary: format!("{subject} {reason}"),
+            fix: format!("fix {subject}"),
+            flows: flows.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn causes_that_appeared_and_disappeared_are_listed() {
+        let mut old = report(vec![flow("a", FlowStatus::Blocked, Some("dns_timeout"))]);
+        old.root_causes = vec![
+            cause(1, "dns_timeout", "10.0.0.4 (resolv.conf)", &["a"]),
+            cause(2, "tcp_timeout", "TCP 445 to Storage", &["b"]),
+        ];
+        let mut new = report(vec![flow("a", FlowStatus::Blocked, Some("dns_timeout"))]);
+        new.root_causes = vec![
+            cause(1, "proxy_denied", "http://proxy:3128", &["c", "d"]),
+            // Same reason and subject, another id and more flows: the same cause.
+            cause(2, "dns_timeout", "10.0.0.4 (resolv.conf)", &["a", "e"]),
+            // Same subject, another reason: another cause.
+            cause(3, "tcp_refused", "TCP 445 to Storage", &["b"]),
+        ];
+        let diff = compare(&old, &new);
+        let got: Vec<(CauseChange, &str, Option<u32>, Option<u32>)> = diff
+            .causes
+            .iter()
+            .map(|c| (c.change, c.reason.as_str(), c.old, c.new))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (CauseChange::Appeared, "proxy_denied", None, Some(1)),
+                (CauseChange::Appeared, "tcp_refused", None, Some(3)),
+                (CauseChange::Disappeared, "tcp_timeout", Some(2), None),
+                (CauseChange::Persists, "dns_timeout", Some(1), Some(2)),
+            ]
+        );
+        assert_eq!(diff.causes[0].fix.as_deref(), Some("fix http://proxy:3128"));
+        let text = to_text(&diff, false);
+        assert!(
+            text.contains("APPEARED     1. proxy_denied http://proxy:3128 proxy_denied (2 flow(s))\n             fix: fix http://proxy:3128\n"),
+            "{text}"
+        );
+        assert!(text.contains("disappeared  2. tcp_timeout"), "{text}");
+        assert!(!text.contains("persists"), "{text}");
+        assert!(to_text(&diff, true).contains("persists     2. dns_timeout"));
+        assert!(
+            text.contains("; 2 root cause(s) appeared, 1 disappeared; exit 0"),
+            "{text}"
+        );
     }
 
     #[test]

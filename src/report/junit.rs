@@ -28,9 +28,23 @@ fn xml(text: &str) -> String {
     out
 }
 
-fn details(flow: &FlowReport) -> String {
+/// ` (cause N)` for a flow with a root cause.
+fn cause_tag(flow: &FlowReport) -> String {
+    flow.cause.map(|n| format!(" (cause {n})")).unwrap_or_default()
+}
+
+fn details(report: &Report, flow: &FlowReport) -> String {
     // Fields are escaped one by one: the newlines between them are the document's own.
     let mut text = terminal(&flow.message).into_owned();
+    if let Some(c) = flow.cause.and_then(|n| report.root_causes.iter().find(|c| c.id == n)) {
+        let _ = write!(
+            text,
+            "\nRoot cause {} ({} flow(s)): {}",
+            c.id,
+            c.flows.len(),
+            terminal(&c.summary)
+        );
+    }
     if let Some(hint) = &flow.hint {
         text.push_str("\nFix: ");
         text.push_str(&terminal(hint));
@@ -65,9 +79,14 @@ fn testcase(report: &Report, flow: &FlowReport) -> String {
     let body = if report.fails_run(flow) {
         format!(
             "\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    ",
-            xml(&format!("{}: {}", flow.status.as_str(), flow.message)),
+            xml(&format!(
+                "{}: {}{}",
+                flow.status.as_str(),
+                flow.message,
+                cause_tag(flow)
+            )),
             xml(reason),
-            xml(&details(flow))
+            xml(&details(report, flow))
         )
     } else if flow.status == FlowStatus::Works {
         String::new()
@@ -75,8 +94,13 @@ fn testcase(report: &Report, flow: &FlowReport) -> String {
         let why = if flow.required { "" } else { "optional flow " };
         format!(
             "\n      <skipped message=\"{}\"/>\n      <system-out>{}</system-out>\n    ",
-            xml(&format!("{why}{} ({reason}): {}", flow.status.as_str(), flow.message)),
-            xml(&details(flow))
+            xml(&format!(
+                "{why}{} ({reason}): {}{}",
+                flow.status.as_str(),
+                flow.message,
+                cause_tag(flow)
+            )),
+            xml(&details(report, flow))
         )
     };
     format!("{open}{body}</testcase>\n")
@@ -142,8 +166,13 @@ mod tests {
         );
         assert!(
             text.contains(
-                "<failure message=\"blocked: sa.blob.core.windows.net:443 tcp_timeout\" type=\"tcp_timeout\">"
-            )
+                "<failure message=\"blocked: sa.blob.core.windows.net:443 tcp_timeout (cause 1)\" type=\"tcp_timeout\">"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("tcp_timeout\nRoot cause 1 (1 flow(s)): TCP 443 to Storage is silently dropped\nFix: "),
+            "{text}"
         );
         assert!(text.contains("Fix: Allow TCP 443 to Storage in the NSG."));
         assert_eq!(text.matches("<failure").count(), 1);
@@ -155,7 +184,7 @@ mod tests {
         report.flows[1].required = false;
         let text = render(&report);
         assert!(text.contains("failures=\"0\" skipped=\"1\""), "{text}");
-        assert!(text.contains("<skipped message=\"optional flow blocked (tcp_timeout)"));
+        assert!(text.contains("<skipped message=\"optional flow blocked (tcp_timeout): sa.blob.core.windows.net:443 tcp_timeout (cause 1)\"/>"), "{text}");
         assert!(!text.contains("<failure"));
     }
 

@@ -1,7 +1,7 @@
 //! `amlprobe merge`: many nodes' reports as one node × flow matrix. Nodes with identical results
 //! form a group, so a thousand-node fleet with two behaviours shows as two columns.
 
-use super::saved::SavedReport;
+use super::saved::{SavedCause, SavedReport};
 use crate::outcome::FlowStatus;
 use crate::sanitize::terminal;
 use serde::Serialize;
@@ -37,6 +37,42 @@ pub struct Group {
     pub label: String,
     /// Member node names.
     pub nodes: Vec<String>,
+    /// The root causes its members report, matched by reason and subject.
+    pub causes: Vec<GroupCause>,
+}
+
+/// A root cause as seen by the nodes of one group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupCause {
+    /// Reason code.
+    pub reason: String,
+    /// The shared thing (DNS server, zone, issuer, proxy, port and service tag, host).
+    pub subject: String,
+    /// What is wrong, in the first member's words.
+    pub summary: String,
+    /// How many of the group's nodes report it.
+    pub nodes: usize,
+}
+
+/// The causes of `members`, in the order first seen, each with how many members report it.
+fn group_causes(reports: &[SavedReport], members: &[usize]) -> Vec<GroupCause> {
+    let mut seen: Vec<(&SavedCause, usize)> = Vec::new();
+    for &m in members {
+        for c in &reports[m].root_causes {
+            match seen.iter_mut().find(|(s, _)| s.same_as(c)) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((c, 1)),
+            }
+        }
+    }
+    seen.into_iter()
+        .map(|(c, nodes)| GroupCause {
+            reason: c.reason.clone(),
+            subject: c.subject.clone(),
+            summary: c.summary.clone(),
+            nodes,
+        })
+        .collect()
 }
 
 /// One flow across the fleet.
@@ -126,6 +162,7 @@ pub fn merge(reports: &[SavedReport]) -> Matrix {
             Group {
                 label: group_label(g),
                 nodes: members.iter().map(|&m| names[m].clone()).collect(),
+                causes: group_causes(reports, members),
             }
         })
         .collect();
@@ -220,6 +257,16 @@ fn cell_text(c: &Option<Cell>) -> String {
     terminal(text.trim()).into_owned()
 }
 
+/// `reason summary`, with how many of the group's nodes report it when not all do.
+fn cause_text(g: &Group, c: &GroupCause) -> String {
+    let share = if c.nodes == g.nodes.len() {
+        String::new()
+    } else {
+        format!(" ({} of {} nodes)", c.nodes, g.nodes.len())
+    };
+    format!("{} {}{share}", terminal(&c.reason), terminal(&c.summary))
+}
+
 fn legend(m: &Matrix) -> String {
     let mut out = String::new();
     for g in &m.groups {
@@ -231,6 +278,9 @@ fn legend(m: &Matrix) -> String {
             if g.nodes.len() == 1 { "" } else { "s" },
             terminal(&g.nodes.join(", "))
         );
+        for c in &g.causes {
+            let _ = writeln!(out, "   root cause: {}", cause_text(g, c));
+        }
     }
     out
 }
@@ -321,6 +371,9 @@ pub fn to_markdown(m: &Matrix, only_differences: bool) -> String {
             g.nodes.len(),
             esc(&g.nodes.join(", "))
         );
+        for c in &g.causes {
+            let _ = writeln!(out, "  - root cause: {}", esc(&cause_text(g, c)));
+        }
     }
     out.push('\n');
     out.push_str(&footer(m, rows.len()));
@@ -350,8 +403,45 @@ mod tests {
                 flow("w.api", FlowStatus::Works, None),
                 flow("w.blob", blob, (blob == FlowStatus::Blocked).then_some("tcp_timeout")),
             ],
+            root_causes: match blob {
+                FlowStatus::Blocked => vec![SavedCause {
+                    id: 1,
+                    reason: "tcp_timeout".into(),
+                    subject: "TCP 443 to Storage".into(),
+                    summary: format!("TCP 443 to Storage is silently dropped on {host}"),
+                    fix: "Allow TCP 443 to Storage.".into(),
+                    flows: vec!["w.blob".into()],
+                }],
+                _ => vec![],
+            },
             origin: format!("{host}.json"),
         }
+    }
+
+    #[test]
+    fn each_group_lists_the_root_causes_of_its_nodes() {
+        let reports = vec![
+            report("node-a", FlowStatus::Works),
+            report("node-b", FlowStatus::Blocked),
+            report("node-c", FlowStatus::Blocked),
+        ];
+        let m = merge(&reports);
+        assert_eq!(m.groups[0].nodes, ["node-b", "node-c"]);
+        let causes = &m.groups[0].causes;
+        assert_eq!(causes.len(), 1, "the same reason and subject on two nodes is one cause");
+        assert_eq!((causes[0].subject.as_str(), causes[0].nodes), ("TCP 443 to Storage", 2));
+        assert!(m.groups[1].causes.is_empty());
+        let text = to_text(&m, false);
+        assert!(
+            text.contains("A (2 nodes): node-b, node-c\n   root cause: tcp_timeout TCP 443 to Storage is silently dropped on node-b\nB (1 node): node-a\n"),
+            "{text}"
+        );
+        assert!(
+            to_markdown(&m, false)
+                .contains("  - root cause: tcp_timeout TCP 443 to Storage is silently dropped on node-b\n"),
+            "{}",
+            to_markdown(&m, false)
+        );
     }
 
     #[test]

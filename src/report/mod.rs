@@ -11,6 +11,7 @@ pub mod saved;
 pub mod store;
 pub mod table;
 
+pub use crate::causes::RootCause;
 use crate::context::WorkspaceContext;
 use crate::imds::ImdsInfo;
 use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
@@ -46,6 +47,8 @@ pub struct Report {
     pub settings: Settings,
     /// Counts per flow status.
     pub summary: Summary,
+    /// Blocked and inconclusive flows grouped by shared cause, most important first.
+    pub root_causes: Vec<RootCause>,
     /// Every flow, in suite order.
     pub flows: Vec<FlowReport>,
     /// Each probed name through each resolver (`--compare-resolvers`; null otherwise).
@@ -170,6 +173,11 @@ pub struct FlowReport {
     pub path: Route,
     /// The direct path's verdict for a proxied flow (with `--compare-direct`).
     pub direct_path: Option<DirectPath>,
+    /// The private DNS zone that should hold the flow's records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_dns_zone: Option<String>,
+    /// The id of the root cause that explains this flow (blocked and inconclusive flows).
+    pub cause: Option<u32>,
     /// Every probe, in order: DNS per host, then per port and address.
     pub probes: Vec<ProbeReport>,
 }
@@ -367,6 +375,8 @@ pub(crate) mod test_support {
             hint: hint.clone(),
             path: Route::Direct,
             direct_path: None,
+            private_dns_zone: None,
+            cause: reason.map(|_| 1),
             probes: vec![
                 probe(ProbeKind::Dns, host, None, ProbeStatus::Pass, None),
                 probe(ProbeKind::Tcp, host, Some(443), tcp_status, reason),
@@ -413,6 +423,17 @@ pub(crate) mod test_support {
                 strict: false,
             },
             summary: Summary::of(&flows),
+            root_causes: vec![RootCause {
+                id: 1,
+                kind: crate::causes::CauseKind::Destination,
+                reason: ReasonCode::TcpTimeout,
+                subject: "TCP 443 to Storage".into(),
+                summary: "TCP 443 to Storage is silently dropped".into(),
+                fix: "Allow TCP 443 to Storage in the NSG.".into(),
+                required: true,
+                flows: vec!["w.blob".into()],
+                probes: 1,
+            }],
             flows,
             resolver_comparison: None,
         }

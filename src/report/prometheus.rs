@@ -150,16 +150,36 @@ pub fn add_report(out: &mut Exposition, report: &Report) {
             );
         }
         if let Some(reason) = flow.reason {
+            let cause = flow.cause.map(|n| n.to_string()).unwrap_or_default();
             out.sample(
                 "amlprobe_flow_reason",
-                "The reason code of a flow that is not working (always 1).",
-                &[("flow", flow.id.as_str()), ("reason", reason.as_str())],
+                "The reason code of a flow that is not working, and the id of its root cause (always 1).",
+                &[
+                    ("flow", flow.id.as_str()),
+                    ("reason", reason.as_str()),
+                    ("cause", cause.as_str()),
+                ],
                 1.0,
             );
         }
         for probe in &flow.probes {
             probe_samples(out, flow, probe);
         }
+    }
+    // One series per cause: ids run 1..n over failing flows, kinds and reasons are closed sets.
+    for c in &report.root_causes {
+        let id = c.id.to_string();
+        out.sample(
+            "amlprobe_root_cause",
+            "Flows a root cause of the last run explains, by cause id, reason and kind.",
+            &[
+                ("cause", id.as_str()),
+                ("reason", c.reason.as_str()),
+                ("kind", c.kind.as_str()),
+                ("required", if c.required { "true" } else { "false" }),
+            ],
+            c.flows.len() as f64,
+        );
     }
     out.sample(
         "amlprobe_required_blocked",
@@ -230,7 +250,13 @@ mod tests {
         assert!(text.contains("amlprobe_flow_up{flow=\"w.blob\",suite=\"w\",required=\"true\"} 0\n"));
         assert!(text.contains("amlprobe_flow_status{flow=\"w.blob\",status=\"blocked\"} 1\n"));
         assert!(text.contains("amlprobe_flow_status{flow=\"w.blob\",status=\"works\"} 0\n"));
-        assert!(text.contains("amlprobe_flow_reason{flow=\"w.blob\",reason=\"tcp_timeout\"} 1\n"));
+        assert!(text.contains("amlprobe_flow_reason{flow=\"w.blob\",reason=\"tcp_timeout\",cause=\"1\"} 1\n"));
+        assert!(
+            text.contains(
+                "amlprobe_root_cause{cause=\"1\",reason=\"tcp_timeout\",kind=\"destination\",required=\"true\"} 1\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains(
             "amlprobe_probe_reason{flow=\"w.blob\",kind=\"tcp\",host=\"sa.blob.core.windows.net\",port=\"443\",address=\"10.0.0.5\",path=\"direct\",reason=\"tcp_timeout\"} 1\n"
         ));

@@ -40,6 +40,9 @@ pub struct SavedReport {
     pub host: SavedHost,
     /// Every flow.
     pub flows: Vec<SavedFlow>,
+    /// Root causes (absent from reports older than them).
+    #[serde(default)]
+    pub root_causes: Vec<SavedCause>,
     /// The file it was read from.
     #[serde(skip)]
     pub origin: String,
@@ -70,6 +73,31 @@ pub struct SavedFlow {
     /// What to change.
     #[serde(default)]
     pub hint: Option<String>,
+}
+
+/// One root cause of a saved report.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SavedCause {
+    /// Its number in that report.
+    pub id: u32,
+    /// Reason code, as text.
+    pub reason: String,
+    /// The shared thing (DNS server, zone, issuer, proxy, port and service tag, host).
+    pub subject: String,
+    /// What is wrong.
+    pub summary: String,
+    /// What to change.
+    #[serde(default)]
+    pub fix: String,
+    /// The flows it explains.
+    pub flows: Vec<String>,
+}
+
+impl SavedCause {
+    /// The same cause in two reports has the same reason and subject; ids and counts differ.
+    pub fn same_as(&self, other: &SavedCause) -> bool {
+        self.reason == other.reason && self.subject == other.subject
+    }
 }
 
 /// Reads one report file.
@@ -138,6 +166,8 @@ pub(crate) mod tests {
         assert_eq!(saved.flows.len(), 2);
         assert_eq!(saved.flows[1].status, FlowStatus::Blocked);
         assert_eq!(saved.flows[1].reason.as_deref(), Some("tcp_timeout"));
+        assert_eq!(saved.root_causes[0].subject, "TCP 443 to Storage");
+        assert_eq!(saved.root_causes[0].flows, ["w.blob"]);
         assert_eq!(load_all(&[dir.path().to_path_buf()]).unwrap().len(), 1);
     }
 

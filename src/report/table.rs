@@ -1,5 +1,5 @@
-//! The human table: flows grouped by suite, one line each, then the reason and the fix for
-//! every flow that is not working, then a summary line.
+//! The human table: the root causes with their fixes, then flows grouped by suite, one line
+//! each with the reason of every flow that is not working and its cause, then a summary line.
 
 use super::{FlowReport, ProbeKind, Report};
 use crate::outcome::FlowStatus;
@@ -110,9 +110,8 @@ pub fn render(report: &Report, color: bool) -> String {
     for warning in ctx.warnings.iter().chain(&report.host.dns_warnings) {
         let _ = writeln!(out, "{} {warning}", paint.wrap("33", "warning:"));
     }
+    out.push_str(&causes_block(report, &paint));
     let mut suite = "";
-    // When one cause blocks many flows (DNS down, a proxy denying), its fix is spelled out once.
-    let mut hints_shown = std::collections::HashSet::new();
     for flow in &report.flows {
         if flow.suite != suite {
             suite = &flow.suite;
@@ -139,14 +138,11 @@ pub fn render(report: &Report, color: bool) -> String {
                 FlowStatus::Blocked | FlowStatus::Inconclusive | FlowStatus::Skipped
             )
         {
-            let _ = writeln!(out, "      {} [{}]", terminal(&flow.message), terminal(&flow.id));
-            if let Some(hint) = &flow.hint {
-                let fix = paint.wrap("36", "fix:");
-                if hints_shown.insert(hint.as_str()) {
-                    let _ = writeln!(out, "      {fix} {}", terminal(hint));
-                } else {
-                    let _ = writeln!(out, "      {fix} as above");
-                }
+            // The fix of a flow with a root cause is spelled out once, in the causes block.
+            let cause = flow.cause.map(|n| format!(" (cause {n})")).unwrap_or_default();
+            let _ = writeln!(out, "      {} [{}]{cause}", terminal(&flow.message), terminal(&flow.id));
+            if let (None, Some(hint)) = (flow.cause, &flow.hint) {
+                let _ = writeln!(out, "      {} {}", paint.wrap("36", "fix:"), terminal(hint));
             }
         }
     }
@@ -176,7 +172,64 @@ pub fn render(report: &Report, color: bool) -> String {
     out
 }
 
-/// One line: counts, duration and exit code (what `--quiet` prints).
+/// The root causes, numbered, each with its fix and the flows it explains; empty when every
+/// flow works.
+fn causes_block(report: &Report, paint: &Paint) -> String {
+    let mut out = String::new();
+    if report.root_causes.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\n{}", paint.wrap("1", "root causes"));
+    for c in &report.root_causes {
+        let optional = if c.required { "" } else { " (optional flows)" };
+        let _ = writeln!(
+            out,
+            "  {} {} {}{optional}",
+            paint.wrap("1", &format!("{}.", c.id)),
+            c.reason.as_str(),
+            terminal(&c.summary)
+        );
+        let _ = writeln!(out, "     {} {}", paint.wrap("36", "fix:"), terminal(&c.fix));
+        let flows: Vec<String> = c.flows.iter().map(|f| terminal(f).into_owned()).collect();
+        let _ = writeln!(out, "     flows: {}", flows.join(", "));
+    }
+    out
+}
+
+/// What `--quiet` prints: the root causes, if any, then the summary line.
+pub fn quiet(report: &Report, color: bool) -> String {
+    let causes = causes_block(report, &Paint { on: color });
+    format!("{}{}\n", causes.trim_start(), summary_line(report))
+}
+
+/// ` (N root causes)` for the causes whose flows have `status`; empty when there are none.
+fn causes_of(report: &Report, status: FlowStatus) -> String {
+    let n = report
+        .root_causes
+        .iter()
+        .filter(|c| {
+            let statuses = || {
+                c.flows
+                    .iter()
+                    .filter_map(|id| report.flows.iter().find(|f| &f.id == id).map(|f| f.status))
+            };
+            // A cause counts where its worst flow does: blocked if any of its flows is.
+            let worst = if statuses().any(|s| s == FlowStatus::Blocked) {
+                FlowStatus::Blocked
+            } else {
+                FlowStatus::Inconclusive
+            };
+            worst == status
+        })
+        .count();
+    match n {
+        0 => String::new(),
+        1 => " (1 root cause)".into(),
+        n => format!(" ({n} root causes)"),
+    }
+}
+
+/// One line: counts, duration and exit code.
 pub fn summary_line(report: &Report) -> String {
     let s = &report.summary;
     let blocked: Vec<String> = report
@@ -186,11 +239,13 @@ pub fn summary_line(report: &Report) -> String {
         .map(|f| format!("{} ({})", terminal(&f.id), f.reason.map(|r| r.as_str()).unwrap_or("?")))
         .collect();
     let mut line = format!(
-        "amlprobe: {} flows: {} works, {} blocked, {} inconclusive, {} skipped, {} not testable in {:.1} s; exit {}",
+        "amlprobe: {} flows: {} works, {} blocked{}, {} inconclusive{}, {} skipped, {} not testable in {:.1} s; exit {}",
         s.flows,
         s.works,
         s.blocked,
+        causes_of(report, FlowStatus::Blocked),
         s.inconclusive,
+        causes_of(report, FlowStatus::Inconclusive),
         s.skipped,
         s.not_testable,
         report.duration_ms as f64 / 1000.0,
@@ -209,27 +264,77 @@ mod tests {
     use crate::report::DirectPath;
     use crate::report::test_support::sample_report;
 
-    #[test]
-    fn a_fix_shared_by_several_flows_is_spelled_out_once() {
+    /// The sample with a second flow blocked by the same cause.
+    fn two_flows_one_cause() -> Report {
         let mut report = sample_report();
-        let mut second = report
-            .flows
-            .iter()
-            .find(|f| f.status == FlowStatus::Blocked)
-            .unwrap()
-            .clone();
+        let mut second = report.flows[1].clone();
         second.id = "w.file".into();
         report.flows.push(second);
-        let hint = "Allow UDP and TCP 53 to the DNS server.".to_string();
-        let failing = |f: &FlowReport| matches!(f.status, FlowStatus::Blocked | FlowStatus::Inconclusive);
-        for f in report.flows.iter_mut().filter(|f| failing(f)) {
-            f.hint = Some(hint.clone());
-        }
-        let n = report.flows.iter().filter(|f| failing(f)).count();
-        assert!(n >= 2, "the sample needs two failing flows");
+        report.summary = crate::report::Summary::of(&report.flows);
+        report.root_causes[0].flows.push("w.file".into());
+        report
+    }
+
+    #[test]
+    fn root_causes_come_first_and_flows_refer_to_them() {
+        let report = two_flows_one_cause();
         let table = render(&report, false);
-        assert_eq!(table.matches(hint.as_str()).count(), 1, "{table}");
-        assert_eq!(table.matches("fix: as above").count(), n - 1, "{table}");
+        let fix = &report.root_causes[0].fix;
+        assert_eq!(
+            table.matches(fix.as_str()).count(),
+            1,
+            "the fix is spelled out once:\n{table}"
+        );
+        let block = table.find("root causes").expect("a root causes block");
+        assert!(
+            block < table.find("\nw\n").unwrap(),
+            "before the per-flow table:\n{table}"
+        );
+        assert!(
+            table.contains("  1. tcp_timeout TCP 443 to Storage is silently dropped\n     fix: Allow TCP 443 to Storage in the NSG.\n     flows: w.blob, w.file\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains("[w.blob] (cause 1)") && table.contains("[w.file] (cause 1)"),
+            "{table}"
+        );
+        assert!(!table.contains("fix: as above"), "{table}");
+        assert!(
+            table.contains(" 2 blocked (1 root cause), 0 inconclusive, "),
+            "the summary line counts causes:\n{table}"
+        );
+    }
+
+    #[test]
+    fn quiet_prints_the_causes_and_the_summary_line_only() {
+        let report = two_flows_one_cause();
+        assert_eq!(
+            quiet(&report, false),
+            format!(
+                "root causes\n  1. tcp_timeout TCP 443 to Storage is silently dropped\n     fix: Allow TCP 443 to Storage in the NSG.\n     flows: w.blob, w.file\n{}\n",
+                summary_line(&report)
+            )
+        );
+        let mut healthy = sample_report();
+        healthy.flows.truncate(1);
+        healthy.root_causes.clear();
+        healthy.summary = crate::report::Summary::of(&healthy.flows);
+        assert_eq!(quiet(&healthy, false).lines().count(), 1);
+    }
+
+    #[test]
+    fn a_flow_without_a_cause_keeps_its_own_fix() {
+        let mut report = sample_report();
+        report.flows[1].status = FlowStatus::Skipped;
+        report.flows[1].cause = None;
+        report.flows[1].hint = Some("pass --storage-account to probe this flow".into());
+        report.root_causes.clear();
+        let table = render(&report, false);
+        assert!(
+            table.contains("      fix: pass --storage-account to probe this flow\n"),
+            "{table}"
+        );
+        assert!(!table.contains("root causes"), "{table}");
     }
 
     #[test]

@@ -100,6 +100,11 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
         hint: None,
         path: Route::Direct,
         direct_path: None,
+        private_dns_zone: match &flow.plan {
+            FlowPlan::Probe { private_dns_zone, .. } => private_dns_zone.clone(),
+            FlowPlan::MissingContext { .. } | FlowPlan::NotTestable { .. } => None,
+        },
+        cause: None,
         probes: Vec::new(),
     };
     match &flow.plan {
@@ -605,6 +610,8 @@ mod tests {
             hint: None,
             path: Route::Direct,
             direct_path: None,
+            private_dns_zone: None,
+            cause: None,
             probes,
         }
     }

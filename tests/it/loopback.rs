@@ -996,3 +996,163 @@ fn a_target_shared_by_flows_is_probed_once() {
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "three flows, one connection");
 }
+
+fn causes(report: &Value) -> &Vec<Value> {
+    report["root_causes"].as_array().expect("root_causes is a list")
+}
+
+/// Every blocked or inconclusive flow is in exactly one cause, and its `cause` says which.
+fn assert_one_cause_each(report: &Value) {
+    for f in report["flows"].as_array().unwrap() {
+        let holding: Vec<&Value> = causes(report)
+            .iter()
+            .filter(|c| c["flows"].as_array().unwrap().contains(&f["id"]))
+            .collect();
+        let failing = f["status"] == "blocked" || f["status"] == "inconclusive";
+        assert_eq!(holding.len(), usize::from(failing), "{f:#}");
+        if failing {
+            assert_eq!(f["cause"], holding[0]["id"], "{f:#}");
+        }
+    }
+}
+
+#[test]
+fn a_dns_server_that_is_down_is_one_root_cause() {
+    let down = std::net::UdpSocket::bind((LOCAL, 0)).unwrap().local_addr().unwrap();
+    let flows = [
+        ("a", dns_only("a.test", "")),
+        ("b", on_port("b.test", 443, "")),
+        ("c", on_port("c.test", 445, "")),
+    ];
+    let report = run(down, &flows, &[], &[]).json();
+    assert_one_cause_each(&report);
+    let all = causes(&report);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let c = &all[0];
+    assert_eq!(c["id"], 1);
+    assert_eq!(c["reason"], "dns_unreachable");
+    assert_eq!(c["kind"], "dns_server");
+    assert_eq!(c["required"], true);
+    assert_eq!(c["flows"], serde_json::json!(["t.a", "t.b", "t.c"]));
+    assert_eq!(c["probes"], 3);
+    let server = format!("{down} (--dns-server)");
+    assert_eq!(c["subject"], server.as_str());
+    assert!(c["summary"].as_str().unwrap().contains(&server), "{c:#}");
+    assert!(c["fix"].as_str().unwrap().contains(&server), "{c:#}");
+
+    // The table and --quiet lead with that one cause; the flows refer to it.
+    let dir = tempfile::tempdir().unwrap();
+    let bodies: Vec<(&str, &str)> = flows.iter().map(|(id, b)| (*id, b.as_str())).collect();
+    let suite = support::suite_file(dir.path(), &bodies);
+    let dns = down.to_string();
+    let args = |extra: &'static str| {
+        let mut a = vec![
+            "run",
+            "--no-imds",
+            "--no-proxy",
+            "--suite-file",
+            suite.to_str().unwrap(),
+            "--suite",
+            "t",
+            "--dns-server",
+            &dns,
+            "--timeout",
+            "1",
+        ];
+        if !extra.is_empty() {
+            a.push(extra);
+        }
+        a
+    };
+    let table = amlprobe(&args(""), &[]).stdout;
+    let head = format!("root causes\n  1. dns_unreachable DNS server {server} is unreachable");
+    assert!(table.contains(&head), "{table}");
+    assert!(
+        table.find("root causes").unwrap() < table.find("\nt\n").unwrap(),
+        "{table}"
+    );
+    assert_eq!(table.matches("(cause 1)").count(), 3, "{table}");
+    assert!(!table.contains("      fix:"), "no flow repeats the fix: {table}");
+    assert!(table.contains(" 3 blocked (1 root cause), "), "{table}");
+    let quiet = amlprobe(&args("--quiet"), &[]).stdout;
+    assert!(quiet.starts_with(&head), "{quiet}");
+    assert_eq!(
+        quiet.lines().count(),
+        5,
+        "the heading, the cause (3 lines) and the summary line: {quiet}"
+    );
+    assert!(
+        quiet.lines().last().unwrap().starts_with("amlprobe: 3 flows:"),
+        "{quiet}"
+    );
+}
+
+#[test]
+fn a_proxy_denying_several_hosts_is_one_cause_listing_them() {
+    let dns = support::dns_server(&[]);
+    let denied = support::proxy_server(Proxy::Refuse("HTTP/1.1 403 Forbidden"));
+    let port = support::closed_port();
+    let tls = format!("tls_ports = [{port}]");
+    let flows = [
+        ("one", on_port("one.test", port, &tls)),
+        ("two", on_port("two.test", port, &tls)),
+        ("three", on_port("three.test", port, &tls)),
+    ];
+    let proxy = format!("http://127.0.0.1:{denied}");
+    let report = run(dns, &flows, &["--proxy", &proxy], &[]).json();
+    assert_one_cause_each(&report);
+    let all = causes(&report);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let c = &all[0];
+    assert_eq!(
+        (c["reason"].as_str(), c["kind"].as_str()),
+        (Some("proxy_denied"), Some("proxy"))
+    );
+    assert_eq!(c["subject"], proxy.as_str());
+    assert_eq!(c["flows"].as_array().unwrap().len(), 3);
+    let fix = c["fix"].as_str().unwrap();
+    assert!(
+        fix.contains(&format!("allow-list of {proxy}: one.test, two.test, three.test")),
+        "the fix lists every host for the allow-list: {fix}"
+    );
+}
+
+#[test]
+fn one_inspection_ca_on_several_hosts_is_one_cause_naming_it() {
+    let pki = Pki::new();
+    let names = ["mcr.test", "data.mcr.test", "good.test"];
+    let dns = support::dns_server(&names.map(|n| (n, Dns::A(vec![LOCAL]))));
+    let serve = |host: &str, leaf| {
+        let port = support::tls_server(pki.server_config(host, leaf), Some(AZURE_REPLY));
+        on_port(host, port, &format!("tls_ports = [{port}]"))
+    };
+    let flows = [
+        ("mcr", serve("mcr.test", Leaf::Inspected)),
+        ("data", serve("data.mcr.test", Leaf::Inspected)),
+        ("good", serve("good.test", Leaf::Good)),
+        ("expired", serve("good.test", Leaf::Expired)),
+    ];
+    let root = pki.root_pem();
+    let report = run(dns, &flows, &["--ca-file", root.to_str().unwrap()], &[]).json();
+    check(&report, "good", "works", None);
+    assert_one_cause_each(&report);
+    let all = causes(&report);
+    assert_eq!(all.len(), 2, "the inspection CA and the expired certificate: {all:#?}");
+    let c = &all[0];
+    assert_eq!(
+        (c["reason"].as_str(), c["kind"].as_str()),
+        (Some("tls_untrusted_issuer"), Some("tls_issuer"))
+    );
+    assert_eq!(c["flows"], serde_json::json!(["t.mcr", "t.data"]));
+    assert!(
+        c["subject"].as_str().unwrap().contains("Contoso TLS Inspection CA"),
+        "{c:#}"
+    );
+    assert!(
+        c["summary"].as_str().unwrap().contains("Contoso TLS Inspection CA"),
+        "{c:#}"
+    );
+    assert!(c["fix"].as_str().unwrap().contains("mcr.test, data.mcr.test"), "{c:#}");
+    assert_eq!(all[1]["reason"], "tls_expired");
+    assert_eq!(all[1]["kind"], "observation");
+}

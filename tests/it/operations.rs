@@ -82,7 +82,19 @@ fn junit_and_prometheus_formats() {
     );
     assert!(
         prom.stdout
-            .contains("amlprobe_flow_reason{flow=\"t.blob\",reason=\"tcp_refused\"} 1\n")
+            .contains("amlprobe_flow_reason{flow=\"t.blob\",reason=\"tcp_refused\",cause=\"1\"} 1\n")
+    );
+    assert!(
+        prom.stdout.contains(
+            "amlprobe_root_cause{cause=\"1\",reason=\"tcp_refused\",kind=\"destination\",required=\"true\"} 1\n"
+        ),
+        "{}",
+        prom.stdout
+    );
+    assert!(
+        junit.stdout.contains("(cause 1)\" type=\"tcp_refused\""),
+        "{}",
+        junit.stdout
     );
     assert!(prom.stdout.contains("amlprobe_exit_code 1\n"));
 }
@@ -143,6 +155,13 @@ fn diff_names_regressions_and_merge_groups_nodes() {
     let json = better.json();
     assert_eq!(json["regressed"], 0);
     assert_eq!(json["flows"][0]["change"], "improved");
+    assert_eq!(json["causes"][0]["change"], "disappeared", "{json:#}");
+    assert_eq!(json["causes"][0]["reason"], "tcp_refused");
+    assert!(
+        worse.stdout.contains("APPEARED     1. tcp_refused "),
+        "the new root cause is named: {}",
+        worse.stdout
+    );
     let same = amlprobe(&["diff", b, b], &[]);
     assert_eq!(same.code, 0);
     assert!(same.stdout.contains("no flow changed state"));
@@ -413,6 +432,10 @@ fn serve_answers_metrics_health_and_report() {
     assert_eq!(run["exit_code"], 1);
     assert_eq!(run["failing"][0]["id"], "t.blob");
     assert_eq!(run["failing"][0]["reason"], "tcp_refused");
+    assert_eq!(
+        run["failing"][0]["cause"], 1,
+        "the log line names the root cause: {run}"
+    );
     let second = server.next_line();
     assert_eq!(second["run"], 2, "it runs again on the interval: {second}");
 
@@ -422,7 +445,7 @@ fn serve_answers_metrics_health_and_report() {
         metrics.contains("amlprobe_flow_up{flow=\"t.api\",suite=\"t\",required=\"true\"} 1\n"),
         "{metrics}"
     );
-    assert!(metrics.contains("amlprobe_flow_reason{flow=\"t.blob\",reason=\"tcp_refused\"} 1\n"));
+    assert!(metrics.contains("amlprobe_flow_reason{flow=\"t.blob\",reason=\"tcp_refused\",cause=\"1\"} 1\n"));
     assert!(metrics.contains("amlprobe_probe_duration_seconds{flow=\"t.api\",kind=\"tcp\""));
     assert!(metrics.contains("# TYPE amlprobe_runs_total counter\n"));
     assert!(metrics.contains("amlprobe_last_run_timestamp_seconds "));

@@ -76,7 +76,10 @@ def load(path):
         "proxy.auth": {"user", "password"},
         "azure_dns": {"enabled"},
         "azure_vm": {"asset_tag", "location", "az_environment", "name"},
-        "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report", "alerts"},
+        "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report", "alerts",
+                   "cause", "causes"},
+        "expect.cause": {"reason", "kind", "subject", "flows", "count", "required", "summary_contains",
+                         "fix_contains"},
         "expect.flow": {"id", "status", "reason", "probes", "probe", "path", "direct"},
         "direct": {"status", "reason"},
         "probe": {"kind", "host", "port", "address", "path", "status", "reason", "message_contains",
@@ -105,6 +108,10 @@ def load(path):
             validate("direct", flow["direct"])
         for probe in flow.get("probes", []) + flow.get("probe", []):
             validate("probe", probe)
+    for cause in (sc.get("expect") or {}).get("cause", []):
+        validate("expect.cause", cause)
+        if "reason" not in cause:
+            raise ScenarioError("[[expect.cause]] needs a reason")
     for res in (sc.get("expect") or {}).get("resolver", []):
         validate("expect.resolver", res)
         if "host" not in res:
@@ -810,6 +817,61 @@ def check_resolvers(sc, report, tv):
     return problems
 
 
+def check_causes(sc, report, tv):
+    """[[expect.cause]] and [expect] causes: the report's root_causes. Each expectation selects
+    exactly one cause by reason (and kind, and subject glob); `flows` globs must cover exactly the
+    cause's flows; every blocked or inconclusive flow must be in exactly one cause."""
+    exp = sc["expect"]
+    wanted, total = exp.get("cause", []), exp.get("causes")
+    causes = report.get("root_causes")
+    if not isinstance(causes, list):
+        return [("-", f"root_causes: expected a list, got {causes!r}")] if wanted or total is not None else []
+    problems = []
+    for f in report.get("flows", []):
+        holding = [c.get("id") for c in causes if f.get("id") in (c.get("flows") or [])]
+        failing = f.get("status") in ("blocked", "inconclusive")
+        if len(holding) != (1 if failing else 0):
+            problems.append((f.get("id"), f"root_causes: a {f.get('status')} flow is in causes {holding}"))
+        elif failing and f.get("cause") != holding[0]:
+            problems.append((f.get("id"), f"cause is {f.get('cause')!r} but root cause {holding[0]} lists it"))
+    shown = "; ".join(f"{c.get('id')}. {c.get('reason')} {c.get('subject')} ({len(c.get('flows') or [])} flows)"
+                      for c in causes)
+    if total is not None and len(causes) != total:
+        problems.append(("-", f"root_causes: expected {total}, got {len(causes)}: {shown}"))
+    for e in wanted:
+        subject = render_str(e.get("subject", "*"), tv)
+        picked = [c for c in causes if c.get("reason") == e["reason"]
+                  and e.get("kind", c.get("kind")) == c.get("kind")
+                  and fnmatch.fnmatchcase(c.get("subject") or "", subject)]
+        where = f"root cause {e['reason']} {subject}"
+        if len(picked) != 1:
+            problems.append(("-", f"{where}: expected exactly one such cause, got {len(picked)}: {shown}"))
+            continue
+        c = picked[0]
+        got = c.get("flows") or []
+        if "flows" in e:
+            globs = e["flows"]
+            strays = [f for f in got if not any(fnmatch.fnmatchcase(f, g) for g in globs)]
+            if strays:
+                problems.append(("-", f"{where}: explains flows outside {globs}: {strays}"))
+            failing = [f.get("id") for f in report.get("flows", []) if f.get("status") in ("blocked", "inconclusive")]
+            missing = [f for f in failing if f not in got and any(fnmatch.fnmatchcase(f, g) for g in globs)]
+            if missing:
+                problems.append(("-", f"{where}: lacks failing flows matching {globs}: {missing}"))
+        if "count" in e and len(got) != e["count"]:
+            problems.append(("-", f"{where}: expected {e['count']} flows, got {len(got)}: {got}"))
+        if "required" in e and c.get("required") != e["required"]:
+            problems.append(("-", f"{where}: required expected {e['required']}, got {c.get('required')}"))
+        for key in ("summary_contains", "fix_contains"):
+            wants = e.get(key, [])
+            field = key.split("_")[0]
+            for w in [wants] if isinstance(wants, str) else wants:
+                w = render_str(w, tv)
+                if w.lower() not in (c.get(field) or "").lower():
+                    problems.append(("-", f"{where}: {field} lacks {w!r}: {c.get(field)!r}"))
+    return problems
+
+
 def check(sc, report, exit_code, tv, raw=None):
     """Every mismatch as (flow id or '-', text). raw: {file name: text} for [expect] absent."""
     problems = []
@@ -878,6 +940,7 @@ def check(sc, report, exit_code, tv, raw=None):
                 problems.append((f.get("id"), f"status {f.get('status')} (reason {f.get('reason')}: {f.get('message')}); "
                                                f"flows not named in the scenario must be one of {others}"))
     problems += check_resolvers(sc, report, tv)
+    problems += check_causes(sc, report, tv)
     # Secrets (e.g. a proxy password) must appear nowhere in what amlprobe wrote.
     for secret in exp.get("absent", []):
         secret = render_str(secret, tv)
