@@ -216,6 +216,33 @@ fn anchor(id: &str) -> String {
     format!("flow-{}", escape(id))
 }
 
+/// The few changes that fix everything, first: each root cause with its fix and the flows it
+/// explains, linked to their sections.
+fn root_causes(report: &Report, out: &mut String) {
+    if report.root_causes.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"causes\">\n<h2>Root causes</h2>\n<ol>\n");
+    for c in &report.root_causes {
+        let flows: Vec<String> = c
+            .flows
+            .iter()
+            .map(|id| format!("<a href=\"#{}\"><code>{}</code></a>", anchor(id), escape(id)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<li id=\"cause-{}\"><p><b>{}</b> <code>{}</code>{}</p><p class=\"fix\"><b>Fix:</b> {}</p><p>Flows: {}</p></li>",
+            c.id,
+            escape(&c.summary),
+            escape(c.reason.as_str()),
+            if c.required { " (required)" } else { "" },
+            fix(&c.fix),
+            flows.join(", ")
+        );
+    }
+    out.push_str("</ol>\n</section>\n");
+}
+
 fn failing(report: &Report, out: &mut String) {
     let failing: Vec<&FlowReport> = report.flows.iter().filter(|f| report.fails_run(f)).collect();
     out.push_str("<section id=\"failing\">\n<h2>Failing required flows</h2>\n");
@@ -508,7 +535,7 @@ fn resolvers(report: &Report, out: &mut String) {
     out.push_str("</table>\n</section>\n");
 }
 
-/// The run as one HTML page: facts, failing required flows, then every flow by suite.
+/// The run as one HTML page: facts, root causes, failing required flows, then every flow by suite.
 pub fn render(report: &Report) -> String {
     let mut body = String::with_capacity(64 * 1024 + report.flows.len() * 2048);
     let blocked = report.flows.iter().filter(|f| report.fails_run(f)).count();
@@ -525,6 +552,7 @@ pub fn render(report: &Report) -> String {
     );
     facts(report, &mut body);
     body.push_str("</header>\n");
+    root_causes(report, &mut body);
     failing(report, &mut body);
     body.push_str("<section id=\"flows\">\n<h2>Flows by suite</h2>\n");
     filter(report, &mut body);
@@ -665,6 +693,11 @@ pub(crate) mod tests {
         report.context.workspace_name = Some(bad.into());
         report.started_at = bad.into();
         report.settings.suites.push(bad.into());
+        for cause in &mut report.root_causes {
+            cause.summary = format!("cause {bad}");
+            cause.fix = format!("fix {bad}");
+            cause.flows.push(bad.into());
+        }
         for flow in &mut report.flows {
             flow.id.push_str(bad);
             flow.suite.push_str(bad);
@@ -737,6 +770,19 @@ pub(crate) mod tests {
         assert!(at("<dt>Region</dt><dd>eastus</dd>") < at("id=\"failing\""));
         assert!(at("<dt>Resolver</dt><dd>10.0.0.4</dd>") < at("id=\"failing\""));
         assert!(at("<dt>Exit code</dt><dd>1 (2 flows") < at("id=\"failing\""));
+        assert!(at("<dt>Exit code</dt>") < at("id=\"causes\"") && at("id=\"causes\"") < at("id=\"failing\""));
+        let cause = &report.root_causes[0];
+        assert!(
+            at(&format!(
+                "<li id=\"cause-{}\"><p><b>{}</b>",
+                cause.id,
+                escape(&cause.summary)
+            )) < at("id=\"failing\"")
+        );
+        assert!(html.contains(&format!(
+            "Flows: <a href=\"#flow-{0}\"><code>{0}</code></a>",
+            cause.flows[0]
+        )));
         assert!(at("href=\"#flow-w.blob\"") < at("id=\"flows\""));
         assert!(at("id=\"show-blocked\"") < at("class=\"flows\""));
         let details = tags(&html, "details");
