@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod discovery;
 pub mod endpoints;
 pub mod engine;
 pub mod files;
