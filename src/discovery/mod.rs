@@ -306,8 +306,8 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
     let mut pinned = false;
     for (name, addresses) in found.findings.expected {
         // A name the flags pinned keeps the flags' addresses.
-        if !expected.contains_key(&name) {
-            expected.insert(name, addresses);
+        if let std::collections::btree_map::Entry::Vacant(slot) = expected.entry(name) {
+            slot.insert(addresses);
             pinned = true;
         }
     }
@@ -317,4 +317,104 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
     ctx.sources.insert("token".into(), found.source.label().into());
     notes.extend(found.findings.problems);
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arm::{Connection, WorkspaceFacts};
+
+    fn found(workspace: WorkspaceFacts) -> Found {
+        Found {
+            findings: ArmFindings {
+                workspace,
+                ..Default::default()
+            },
+            source: Source::Imds,
+        }
+    }
+
+    #[test]
+    fn a_public_managed_workspace_is_said_so() {
+        let mut ctx = WorkspaceContext::default();
+        let notes = apply(
+            &mut ctx,
+            &mut ExpectedIps::new(),
+            found(WorkspaceFacts {
+                public_network_access: Some("Enabled".into()),
+                isolation_mode: Some("AllowOnlyApprovedOutbound".into()),
+                storage_account: Some("Not_A_Name".into()),
+                connections: vec![Connection {
+                    name: "c1".into(),
+                    endpoint_id: "/x/privateEndpoints/pe1".into(),
+                    status: "Rejected".into(),
+                }],
+                ..Default::default()
+            }),
+        );
+        assert!(ctx.public_resources.contains(&Resource::Workspace));
+        assert_eq!(ctx.sources["public_resources"], "arm");
+        assert_eq!(ctx.sources["token"], "managed identity (IMDS)");
+        assert!(ctx.storage_account.is_none());
+        let all = notes.join("\n");
+        assert!(
+            all.contains("managed virtual network (isolation mode AllowOnlyApprovedOutbound)"),
+            "{all}"
+        );
+        assert!(all.contains("c1 (endpoint pe1) is Rejected, not Approved"), "{all}");
+        assert!(all.contains("ARM's storage_account is not usable"), "{all}");
+    }
+
+    #[test]
+    fn flags_keep_their_values_and_a_private_workspace_stays_private() {
+        let mut ctx = WorkspaceContext {
+            region: Some("westeurope".into()),
+            ..Default::default()
+        };
+        let mut expected = ExpectedIps::new();
+        expected.insert("a.test".into(), vec!["10.0.0.1".parse().unwrap()]);
+        let mut f = found(WorkspaceFacts {
+            location: Some("eastus".into()),
+            public_network_access: Some("Disabled".into()),
+            isolation_mode: Some("Disabled".into()),
+            ..Default::default()
+        });
+        f.findings
+            .expected
+            .insert("a.test".into(), vec!["10.9.9.9".parse().unwrap()]);
+        f.findings
+            .expected
+            .insert("b.test".into(), vec!["10.0.0.2".parse().unwrap()]);
+        let notes = apply(&mut ctx, &mut expected, f);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(ctx.region.as_deref(), Some("westeurope"));
+        assert!(!ctx.sources.contains_key("region"));
+        assert!(ctx.public_resources.is_empty());
+        assert_eq!(
+            expected["a.test"],
+            vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert!(expected.contains_key("b.test"));
+    }
+
+    #[test]
+    fn settings_need_a_workspace_and_honour_no_discovery() {
+        assert!(settings(Inputs::default()).unwrap().is_none());
+        let id = "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w";
+        let on = settings(Inputs {
+            resource_id: Some(id.into()),
+            token_env: Some("tok".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(on.workspace.name, "w");
+        assert!(!format!("{on:?}").contains("tok\""), "the token never shows: {on:?}");
+        let off = settings(Inputs {
+            resource_id: Some(id.into()),
+            off: true,
+            ..Default::default()
+        });
+        assert!(off.unwrap().is_none());
+    }
 }
