@@ -534,3 +534,64 @@ fn bad_discovery_values_name_their_flag() {
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     }
 }
+
+/// A plain-HTTP fake IMDS on 127.0.0.1: instance metadata, and a managed identity token for
+/// requests with `Metadata: true`.
+fn fake_imds() -> (u16, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut raw = Vec::new();
+            let mut byte = [0u8; 1];
+            while !raw.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+                raw.push(byte[0]);
+            }
+            let request = String::from_utf8_lossy(&raw).into_owned();
+            let body = if !request.contains("\r\nMetadata: true\r\n") {
+                None
+            } else if request.starts_with("GET /metadata/identity/oauth2/token?") {
+                Some(format!(
+                    "{{\"access_token\":\"{TOKEN}\",\"expires_in\":\"86399\",\"resource\":\"https://management.azure.com/\",\"token_type\":\"Bearer\"}}"
+                ))
+            } else if request.starts_with("GET /metadata/instance?") {
+                Some(r#"{"compute":{"azEnvironment":"AzurePublicCloud","location":"eastus","name":"ci-1","vmId":"v"},"network":{"interface":[]}}"#.to_string())
+            } else {
+                None
+            };
+            log.lock().unwrap().push(request);
+            let reply = match body {
+                Some(b) => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
+                None => "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_string(),
+            };
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn on_a_vm_the_managed_identity_and_the_sdk_config_are_enough() {
+    let pki = Pki::new();
+    let (port, _) = fake_arm(&pki, Arm::Fixtures, TOKEN);
+    let (imds, imds_requests) = fake_imds();
+    let arm = format!("https://127.0.0.1:{port}");
+    let imds = format!("http://127.0.0.1:{imds}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), SDK_CONFIG).unwrap();
+    let out = run_in(&dir, &pki, &["--imds-endpoint", &imds, "--arm-endpoint", &arm], &[]);
+    let report = out.json();
+    assert_eq!(report["context"]["workspace_id"], WS_ID, "{}", out.stderr);
+    assert_eq!(report["context"]["sources"]["token"], "managed identity (IMDS)");
+    check(&report, "api", "blocked", Some("dns_wrong_ip"));
+    let asked = imds_requests.lock().unwrap().join("\n");
+    assert!(
+        asked.contains(
+            "GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F "
+        ),
+        "{asked}"
+    );
+    assert!(!out.everything().contains("planted-arm-token"));
+}
