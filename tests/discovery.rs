@@ -104,13 +104,43 @@ fn fake_arm(pki: &Pki, mode: Arm, token: &'static str) -> (u16, Seen) {
             return (401, r#"{"error":{"code":"InvalidAuthenticationToken"}}"#.into());
         }
         let path = request.split_whitespace().nth(1).unwrap_or_default();
+        let rg = |group: &str, rest: &str| format!("{SUB}/resourceGroups/{group}/providers/{rest}");
         let routes = [
             (format!("{}?api-version=2024-04-01", workspace_id()), "workspace.json"),
             (
-                format!(
-                    "{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/privateEndpoints/ws-pe?api-version=2024-05-01"
+                rg(
+                    "rg-net",
+                    "Microsoft.Network/privateEndpoints/ws-pe?api-version=2024-05-01",
                 ),
                 "ws-pe.json",
+            ),
+            (
+                rg(
+                    "rg-ml",
+                    "Microsoft.Storage/storageAccounts/mlwsstorage01/privateEndpointConnections?api-version=2023-05-01",
+                ),
+                "storage-pe-connections.json",
+            ),
+            (
+                rg(
+                    "rg-ml",
+                    "Microsoft.KeyVault/vaults/mlws-kv-01/privateEndpointConnections?api-version=2023-07-01",
+                ),
+                "keyvault-pe-connections.json",
+            ),
+            (
+                rg(
+                    "rg-ml",
+                    "Microsoft.ContainerRegistry/registries/mlwsacr01?api-version=2023-07-01",
+                ),
+                "registry.json",
+            ),
+            (
+                rg(
+                    "rg-net",
+                    "Microsoft.Network/privateEndpoints/sa-blob-pe?api-version=2024-05-01",
+                ),
+                "sa-blob-pe.json",
             ),
         ];
         match routes.iter().find(|(p, _)| p == path) {
@@ -156,7 +186,8 @@ fn dns() -> String {
             &*format!("ml-mlws01-eastus-{WS_ID}.eastus.notebooks.azure.net"),
             Dns::A(ip(6)),
         ),
-        ("mlwsstorage01.blob.core.windows.net", Dns::A(ip(20))),
+        // The storage account's own endpoint lists 10.1.0.20.
+        ("mlwsstorage01.blob.core.windows.net", Dns::A(ip(21))),
         ("flagstorage01.blob.core.windows.net", Dns::A(ip(21))),
     ])
     .to_string()
@@ -298,15 +329,20 @@ fn a_token_in_the_environment_discovers_the_whole_context() {
     );
     check(&report, "cert", "works", None);
     check(&report, "nb", "works", None);
-    check(&report, "sa", "works", None);
+    check(&report, "sa", "blocked", Some("dns_wrong_ip"));
     let w = warnings(&report);
     assert!(
         w.contains("spoke-pe-conn") && w.contains("Pending, not Approved"),
         "{w}"
     );
-    // Only the approved endpoint is read, with the token, and only the token proves it.
+    assert!(
+        w.contains("key vault mlws-kv-01's private endpoint connection kv-conn"),
+        "{w}"
+    );
+    // The workspace, its three dependencies and the two approved endpoints; not the pending ones.
     let requests = seen.lock().unwrap().clone();
-    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert_eq!(requests.len(), 6, "{requests:#?}");
+    assert!(!requests.iter().any(|r| r.contains("spoke-pe?") || r.contains("kv-pe?")));
     assert!(
         !out.everything().contains("planted-arm-token"),
         "token leaked:\n{}",

@@ -80,6 +80,39 @@ pub struct Connection {
     pub status: String,
 }
 
+/// A workspace dependency whose own private endpoint connections are read too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    /// `properties.storageAccount`.
+    Storage,
+    /// `properties.keyVault`.
+    KeyVault,
+    /// `properties.containerRegistry`.
+    Registry,
+}
+
+impl Dependency {
+    /// How messages name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Dependency::Storage => "storage account",
+            Dependency::KeyVault => "key vault",
+            Dependency::Registry => "container registry",
+        }
+    }
+
+    /// What follows the resource id to list its private endpoint connections: the storage and
+    /// key vault `privateEndpointConnections` lists, the registry's own GET (its examples show
+    /// `properties.privateEndpointConnections` there). See docs/discovery.md.
+    fn connections_path(self) -> &'static str {
+        match self {
+            Dependency::Storage => "/privateEndpointConnections?api-version=2023-05-01",
+            Dependency::KeyVault => "/privateEndpointConnections?api-version=2023-07-01",
+            Dependency::Registry => "?api-version=2023-07-01",
+        }
+    }
+}
+
 /// What the workspace document says, as given (validation happens when it is applied).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkspaceFacts {
@@ -105,6 +138,8 @@ pub struct WorkspaceFacts {
     pub isolation_mode: Option<String>,
     /// `properties.privateEndpointConnections`.
     pub connections: Vec<Connection>,
+    /// ARM ids of the storage account, key vault and registry.
+    pub dependencies: Vec<(Dependency, String)>,
 }
 
 fn text(v: &Value, pointer: &str) -> Option<String> {
@@ -126,19 +161,14 @@ pub fn parse_workspace(body: &str) -> Result<WorkspaceFacts, String> {
     if v.get("properties").is_none_or(|p| !p.is_object()) {
         return Err("ARM answered the workspace GET without properties".into());
     }
-    let connections = v
-        .pointer("/properties/privateEndpointConnections")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| {
-            Some(Connection {
-                name: text(c, "/name").unwrap_or_default(),
-                endpoint_id: text(c, "/properties/privateEndpoint/id")?,
-                status: text(c, "/properties/privateLinkServiceConnectionState/status").unwrap_or_default(),
-            })
-        })
-        .collect();
+    let dependencies = [
+        (Dependency::Storage, "/properties/storageAccount"),
+        (Dependency::KeyVault, "/properties/keyVault"),
+        (Dependency::Registry, "/properties/containerRegistry"),
+    ]
+    .into_iter()
+    .filter_map(|(d, pointer)| Some((d, text(&v, pointer)?)))
+    .collect();
     Ok(WorkspaceFacts {
         name: text(&v, "/name"),
         location: text(&v, "/location"),
@@ -150,8 +180,27 @@ pub fn parse_workspace(body: &str) -> Result<WorkspaceFacts, String> {
         notebook_fqdn: text(&v, "/properties/notebookInfo/fqdn"),
         public_network_access: text(&v, "/properties/publicNetworkAccess"),
         isolation_mode: text(&v, "/properties/managedNetwork/isolationMode"),
-        connections,
+        connections: parse_connections(&v),
+        dependencies,
     })
+}
+
+/// Private endpoint connections from a resource (`properties.privateEndpointConnections`) or a
+/// connection list (`value`).
+pub fn parse_connections(v: &Value) -> Vec<Connection> {
+    v.pointer("/properties/privateEndpointConnections")
+        .or_else(|| v.get("value"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some(Connection {
+                name: text(c, "/name").unwrap_or_default(),
+                endpoint_id: text(c, "/properties/privateEndpoint/id")?,
+                status: text(c, "/properties/privateLinkServiceConnectionState/status").unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// A private endpoint's `customDnsConfigs` as expected addresses, and its NIC ids.
@@ -230,6 +279,9 @@ pub struct ArmFindings {
     pub workspace: WorkspaceFacts,
     /// Exact addresses from approved private endpoints.
     pub expected: ExpectedIps,
+    /// The dependencies' private endpoint connections, each with its owner
+    /// (`storage account <name>`).
+    pub dependency_connections: Vec<(String, Connection)>,
     /// Endpoints that could not be read, one line each.
     pub problems: Vec<String>,
 }
@@ -238,11 +290,10 @@ async fn get(
     client: &Client,
     arm: &Url,
     token: &ArmToken,
-    id: &str,
-    api: &str,
+    path: &str,
     deadline: Instant,
 ) -> Result<super::http::Response, String> {
-    let url = arm.join(&format!("{id}?api-version={api}"));
+    let url = arm.join(path);
     let left = deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(1));
@@ -264,9 +315,15 @@ pub async fn read(
     workspace: &WorkspaceRef,
     deadline: Instant,
 ) -> Result<ArmFindings, ArmError> {
-    let response = get(client, arm, token, &workspace.id, WORKSPACE_API, deadline)
-        .await
-        .map_err(ArmError::Unreachable)?;
+    let response = get(
+        client,
+        arm,
+        token,
+        &format!("{}?api-version={WORKSPACE_API}", workspace.id),
+        deadline,
+    )
+    .await
+    .map_err(ArmError::Unreachable)?;
     match response.status {
         200 => {}
         401 | 403 => {
@@ -284,16 +341,47 @@ pub async fn read(
         workspace: parse_workspace(&response.body).map_err(ArmError::Malformed)?,
         ..Default::default()
     };
-    let approved: Vec<String> = findings
+    for (dependency, id) in findings.workspace.dependencies.clone() {
+        let owner = format!("{} {}", dependency.label(), id.rsplit('/').next().unwrap_or_default());
+        let url = format!("{id}{}", dependency.connections_path());
+        match get(client, arm, token, &url, deadline).await {
+            Ok(r) if r.status == 200 => match serde_json::from_str::<Value>(&r.body) {
+                Ok(v) => findings
+                    .dependency_connections
+                    .extend(parse_connections(&v).into_iter().map(|c| (owner.clone(), c))),
+                Err(_) => findings
+                    .problems
+                    .push(format!("{owner}: ARM answered with invalid JSON")),
+            },
+            Ok(r) => findings.problems.push(format!(
+                "{owner}: ARM answered HTTP {}{} (Reader on it is needed for exact-IP checks of its names)",
+                r.status,
+                error_code(&r.body)
+            )),
+            Err(e) => findings.problems.push(format!("{owner}: {e}")),
+        }
+    }
+    let mut approved: Vec<String> = findings
         .workspace
         .connections
         .iter()
+        .chain(findings.dependency_connections.iter().map(|(_, c)| c))
         .filter(|c| c.status.eq_ignore_ascii_case("approved"))
         .map(|c| c.endpoint_id.clone())
         .collect();
+    approved.sort();
+    approved.dedup();
     for endpoint in approved {
         let short = endpoint.rsplit('/').next().unwrap_or_default().to_string();
-        let (ips, nics) = match get(client, arm, token, &endpoint, NETWORK_API, deadline).await {
+        let (ips, nics) = match get(
+            client,
+            arm,
+            token,
+            &format!("{endpoint}?api-version={NETWORK_API}"),
+            deadline,
+        )
+        .await
+        {
             Ok(r) if r.status == 200 => match parse_private_endpoint(&r.body) {
                 Ok(parsed) => parsed,
                 Err(e) => {
@@ -317,7 +405,15 @@ pub async fn read(
         let mut ips = ips;
         if ips.is_empty() {
             for nic in nics {
-                match get(client, arm, token, &nic, NETWORK_API, deadline).await {
+                match get(
+                    client,
+                    arm,
+                    token,
+                    &format!("{nic}?api-version={NETWORK_API}"),
+                    deadline,
+                )
+                .await
+                {
                     Ok(r) if r.status == 200 => ips.extend(parse_nic(&r.body).unwrap_or_default()),
                     Ok(r) => findings.problems.push(format!(
                         "network interface of private endpoint {short}: ARM answered HTTP {}",
@@ -410,6 +506,21 @@ mod tests {
             ips["fb7e20a0-8891-458b-b969-55ddb3382f51.workspace.eastus.api.azureml.ms"],
             vec!["10.2.0.7".parse::<IpAddr>().unwrap()]
         );
+    }
+
+    #[test]
+    fn reads_the_dependencies_connections() {
+        let f = parse_workspace(WORKSPACE).unwrap();
+        let kinds: Vec<Dependency> = f.dependencies.iter().map(|(d, _)| *d).collect();
+        assert_eq!(kinds, [Dependency::Storage, Dependency::KeyVault, Dependency::Registry]);
+        assert!(f.dependencies[0].1.ends_with("/storageAccounts/mlwsstorage01"));
+        let list = |text: &str| parse_connections(&serde_json::from_str(text).unwrap());
+        let storage = list(include_str!("../../tests/fixtures/arm/storage-pe-connections.json"));
+        assert_eq!((storage[0].status.as_str(), storage.len()), ("Approved", 1));
+        assert!(storage[0].endpoint_id.ends_with("/privateEndpoints/sa-blob-pe"));
+        let vault = list(include_str!("../../tests/fixtures/arm/keyvault-pe-connections.json"));
+        assert_eq!(vault[0].status, "Pending");
+        assert!(list(include_str!("../../tests/fixtures/arm/registry.json")).is_empty());
     }
 
     #[test]

@@ -286,10 +286,15 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
             crate::sanitize::echo(mode)
         ));
     }
-    for c in ws
-        .connections
+    let workspace_connections = ws.connections.iter().map(|c| ("workspace", c));
+    let dependency_connections = found
+        .findings
+        .dependency_connections
         .iter()
-        .filter(|c| !c.status.eq_ignore_ascii_case("approved"))
+        .map(|(owner, c)| (owner.as_str(), c));
+    for (owner, c) in workspace_connections
+        .chain(dependency_connections)
+        .filter(|(_, c)| !c.status.eq_ignore_ascii_case("approved"))
     {
         let status = if c.status.is_empty() {
             "without a status"
@@ -297,7 +302,7 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
             &c.status
         };
         notes.push(format!(
-            "private endpoint connection {} (endpoint {}) is {}, not Approved: names on that endpoint don't reach the workspace until it is approved",
+            "{owner}'s private endpoint connection {} (endpoint {}) is {}, not Approved: names on that endpoint don't reach the {owner} until it is approved",
             crate::sanitize::echo(&c.name),
             crate::sanitize::echo(c.endpoint_id.rsplit('/').next().unwrap_or_default()),
             crate::sanitize::echo(status),
