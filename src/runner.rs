@@ -79,6 +79,7 @@ pub async fn run_once(
             imds: cfg.imds.as_ref(),
             ca_files: &cfg.engine.ca_files,
             dns_server: cfg.engine.dns_server,
+            proxies: &cfg.engine.proxies,
             env: &env,
         };
         match discovery::discover(settings, context.cloud, &net).await {

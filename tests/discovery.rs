@@ -226,7 +226,6 @@ fn run_in(dir: &tempfile::TempDir, pki: &Pki, extra: &[&str], env: &[(&str, &str
         "run",
         "--format",
         "json",
-        "--no-proxy",
         "--timeout",
         "1",
         "--private-cidr",
@@ -244,6 +243,9 @@ fn run_in(dir: &tempfile::TempDir, pki: &Pki, extra: &[&str], env: &[(&str, &str
     ]);
     if !extra.contains(&"--imds-endpoint") {
         cmd.arg("--no-imds");
+    }
+    if !extra.contains(&"--proxy") {
+        cmd.arg("--no-proxy");
     }
     cmd.args(extra);
     // No az, and no identity of this machine: only what the test gives.
@@ -630,4 +632,39 @@ fn on_a_vm_the_managed_identity_and_the_sdk_config_are_enough() {
         "{asked}"
     );
     assert!(!out.everything().contains("planted-arm-token"));
+}
+
+#[test]
+fn arm_is_reached_through_the_proxy_and_imds_never_is() {
+    let pki = Pki::new();
+    let (port, _) = fake_arm(&pki, Arm::Fixtures, TOKEN);
+    let (imds, _) = fake_imds();
+    let proxy = support::proxy_server(support::Proxy::TunnelTo(port));
+    // Nothing listens on the ARM endpoint itself: only the proxy's tunnel reaches the fake ARM.
+    let arm = format!("https://127.0.0.1:{}", support::closed_port());
+    let imds = format!("http://127.0.0.1:{imds}");
+    let proxy = format!("http://127.0.0.1:{proxy}");
+    let id = workspace_id();
+    let out = run(
+        &pki,
+        &[
+            "--workspace-resource-id",
+            &id,
+            "--arm-endpoint",
+            &arm,
+            "--imds-endpoint",
+            &imds,
+            "--proxy",
+            &proxy,
+        ],
+        &[],
+    );
+    let report = out.json();
+    // The token came from IMDS directly (the proxy would have answered its GET itself).
+    assert_eq!(
+        report["context"]["sources"]["token"], "managed identity (IMDS)",
+        "{:#}",
+        report["context"]
+    );
+    assert_eq!(report["context"]["workspace_id"], WS_ID);
 }

@@ -1,10 +1,13 @@
 //! A small HTTP/1.1 client for discovery's few requests (ARM, Entra ID, managed identity
 //! endpoints): one request per connection, certificates verified (Mozilla's roots, the OS store
-//! and `--ca-file`), never through a proxy. Errors say what failed, never what was sent, so a
-//! bearer token in a header cannot end up in one.
+//! and `--ca-file`). `https://` goes through the run's proxy like the probes do (ARM may be
+//! reachable no other way); plain `http://` (IMDS, the local `MSI_ENDPOINT`) never does.
+//! Errors say what failed, never what was sent, so a bearer token in a header cannot end up in one.
 
+use crate::outcome::ProbeStatus;
 use crate::probe::dns::DnsProber;
 use crate::probe::http::parse_head;
+use crate::proxy::ProxySettings;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use std::net::{IpAddr, SocketAddr};
@@ -141,12 +144,13 @@ pub struct Request<'a> {
 pub struct Client {
     tls: TlsConnector,
     dns_server: Option<SocketAddr>,
+    proxies: ProxySettings,
 }
 
 impl Client {
     /// Trusts Mozilla's roots, the OS store and `ca_files`; resolves names through `dns_server`
-    /// (or resolv.conf).
-    pub fn new(ca_files: &[PathBuf], dns_server: Option<SocketAddr>) -> Result<Client, String> {
+    /// (or resolv.conf); tunnels `https://` through `proxies`.
+    pub fn new(ca_files: &[PathBuf], dns_server: Option<SocketAddr>, proxies: ProxySettings) -> Result<Client, String> {
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -164,6 +168,7 @@ impl Client {
         Ok(Client {
             tls: TlsConnector::from(Arc::new(config)),
             dns_server,
+            proxies,
         })
     }
 
@@ -179,13 +184,31 @@ impl Client {
 
     async fn exchange(&self, request: &Request<'_>) -> Result<Response, String> {
         let url = request.url;
-        let ip = match url.host.parse::<IpAddr>() {
-            Ok(ip) => ip,
-            Err(_) => self.resolve(&url.host).await?,
+        let proxy = if url.tls {
+            self.proxies.for_host(&url.host, true)
+        } else {
+            None
         };
-        let tcp = TcpStream::connect(SocketAddr::new(ip, url.port))
+        let (host, port) = match proxy {
+            Some(p) => (p.host.as_str(), p.port),
+            None => (url.host.as_str(), url.port),
+        };
+        let ip = match host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => self.resolve(host).await?,
+        };
+        let mut tcp = TcpStream::connect(SocketAddr::new(ip, port))
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(proxy) = proxy {
+            // The outer deadline in `send` bounds the whole exchange; this one only has to be long enough.
+            let tunnel =
+                crate::probe::proxy::connect_tunnel(&mut tcp, proxy, &url.host, url.port, Duration::from_secs(30))
+                    .await;
+            if tunnel.status != ProbeStatus::Pass {
+                return Err(tunnel.message);
+            }
+        }
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: amlprobe/{}\r\nAccept: application/json\r\nConnection: close\r\n",
             request.method,
@@ -312,7 +335,7 @@ mod tests {
             }
             requests
         });
-        let client = Client::new(&[], None).unwrap();
+        let client = Client::new(&[], None, ProxySettings::default()).unwrap();
         let url = Url::parse(&format!("http://127.0.0.1:{port}/x?y=1")).unwrap();
         let get = Request {
             method: "GET",

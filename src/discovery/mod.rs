@@ -154,6 +154,8 @@ pub struct Network<'a> {
     pub ca_files: &'a [PathBuf],
     /// `--dns-server`.
     pub dns_server: Option<SocketAddr>,
+    /// The run's proxies, for `https://` requests.
+    pub proxies: &'a crate::proxy::ProxySettings,
     /// The environment.
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
@@ -161,7 +163,7 @@ pub struct Network<'a> {
 /// Gets a token and reads the workspace within [`DEADLINE`]. The error is one line.
 pub async fn discover(settings: &Settings, cloud: Cloud, net: &Network<'_>) -> Result<Found, String> {
     let deadline = Instant::now() + DEADLINE;
-    let client = Client::new(net.ca_files, net.dns_server)?;
+    let client = Client::new(net.ca_files, net.dns_server, net.proxies.clone())?;
     let inputs = TokenInputs {
         given: settings.token.as_ref(),
         audience: arm_audience(cloud),

@@ -376,7 +376,13 @@ mod tests {
         let env = env_of(HashMap::new());
         let mut i = inputs(&env, None);
         i.given = Some(&given);
-        let (t, source) = acquire(&i, &Client::new(&[], None).unwrap(), deadline()).await.unwrap();
+        let (t, source) = acquire(
+            &i,
+            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            deadline(),
+        )
+        .await
+        .unwrap();
         assert_eq!((t, source), (given, Source::Given));
     }
 
@@ -391,9 +397,13 @@ mod tests {
                 "11111111-2222-3333-4444-555555555555".to_string(),
             ),
         ]));
-        let (t, source) = acquire(&inputs(&env, None), &Client::new(&[], None).unwrap(), deadline())
-            .await
-            .unwrap();
+        let (t, source) = acquire(
+            &inputs(&env, None),
+            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            deadline(),
+        )
+        .await
+        .unwrap();
         assert_eq!((t.bearer(), source), (format!("Bearer {TOKEN}"), Source::AzureMl));
         let request = seen.await.unwrap();
         assert!(
@@ -412,7 +422,13 @@ mod tests {
         let endpoint = ("127.0.0.1".to_string(), port);
         let mut i = inputs(&env, Some(&endpoint));
         i.client_id = Some("uami-client");
-        let (_, source) = acquire(&i, &Client::new(&[], None).unwrap(), deadline()).await.unwrap();
+        let (_, source) = acquire(
+            &i,
+            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            deadline(),
+        )
+        .await
+        .unwrap();
         assert_eq!(source, Source::Imds);
         let request = seen.await.unwrap();
         assert!(
@@ -434,7 +450,7 @@ mod tests {
         let endpoint = ("127.0.0.1".to_string(), port);
         let e = acquire(
             &inputs(&env, Some(&endpoint)),
-            &Client::new(&[], None).unwrap(),
+            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
             deadline(),
         )
         .await
@@ -446,9 +462,13 @@ mod tests {
     #[tokio::test]
     async fn no_source_says_what_was_tried() {
         let env = env_of(HashMap::from([("PATH", "/nonexistent".to_string())]));
-        let e = acquire(&inputs(&env, None), &Client::new(&[], None).unwrap(), deadline())
-            .await
-            .unwrap_err();
+        let e = acquire(
+            &inputs(&env, None),
+            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            deadline(),
+        )
+        .await
+        .unwrap_err();
         for source in [
             "AMLPROBE_ARM_TOKEN/--arm-token-file: not set",
             "workload identity: AZURE_FEDERATED_TOKEN_FILE",
@@ -472,9 +492,13 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let env = env_of(HashMap::from([("PATH", dir.path().display().to_string())]));
-        let (t, source) = acquire(&inputs(&env, None), &Client::new(&[], None).unwrap(), deadline())
-            .await
-            .unwrap();
+        let (t, source) = acquire(
+            &inputs(&env, None),
+            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            deadline(),
+        )
+        .await
+        .unwrap();
         assert_eq!((t.bearer(), source), (format!("Bearer {TOKEN}"), Source::AzureCli));
     }
 }
