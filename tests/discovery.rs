@@ -423,6 +423,25 @@ fn a_refusal_names_the_reader_role_and_the_run_goes_on() {
 }
 
 #[test]
+fn a_token_arm_rejects_is_said_to_be_expired_or_for_another_audience() {
+    let pki = Pki::new();
+    let (port, _) = fake_arm(&pki, Arm::Fixtures, "some-other-token");
+    let arm = format!("https://127.0.0.1:{port}");
+    let id = workspace_id();
+    let out = run(
+        &pki,
+        &["--workspace-resource-id", &id, "--arm-endpoint", &arm],
+        &[("AMLPROBE_ARM_TOKEN", TOKEN)],
+    );
+    let w = warnings(&out.json());
+    assert!(
+        w.contains("HTTP 401 (InvalidAuthenticationToken)") && w.contains("expired"),
+        "{w}"
+    );
+    assert!(!out.everything().contains("planted-arm-token"));
+}
+
+#[test]
 fn without_any_identity_one_line_says_which_sources_were_tried() {
     let pki = Pki::new();
     let id = workspace_id();

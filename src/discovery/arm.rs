@@ -235,14 +235,19 @@ pub fn parse_nic(body: &str) -> Result<ExpectedIps, String> {
 /// Why the workspace could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArmError {
-    /// 401 or 403.
+    /// 401: the token itself was refused.
+    #[error(
+        "ARM did not accept the token from {0} (HTTP 401{1}): it has expired, or is for another cloud or audience than ARM"
+    )]
+    BadToken(&'static str, String),
+    /// 403: the identity may not read the workspace.
     #[error(
         "ARM refused to show workspace {workspace} (HTTP {status}{code}): the identity from {source_label} needs the Reader role on the workspace and on its private endpoints"
     )]
     Denied {
         /// The workspace name.
         workspace: String,
-        /// 401 or 403.
+        /// 403.
         status: u16,
         /// ` (AuthorizationFailed)` or empty.
         code: String,
@@ -326,7 +331,8 @@ pub async fn read(
     .map_err(ArmError::Unreachable)?;
     match response.status {
         200 => {}
-        401 | 403 => {
+        401 => return Err(ArmError::BadToken(source_label, error_code(&response.body))),
+        403 => {
             return Err(ArmError::Denied {
                 workspace: workspace.name.clone(),
                 status: response.status,
