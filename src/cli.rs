@@ -206,6 +206,33 @@ pub struct RunArgs {
     /// Print only the summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+}
+
+/// Learning the workspace from ARM (`run`, `bundle`, `serve`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct DiscoveryArgs {
+    /// ARM id of the workspace to read facts from
+    /// (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices/workspaces/<name>)
+    /// [default: from the Azure ML SDK's config.json in this directory or above].
+    #[arg(long, env = "AMLPROBE_WORKSPACE_RESOURCE_ID", value_name = "ID")]
+    pub workspace_resource_id: Option<String>,
+    /// The Azure ML SDK's config.json naming the workspace.
+    #[arg(long, env = "AMLPROBE_WORKSPACE_CONFIG", value_name = "FILE")]
+    pub workspace_config: Option<PathBuf>,
+    /// Don't read the workspace from ARM: use only what flags and files give.
+    #[arg(long, env = "AMLPROBE_NO_DISCOVERY")]
+    pub no_discovery: bool,
+    /// ARM endpoint [default: the cloud's, e.g. https://management.azure.com].
+    #[arg(long, env = "AMLPROBE_ARM_ENDPOINT", value_name = "URL")]
+    pub arm_endpoint: Option<String>,
+    /// File holding an ARM access token (or set AMLPROBE_ARM_TOKEN); tried before any identity.
+    #[arg(long, env = "AMLPROBE_ARM_TOKEN_FILE", value_name = "FILE")]
+    pub arm_token_file: Option<PathBuf>,
+    /// Client id of the user-assigned managed identity to read ARM with.
+    #[arg(long, env = "AMLPROBE_IDENTITY_CLIENT_ID", value_name = "GUID")]
+    pub identity_client_id: Option<String>,
 }
 
 /// `amlprobe run`: the shared run settings plus what only a one-shot run does.

@@ -88,6 +88,12 @@ struct FileConfig {
     #[serde(default)]
     expect_ip: Vec<String>,
     private_endpoints: Option<PathBuf>,
+    workspace_resource_id: Option<String>,
+    workspace_config: Option<PathBuf>,
+    no_discovery: Option<bool>,
+    arm_endpoint: Option<String>,
+    arm_token_file: Option<PathBuf>,
+    identity_client_id: Option<String>,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -112,6 +118,8 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
         .chain(cfg.report.iter_mut())
         .chain(cfg.report_dir.iter_mut())
         .chain(cfg.private_endpoints.iter_mut())
+        .chain(cfg.workspace_config.iter_mut())
+        .chain(cfg.arm_token_file.iter_mut())
     {
         if p.is_relative() {
             *p = base.join(&*p);
@@ -146,6 +154,8 @@ pub struct RunConfig {
     pub expected_ips: ExpectedIps,
     /// Where to ask for instance metadata (`None`: don't).
     pub imds: Option<(String, u16)>,
+    /// Which workspace to read from ARM (`None`: no discovery).
+    pub discovery: Option<crate::discovery::Settings>,
     /// Resolvers to compare side by side (empty: no comparison).
     pub compare_resolvers: Vec<ResolverSpec>,
     /// Output on stdout.
@@ -485,6 +495,18 @@ impl RunConfig {
                 imds::on_azure().then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default"))
             }
         };
+        let discovery = crate::discovery::settings(crate::discovery::Inputs {
+            resource_id: first(args.discovery.workspace_resource_id, file.workspace_resource_id),
+            workspace_config: first(args.discovery.workspace_config, file.workspace_config),
+            off: args.discovery.no_discovery || file.no_discovery.unwrap_or(false),
+            arm_endpoint: first(args.discovery.arm_endpoint, file.arm_endpoint),
+            token_file: first(args.discovery.arm_token_file, file.arm_token_file),
+            token_env: std::env::var("AMLPROBE_ARM_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty()),
+            identity_client_id: first(args.discovery.identity_client_id, file.identity_client_id),
+            search_from: std::env::current_dir().ok(),
+        })?;
         let mut compare_resolvers = Vec::new();
         if args.compare_resolvers || file.compare_resolvers.unwrap_or(false) {
             let text = files::read_text(Path::new("/etc/resolv.conf")).unwrap_or_default();
@@ -532,6 +554,7 @@ impl RunConfig {
             routing,
             expected_ips,
             imds,
+            discovery,
             compare_resolvers,
             format: first(args.format, file.format).unwrap_or_default(),
             report: first(args.report, file.report)

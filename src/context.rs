@@ -83,7 +83,8 @@ pub struct WorkspaceContext {
     pub warnings: Vec<String>,
     /// Resources reached over public endpoints in this deployment (relaxes `expect = "private"`).
     pub public_resources: BTreeSet<Resource>,
-    /// Where `cloud` and `region` came from: `flag_or_env`, `config`, `imds` or `default`.
+    /// Where values came from: `flag_or_env`, `config`, `imds`, `arm` or `default` (and, after
+    /// discovery, `token`: which identity read the workspace).
     pub sources: BTreeMap<String, String>,
 }
 

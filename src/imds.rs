@@ -170,7 +170,7 @@ pub async fn fetch(endpoint: &(String, u16), timeout: Duration) -> Result<ImdsIn
 }
 
 /// Decodes a chunked HTTP body.
-fn dechunk(mut body: &str) -> Result<String, String> {
+pub(crate) fn dechunk(mut body: &str) -> Result<String, String> {
     let mut out = String::new();
     loop {
         let (size, rest) = body.split_once("\r\n").ok_or("truncated chunked body")?;

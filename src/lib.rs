@@ -13,6 +13,7 @@ pub mod causes;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod discovery;
 pub mod endpoints;
 pub mod engine;
 pub mod files;

@@ -10,7 +10,7 @@ use crate::netaddr::PrivateRanges;
 use crate::probe::SetupError;
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool};
 use crate::suite::{Catalog, Expectation};
-use crate::{causes, hostinfo, plan, resolvers, sysdns, verdict};
+use crate::{causes, discovery, hostinfo, plan, resolvers, sysdns, verdict};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -70,8 +70,26 @@ pub async fn run_once(
     if let Some(info) = &imds {
         apply_imds_defaults(&mut context, info);
     }
-    // The region may have come from IMDS just now, and the derived notebook label with it.
+    // ARM comes after IMDS, whose cloud picks the ARM endpoint, and before suites expand.
+    let mut expected_ips = cfg.expected_ips.clone();
+    let mut discovery_notes = Vec::new();
+    if let Some(settings) = &cfg.discovery {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let net = discovery::Network {
+            imds: cfg.imds.as_ref(),
+            ca_files: &cfg.engine.ca_files,
+            dns_server: cfg.engine.dns_server,
+            proxies: &cfg.engine.proxies,
+            env: &env,
+        };
+        match discovery::discover(settings, context.cloud, &net).await {
+            Ok(found) => discovery_notes = discovery::apply(&mut context, &mut expected_ips, found),
+            Err(why) => discovery_notes.push(format!("workspace discovery: {why}")),
+        }
+    }
+    // The region may have come from IMDS or ARM just now, and the derived notebook label with it.
     context.warnings = context.notebook_label_warnings();
+    context.warnings.extend(discovery_notes);
     let flows = plan::expand(catalog, &chosen, &context, &cfg.routing);
     let engine = Engine::new(cfg.engine.clone())?;
     let observed = engine.execute(&flows, progress).await;
@@ -99,7 +117,7 @@ pub async fn run_once(
     };
     let judgement = verdict::Judgement {
         ranges: &ranges,
-        expected: &cfg.expected_ips,
+        expected: &expected_ips,
         hints: &catalog.hints,
         hosts_file: &hosts_file,
         resolver: &resolver_label,

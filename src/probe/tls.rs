@@ -194,7 +194,7 @@ fn build_verifier(
         .map_err(|e| SetupError::Tls(e.to_string()))
 }
 
-fn read_anchors(path: &Path) -> Result<Vec<CertificateDer<'static>>, SetupError> {
+pub(crate) fn read_anchors(path: &Path) -> Result<Vec<CertificateDer<'static>>, SetupError> {
     let err = |message: String| SetupError::CaFile {
         file: path.display().to_string(),
         message,

@@ -3,7 +3,7 @@
 //! each flow's status is concluded. Pure functions, no I/O.
 
 mod http;
-mod proxy;
+pub(crate) mod proxy;
 mod tls;
 
 use crate::endpoints::ExpectedIps;

@@ -1,8 +1,10 @@
-//! Integration tests, one binary: the real `amlprobe` against loopback servers (loopback), its
+//! Integration tests, one binary: the real `amlprobe` against loopback servers (loopback), a
+//! fake ARM and Entra ID (discovery), its
 //! HTML pages (html, which tests/html/check.sh then opens in Chromium), the operational
 //! commands and `serve` (operations), and the built-in suites against the Azure documentation
 //! (suites). `support` holds the servers and helpers they share.
 
+mod discovery;
 mod html;
 mod loopback;
 mod operations;

@@ -1,0 +1,359 @@
+//! A small HTTP/1.1 client for discovery's few requests (ARM, Entra ID, managed identity
+//! endpoints): one request per connection, certificates verified (Mozilla's roots, the OS store
+//! and `--ca-file`). `https://` goes through the run's proxy like the probes do (ARM may be
+//! reachable no other way); plain `http://` (IMDS, the local `MSI_ENDPOINT`) never does.
+//! Errors say what failed, never what was sent, so a bearer token in a header cannot end up in one.
+
+use crate::probe::dns::DnsProber;
+use crate::probe::http::parse_head;
+use crate::proxy::ProxySettings;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, RootCertStore};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// Answers larger than this are cut off: a workspace or endpoint document is a few KiB.
+const MAX_RESPONSE: u64 = 2 * 1024 * 1024;
+
+/// An `http://` or `https://` URL, split for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// `https`?
+    pub tls: bool,
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl Url {
+    /// Parses `http[s]://host[:port][/path]`; user info and fragments are refused.
+    pub fn parse(url: &str) -> Result<Url, String> {
+        let url = url.trim();
+        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err("must start with https:// or http://".into());
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.contains('@') || path.contains('#') {
+            return Err("must not carry user info or a fragment".into());
+        }
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or("has an unclosed '['")?;
+            match after.strip_prefix(':') {
+                Some(p) => (h, p.parse::<u16>().map_err(|_| "has a bad port")?),
+                None if after.is_empty() => (h, default_port),
+                None => return Err("has junk after the IPv6 address".into()),
+            }
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse::<u16>().map_err(|_| "has a bad port")?),
+                None => (authority, default_port),
+            }
+        };
+        let host_ok = !host.is_empty()
+            && (host.parse::<IpAddr>().is_ok()
+                || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+        if !host_ok {
+            return Err("has no valid host".into());
+        }
+        Ok(Url {
+            tls,
+            host: host.to_ascii_lowercase(),
+            port,
+            path: path.to_string(),
+        })
+    }
+
+    /// The same origin with `path` (which starts with `/`) after this URL's path.
+    pub fn join(&self, path: &str) -> Url {
+        Url {
+            path: format!("{}{path}", self.path.trim_end_matches('/')),
+            ..self.clone()
+        }
+    }
+
+    /// `scheme://host[:port]`, for messages.
+    pub fn origin(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority())
+    }
+
+    fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == if self.tls { 443 } else { 80 } {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// Percent-encodes `value` for a query string or a form body.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A status and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// The body, de-chunked.
+    pub body: String,
+}
+
+/// One request.
+pub struct Request<'a> {
+    /// `GET` or `POST`.
+    pub method: &'a str,
+    /// Where.
+    pub url: &'a Url,
+    /// Extra headers (secrets allowed: they are never echoed).
+    pub headers: Vec<(&'static str, String)>,
+    /// Form body for `POST`.
+    pub body: Option<String>,
+}
+
+/// Connection settings shared by every discovery request.
+pub struct Client {
+    tls: TlsConnector,
+    dns_server: Option<SocketAddr>,
+    proxies: ProxySettings,
+}
+
+impl Client {
+    /// Trusts Mozilla's roots, the OS store and `ca_files`; resolves names through `dns_server`
+    /// (or resolv.conf); tunnels `https://` through `proxies`.
+    pub fn new(ca_files: &[PathBuf], dns_server: Option<SocketAddr>, proxies: ProxySettings) -> Result<Client, String> {
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        for file in ca_files {
+            let anchors = crate::probe::tls::read_anchors(file).map_err(|e| e.to_string())?;
+            roots.add_parsable_certificates(anchors);
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Client {
+            tls: TlsConnector::from(Arc::new(config)),
+            dns_server,
+            proxies,
+        })
+    }
+
+    /// Sends `request` and reads the whole answer within `timeout`.
+    pub async fn send(&self, request: Request<'_>, timeout: Duration) -> Result<Response, String> {
+        let url = request.url;
+        match tokio::time::timeout(timeout, self.exchange(&request)).await {
+            Err(_) => Err(format!("{} did not answer within {timeout:?}", url.origin())),
+            Ok(Err(e)) => Err(format!("{}: {e}", url.origin())),
+            Ok(Ok(r)) => Ok(r),
+        }
+    }
+
+    async fn exchange(&self, request: &Request<'_>) -> Result<Response, String> {
+        let url = request.url;
+        let proxy = if url.tls {
+            self.proxies.for_host(&url.host, true)
+        } else {
+            None
+        };
+        let (host, port) = match proxy {
+            Some(p) => (p.host.as_str(), p.port),
+            None => (url.host.as_str(), url.port),
+        };
+        let ip = match host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => self.resolve(host).await?,
+        };
+        let mut tcp = TcpStream::connect(SocketAddr::new(ip, port))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(proxy) = proxy {
+            // The outer deadline in `send` bounds the whole exchange; this one only has to be long enough.
+            let tunnel =
+                crate::probe::proxy::connect_tunnel(&mut tcp, proxy, &url.host, url.port, Duration::from_secs(30))
+                    .await;
+            if !tunnel.opened() {
+                return Err(crate::verdict::proxy::classify_tunnel(proxy, &url.host, url.port, &tunnel).message);
+            }
+        }
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: amlprobe/{}\r\nAccept: application/json\r\nConnection: close\r\n",
+            request.method,
+            url.path,
+            url.authority(),
+            env!("CARGO_PKG_VERSION")
+        );
+        for (name, value) in &request.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(body) = &request.body {
+            head.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        head.push_str(request.body.as_deref().unwrap_or_default());
+        if url.tls {
+            let name = ServerName::try_from(url.host.clone()).map_err(|e| e.to_string())?;
+            let mut tls = self.tls.connect(name, tcp).await.map_err(|e| e.to_string())?;
+            roundtrip(&mut tls, head.as_bytes()).await
+        } else {
+            let mut tcp = tcp;
+            roundtrip(&mut tcp, head.as_bytes()).await
+        }
+    }
+
+    async fn resolve(&self, host: &str) -> Result<IpAddr, String> {
+        let prober = DnsProber::new(self.dns_server, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        match prober.resolve_chain(host).await.result {
+            Ok(answer) => answer
+                .addresses
+                .first()
+                .copied()
+                .ok_or_else(|| format!("{host} resolved to no address")),
+            Err((_, message)) => Err(message),
+        }
+    }
+}
+
+async fn roundtrip<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, request: &[u8]) -> Result<Response, String> {
+    stream.write_all(request).await.map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    match stream.take(MAX_RESPONSE).read_to_end(&mut raw).await {
+        Ok(_) => {}
+        // Servers often close without TLS close_notify; what arrived is still the answer.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the answer is not HTTP")?;
+    let head = parse_head(&raw[..split + 4]).map_err(|e| e.to_string())?;
+    let body = String::from_utf8_lossy(&raw[split + 4..]).into_owned();
+    let chunked = head
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked { crate::imds::dechunk(&body)? } else { body };
+    Ok(Response {
+        status: head.status,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_parts() {
+        let u = Url::parse("https://management.azure.com").unwrap();
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.path.as_str()),
+            (true, "management.azure.com", 443, "/")
+        );
+        let u = Url::parse("http://127.0.0.1:8080/msi/token?x=1").unwrap();
+        assert_eq!((u.tls, u.port, u.path.as_str()), (false, 8080, "/msi/token?x=1"));
+        let u = Url::parse("https://[::1]:9443/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 9443));
+        assert_eq!(u.origin(), "https://[::1]:9443");
+        assert_eq!(
+            Url::parse("https://h/base/").unwrap().join("/subscriptions/x").path,
+            "/base/subscriptions/x"
+        );
+        for bad in [
+            "ftp://h",
+            "https://",
+            "https://u:p@h",
+            "https://h:99999",
+            "https://h h",
+            "https://[::1",
+        ] {
+            assert!(Url::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn encoding_keeps_only_unreserved_characters() {
+        assert_eq!(
+            encode("https://management.azure.com/.default"),
+            "https%3A%2F%2Fmanagement.azure.com%2F.default"
+        );
+        assert_eq!(encode("a b+c"), "a%20b%2Bc");
+    }
+
+    #[tokio::test]
+    async fn reads_plain_and_chunked_answers_from_a_loopback_server() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let mut requests = Vec::new();
+            for reply in [
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+                "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
+            ] {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap();
+                requests.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                s.write_all(reply.as_bytes()).await.unwrap();
+            }
+            requests
+        });
+        let client = Client::new(&[], None, ProxySettings::default()).unwrap();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/x?y=1")).unwrap();
+        let get = Request {
+            method: "GET",
+            url: &url,
+            headers: vec![("Metadata", "true".into())],
+            body: None,
+        };
+        let r = client.send(get, Duration::from_secs(2)).await.unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "{}"));
+        let post = Request {
+            method: "POST",
+            url: &url,
+            headers: vec![],
+            body: Some("a=b".into()),
+        };
+        let r = client.send(post, Duration::from_secs(2)).await.unwrap();
+        assert_eq!((r.status, r.body.as_str()), (403, "{\"a\":1}"));
+        let requests = server.await.unwrap();
+        assert!(requests[0].starts_with("GET /x?y=1 HTTP/1.1\r\n") && requests[0].contains("Metadata: true"));
+        assert!(requests[1].contains("Content-Length: 3") && requests[1].ends_with("\r\n\r\na=b"));
+    }
+}
