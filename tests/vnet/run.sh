@@ -291,10 +291,12 @@ run_scenario() {
       mkdir -p /sys/class/dmi/id /sys/class/net && cp "$0" /sys/class/dmi/id/chassis_asset_tag &&
       mount --move "$keep" /sys/class/net && exec "$@"' "$out/azure_vm.tag")
   fi
-  # A clean environment: the developer's proxy variables or SSL_CERT_FILE must not leak in.
+  # A clean environment: the developer's proxy variables or SSL_CERT_FILE must not leak in. It
+  # runs in the scenario's folder, where [arm] worlds put the SDK's config.json (and where no
+  # stray config.json of the developer's can start a discovery).
   rc=0
-  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "${env_args[@]}" \
-    timeout 120 ip netns exec "$NS_CLIENT" "${vm[@]}" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}" \
+  (cd "$out" && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "${env_args[@]}" \
+    timeout 120 ip netns exec "$NS_CLIENT" "${vm[@]}" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}") \
     >"$out/$(cat "$out/stdout.file")" 2>"$out/amlprobe.err" || rc=$?
   printf '%q ' ip netns exec "$NS_CLIENT" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}" >"$out/command.txt"
   local verdict=0

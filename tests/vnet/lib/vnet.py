@@ -60,7 +60,7 @@ def load(path):
     with open(path, "rb") as f:
         sc = tomllib.load(f)
     known = {"description", "context", "run", "dns", "endpoint", "firewall", "proxy", "azure_dns", "azure_vm",
-             "expect"}
+             "arm", "expect"}
     unknown = set(sc) - known
     if unknown:
         raise ScenarioError(f"unknown top-level keys {sorted(unknown)} (known: {sorted(known)})")
@@ -68,14 +68,15 @@ def load(path):
     allowed = {
         "context": set(CONTEXT_KEYS) | {"public_resources"},
         "run": {"suites", "suite_files", "timeout", "ca_file", "args", "env", "pending", "requires",
-                "expect_failure", "expect_mismatches", "prometheus"},
+                "expect_failure", "expect_mismatches", "prometheus", "context_flags"},
         "dns": {"name", "mode", "address", "cname", "private", "private_only", "ports", "protocol"},
         "endpoint": {"host", "cert", "azure_headers", "listen", "smb"},
         "firewall": {"host", "address", "port", "protocol", "action", "comment"},
         "proxy": {"allow", "auth"},
         "proxy.auth": {"user", "password"},
         "azure_dns": {"enabled"},
-        "azure_vm": {"asset_tag", "location", "az_environment", "name"},
+        "azure_vm": {"asset_tag", "location", "az_environment", "name", "identity"},
+        "arm": {"wrong_ip", "pending"},
         "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report", "alerts",
                    "cause", "causes"},
         "expect.cause": {"reason", "kind", "subject", "flows", "count", "required", "summary_contains",
@@ -93,7 +94,7 @@ def load(path):
         if extra:
             raise ScenarioError(f"[{section}]: unknown keys {sorted(extra)} (known: {sorted(allowed[section])})")
 
-    for section in ("context", "run", "proxy", "azure_dns", "azure_vm", "expect"):
+    for section in ("context", "run", "proxy", "azure_dns", "azure_vm", "arm", "expect"):
         validate(section, sc.get(section) or {})
     if "auth" in (sc.get("proxy") or {}):
         validate("proxy.auth", sc["proxy"]["auth"])
@@ -130,6 +131,7 @@ def load(path):
         "proxy": sc.get("proxy"),
         "azure_dns": sc.get("azure_dns") if (sc.get("azure_dns") or {}).get("enabled", True) else None,
         "azure_vm": azure_vm(sc.get("azure_vm")),
+        "arm": sc.get("arm"),
         "expect": {**base.get("expect", {}), **sc.get("expect", {})},
     }
     return merged
@@ -144,6 +146,62 @@ def azure_vm(table):
     if vm["az_environment"] not in CLOUD_OF_ENVIRONMENT:
         raise ScenarioError(f"[azure_vm] az_environment must be one of {sorted(CLOUD_OF_ENVIRONMENT)}")
     return vm
+
+
+# The workspace's ARM coordinates in [arm] worlds, and the token the testbed IMDS hands out (the
+# fake ARM accepts only it; it must never show up in amlprobe's output).
+ARM_SUBSCRIPTION = "6f0c2a4e-5d1b-4c3a-9e8f-7a6b5c4d3e2f"
+ARM_GROUP = "rg-vnet-test"
+ARM_TOKEN = "amlp-testbed-arm-token-4b8f2e"
+
+
+def arm_documents(sc, hosts, tv):
+    """path -> JSON body the fake ARM answers in [arm] worlds, shaped like the REST API's
+    examples (tests/fixtures/arm): the workspace, its private endpoint with customDnsConfigs
+    holding the world's private addresses (or a wrong one for [arm] wrong_ip), and empty
+    private endpoint connection lists for storage, key vault and registry."""
+    ctx = sc["context"]
+    sub = f"/subscriptions/{ARM_SUBSCRIPTION}/resourceGroups/{ARM_GROUP}/providers"
+    ws_id = f"{sub}/Microsoft.MachineLearningServices/workspaces/{ctx['workspace_name']}"
+    pe_id = f"{sub}/Microsoft.Network/privateEndpoints/ws-pe"
+    storage = f"{sub}/Microsoft.Storage/storageAccounts/{ctx['storage_account']}"
+    vault = f"{sub}/Microsoft.KeyVault/vaults/{ctx['key_vault']}"
+    registry = f"{sub}/Microsoft.ContainerRegistry/registries/{ctx['container_registry']}"
+    status = "Pending" if sc["arm"].get("pending") else "Approved"
+    workspace = {
+        "id": ws_id, "name": ctx["workspace_name"], "type": "Microsoft.MachineLearningServices/workspaces",
+        "location": ctx["region"],
+        "properties": {
+            "workspaceId": ctx["workspace_id"], "storageAccount": storage, "keyVault": vault,
+            "containerRegistry": registry, "publicNetworkAccess": "Disabled",
+            "privateEndpointConnections": [{
+                "id": f"{ws_id}/privateEndpointConnections/ws-pe-conn", "name": "ws-pe-conn",
+                "properties": {"privateEndpoint": {"id": pe_id},
+                               "privateLinkServiceConnectionState": {"status": status, "description": "", "actionsRequired": "None"}},
+            }],
+        },
+    }
+    wrong = {render_str(n, tv).lower() for n in sc["arm"].get("wrong_ip", [])}
+    ws_names = sorted(n for n in hosts if hosts[n]["private"] and f"{ctx['workspace_id']}.workspace." in n)
+    configs = [{"fqdn": n, "ipAddresses": ["10.10.1.250"] if n in wrong else hosts[n]["addresses"]} for n in ws_names]
+    endpoint = {"id": pe_id, "name": "ws-pe", "type": "Microsoft.Network/privateEndpoints", "location": ctx["region"],
+                "properties": {"provisioningState": "Succeeded", "customDnsConfigs": configs,
+                               "networkInterfaces": [{"id": f"{sub}/Microsoft.Network/networkInterfaces/ws-pe.nic"}]}}
+    empty = {"value": []}
+    return {ws_id: workspace, pe_id: endpoint, f"{storage}/privateEndpointConnections": empty,
+            f"{vault}/privateEndpointConnections": empty,
+            registry: {"id": registry, "name": ctx["container_registry"], "properties": {"privateEndpointConnections": []}}}
+
+
+def arm_locations(sc, hosts, tv):
+    """nginx location blocks of the fake ARM (inside management.azure.com's TLS server)."""
+    out = []
+    for path, doc in sorted(arm_documents(sc, hosts, tv).items()):
+        out += [f"    location = {path} {{",
+                f"      if ($http_authorization != \"Bearer {ARM_TOKEN}\") {{ return 401 '{{\"error\":{{\"code\":\"InvalidAuthenticationToken\"}}}}'; }}",
+                "      default_type application/json;",
+                f"      return 200 '{json.dumps(doc, separators=(',', ':'))}';", "    }"]
+    return out
 
 
 def imds_body(vm):
@@ -201,9 +259,14 @@ def cmd_prepare(path, outdir):
     ctx = sc["context"]
     run = sc["run"]
     sel = []  # arguments both `amlprobe suites` and `amlprobe run` take
+    context = []
     for key in CONTEXT_KEYS:
         if ctx.get(key):
-            sel += ["--" + key.replace("_", "-"), render_str(str(ctx[key]), tv)]
+            context += ["--" + key.replace("_", "-"), render_str(str(ctx[key]), tv)]
+    # context_flags = false: the run is given none of it (it must learn it, e.g. from ARM); the
+    # world is still built from it.
+    if run.get("context_flags", True):
+        sel += context
     for r in ctx.get("public_resources", []):
         sel += ["--public-resource", r]
     for s in run.get("suites", []):
@@ -234,10 +297,12 @@ def cmd_prepare(path, outdir):
     os.makedirs(outdir, exist_ok=True)
     # The world is built from `amlprobe suites`, which runs outside the VM and cannot ask IMDS:
     # give it the region and cloud the run will learn from IMDS by itself.
-    plan_extra = []
+    plan_extra = [] if run.get("context_flags", True) else context
     vm = sc["azure_vm"]
     if vm is not None:
-        plan_extra = ["--region", vm["location"], "--cloud", CLOUD_OF_ENVIRONMENT[vm["az_environment"]]]
+        for flag, value in (("--region", vm["location"]), ("--cloud", CLOUD_OF_ENVIRONMENT[vm["az_environment"]])):
+            if flag not in plan_extra:
+                plan_extra += [flag, value]
         with open(os.path.join(outdir, "azure_vm.tag"), "w") as f:
             f.write(vm["asset_tag"] + "\n")
     for name, args in (("select.args", sel), ("run.args", runargs), ("plan.args", plan_extra)):
@@ -405,7 +470,7 @@ def dnsmasq_conf(hosts, workdir, azure=False):
     return "\n".join(lines) + "\n"
 
 
-def nginx_conf(hosts, workdir, pki, vm=None):
+def nginx_conf(hosts, workdir, pki, vm=None, arm=None):
     """One server block per (address, port, host); SNI picks the host's certificate. With an
     [azure_vm], IMDS too: JSON only for requests carrying `Metadata: true`, as the real one."""
     groups = {}
@@ -443,6 +508,8 @@ def nginx_conf(hosts, workdir, pki, vm=None):
             if h["azure_headers"]:
                 # What makes an answer look like an Azure front end to amlprobe's http = "azure".
                 out.append("    add_header x-ms-request-id $request_id always;")
+            if arm and name == "management.azure.com" and app == "tls":
+                out += arm
             out.append("    location / { return 200 \"amlprobe testbed\\n\"; }")
             out.append("  }")
     if vm is not None:
@@ -452,8 +519,16 @@ def nginx_conf(hosts, workdir, pki, vm=None):
             "      if ($http_metadata != \"true\") { return 400; }",
             "      default_type application/json;",
             f"      return 200 '{imds_body(vm)}';",
-            "    }", "    location / { return 404; }", "  }",
+            "    }",
         ]
+        if vm.get("identity"):
+            # The VM's managed identity: a token for ARM, as IMDS answers it.
+            token = json.dumps({"access_token": ARM_TOKEN, "expires_in": "3599", "token_type": "Bearer",
+                                "resource": "https://management.azure.com/"}, separators=(",", ":"))
+            out += ["    location /metadata/identity/oauth2/token {",
+                    "      if ($http_metadata != \"true\") { return 400; }",
+                    "      default_type application/json;", f"      return 200 '{token}';", "    }"]
+        out += ["    location / { return 404; }", "  }"]
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -625,7 +700,12 @@ def cmd_render(path, outdir, samba=False):
             raise ScenarioError(f"address {a} is outside the testbed pools {PRIVATE_POOL} and {PUBLIC_POOL}")
     write("addresses.txt", "".join(a + "\n" for a in addrs))
     write("dnsmasq.conf", dnsmasq_conf(hosts, workdir))
-    write("nginx.conf", nginx_conf(hosts, workdir, tv["pki"], sc["azure_vm"]))
+    arm = arm_locations(sc, hosts, tv) if sc["arm"] is not None else None
+    write("nginx.conf", nginx_conf(hosts, workdir, tv["pki"], sc["azure_vm"], arm))
+    if sc["arm"] is not None:
+        # The Azure ML SDK's config.json, where amlprobe runs (run.sh starts it in this folder).
+        write("config.json", json.dumps({"subscription_id": ARM_SUBSCRIPTION, "resource_group": ARM_GROUP,
+                                         "workspace_name": sc["context"]["workspace_name"]}, indent=1) + "\n")
     stubs = stub_listeners(hosts)
     # Healthy SMB on 445 is a real smbd when run.sh found one (--samba); the stub stays for the
     # broken answers (notsmb, silent) and as the fallback.
