@@ -141,9 +141,18 @@ pub struct RunArgs {
     /// Deadline per step (DNS, connect, handshake) in seconds [default: 5].
     #[arg(long, env = "AMLPROBE_TIMEOUT", value_name = "SECS")]
     pub timeout: Option<f64>,
-    /// Probes in flight at most [default: 64].
+    /// TLS handshakes in flight at most, the CPU-heavy step; waits are not limited [default: 64].
     #[arg(long, env = "AMLPROBE_CONCURRENCY", value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Connections in flight to one IP address at most (politeness, SNAT ports) [default: 16].
+    #[arg(long, env = "AMLPROBE_PER_DESTINATION", value_name = "N")]
+    pub per_destination: Option<usize>,
+    /// Names being resolved at once at most (politeness towards the resolver) [default: 64].
+    #[arg(long, env = "AMLPROBE_DNS_CONCURRENCY", value_name = "N")]
+    pub dns_concurrency: Option<usize>,
+    /// How long a UDP probe waits for a reply in seconds [default: --timeout, at most 1].
+    #[arg(long, env = "AMLPROBE_UDP_TIMEOUT", value_name = "SECS")]
+    pub udp_timeout: Option<f64>,
     /// Resolver to query instead of /etc/resolv.conf.
     #[arg(long, env = "AMLPROBE_DNS_SERVER", value_name = "IP[:PORT]")]
     pub dns_server: Option<String>,

@@ -67,6 +67,9 @@ struct FileConfig {
     suite_file: Vec<PathBuf>,
     timeout: Option<f64>,
     concurrency: Option<usize>,
+    per_destination: Option<usize>,
+    dns_concurrency: Option<usize>,
+    udp_timeout: Option<f64>,
     dns_server: Option<String>,
     #[serde(default)]
     ca_file: Vec<PathBuf>,
@@ -176,6 +179,18 @@ pub struct RunConfig {
 
 fn first<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
     flag.or(file)
+}
+
+/// A count flag, 1 to 4096.
+fn in_range(flag: &'static str, value: usize) -> Result<usize, InvalidValue> {
+    if (1..=4096).contains(&value) {
+        Ok(value)
+    } else {
+        Err(InvalidValue {
+            flag,
+            message: format!("{value} is not between 1 and 4096"),
+        })
+    }
 }
 
 fn first_list<T>(flag: Vec<T>, file: Vec<T>) -> Vec<T> {
@@ -449,6 +464,24 @@ impl RunConfig {
             }
             .into());
         }
+        let per_destination = in_range(
+            "per-destination",
+            first(args.per_destination, file.per_destination).unwrap_or(16),
+        )?;
+        let dns_concurrency = in_range(
+            "dns-concurrency",
+            first(args.dns_concurrency, file.dns_concurrency).unwrap_or(64),
+        )?;
+        // A silent UDP port is a healthy run's one unavoidable wait; inside a VNet an ICMP
+        // unreachable comes back within milliseconds, so the wait need not be the full timeout.
+        let udp_timeout = first(args.udp_timeout, file.udp_timeout).unwrap_or(timeout.min(1.0));
+        if !(udp_timeout > 0.0 && udp_timeout <= 120.0) {
+            return Err(InvalidValue {
+                flag: "udp-timeout",
+                message: format!("{udp_timeout} is not between 0 and 120 seconds"),
+            }
+            .into());
+        }
         let dns_server = first(args.dns_server, file.dns_server)
             .map(|s| parse_dns_server(&s))
             .transpose()?;
@@ -546,6 +579,9 @@ impl RunConfig {
             engine: EngineConfig {
                 timeout: Duration::from_secs_f64(timeout),
                 concurrency,
+                per_destination,
+                dns_concurrency,
+                udp_timeout: Duration::from_secs_f64(udp_timeout),
                 dns_server,
                 ca_files: first_list(args.ca_file, file.ca_file),
                 proxies,
@@ -604,16 +640,29 @@ mod tests {
         let c = RunConfig::from_args(run_args(&[])).unwrap();
         assert_eq!(c.engine.timeout, Duration::from_secs(5));
         assert_eq!(c.engine.concurrency, 64);
+        assert_eq!(c.engine.per_destination, 16);
+        assert_eq!(c.engine.udp_timeout, Duration::from_secs(1));
         assert_eq!(c.selection.context.cloud, Cloud::Public);
         assert_eq!(c.format, Format::Table);
     }
 
     #[test]
+    fn the_udp_wait_is_at_most_the_timeout_unless_given() {
+        let short = RunConfig::from_args(run_args(&["--timeout", "0.5"])).unwrap();
+        assert_eq!(short.engine.udp_timeout, Duration::from_millis(500));
+        let given = RunConfig::from_args(run_args(&["--udp-timeout", "3"])).unwrap();
+        assert_eq!(given.engine.udp_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
     fn bad_values_name_their_flag() {
-        let cases: [(&[&str], &str); 9] = [
+        let cases: [(&[&str], &str); 12] = [
             (&["--workspace-id", "nope"], "--workspace-id: "),
             (&["--timeout", "0"], "--timeout: "),
             (&["--concurrency", "0"], "--concurrency: "),
+            (&["--per-destination", "0"], "--per-destination: "),
+            (&["--dns-concurrency", "5000"], "--dns-concurrency: "),
+            (&["--udp-timeout", "0"], "--udp-timeout: "),
             (&["--dns-server", "dns.example"], "--dns-server: "),
             (&["--private-cidr", "10.0.0.0"], "--private-cidr: "),
             (&["--storage-account", "x.blob.core.windows.net"], "--storage-account: "),

@@ -1,7 +1,9 @@
 //! Concurrent execution of a probe plan. Every distinct host is resolved once; every distinct
 //! (host, address, port, protocol, tls) check runs once, however many flows share it. All of it
-//! runs under one semaphore, so total time tracks the slowest chain, not the sum.
+//! runs at once, bounded by what costs something (handshakes, destinations, the resolver, file
+//! descriptors: see [`crate::limits`]), so total time tracks the slowest chain, not the sum.
 
+use crate::limits::{self, Limits};
 use crate::outcome::ReasonCode;
 use crate::plan::{App, Check, FlowPlan, PlannedFlow, Route};
 use crate::probe::dns::{DnsObservation, DnsProber};
@@ -17,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// Engine settings, validated by the caller.
@@ -25,8 +26,14 @@ use tokio::task::JoinSet;
 pub struct EngineConfig {
     /// Deadline for each step (DNS, connect, handshake, request).
     pub timeout: Duration,
-    /// Probes in flight at most.
+    /// TLS handshakes in flight at most (the CPU-heavy step).
     pub concurrency: usize,
+    /// Connections in flight to one IP address at most.
+    pub per_destination: usize,
+    /// Names being resolved at once at most.
+    pub dns_concurrency: usize,
+    /// How long a UDP probe waits for a reply.
+    pub udp_timeout: Duration,
     /// Resolver to query instead of the system's.
     pub dns_server: Option<SocketAddr>,
     /// Extra trust anchors.
@@ -119,6 +126,7 @@ type ProxyAddress = Result<SocketAddr, String>;
 pub struct Engine {
     dns: DnsProber,
     tls: TlsProber,
+    limits: Limits,
     config: EngineConfig,
 }
 
@@ -135,6 +143,12 @@ impl Engine {
         Ok(Arc::new(Engine {
             dns: DnsProber::new(config.dns_server, config.timeout)?,
             tls: TlsProber::new(&config.ca_files)?,
+            limits: Limits::new(
+                config.concurrency,
+                config.dns_concurrency,
+                config.per_destination,
+                limits::socket_budget(config.dns_concurrency),
+            ),
             config,
         }))
     }
@@ -168,12 +182,10 @@ impl Engine {
         ));
         self.dns.start_server_check();
         let proxies = Arc::new(self.resolve_proxies().await);
-        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut hosts = JoinSet::new();
         for (host, w) in work {
-            let (engine, permits, progress, proxies) =
-                (self.clone(), permits.clone(), progress.clone(), proxies.clone());
-            hosts.spawn(async move { engine.probe_host(host, w, permits, progress, proxies).await });
+            let (engine, progress, proxies) = (self.clone(), progress.clone(), proxies.clone());
+            hosts.spawn(async move { engine.probe_host(host, w, progress, proxies).await });
         }
         let mut observations = Observations::default();
         while let Some(done) = hosts.join_next().await {
@@ -217,12 +229,11 @@ impl Engine {
         self: Arc<Self>,
         host: String,
         work: HostWork,
-        permits: Arc<Semaphore>,
         progress: ProgressFn,
         proxies: Arc<HashMap<ProxyUrl, ProxyAddress>>,
     ) -> (String, Option<DnsObservation>, Vec<(ConnKey, ConnObservation)>) {
         let dns = if work.resolve {
-            let _permit = permits.acquire().await.expect("semaphore is never closed");
+            let _permit = self.limits.resolve().await;
             let d = self.dns.resolve_chain(&host).await;
             progress(ProgressEvent::Step(format!("resolved {host}")));
             Some(d)
@@ -241,10 +252,8 @@ impl Engine {
                 Route::Proxy => vec![None],
             };
             for address in targets {
-                let (engine, permits, host, check, proxies) =
-                    (self.clone(), permits.clone(), host.clone(), *check, proxies.clone());
+                let (engine, host, check, proxies) = (self.clone(), host.clone(), *check, proxies.clone());
                 probes.spawn(async move {
-                    let _permit = permits.acquire().await.expect("semaphore is never closed");
                     let observed = match address {
                         Some(ip) => engine.probe_direct(&host, ip, check).await,
                         None => engine.probe_via_proxy(&host, check, &proxies).await,
@@ -263,8 +272,9 @@ impl Engine {
     async fn probe_direct(&self, host: &str, address: IpAddr, check: Check) -> ConnObservation {
         let target = SocketAddr::new(address, check.port);
         let timeout = self.config.timeout;
+        let _slot = self.limits.destination(address).await;
         if check.protocol == Protocol::Udp {
-            return ConnObservation::connected(udp::probe(target, timeout).await);
+            return ConnObservation::connected(udp::probe(target, self.config.udp_timeout).await);
         }
         let (connect, stream) = tcp::connect(target, timeout).await;
         let mut observed = ConnObservation::connected(connect);
@@ -281,6 +291,9 @@ impl Engine {
         proxies: &HashMap<ProxyUrl, ProxyAddress>,
     ) -> ConnObservation {
         let timeout = self.config.timeout;
+        // The proxy is built for many tunnels and sits inside the network (no SNAT): only the
+        // socket budget applies, not the per-destination limit.
+        let _socket = self.limits.socket().await;
         let proxy = self
             .config
             .proxies
@@ -357,7 +370,10 @@ impl Engine {
                 });
             }
             App::Tls => {
-                let (tls, session) = self.tls.handshake(stream, host, timeout).await;
+                let (tls, session) = {
+                    let _cpu = self.limits.handshake().await;
+                    self.tls.handshake(stream, host, timeout).await
+                };
                 let trusted = tls.trusted();
                 observed.tls = Some(tls);
                 if let (Some(mut session), true, false) = (session, trusted, check.http == HttpCheck::None) {

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod files;
 pub mod hostinfo;
 pub mod imds;
+pub mod limits;
 pub mod netaddr;
 pub mod outcome;
 pub mod plan;

@@ -102,7 +102,7 @@ pub async fn run_once(
                 resolved_names(&flows),
                 &cfg.compare_resolvers,
                 cfg.engine.timeout,
-                cfg.engine.concurrency,
+                cfg.engine.dns_concurrency,
                 &ranges,
             )
             .await?,

@@ -39,7 +39,7 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> Observation {
         Err(_) => Observation::inconclusive(
             ReasonCode::UdpNoReply,
             format!(
-                "no reply from {addr} within {timeout:?}; UDP services often stay silent, so this is not proof of a block"
+                "no reply from {addr} within {timeout:?} (--udp-timeout); UDP services often stay silent, so this is not proof of a block"
             ),
             start.elapsed(),
         ),

@@ -1156,3 +1156,58 @@ fn one_inspection_ca_on_several_hosts_is_one_cause_naming_it() {
     assert_eq!(all[1]["reason"], "tls_expired");
     assert_eq!(all[1]["kind"], "observation");
 }
+
+#[test]
+fn a_silent_udp_port_costs_the_udp_wait_not_the_timeout() {
+    let dns = support::dns_server(&[("udp.test", Dns::A(vec![LOCAL]))]);
+    let silent = support::udp_server(false);
+    let flows = [("silentudp", on_port("udp.test", silent, "protocol = \"udp\""))];
+    let started = std::time::Instant::now();
+    let report = run(dns, &flows, &["--timeout", "10"], &[]).json();
+    let took = started.elapsed();
+    check(&report, "silentudp", "inconclusive", Some("udp_no_reply"));
+    // The UDP wait defaults to 1 s; waiting out --timeout would take 10 s.
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let message = probe(&report, "silentudp", "udp")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("within 1s (--udp-timeout)"), "{message}");
+
+    let report = run(dns, &flows, &["--timeout", "10", "--udp-timeout", "0.2"], &[]).json();
+    let message = probe(&report, "silentudp", "udp")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("within 200ms (--udp-timeout)"), "{message}");
+}
+
+/// `count` flows, each on a silent UDP port of its own at 127.0.0.1.
+fn silent_udp_flows(count: usize) -> (SocketAddr, Vec<(String, String)>) {
+    let dns = support::dns_server(&[("udp.test", Dns::A(vec![LOCAL]))]);
+    let flows = (0..count)
+        .map(|i| {
+            let port = support::udp_server(false);
+            (format!("s{i}"), on_port("udp.test", port, "protocol = \"udp\""))
+        })
+        .collect();
+    (dns, flows)
+}
+
+#[test]
+fn waits_are_not_limited_by_concurrency_but_one_address_is_by_per_destination() {
+    let (dns, flows) = silent_udp_flows(8);
+    let flows: Vec<(&str, String)> = flows.iter().map(|(id, f)| (id.as_str(), f.clone())).collect();
+    let wait = ["--udp-timeout", "0.5"];
+    // Eight silent waits with --concurrency 1 overlap: about one wait, not eight.
+    let started = std::time::Instant::now();
+    let report = run(dns, &flows, &[&wait[..], &["--concurrency", "1"]].concat(), &[]).json();
+    let took = started.elapsed();
+    check(&report, "s7", "inconclusive", Some("udp_no_reply"));
+    assert!(took < std::time::Duration::from_millis(2500), "took {took:?}");
+    // One connection at a time to 127.0.0.1: the eight waits queue.
+    let started = std::time::Instant::now();
+    run(dns, &flows, &[&wait[..], &["--per-destination", "1"]].concat(), &[]);
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_millis(3500), "took {took:?}");
+}
