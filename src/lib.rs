@@ -1,38 +1,25 @@
 //! amlprobe: tells, from inside a VNet, which Azure Machine Learning network flows work and why
 //! the others don't.
 //!
-//! Data flows one way: [`cli`] → [`config`] (validated settings and [`context`]) → [`suite`]
-//! (flows as data) → [`plan`] (templates rendered) → [`engine`] (concurrent [`probe`]s) →
-//! [`verdict`] (expectations, hints, flow status) → [`causes`] (failures grouped) → [`report`] (JSON contract and renderers).
-//! [`runner`] ties one run together for the front ends: `run`, [`bundle`] and [`serve`].
-//! Only [`app`] prints.
+//! Data flows one way, one folder per stage (docs/architecture.md):
+//! [`cli`] (arguments, layered settings) → [`env`] and [`discovery`] (host facts, IMDS, ARM) →
+//! [`model`] (context, suites as data, reason codes) → [`plan`] (suite expansion) → [`engine`]
+//! (concurrent probes: observations only) → [`verdict`] (the only place reason codes, flow
+//! statuses and root causes are decided) → [`report`] (the JSON contract and its renderers) →
+//! [`analyze`] (diff and merge of saved reports). [`runner`] ties one run together for the
+//! commands in [`cmd`], the only module that prints.
 
-pub mod app;
-pub mod bundle;
-pub mod causes;
+pub mod analyze;
 pub mod cli;
-pub mod config;
-pub mod context;
+pub mod cmd;
 pub mod discovery;
-pub mod endpoints;
 pub mod engine;
+pub mod env;
 pub mod files;
-pub mod hostinfo;
-pub mod imds;
-pub mod limits;
-pub mod netaddr;
-pub mod outcome;
+pub mod model;
 pub mod plan;
-pub mod probe;
-pub mod progress;
-pub mod proxy;
 pub mod redact;
 pub mod report;
-pub mod resolvers;
 pub mod runner;
 pub mod sanitize;
-pub mod serve;
-pub mod suite;
-pub mod sysdns;
-pub mod template;
 pub mod verdict;

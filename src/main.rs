@@ -1,5 +1,5 @@
 //! The `amlprobe` binary; everything lives in the library.
 
 fn main() -> std::process::ExitCode {
-    amlprobe::app::main()
+    amlprobe::cmd::main()
 }

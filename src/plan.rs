@@ -1,11 +1,11 @@
 //! Suite expansion: render every selected flow's templates for this context and cloud, and
 //! decide per flow whether it is probed, skipped for missing context, or not testable.
 
-use crate::context::{CONTEXT_VARIABLES, WorkspaceContext};
-use crate::probe::http::HttpCheck;
-use crate::proxy::ProxySettings;
-use crate::suite::{Catalog, Expectation, FlowSpec, Protocol, Suite};
-use crate::template::{self, Lookup, TemplateError};
+use crate::engine::probe::http::HttpCheck;
+use crate::model::context::{CONTEXT_VARIABLES, WorkspaceContext};
+use crate::model::proxy::ProxySettings;
+use crate::model::suite::{Catalog, Expectation, FlowSpec, Protocol, Suite};
+use crate::model::template::{self, Lookup, TemplateError};
 use serde::Serialize;
 
 /// The application protocol spoken after the connect.
@@ -247,7 +247,7 @@ fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, routing: &Routing, lookup:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::{Cloud, Resource};
+    use crate::model::context::{Cloud, Resource};
 
     fn full_context(cloud: Cloud) -> WorkspaceContext {
         WorkspaceContext {

@@ -1,7 +1,7 @@
 //! Secret redaction for everything amlprobe writes that a user may attach to a ticket: proxy
 //! credentials, SAS signatures, tokens, keys and anything that looks like one.
 
-use crate::proxy;
+use crate::model::proxy;
 use regex_lite::{Captures, Regex};
 use std::borrow::Cow;
 use std::sync::OnceLock;

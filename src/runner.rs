@@ -2,15 +2,15 @@
 //! expansion, concurrent execution, resolver comparison and verdicts. Shared by `run`, `bundle`
 //! and `serve`; it never prints.
 
-use crate::config::RunConfig;
-use crate::context::WorkspaceContext;
+use crate::cli::settings::RunConfig;
+use crate::engine::probe::SetupError;
 use crate::engine::{Engine, ProgressFn};
-use crate::imds::{self, ImdsInfo};
-use crate::netaddr::PrivateRanges;
-use crate::probe::SetupError;
+use crate::env::imds::{self, ImdsInfo};
+use crate::model::context::WorkspaceContext;
+use crate::model::netaddr::PrivateRanges;
+use crate::model::suite::{Catalog, Expectation};
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool};
-use crate::suite::{Catalog, Expectation};
-use crate::{causes, discovery, hostinfo, plan, resolvers, sysdns, verdict};
+use crate::{discovery, env::hostinfo, env::sysdns, plan, verdict, verdict::causes, verdict::resolvers};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -187,7 +187,7 @@ pub fn save(report: &Report, cfg: &RunConfig) -> Result<(), SaveError> {
             .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
         let page;
         let contents = if html {
-            page = report::html::render(report);
+            page = report::render::html::render(report);
             &page
         } else {
             &json

@@ -83,8 +83,10 @@ mod tests {
 
     #[test]
     fn every_human_renderer_shows_network_text_inert() {
+        use crate::analyze::{diff, matrix};
+        use crate::report::render::{junit, prometheus, table};
         use crate::report::saved::SavedReport;
-        use crate::report::{diff, junit, matrix, prometheus, table, test_support::sample_report};
+        use crate::report::test_support::sample_report;
         let bad = HOSTILE.concat();
         let mut report = sample_report();
         report.host.hostname = format!("node{bad}");
@@ -109,7 +111,7 @@ mod tests {
         let saved: SavedReport = serde_json::from_str(&report.to_json()).unwrap();
         let mut changed = saved.clone();
         changed.flows[0].reason = Some(format!("odd{bad}"));
-        changed.flows[0].status = crate::outcome::FlowStatus::Blocked;
+        changed.flows[0].status = crate::model::outcome::FlowStatus::Blocked;
         let d = diff::compare(&saved, &changed);
         is_inert("diff", &diff::to_text(&d, true));
         let m = matrix::merge(&[saved, changed]);
@@ -124,15 +126,15 @@ mod tests {
 
     #[test]
     fn the_suite_listing_shows_suite_text_inert() {
-        use crate::report::listing;
-        use crate::suite::Catalog;
+        use crate::model::suite::Catalog;
+        use crate::report::render::listing;
         let mut catalog = Catalog::builtin().unwrap();
         let suite = "[suite]\nname = \"t\"\ntitle = \"T\\u001b[2J\"\n\n[[flow]]\nid = \"t.x\"\n\
             title = \"x\\u001b]0;pwned\\u0007\\u202e\"\ndirection = \"outbound\"\nservice_tag = \"Tag\"\n\
             required = true\nscenario = \"s\"\nsource = \"s\"\nhosts = [\"x.example\"]\n";
         catalog.add_suite("t.toml", "t.toml", suite).unwrap();
         let chosen = catalog.select(&["t".into()]).unwrap();
-        let context = crate::context::WorkspaceContext::default();
+        let context = crate::model::context::WorkspaceContext::default();
         let flows = crate::plan::expand(&catalog, &chosen, &context, &crate::plan::Routing::default());
         is_inert("listing", &listing::to_text(&listing::build(&chosen, &flows)));
     }

@@ -4,7 +4,7 @@
 
 use super::http::{Client, Request, Url};
 use super::token::ArmToken;
-use crate::endpoints::{self, ExpectedIps};
+use crate::model::endpoints::{self, ExpectedIps};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

@@ -4,9 +4,9 @@
 //! reachable no other way); plain `http://` (IMDS, the local `MSI_ENDPOINT`) never does.
 //! Errors say what failed, never what was sent, so a bearer token in a header cannot end up in one.
 
-use crate::probe::dns::DnsProber;
-use crate::probe::http::parse_head;
-use crate::proxy::ProxySettings;
+use crate::engine::probe::dns::DnsProber;
+use crate::engine::probe::http::parse_head;
+use crate::model::proxy::ProxySettings;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use std::net::{IpAddr, SocketAddr};
@@ -155,7 +155,7 @@ impl Client {
         };
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         for file in ca_files {
-            let anchors = crate::probe::tls::read_anchors(file).map_err(|e| e.to_string())?;
+            let anchors = crate::engine::probe::tls::read_anchors(file).map_err(|e| e.to_string())?;
             roots.add_parsable_certificates(anchors);
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -201,9 +201,14 @@ impl Client {
             .map_err(|e| e.to_string())?;
         if let Some(proxy) = proxy {
             // The outer deadline in `send` bounds the whole exchange; this one only has to be long enough.
-            let tunnel =
-                crate::probe::proxy::connect_tunnel(&mut tcp, proxy, &url.host, url.port, Duration::from_secs(30))
-                    .await;
+            let tunnel = crate::engine::probe::proxy::connect_tunnel(
+                &mut tcp,
+                proxy,
+                &url.host,
+                url.port,
+                Duration::from_secs(30),
+            )
+            .await;
             if !tunnel.opened() {
                 return Err(crate::verdict::proxy::classify_tunnel(proxy, &url.host, url.port, &tunnel).message);
             }
@@ -268,7 +273,11 @@ async fn roundtrip<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, request: &
     let chunked = head
         .header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked { crate::imds::dechunk(&body)? } else { body };
+    let body = if chunked {
+        crate::env::imds::dechunk(&body)?
+    } else {
+        body
+    };
     Ok(Response {
         status: head.status,
         body,

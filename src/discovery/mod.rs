@@ -9,8 +9,8 @@ pub mod http;
 pub mod sdk_config;
 pub mod token;
 
-use crate::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
-use crate::endpoints::ExpectedIps;
+use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
+use crate::model::endpoints::ExpectedIps;
 use arm::{ArmFindings, WorkspaceRef};
 use http::{Client, Url};
 use std::collections::BTreeMap;
@@ -75,7 +75,7 @@ pub fn settings(inputs: Inputs) -> Result<Option<Settings>, InvalidValue> {
         .transpose()?;
     let token = match (&inputs.token_file, &inputs.token_env) {
         (Some(path), _) => {
-            let text = crate::config::read_input("arm-token-file", path)?;
+            let text = crate::cli::settings::read_input("arm-token-file", path)?;
             Some(ArmToken::new(&text).map_err(|m| invalid("arm-token-file", format!("{}: {m}", path.display())))?)
         }
         (None, Some(value)) => {
@@ -97,7 +97,7 @@ pub fn settings(inputs: Inputs) -> Result<Option<Settings>, InvalidValue> {
     let explicit = match (&inputs.resource_id, &inputs.workspace_config) {
         (Some(id), _) => Some(WorkspaceRef::parse(id).map_err(|m| invalid("workspace-resource-id", m))?),
         (None, Some(path)) => {
-            let text = crate::config::read_input("workspace-config", path)?;
+            let text = crate::cli::settings::read_input("workspace-config", path)?;
             Some(sdk_config::parse(&text).map_err(|m| invalid("workspace-config", format!("{} {m}", path.display())))?)
         }
         (None, None) => None,
@@ -155,7 +155,7 @@ pub struct Network<'a> {
     /// `--dns-server`.
     pub dns_server: Option<SocketAddr>,
     /// The run's proxies, for `https://` requests.
-    pub proxies: &'a crate::proxy::ProxySettings,
+    pub proxies: &'a crate::model::proxy::ProxySettings,
     /// The environment.
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }

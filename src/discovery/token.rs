@@ -378,7 +378,7 @@ mod tests {
         i.given = Some(&given);
         let (t, source) = acquire(
             &i,
-            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            &Client::new(&[], None, crate::model::proxy::ProxySettings::default()).unwrap(),
             deadline(),
         )
         .await
@@ -399,7 +399,7 @@ mod tests {
         ]));
         let (t, source) = acquire(
             &inputs(&env, None),
-            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            &Client::new(&[], None, crate::model::proxy::ProxySettings::default()).unwrap(),
             deadline(),
         )
         .await
@@ -424,7 +424,7 @@ mod tests {
         i.client_id = Some("uami-client");
         let (_, source) = acquire(
             &i,
-            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            &Client::new(&[], None, crate::model::proxy::ProxySettings::default()).unwrap(),
             deadline(),
         )
         .await
@@ -450,7 +450,7 @@ mod tests {
         let endpoint = ("127.0.0.1".to_string(), port);
         let e = acquire(
             &inputs(&env, Some(&endpoint)),
-            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            &Client::new(&[], None, crate::model::proxy::ProxySettings::default()).unwrap(),
             deadline(),
         )
         .await
@@ -464,7 +464,7 @@ mod tests {
         let env = env_of(HashMap::from([("PATH", "/nonexistent".to_string())]));
         let e = acquire(
             &inputs(&env, None),
-            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            &Client::new(&[], None, crate::model::proxy::ProxySettings::default()).unwrap(),
             deadline(),
         )
         .await
@@ -494,7 +494,7 @@ mod tests {
         let env = env_of(HashMap::from([("PATH", dir.path().display().to_string())]));
         let (t, source) = acquire(
             &inputs(&env, None),
-            &Client::new(&[], None, crate::proxy::ProxySettings::default()).unwrap(),
+            &Client::new(&[], None, crate::model::proxy::ProxySettings::default()).unwrap(),
             deadline(),
         )
         .await

@@ -1,27 +1,20 @@
 //! The report: the stable JSON contract (schema_version 1) and the data every renderer reads.
 
-pub mod diff;
-pub mod heatmap;
-pub mod html;
-pub mod junit;
-pub mod listing;
-pub mod matrix;
-pub mod prometheus;
+pub mod render;
 pub mod saved;
 pub mod store;
-pub mod table;
 
-pub use crate::causes::RootCause;
-use crate::context::WorkspaceContext;
-use crate::imds::ImdsInfo;
-use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::engine::probe::dns::CnameLink;
+use crate::engine::probe::http::HttpDetails;
+use crate::engine::probe::tls::TlsDetails;
+use crate::env::imds::ImdsInfo;
+use crate::env::sysdns::ResolverSetup;
+use crate::model::context::WorkspaceContext;
+use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::model::suite::{Direction, Expectation, Protocol};
 use crate::plan::Route;
-use crate::probe::dns::CnameLink;
-use crate::probe::http::HttpDetails;
-use crate::probe::tls::TlsDetails;
-use crate::resolvers::Comparison;
-use crate::suite::{Direction, Expectation, Protocol};
-use crate::sysdns::ResolverSetup;
+pub use crate::verdict::causes::RootCause;
+use crate::verdict::resolvers::Comparison;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -425,7 +418,7 @@ pub(crate) mod test_support {
             summary: Summary::of(&flows),
             root_causes: vec![RootCause {
                 id: 1,
-                kind: crate::causes::CauseKind::Destination,
+                kind: crate::verdict::causes::CauseKind::Destination,
                 reason: ReasonCode::TcpTimeout,
                 subject: "TCP 443 to Storage".into(),
                 summary: "TCP 443 to Storage is silently dropped".into(),

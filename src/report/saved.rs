@@ -1,7 +1,7 @@
 //! Reading reports back (for `diff` and `merge`): only the fields those need, so reports from
 //! other amlprobe versions with extra fields still load.
 
-use crate::outcome::FlowStatus;
+use crate::model::outcome::FlowStatus;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

@@ -2,10 +2,10 @@
 //! itself) and whether the flow asked for Azure's headers.
 
 use super::proxy::{classify_status, describe_refusal};
-use crate::outcome::ReasonCode;
-use crate::probe::Observation;
-use crate::probe::http::{Exchange, ExchangeError, HttpCheck, HttpDetails};
-use crate::proxy::ProxyUrl;
+use crate::engine::probe::Observation;
+use crate::engine::probe::http::{Exchange, ExchangeError, HttpCheck, HttpDetails};
+use crate::model::outcome::ReasonCode;
+use crate::model::proxy::ProxyUrl;
 
 /// The verdict on an origin's answer (direct, or through a CONNECT tunnel).
 pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (Observation, Option<HttpDetails>) {
@@ -69,7 +69,7 @@ pub fn classify_proxied_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::http::{HeadTooLarge, parse_head};
+    use crate::engine::probe::http::{HeadTooLarge, parse_head};
     use std::time::Duration;
 
     fn answered(raw: &[u8]) -> Exchange {

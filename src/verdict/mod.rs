@@ -2,20 +2,22 @@
 //! observed (TLS trust, HTTP answers, proxy answers, DNS expectations), hints are attached and
 //! each flow's status is concluded. Pure functions, no I/O.
 
+pub mod causes;
 mod http;
 pub(crate) mod proxy;
+pub mod resolvers;
 mod tls;
 
-use crate::endpoints::ExpectedIps;
+use crate::engine::probe::Observation;
+use crate::engine::probe::dns::CnameLink;
 use crate::engine::{AppObservation, ConnKey, ConnObservation, Observations};
-use crate::netaddr::{self, PrivateRanges};
-use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::model::endpoints::ExpectedIps;
+use crate::model::netaddr::{self, PrivateRanges};
+use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::model::suite::{Expectation, Protocol, ReasonHint};
+use crate::model::template::{self, Lookup};
 use crate::plan::{Check, FlowPlan, PlannedFlow, Route, Target};
-use crate::probe::Observation;
-use crate::probe::dns::CnameLink;
 use crate::report::{DirectPath, FlowReport, ProbeKind, ProbeReport};
-use crate::suite::{Expectation, Protocol, ReasonHint};
-use crate::template::{self, Lookup};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -595,7 +597,7 @@ mod tests {
             id: "t.f".into(),
             suite: "t".into(),
             title: "t".into(),
-            direction: crate::suite::Direction::Outbound,
+            direction: crate::model::suite::Direction::Outbound,
             service_tag: "X".into(),
             required: true,
             scenario: String::new(),
@@ -692,7 +694,7 @@ mod tests {
 
     /// A flow on `login.test` ports 80 (plain HTTP) and 443 (TLS) with the given checks.
     fn web_flow(checks: &[(u16, App, Route)]) -> PlannedFlow {
-        let spec: crate::suite::FlowSpec = toml::from_str(
+        let spec: crate::model::suite::FlowSpec = toml::from_str(
             r#"id = "t.web"
 title = "web"
 direction = "outbound"
@@ -710,7 +712,7 @@ ports = [80, 443]"#,
                 port,
                 protocol: Protocol::Tcp,
                 app,
-                http: crate::probe::http::HttpCheck::Any,
+                http: crate::engine::probe::http::HttpCheck::Any,
                 route,
             })
             .collect();
@@ -750,8 +752,8 @@ ports = [80, 443]"#,
     fn resolved(observed: &mut Observations, ip: &str) {
         observed.dns.insert(
             "login.test".into(),
-            crate::probe::dns::DnsObservation {
-                result: Ok(crate::probe::dns::DnsAnswer {
+            crate::engine::probe::dns::DnsObservation {
+                result: Ok(crate::engine::probe::dns::DnsAnswer {
                     addresses: ips(&[ip]),
                     cname_chain: vec![],
                 }),

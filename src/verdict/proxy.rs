@@ -1,11 +1,11 @@
 //! Proxy answers → reason codes: a proxy's refusal says why (denied, credentials, upstream),
 //! and a web server at the proxy address is not a proxy at all.
 
-use crate::outcome::ReasonCode;
-use crate::probe::Observation;
-use crate::probe::http::ResponseHead;
-use crate::probe::proxy::{TunnelAnswer, TunnelObservation};
-use crate::proxy::ProxyUrl;
+use crate::engine::probe::Observation;
+use crate::engine::probe::http::ResponseHead;
+use crate::engine::probe::proxy::{TunnelAnswer, TunnelObservation};
+use crate::model::outcome::ReasonCode;
+use crate::model::proxy::ProxyUrl;
 
 /// Maps a proxy's own error status to a reason, or `None` for success (2xx).
 pub fn classify_status(head: &ResponseHead) -> Option<ReasonCode> {
@@ -69,7 +69,7 @@ pub fn classify_tunnel(proxy: &ProxyUrl, host: &str, port: u16, tunnel: &TunnelO
 /// blocked because the proxy is out of reach.
 pub fn classify_proxy_connect(proxy: &ProxyUrl, connect: &Observation) -> Observation {
     let mut o = connect.clone();
-    if o.status != crate::outcome::ProbeStatus::Pass {
+    if o.status != crate::model::outcome::ProbeStatus::Pass {
         o.reason = Some(ReasonCode::ProxyUnreachable);
         o.message = format!("cannot reach proxy {proxy}: {}", o.message);
     }

@@ -1,10 +1,10 @@
 //! TLS handshakes → reason codes: which store trusted the chain decides between a healthy
 //! path, an inspecting middlebox (trusted only by the OS store) and an untrusted issuer.
 
-use crate::outcome::ReasonCode;
-use crate::probe::Observation;
-use crate::probe::tls::{Handshake, TlsObservation};
-use crate::proxy::ProxyUrl;
+use crate::engine::probe::Observation;
+use crate::engine::probe::tls::{Handshake, TlsObservation};
+use crate::model::outcome::ReasonCode;
+use crate::model::proxy::ProxyUrl;
 use rustls::CertificateError;
 use std::io;
 

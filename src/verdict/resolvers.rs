@@ -2,11 +2,11 @@
 //! private-zone forwarding breaks (e.g. Azure DNS returns the private endpoint, the custom DNS
 //! server a public address).
 
-use crate::netaddr::PrivateRanges;
-use crate::outcome::ReasonCode;
-use crate::probe::SetupError;
-use crate::probe::dns::{CnameLink, DnsProber};
-use crate::suite::Expectation;
+use crate::engine::probe::SetupError;
+use crate::engine::probe::dns::{CnameLink, DnsProber};
+use crate::model::netaddr::PrivateRanges;
+use crate::model::outcome::ReasonCode;
+use crate::model::suite::Expectation;
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -243,7 +243,7 @@ mod tests {
 
     #[test]
     fn readme_documents_every_reason_code() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for code in ReasonCode::ALL {
             assert!(
                 readme.contains(&format!("| `{code}` |")),

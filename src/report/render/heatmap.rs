@@ -2,8 +2,8 @@
 //! nodes with identical results, rows where nodes disagree first. Node names, reasons and
 //! titles come from report files, so all of it is escaped.
 
-use super::html::{escape, page, status_word};
-use super::matrix::{Cell, Matrix, Row};
+use crate::analyze::matrix::{Cell, Matrix, Row};
+use crate::report::render::html::{escape, page, status_word};
 use std::fmt::Write;
 
 fn cell(c: &Option<Cell>) -> String {
@@ -107,8 +107,8 @@ pub fn render(m: &Matrix, only_differences: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::FlowStatus;
-    use crate::report::html::tests::{XSS, assert_self_contained, attributes, tags};
+    use crate::model::outcome::FlowStatus;
+    use crate::report::render::html::tests::{XSS, assert_self_contained, attributes, tags};
     use crate::report::saved::SavedReport;
     use crate::report::test_support::sample_report;
 
@@ -133,7 +133,7 @@ mod tests {
         for r in &mut reports {
             r.flows.sort_by_key(|f| f.id != "w.api");
         }
-        let m = crate::report::matrix::merge(&reports);
+        let m = crate::analyze::matrix::merge(&reports);
         let html = render(&m, false);
         assert_self_contained(&html);
         let rows = attributes(&html, "data-flow");
@@ -162,7 +162,7 @@ mod tests {
             a.flows[1].title = bad.into();
             a.flows[1].id = bad.into();
             a.started_at = bad.into();
-            let m = crate::report::matrix::merge(&[a, saved("node-b", FlowStatus::Works)]);
+            let m = crate::analyze::matrix::merge(&[a, saved("node-b", FlowStatus::Works)]);
             let html = render(&m, false);
             assert_self_contained(&html);
             assert!(!html.contains(bad), "raw {bad}");

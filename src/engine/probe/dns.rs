@@ -1,7 +1,7 @@
 //! DNS: resolve a name's A and AAAA records, keeping the whole CNAME chain, and classify failures.
 
 use super::SetupError;
-use crate::outcome::ReasonCode;
+use crate::model::outcome::ReasonCode;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};

@@ -4,8 +4,8 @@
 //! [`escape`]: host names, DNS answers, certificate names, `Server` headers and messages come
 //! from the network or the user.
 
-use super::{FlowReport, ProbeReport, Report};
-use crate::outcome::{FlowStatus, ProbeStatus};
+use crate::model::outcome::{FlowStatus, ProbeStatus};
+use crate::report::{FlowReport, ProbeReport, Report};
 use crate::sanitize;
 use serde::Serialize;
 use std::fmt::Write;
@@ -319,7 +319,7 @@ fn probe_detail(report: &Report, flow: &FlowReport, p: &ProbeReport) -> String {
         let list: Vec<String> = expected.iter().map(ToString::to_string).collect();
         parts.push(format!("expected <code>{}</code>", escape(&list.join(", "))));
     }
-    if p.kind == super::ProbeKind::Dns {
+    if p.kind == crate::report::ProbeKind::Dns {
         let resolver = report
             .settings
             .dns_server
@@ -591,10 +591,10 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::outcome::ReasonCode;
-    use crate::probe::dns::CnameLink;
-    use crate::probe::http::HttpDetails;
-    use crate::probe::tls::TlsDetails;
+    use crate::engine::probe::dns::CnameLink;
+    use crate::engine::probe::http::HttpDetails;
+    use crate::engine::probe::tls::TlsDetails;
+    use crate::model::outcome::ReasonCode;
     use crate::report::ProbeKind;
     use crate::report::test_support::sample_report;
 
@@ -824,7 +824,7 @@ pub(crate) mod tests {
     /// records: the page must stay small enough to attach to a ticket.
     #[test]
     fn every_built_in_flow_fits_in_300_kb() {
-        let catalog = crate::suite::Catalog::builtin().unwrap();
+        let catalog = crate::model::suite::Catalog::builtin().unwrap();
         let template = sample_report().flows.into_iter().find(|f| f.id == "w.blob").unwrap();
         let mut report = sample_report();
         report.flows = catalog

@@ -2,7 +2,7 @@
 //! and cloud. Always direct (IMDS must never go through a proxy) and under a short deadline, so a
 //! machine outside Azure loses at most that deadline.
 
-use crate::context::Cloud;
+use crate::model::context::Cloud;
 use crate::sanitize;
 use serde::Serialize;
 use serde_json::Value;

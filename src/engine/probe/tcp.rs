@@ -1,7 +1,7 @@
 //! TCP: connect to one address with a deadline and tell dropped, refused and unreachable apart.
 
 use super::Observation;
-use crate::outcome::ReasonCode;
+use crate::model::outcome::ReasonCode;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;

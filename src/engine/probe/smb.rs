@@ -2,7 +2,7 @@
 //! little: some middleboxes accept every connection.
 
 use super::Observation;
-use crate::outcome::ReasonCode;
+use crate::model::outcome::ReasonCode;
 use std::io;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,8 +4,8 @@
 //! Label values come from closed sets (flow ids, statuses, reason codes, probe kinds) or from the
 //! suites' own host names, so series counts stay bounded by the suites.
 
-use super::{FlowReport, ProbeReport, Report};
-use crate::outcome::{FlowStatus, ProbeStatus};
+use crate::model::outcome::{FlowStatus, ProbeStatus};
+use crate::report::{FlowReport, ProbeReport, Report};
 use crate::sanitize;
 use std::collections::HashSet;
 use std::fmt::Write;

@@ -1,7 +1,7 @@
 //! Which proxy a target goes through: `--proxy`/`--no-proxy`, else the usual environment
 //! variables (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`, either case).
 
-use crate::netaddr::Cidr;
+use crate::model::netaddr::Cidr;
 use crate::sanitize;
 use std::net::IpAddr;
 

@@ -5,12 +5,12 @@
 //! The server is built so idle, slow or hostile clients can't starve the kubelet's `/healthz` and
 //! Prometheus's `/metrics`: see [`Slots`].
 
-use crate::config::RunConfig;
+use crate::cli::settings::RunConfig;
 use crate::engine::ProgressFn;
+use crate::model::suite::Catalog;
 use crate::report::Report;
-use crate::report::prometheus::{self, Exposition};
+use crate::report::render::prometheus::{self, Exposition};
 use crate::runner;
-use crate::suite::Catalog;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -106,7 +106,7 @@ impl Jitter {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let host = crate::hostinfo::hostname()
+        let host = crate::env::hostinfo::hostname()
             .bytes()
             .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
@@ -170,7 +170,7 @@ pub async fn serve(
     });
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     log(log_line(serde_json::json!({
-        "ts": crate::hostinfo::now_rfc3339(),
+        "ts": crate::env::hostinfo::now_rfc3339(),
         "event": "listening",
         "address": address,
         "interval_ms": serve.interval.as_millis() as u64,
@@ -190,14 +190,14 @@ pub async fn serve(
                 Ok(report) => {
                     latest.runs += 1;
                     latest.report_json = Some(Arc::from(report.to_json() + "\n"));
-                    latest.report_html = Some(Arc::from(crate::report::html::render(report)));
+                    latest.report_html = Some(Arc::from(crate::report::render::html::render(report)));
                     latest.metrics = Some(Arc::from(prometheus::render(report)));
                     run_line(latest.runs, report)
                 }
                 Err(e) => {
                     latest.errors += 1;
                     log_line(serde_json::json!({
-                        "ts": crate::hostinfo::now_rfc3339(), "event": "run_error", "error": e.to_string(),
+                        "ts": crate::env::hostinfo::now_rfc3339(), "event": "run_error", "error": e.to_string(),
                     }))
                 }
             }
@@ -207,7 +207,7 @@ pub async fn serve(
             && let Err(e) = runner::save(report, &run)
         {
             log(log_line(serde_json::json!({
-                "ts": crate::hostinfo::now_rfc3339(), "event": "save_error", "error": e.to_string(),
+                "ts": crate::env::hostinfo::now_rfc3339(), "event": "save_error", "error": e.to_string(),
             })));
         }
         drop(outcome);
@@ -562,7 +562,7 @@ async fn handle(
         if answer.content_type.starts_with("text/html") {
             format!(
                 "Content-Security-Policy: {}\r\nX-Content-Type-Options: nosniff\r\n",
-                crate::report::html::CSP
+                crate::report::render::html::CSP
             )
         } else {
             String::new()

@@ -1,9 +1,9 @@
 //! `amlprobe suites`: what each suite would probe for the given context, without probing.
 
-use crate::context::WorkspaceContext;
+use crate::model::context::WorkspaceContext;
+use crate::model::suite::Suite;
 use crate::plan::{App, FlowPlan, PlannedFlow, Route};
 use crate::sanitize::terminal;
-use crate::suite::Suite;
 use serde::Serialize;
 use std::fmt::Write;
 

@@ -1,6 +1,9 @@
 //! Command-line definitions (clap). Parsing only records values; `config` validates them.
 
-use crate::context::{Cloud, Resource};
+pub mod progress;
+pub mod settings;
+
+use crate::model::context::{Cloud, Resource};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 

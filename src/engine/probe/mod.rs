@@ -8,7 +8,7 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 
-use crate::outcome::{ProbeStatus, ReasonCode};
+use crate::model::outcome::{ProbeStatus, ReasonCode};
 use std::time::Duration;
 
 /// What one step observed.

@@ -2,8 +2,8 @@
 //! systems show each flow as a test. Failures are exactly the flows that fail the exit code;
 //! other flows that are not working are reported as skipped, with their reason.
 
-use super::{FlowReport, Report};
-use crate::outcome::FlowStatus;
+use crate::model::outcome::FlowStatus;
+use crate::report::{FlowReport, Report};
 use crate::sanitize::{self, terminal};
 use std::fmt::Write;
 

@@ -1,8 +1,8 @@
 //! `amlprobe merge`: many nodes' reports as one node × flow matrix. Nodes with identical results
 //! form a group, so a thousand-node fleet with two behaviours shows as two columns.
 
-use super::saved::{SavedCause, SavedReport};
-use crate::outcome::FlowStatus;
+use crate::model::outcome::FlowStatus;
+use crate::report::saved::{SavedCause, SavedReport};
 use crate::sanitize::terminal;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -1,18 +1,21 @@
 //! Concurrent execution of a probe plan. Every distinct host is resolved once; every distinct
 //! (host, address, port, protocol, tls) check runs once, however many flows share it. All of it
 //! runs at once, bounded by what costs something (handshakes, destinations, the resolver, file
-//! descriptors: see [`crate::limits`]), so total time tracks the slowest chain, not the sum.
+//! descriptors: see [`crate::engine::limits`]), so total time tracks the slowest chain, not the sum.
 
-use crate::limits::{self, Limits};
-use crate::outcome::ReasonCode;
+pub mod limits;
+pub mod probe;
+
+use crate::engine::probe::dns::{DnsObservation, DnsProber};
+use crate::engine::probe::http::{self, Exchange, HttpCheck};
+use crate::engine::probe::proxy::TunnelObservation;
+use crate::engine::probe::tls::{TlsObservation, TlsProber};
+use crate::engine::probe::{Observation, SetupError, proxy, smb, tcp, udp};
+use crate::model::outcome::ReasonCode;
+use crate::model::proxy::{ProxySettings, ProxyUrl};
+use crate::model::suite::Protocol;
 use crate::plan::{App, Check, FlowPlan, PlannedFlow, Route};
-use crate::probe::dns::{DnsObservation, DnsProber};
-use crate::probe::http::{self, Exchange, HttpCheck};
-use crate::probe::proxy::TunnelObservation;
-use crate::probe::tls::{TlsObservation, TlsProber};
-use crate::probe::{Observation, SetupError, proxy, smb, tcp, udp};
-use crate::proxy::{ProxySettings, ProxyUrl};
-use crate::suite::Protocol;
+use limits::Limits;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! unknown datagrams), so only a reply passes and only an ICMP unreachable fails.
 
 use super::Observation;
-use crate::outcome::ReasonCode;
+use crate::model::outcome::ReasonCode;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -3,11 +3,11 @@
 //! TLS issuer, the proxy, the port and service tag), read from structured probe fields only,
 //! never from message text. Pure functions, no I/O.
 
-use crate::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::model::suite::ReasonHint;
+use crate::model::template::{self, Lookup};
 use crate::report::{FlowReport, ProbeKind, ProbeReport};
-use crate::resolvers::Comparison;
-use crate::suite::ReasonHint;
-use crate::template::{self, Lookup};
+use crate::verdict::resolvers::Comparison;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -322,9 +322,9 @@ pub fn link(flows: &mut [FlowReport], causes: &[RootCause]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::probe::tls::TlsDetails;
+    use crate::model::suite::{Direction, Protocol};
     use crate::plan::Route;
-    use crate::probe::tls::TlsDetails;
-    use crate::suite::{Direction, Protocol};
 
     fn probe(kind: ProbeKind, host: &str, port: Option<u16>, reason: ReasonCode) -> ProbeReport {
         let status = if reason == ReasonCode::UdpNoReply {
@@ -391,7 +391,7 @@ mod tests {
     }
 
     fn group(flows: &[FlowReport]) -> Vec<RootCause> {
-        let catalog = crate::suite::Catalog::builtin().unwrap();
+        let catalog = crate::model::suite::Catalog::builtin().unwrap();
         let facts = Facts {
             resolver: "10.0.0.4 (resolv.conf)",
             hints: &catalog.hints,
@@ -512,11 +512,11 @@ mod tests {
 
     #[test]
     fn azure_dns_answer_is_quoted_for_a_zone() {
-        let catalog = crate::suite::Catalog::builtin().unwrap();
+        let catalog = crate::model::suite::Catalog::builtin().unwrap();
         let comparison = vec![Comparison {
             host: "ws.api.azureml.ms".into(),
-            expect: crate::suite::Expectation::Private,
-            answers: vec![crate::resolvers::ResolverAnswer {
+            expect: crate::model::suite::Expectation::Private,
+            answers: vec![crate::verdict::resolvers::ResolverAnswer {
                 resolver: "168.63.129.16 (Azure DNS)".into(),
                 reason: None,
                 addresses: vec!["10.1.0.5".parse().unwrap()],
@@ -715,7 +715,7 @@ mod tests {
 
     #[test]
     fn every_cause_text_renders_with_known_values_only() {
-        let catalog = crate::suite::Catalog::builtin().unwrap();
+        let catalog = crate::model::suite::Catalog::builtin().unwrap();
         for (reason, text) in &catalog.causes {
             for t in std::iter::once(&text.summary).chain(&text.fix) {
                 let known = |name: &str| match name {

@@ -1,14 +1,17 @@
 //! The front end: parse, validate, plan, execute, assess, render, exit. The only module that
 //! writes to stdout or stderr.
 
+pub mod bundle;
+pub mod serve;
+
+use crate::cli::settings::{self, RunConfig, Selection};
 use crate::cli::{
     BundleArgs, Cli, Command, DiffArgs, Format, ListFormat, MatrixFormat, MergeArgs, RunArgs, RunCommand, ServeArgs,
     SuitesArgs,
 };
-use crate::config::{self, RunConfig, Selection};
+use crate::model::suite::Catalog;
 use crate::report::{self, Report, exit};
-use crate::suite::Catalog;
-use crate::{bundle, plan, progress, runner, sanitize, serve};
+use crate::{cli::progress, plan, runner, sanitize};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -94,11 +97,11 @@ fn print(text: &str) -> Result<(), Failure> {
 }
 
 fn suites(args: SuitesArgs) -> Result<u8, Failure> {
-    let selection = config::suites_selection(args.context).map_err(usage)?;
+    let selection = settings::suites_selection(args.context).map_err(usage)?;
     let catalog = load_catalog(&selection)?;
     let chosen = catalog.select(&selection.suites).map_err(usage)?;
     let flows = plan::expand(&catalog, &chosen, &selection.context, &plan::Routing::default());
-    let listing = report::listing::build(&chosen, &flows);
+    let listing = report::render::listing::build(&chosen, &flows);
     if args.format == ListFormat::Table {
         // JSON carries them in `context.warnings`; the table's reader needs them said too.
         for w in &selection.context.warnings {
@@ -106,8 +109,8 @@ fn suites(args: SuitesArgs) -> Result<u8, Failure> {
         }
     }
     print(&match args.format {
-        ListFormat::Json => report::listing::to_json(&selection.context, &listing) + "\n",
-        ListFormat::Table => report::listing::to_text(&listing),
+        ListFormat::Json => report::render::listing::to_json(&selection.context, &listing) + "\n",
+        ListFormat::Table => report::render::listing::to_text(&listing),
     })?;
     Ok(exit::OK)
 }
@@ -144,23 +147,23 @@ fn colored(cfg: &RunConfig) -> bool {
 fn run(command: RunCommand) -> Result<u8, Failure> {
     let bundle_to = command
         .bundle
-        .map(|p| config::output_file("bundle", p))
+        .map(|p| settings::output_file("bundle", p))
         .transpose()
         .map_err(usage)?;
     let (cfg, report) = probe_once(command.run, true)?;
     print(&match (cfg.quiet, cfg.format) {
-        (true, _) => report::table::quiet(&report, colored(&cfg)),
+        (true, _) => report::render::table::quiet(&report, colored(&cfg)),
         (false, Format::Json) => report.to_json() + "\n",
-        (false, Format::Table) => report::table::render(&report, colored(&cfg)),
-        (false, Format::Junit) => report::junit::render(&report),
-        (false, Format::Prometheus) => report::prometheus::render(&report),
-        (false, Format::Html) => report::html::render(&report),
+        (false, Format::Table) => report::render::table::render(&report, colored(&cfg)),
+        (false, Format::Junit) => report::render::junit::render(&report),
+        (false, Format::Prometheus) => report::render::prometheus::render(&report),
+        (false, Format::Html) => report::render::html::render(&report),
     })?;
     if let Some(path) = bundle_to {
         // stdout carries the report in the chosen format: the note goes to stderr.
         let json = report.to_json() + "\n";
-        let text = report::table::render(&report, false);
-        let html = report::html::render(&report);
+        let text = report::render::table::render(&report, false);
+        let html = report::render::html::render(&report);
         eprintln!("{}", write_bundle(&path, &json, &text, Some(&html))?);
     }
     Ok(report.exit_code())
@@ -178,12 +181,12 @@ fn write_bundle(path: &std::path::Path, json: &str, text: &str, html: Option<&st
 }
 
 fn bundle(args: BundleArgs) -> Result<u8, Failure> {
-    config::output_file("bundle", args.output.clone()).map_err(usage)?;
+    settings::output_file("bundle", args.output.clone()).map_err(usage)?;
     let (json, text, html, code) = match &args.from_report {
         Some(path) => {
             // A saved report is packed as it is: re-rendering needs the full model.
             let saved = report::saved::load(path).map_err(|e| usage(format!("--from-report {e}")))?;
-            let json = config::read_input("from-report", path).map_err(usage)?;
+            let json = settings::read_input("from-report", path).map_err(usage)?;
             let summary = format!(
                 "report of {} at {} ({} flows)\n",
                 sanitize::terminal(&saved.host.hostname),
@@ -196,8 +199,8 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             let (_, report) = probe_once(args.run, true)?;
             (
                 report.to_json() + "\n",
-                report::table::render(&report, false),
-                Some(report::html::render(&report)),
+                report::render::table::render(&report, false),
+                Some(report::render::html::render(&report)),
                 report.exit_code(),
             )
         }
@@ -209,37 +212,37 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
 fn diff(args: DiffArgs) -> Result<u8, Failure> {
     let old = report::saved::load(&args.old).map_err(usage)?;
     let new = report::saved::load(&args.new).map_err(usage)?;
-    let d = report::diff::compare(&old, &new);
+    let d = crate::analyze::diff::compare(&old, &new);
     print(&match args.format {
         ListFormat::Json => d.to_json() + "\n",
-        ListFormat::Table => report::diff::to_text(&d, args.all),
+        ListFormat::Table => crate::analyze::diff::to_text(&d, args.all),
     })?;
     Ok(d.exit_code())
 }
 
 fn merge(args: MergeArgs) -> Result<u8, Failure> {
     let reports = report::saved::load_all(&args.paths).map_err(usage)?;
-    let m = report::matrix::merge(&reports);
+    let m = crate::analyze::matrix::merge(&reports);
     print(&match args.format {
         MatrixFormat::Json => m.to_json() + "\n",
-        MatrixFormat::Table => report::matrix::to_text(&m, args.differences),
-        MatrixFormat::Markdown => report::matrix::to_markdown(&m, args.differences),
-        MatrixFormat::Html => report::heatmap::render(&m, args.differences),
+        MatrixFormat::Table => crate::analyze::matrix::to_text(&m, args.differences),
+        MatrixFormat::Markdown => crate::analyze::matrix::to_markdown(&m, args.differences),
+        MatrixFormat::Html => report::render::heatmap::render(&m, args.differences),
     })?;
     Ok(m.exit_code())
 }
 
 fn serve(args: ServeArgs) -> Result<u8, Failure> {
-    let listen = config::parse_listen(&args.listen).map_err(usage)?;
-    let interval = config::parse_duration("interval", &args.interval).map_err(usage)?;
+    let listen = settings::parse_listen(&args.listen).map_err(usage)?;
+    let interval = settings::parse_duration("interval", &args.interval).map_err(usage)?;
     let jitter = match &args.jitter {
-        Some(j) => config::parse_jitter(j).map_err(usage)?,
+        Some(j) => settings::parse_jitter(j).map_err(usage)?,
         None => interval / 10,
     };
     let report = match (&args.report_token_file, args.metrics_only) {
         (_, true) => serve::ReportAccess::Off,
         (Some(path), false) => {
-            serve::ReportAccess::Token(config::read_token("report-token-file", path).map_err(usage)?)
+            serve::ReportAccess::Token(settings::read_token("report-token-file", path).map_err(usage)?)
         }
         (None, false) => serve::ReportAccess::Open,
     };

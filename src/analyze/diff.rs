@@ -1,8 +1,8 @@
 //! `amlprobe diff`: which flows changed state between two reports (before and after a firewall
 //! change, or node A against node B).
 
-use super::saved::{SavedCause, SavedFlow, SavedReport};
-use crate::outcome::FlowStatus;
+use crate::model::outcome::FlowStatus;
+use crate::report::saved::{SavedCause, SavedFlow, SavedReport};
 use crate::sanitize::terminal;
 use serde::Serialize;
 use std::fmt::Write;

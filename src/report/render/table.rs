@@ -1,10 +1,10 @@
 //! The human table: the root causes with their fixes, then flows grouped by suite, one line
 //! each with the reason of every flow that is not working and its cause, then a summary line.
 
-use super::{FlowReport, ProbeKind, Report};
-use crate::outcome::FlowStatus;
+use crate::model::outcome::FlowStatus;
+use crate::model::suite::Protocol;
+use crate::report::{FlowReport, ProbeKind, Report};
 use crate::sanitize::terminal;
-use crate::suite::Protocol;
 use std::fmt::Write;
 
 const TITLE_WIDTH: usize = 36;
@@ -260,7 +260,7 @@ pub fn summary_line(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::ReasonCode;
+    use crate::model::outcome::ReasonCode;
     use crate::report::DirectPath;
     use crate::report::test_support::sample_report;
 

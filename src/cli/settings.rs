@@ -2,17 +2,17 @@
 //! file, checked once here so the engine only ever sees good values.
 
 use crate::cli::{ContextArgs, Format, RunArgs};
-use crate::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
-use crate::endpoints::{self, ExpectedIps};
 use crate::engine::EngineConfig;
+use crate::env::imds;
+use crate::env::sysdns;
 use crate::files;
-use crate::imds;
-use crate::netaddr::Cidr;
+use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
+use crate::model::endpoints::{self, ExpectedIps};
+use crate::model::netaddr::Cidr;
+use crate::model::proxy::ProxySettings;
 use crate::plan::Routing;
-use crate::proxy::ProxySettings;
-use crate::resolvers::{self, ResolverSpec};
 use crate::sanitize;
-use crate::sysdns;
+use crate::verdict::resolvers::{self, ResolverSpec};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! means is decided in `verdict::proxy`.
 
 use super::http::{self, ResponseHead};
-use crate::proxy::ProxyUrl;
+use crate::model::proxy::ProxyUrl;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 

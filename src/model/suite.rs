@@ -1,12 +1,12 @@
 //! Suites as data: the TOML model of `probes/*.toml`, the per-cloud values and reason hints, and
 //! loading them (embedded at build time, or from `--suite-file`) with file:line errors.
 
-use crate::causes::CauseHint;
-use crate::context::{CONTEXT_VARIABLES, Cloud, Resource};
-use crate::outcome::ReasonCode;
-use crate::probe::http::HttpCheck;
+use crate::engine::probe::http::HttpCheck;
+use crate::model::context::{CONTEXT_VARIABLES, Cloud, Resource};
+use crate::model::outcome::ReasonCode;
+use crate::model::template::{self, Lookup, TemplateError};
 use crate::sanitize;
-use crate::template::{self, Lookup, TemplateError};
+use crate::verdict::causes::CauseHint;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

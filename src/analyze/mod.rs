@@ -1,0 +1,5 @@
+//! Working on saved reports: `diff` (what changed between two runs) and `merge` (a fleet's
+//! node × flow matrix).
+
+pub mod diff;
+pub mod matrix;
