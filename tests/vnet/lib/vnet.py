@@ -31,7 +31,7 @@ DNS_SILENT_IP = "10.10.2.99"
 AZURE_DNS_IP = "10.10.2.168"   # a second dnsmasq playing Azure DNS (168.63.129.16), [azure_dns]
 PROXY_IP, PROXY_PORT = "10.10.3.10", 3128
 IMDS_IP = "169.254.169.254"    # nginx plays IMDS in [azure_vm] scenarios
-# What cloud-init and Microsoft's docs read on every Azure VM (see src/imds.rs).
+# What cloud-init and Microsoft's docs read on every Azure VM (see src/env/imds.rs).
 AZURE_ASSET_TAG = "7783-7084-3265-9085-8269-3286-77"
 CLOUD_OF_ENVIRONMENT = {"AzurePublicCloud": "public", "AzureUSGovernmentCloud": "usgov", "AzureChinaCloud": "china"}
 SQUID_HELPER_DIRS = ["/usr/lib/squid", "/usr/lib/squid3", "/usr/libexec/squid", "/usr/lib64/squid"]
