@@ -6,7 +6,8 @@
 # bounded to CONC in flight). Medians over RUNS runs. Needs root; traffic never leaves the
 # namespaces (amlbench-srv, amlbench-cli), which are torn down on exit.
 #   sudo bash benches/scale.sh     (AMLPROBE_BIN=path, RUNS=n, N=targets, CONC=client concurrency,
-#                                   AMLPROBE_ARGS="extra flags", OUT=file for the Markdown rows)
+#                                   AMLPROBE_ARGS="extra flags", OUT=file for the Markdown rows,
+#                                   KEEP_REPORT=file for the last run's JSON report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -94,6 +95,7 @@ for r in $(seq 1 "$RUNS"); do
   # shellcheck disable=SC2086 # AMLPROBE_ARGS is a list of flags
   cli /usr/bin/time -v -o "$work/time.txt" "$bin" run --suite-file "$work/gen.toml" --suite bench --timeout $TIMEOUT \
     --ca-file "$work/ca.pem" --no-proxy --no-imds --format json ${AMLPROBE_ARGS:-} > "$work/out.json" || true
+  if [ -n "${KEEP_REPORT:-}" ]; then cp "$work/out.json" "$KEEP_REPORT"; fi
   python3 - "$work/out.json" "$N" "$DROPPED" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1])); n, d = int(sys.argv[2]), int(sys.argv[3])
@@ -158,7 +160,6 @@ bb_rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$bbpid/status")
 
 amlp_wall=$(median "${walls[@]}") amlp_cpu=$(median "${cpus[@]}") amlp_rss=$(median "${rsss[@]}")
 bb_wall=$(median "${bb_walls[@]}") bb_cpu=$(median "${bb_cpus[@]}")
-out=${OUT:-/dev/stdout}
 {
   echo "| $N targets, $DROPPED dropped, timeout $TIMEOUT s | wall (median of $RUNS) | CPU user+sys (median) | peak RSS (median) | verdicts |"
   echo "|---|---|---|---|---|"
@@ -166,4 +167,4 @@ out=${OUT:-/dev/stdout}
   echo "| blackbox_exporter, asyncio client, $CONC in flight | $bb_wall s | $bb_cpu s | $(python3 -c "print(round($bb_rss / 1024, 1))") MiB (exporter, peak over all runs) | ${bb_ok[*]} \`probe_success 1\`; $bb_wrong wrong over $RUNS runs |"
   echo
   echo "runs: amlprobe wall ${walls[*]} s; CPU ${cpus[*]} s; RSS ${rsss[*]} KiB; blackbox wall ${bb_walls[*]} s; CPU ${bb_cpus[*]} s"
-} | tee "$out"
+} | tee ${OUT:+"$OUT"}
