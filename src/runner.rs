@@ -5,10 +5,11 @@
 use crate::cli::settings::RunConfig;
 use crate::engine::probe::SetupError;
 use crate::engine::{Engine, ProgressFn};
-use crate::env::imds::{self, ImdsInfo};
+use crate::env::imds;
 use crate::model::context::WorkspaceContext;
 use crate::model::netaddr::PrivateRanges;
 use crate::model::suite::{Catalog, Expectation};
+use crate::report::schema::ImdsInfo;
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool};
 use crate::{discovery, env::hostinfo, env::sysdns, plan, verdict, verdict::causes, verdict::resolvers};
 use std::collections::BTreeMap;

@@ -2,9 +2,8 @@
 //! and cloud. Always direct (IMDS must never go through a proxy) and under a short deadline, so a
 //! machine outside Azure loses at most that deadline.
 
-use crate::model::context::Cloud;
+use crate::report::schema::ImdsInfo;
 use crate::sanitize;
-use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -36,39 +35,6 @@ fn on_azure_under(dmi_root: &Path) -> bool {
 
 const PATH: &str = "/metadata/instance?api-version=2021-02-01";
 const MAX_RESPONSE: usize = 64 * 1024;
-
-/// What IMDS says about this VM.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ImdsInfo {
-    /// `compute.location`, the region.
-    pub location: String,
-    /// `compute.name`.
-    pub name: String,
-    /// `compute.vmId`.
-    pub vm_id: String,
-    /// `compute.vmSize`.
-    pub vm_size: String,
-    /// `compute.azEnvironment`, e.g. `AzurePublicCloud`.
-    pub az_environment: String,
-    /// `compute.resourceId`.
-    pub resource_id: String,
-    /// Private IPv4 addresses of every NIC.
-    pub private_ips: Vec<String>,
-    /// Subnets of every NIC, as `address/prefix`.
-    pub subnets: Vec<String>,
-}
-
-impl ImdsInfo {
-    /// The cloud `azEnvironment` names.
-    pub fn cloud(&self) -> Option<Cloud> {
-        match self.az_environment.to_ascii_lowercase().as_str() {
-            "azurepubliccloud" => Some(Cloud::Public),
-            "azureusgovernmentcloud" => Some(Cloud::Usgov),
-            "azurechinacloud" => Some(Cloud::China),
-            _ => None,
-        }
-    }
-}
 
 /// Parses the `/metadata/instance` JSON.
 pub fn parse(body: &str) -> Result<ImdsInfo, String> {
@@ -191,6 +157,7 @@ pub(crate) fn dechunk(mut body: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::context::Cloud;
 
     #[test]
     fn recognises_the_full_azure_asset_tag_only() {

@@ -1,29 +1,9 @@
 //! The machine's own name-resolution setup, recorded in the report: what `/etc/resolv.conf`
 //! says, what systemd-resolved forwards to, and `/etc/hosts` entries that override probed names.
 
-use serde::Serialize;
+use crate::report::schema::{HostsOverride, ResolverSetup};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-
-/// Resolver facts for the report.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ResolverSetup {
-    /// Search domains from resolv.conf (names are probed fully qualified, so these don't apply).
-    pub search_domains: Vec<String>,
-    /// systemd-resolved's real upstream servers, when resolv.conf points at its 127.0.0.53 stub.
-    pub upstream_nameservers: Vec<String>,
-    /// `/etc/hosts` entries for names this run probed: applications see these, not DNS.
-    pub hosts_overrides: Vec<HostsOverride>,
-}
-
-/// One `/etc/hosts` entry for a probed name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HostsOverride {
-    /// The name.
-    pub name: String,
-    /// The address the hosts file gives it.
-    pub address: IpAddr,
-}
 
 /// `nameserver` and `search` lines of a resolv.conf.
 pub fn parse_resolv_conf(text: &str) -> (Vec<String>, Vec<String>) {

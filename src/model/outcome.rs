@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Result of one probe step against one target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeStatus {
     /// The step worked.
@@ -16,7 +16,7 @@ pub enum ProbeStatus {
 }
 
 /// Verdict for a whole flow, derived from its probes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowStatus {
     /// Every probe of the flow passed.
@@ -65,7 +65,7 @@ impl ProbeStatus {
 }
 
 /// Why a probe did not pass. Stable snake_case codes: consumers match on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     /// The name does not exist (NXDOMAIN).

@@ -18,7 +18,7 @@ const CLOUDS_FILE: &str = "clouds.toml";
 const HINTS_FILE: &str = "hints.toml";
 
 /// Which way traffic flows, seen from the VNet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// From the VNet to a service.
@@ -28,7 +28,9 @@ pub enum Direction {
 }
 
 /// Transport protocol of a flow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP (and TLS on `tls_ports`).
@@ -39,7 +41,7 @@ pub enum Protocol {
 }
 
 /// What a flow's DNS answer must look like.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Expectation {
     /// Any address will do.

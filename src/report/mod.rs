@@ -2,256 +2,15 @@
 
 pub mod render;
 pub mod saved;
+pub mod schema;
 pub mod store;
 
-use crate::engine::probe::dns::CnameLink;
-use crate::engine::probe::http::HttpDetails;
-use crate::engine::probe::tls::TlsDetails;
-use crate::env::imds::ImdsInfo;
-use crate::env::sysdns::ResolverSetup;
-use crate::model::context::WorkspaceContext;
-use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
-use crate::model::suite::{Direction, Expectation, Protocol};
-use crate::plan::Route;
-pub use crate::verdict::causes::RootCause;
-use crate::verdict::resolvers::Comparison;
-use serde::Serialize;
-use std::net::IpAddr;
+pub use schema::{
+    DirectPath, FlowReport, HostInfo, ProbeKind, ProbeReport, Report, SCHEMA_VERSION, Settings, Summary, Tool,
+};
 
-/// Bumped on any incompatible change to the JSON shape.
-pub const SCHEMA_VERSION: u32 = 1;
-
-/// A whole run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// JSON contract version.
-    pub schema_version: u32,
-    /// The tool that wrote it.
-    pub tool: Tool,
-    /// Start time, RFC 3339 UTC.
-    pub started_at: String,
-    /// Wall time of the run.
-    pub duration_ms: u64,
-    /// The machine it ran on.
-    pub host: HostInfo,
-    /// Workspace facts the suites were rendered with.
-    pub context: WorkspaceContext,
-    /// How the run was configured.
-    pub settings: Settings,
-    /// Counts per flow status.
-    pub summary: Summary,
-    /// Blocked and inconclusive flows grouped by shared cause, most important first.
-    pub root_causes: Vec<RootCause>,
-    /// Every flow, in suite order.
-    pub flows: Vec<FlowReport>,
-    /// Each probed name through each resolver (`--compare-resolvers`; null otherwise).
-    pub resolver_comparison: Option<Vec<Comparison>>,
-}
-
-/// Tool identity.
-#[derive(Debug, Clone, Serialize)]
-pub struct Tool {
-    /// `amlprobe`.
-    pub name: String,
-    /// Crate version.
-    pub version: String,
-}
-
-/// The machine the probes ran from.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostInfo {
-    /// Host name.
-    pub hostname: String,
-    /// OS pretty name.
-    pub os: String,
-    /// Nameservers queried.
-    pub nameservers: Vec<String>,
-    /// What the nameservers were seen doing wrong (e.g. dropping AAAA queries), once each.
-    pub dns_warnings: Vec<String>,
-    /// Search domains, systemd-resolved upstreams and /etc/hosts overrides.
-    pub resolver: ResolverSetup,
-    /// Instance metadata, when IMDS answered.
-    pub imds: Option<ImdsInfo>,
-    /// Why there is no instance metadata (null when it was read or not asked for).
-    pub imds_error: Option<String>,
-}
-
-/// Engine settings, recorded so a report can be reproduced.
-#[derive(Debug, Clone, Serialize)]
-pub struct Settings {
-    /// Suites run.
-    pub suites: Vec<String>,
-    /// Per-step deadline.
-    pub timeout_ms: u64,
-    /// Parallel probes at most.
-    pub concurrency: usize,
-    /// `--dns-server`, if given.
-    pub dns_server: Option<String>,
-    /// Extra trust anchors.
-    pub ca_files: Vec<String>,
-    /// Extra private ranges.
-    pub private_cidrs: Vec<String>,
-    /// Whether inconclusive and skipped required flows fail the run.
-    pub strict: bool,
-}
-
-/// Counts per flow status.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Summary {
-    /// All flows.
-    pub flows: usize,
-    /// Working.
-    pub works: usize,
-    /// Blocked.
-    pub blocked: usize,
-    /// Inconclusive.
-    pub inconclusive: usize,
-    /// Skipped for missing context.
-    pub skipped: usize,
-    /// Not testable from inside.
-    pub not_testable: usize,
-}
-
-impl Summary {
-    /// Counts `flows`.
-    pub fn of(flows: &[FlowReport]) -> Self {
-        let count = |s: FlowStatus| flows.iter().filter(|f| f.status == s).count();
-        Summary {
-            flows: flows.len(),
-            works: count(FlowStatus::Works),
-            blocked: count(FlowStatus::Blocked),
-            inconclusive: count(FlowStatus::Inconclusive),
-            skipped: count(FlowStatus::Skipped),
-            not_testable: count(FlowStatus::NotTestable),
-        }
-    }
-}
-
-/// One flow's verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct FlowReport {
-    /// Flow id.
-    pub id: String,
-    /// Suite name.
-    pub suite: String,
-    /// Human title.
-    pub title: String,
-    /// Outbound or inbound.
-    pub direction: Direction,
-    /// Service tag that allows it.
-    pub service_tag: String,
-    /// Whether it fails the run when blocked.
-    pub required: bool,
-    /// Scenario that needs it.
-    pub scenario: String,
-    /// Document and section it comes from.
-    pub source: String,
-    /// The documented wildcard the probed host stands for.
-    pub representative_of: Option<String>,
-    /// Host names probed (templates when context is missing).
-    pub hosts: Vec<String>,
-    /// Ports checked.
-    pub ports: Vec<u16>,
-    /// Transport.
-    pub protocol: Protocol,
-    /// The verdict.
-    pub status: FlowStatus,
-    /// Reason of the first probe that did not pass (or `missing_context`).
-    pub reason: Option<ReasonCode>,
-    /// What happened, in one line.
-    pub message: String,
-    /// What to change, for the first problem.
-    pub hint: Option<String>,
-    /// The path the verdict is about: `proxy` when a proxy applies to the flow.
-    pub path: Route,
-    /// The direct path's verdict for a proxied flow (with `--compare-direct`).
-    pub direct_path: Option<DirectPath>,
-    /// The private DNS zone that should hold the flow's records.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub private_dns_zone: Option<String>,
-    /// The id of the root cause that explains this flow (blocked and inconclusive flows).
-    pub cause: Option<u32>,
-    /// Every probe, in order: DNS per host, then per port and address.
-    pub probes: Vec<ProbeReport>,
-}
-
-/// Probe kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeKind {
-    /// Name resolution.
-    Dns,
-    /// TCP connect.
-    Tcp,
-    /// TLS handshake.
-    Tls,
-    /// UDP datagram.
-    Udp,
-    /// The proxy's answer to CONNECT.
-    Proxy,
-    /// HTTP request.
-    Http,
-    /// SMB2 negotiation.
-    Smb,
-}
-
-/// One probe's result.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProbeReport {
-    /// What kind of step.
-    pub kind: ProbeKind,
-    /// Host name.
-    pub host: String,
-    /// Port (null for DNS).
-    pub port: Option<u16>,
-    /// Address contacted, where one was.
-    pub address: Option<IpAddr>,
-    /// Step result.
-    pub status: ProbeStatus,
-    /// Why it did not pass.
-    pub reason: Option<ReasonCode>,
-    /// Human detail.
-    pub message: String,
-    /// What to change.
-    pub hint: Option<String>,
-    /// Step duration.
-    pub elapsed_ms: u64,
-    /// Whether the probe went straight to the target or through the proxy.
-    pub path: Route,
-    /// The proxy used, credentials redacted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<String>,
-    /// Something that works today but is fragile (e.g. a private answer without privatelink).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
-    /// DNS: required answer shape.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expect: Option<Expectation>,
-    /// DNS: CNAME hops.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cname_chain: Option<Vec<CnameLink>>,
-    /// DNS: every address.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub addresses: Option<Vec<IpAddr>>,
-    /// DNS: the exact addresses expected (from --expect-ip / --private-endpoints).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected_addresses: Option<Vec<IpAddr>>,
-    /// TLS: the presented certificate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsDetails>,
-    /// HTTP: status and server.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http: Option<HttpDetails>,
-}
-
-/// The direct path of a proxied flow, probed because of `--compare-direct`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DirectPath {
-    /// What the direct path would give.
-    pub status: FlowStatus,
-    /// Why, when it is not working.
-    pub reason: Option<ReasonCode>,
-}
+use crate::model::outcome::FlowStatus;
+pub use crate::report::schema::RootCause;
 
 /// Process exit codes (documented in the README).
 pub mod exit {
@@ -311,6 +70,11 @@ impl Report {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use crate::model::context::WorkspaceContext;
+    use crate::model::outcome::{ProbeStatus, ReasonCode};
+    use crate::model::suite::{Direction, Protocol};
+    use crate::plan::Route;
+    use crate::report::schema::{ResolverSetup, RootCause};
 
     fn probe(
         kind: ProbeKind,
@@ -418,7 +182,7 @@ pub(crate) mod test_support {
             summary: Summary::of(&flows),
             root_causes: vec![RootCause {
                 id: 1,
-                kind: crate::verdict::causes::CauseKind::Destination,
+                kind: crate::report::schema::CauseKind::Destination,
                 reason: ReasonCode::TcpTimeout,
                 subject: "TCP 443 to Storage".into(),
                 summary: "TCP 443 to Storage is silently dropped".into(),

@@ -6,42 +6,11 @@
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::model::suite::ReasonHint;
 use crate::model::template::{self, Lookup};
+use crate::report::schema::Comparison;
+use crate::report::schema::{CauseKind, RootCause};
 use crate::report::{FlowReport, ProbeKind, ProbeReport};
-use crate::verdict::resolvers::Comparison;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// What the flows of a root cause share.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CauseKind {
-    /// The DNS server fails (timeout, unreachable, SERVFAIL, REFUSED) for every name.
-    DnsServer,
-    /// Names of one private DNS zone resolve wrong.
-    PrivateDnsZone,
-    /// One TLS issuer intercepts several hosts.
-    TlsIssuer,
-    /// One proxy fails or denies several hosts.
-    Proxy,
-    /// One port to one service tag is dropped, refused or unreachable.
-    Destination,
-    /// One observation that shares nothing with the others (one host, maybe in several flows).
-    Observation,
-}
-
-impl CauseKind {
-    /// The snake_case name as it appears in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CauseKind::DnsServer => "dns_server",
-            CauseKind::PrivateDnsZone => "private_dns_zone",
-            CauseKind::TlsIssuer => "tls_issuer",
-            CauseKind::Proxy => "proxy",
-            CauseKind::Destination => "destination",
-            CauseKind::Observation => "observation",
-        }
-    }
-}
 
 /// Root-cause text for one reason code: `[cause.<reason>]` in `probes/hints.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,29 +21,6 @@ pub struct CauseHint {
     /// The one change that fixes every flow of the cause; absent: the reason's hint.
     #[serde(default)]
     pub fix: Option<String>,
-}
-
-/// Failing flows that one change fixes.
-#[derive(Debug, Clone, Serialize)]
-pub struct RootCause {
-    /// 1..n, most important first.
-    pub id: u32,
-    /// What its flows share.
-    pub kind: CauseKind,
-    /// The reason code every one of its observations has.
-    pub reason: ReasonCode,
-    /// The shared thing: a DNS server, zone, issuer, proxy, `TCP 445 to Storage` or `host:port`.
-    pub subject: String,
-    /// One line: what is wrong.
-    pub summary: String,
-    /// The change to make.
-    pub fix: String,
-    /// Whether a required flow is among its flows.
-    pub required: bool,
-    /// The flows it explains, in report order.
-    pub flows: Vec<String>,
-    /// How many probes of those flows observed it.
-    pub probes: usize,
 }
 
 /// What grouping needs besides the flows.
@@ -322,9 +268,9 @@ pub fn link(flows: &mut [FlowReport], causes: &[RootCause]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::probe::tls::TlsDetails;
     use crate::model::suite::{Direction, Protocol};
     use crate::plan::Route;
+    use crate::report::schema::TlsDetails;
 
     fn probe(kind: ProbeKind, host: &str, port: Option<u16>, reason: ReasonCode) -> ProbeReport {
         let status = if reason == ReasonCode::UdpNoReply {
@@ -516,7 +462,7 @@ mod tests {
         let comparison = vec![Comparison {
             host: "ws.api.azureml.ms".into(),
             expect: crate::model::suite::Expectation::Private,
-            answers: vec![crate::verdict::resolvers::ResolverAnswer {
+            answers: vec![crate::report::schema::ResolverAnswer {
                 resolver: "168.63.129.16 (Azure DNS)".into(),
                 reason: None,
                 addresses: vec!["10.1.0.5".parse().unwrap()],

@@ -3,9 +3,10 @@
 
 use super::proxy::{classify_status, describe_refusal};
 use crate::engine::probe::Observation;
-use crate::engine::probe::http::{Exchange, ExchangeError, HttpCheck, HttpDetails};
+use crate::engine::probe::http::{Exchange, ExchangeError, HttpCheck};
 use crate::model::outcome::ReasonCode;
 use crate::model::proxy::ProxyUrl;
+use crate::report::schema::HttpDetails;
 
 /// The verdict on an origin's answer (direct, or through a CONNECT tunnel).
 pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (Observation, Option<HttpDetails>) {

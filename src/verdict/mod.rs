@@ -9,7 +9,6 @@ pub mod resolvers;
 mod tls;
 
 use crate::engine::probe::Observation;
-use crate::engine::probe::dns::CnameLink;
 use crate::engine::{AppObservation, ConnKey, ConnObservation, Observations};
 use crate::model::endpoints::ExpectedIps;
 use crate::model::netaddr::{self, PrivateRanges};
@@ -17,6 +16,7 @@ use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::model::suite::{Expectation, Protocol, ReasonHint};
 use crate::model::template::{self, Lookup};
 use crate::plan::{Check, FlowPlan, PlannedFlow, Route, Target};
+use crate::report::schema::CnameLink;
 use crate::report::{DirectPath, FlowReport, ProbeKind, ProbeReport};
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -3,12 +3,11 @@
 //! server a public address).
 
 use crate::engine::probe::SetupError;
-use crate::engine::probe::dns::{CnameLink, DnsProber};
+use crate::engine::probe::dns::DnsProber;
 use crate::model::netaddr::PrivateRanges;
-use crate::model::outcome::ReasonCode;
 use crate::model::suite::Expectation;
-use serde::Serialize;
-use std::net::{IpAddr, SocketAddr};
+use crate::report::schema::{Comparison, ResolverAnswer};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -35,34 +34,6 @@ impl ResolverSpec {
         };
         format!("{addr} ({})", self.role)
     }
-}
-
-/// One resolver's answer for one name.
-#[derive(Debug, Clone, Serialize)]
-pub struct ResolverAnswer {
-    /// `address (role)`.
-    pub resolver: String,
-    /// Why it gave no address, if it didn't.
-    pub reason: Option<ReasonCode>,
-    /// Addresses.
-    pub addresses: Vec<IpAddr>,
-    /// CNAME hops.
-    pub cname_chain: Vec<CnameLink>,
-}
-
-/// One name across all resolvers.
-#[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    /// The name.
-    pub host: String,
-    /// What its answer must look like.
-    pub expect: Expectation,
-    /// Every resolver's answer.
-    pub answers: Vec<ResolverAnswer>,
-    /// `consistent` or `diverges`.
-    pub verdict: &'static str,
-    /// What is wrong and what to change, when they diverge.
-    pub diagnosis: Option<String>,
 }
 
 /// Resolves each of `hosts` through each resolver, at most `concurrency` at a time.
@@ -179,6 +150,8 @@ fn diagnose(host: &str, expect: Expectation, answers: &[ResolverAnswer], ranges:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::outcome::ReasonCode;
+    use crate::report::schema::CnameLink;
 
     fn answer(resolver: &str, reason: Option<ReasonCode>, ips: &[&str], via: Option<&str>) -> ResolverAnswer {
         ResolverAnswer {

@@ -86,6 +86,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v ss >/dev/null || need+=(iproute2)
 command -v "$PY" >/dev/null || need+=(python3)
 command -v promtool >/dev/null || need+=(prometheus)   # promtool tests the shipped alert rules
+"$PY" -c 'import jsonschema' 2>/dev/null || need+=(python3-jsonschema)   # reports vs docs/report.schema.json
 if [ ${#need[@]} -gt 0 ]; then
   echo "vnet: installing ${need[*]}"
   apt_install "${need[@]}" || { echo "vnet: FAILED: could not install ${need[*]}" >&2; exit 1; }

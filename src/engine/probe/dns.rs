@@ -2,13 +2,13 @@
 
 use super::SetupError;
 use crate::model::outcome::ReasonCode;
+use crate::report::schema::CnameLink;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
-use serde::Serialize;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,15 +16,6 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
-
-/// One CNAME hop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CnameLink {
-    /// The alias.
-    pub name: String,
-    /// Where it points.
-    pub target: String,
-}
 
 /// A successful resolution.
 #[derive(Debug, Clone, Default)]

@@ -55,17 +55,6 @@ impl ResponseHead {
     }
 }
 
-/// What the HTTP step saw.
-#[derive(Debug, Clone, Serialize)]
-pub struct HttpDetails {
-    /// Status code.
-    pub status: u16,
-    /// `Server` header.
-    pub server: Option<String>,
-    /// Whether Azure's headers were present.
-    pub azure: bool,
-}
-
 /// A response head that did not end within 8 KiB: what was seen, carried inside the
 /// `io::Error` so the verdict can say it rather than "no valid response".
 #[derive(Debug, Clone, Copy, thiserror::Error)]

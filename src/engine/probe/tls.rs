@@ -4,12 +4,12 @@
 //! machine. What the outcome means is decided in `verdict::tls`.
 
 use super::SetupError;
+use crate::report::schema::TlsDetails;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use serde::Serialize;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,25 +17,6 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-
-/// What the server presented.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TlsDetails {
-    /// Negotiated protocol version, e.g. `TLSv1.3`.
-    pub version: Option<String>,
-    /// Leaf subject.
-    pub subject: Option<String>,
-    /// Leaf issuer.
-    pub issuer: Option<String>,
-    /// Leaf subject alternative names.
-    pub sans: Vec<String>,
-    /// Leaf expiry, RFC 3339.
-    pub not_after: Option<String>,
-    /// Whether the chain verifies against Mozilla's roots plus `--ca-file`.
-    pub trusted_public: bool,
-    /// Whether the chain verifies against this machine's OS store plus `--ca-file` (null: no OS store).
-    pub trusted_system: Option<bool>,
-}
 
 /// How a handshake attempt ended, as observed.
 #[derive(Debug, Clone)]

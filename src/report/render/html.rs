@@ -591,11 +591,11 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::probe::dns::CnameLink;
-    use crate::engine::probe::http::HttpDetails;
-    use crate::engine::probe::tls::TlsDetails;
     use crate::model::outcome::ReasonCode;
     use crate::report::ProbeKind;
+    use crate::report::schema::CnameLink;
+    use crate::report::schema::HttpDetails;
+    use crate::report::schema::TlsDetails;
     use crate::report::test_support::sample_report;
 
     /// What a hostile peer or user puts where the page shows text.

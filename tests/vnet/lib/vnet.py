@@ -963,6 +963,7 @@ def check(sc, report, exit_code, tv, raw=None):
         if key not in report:
             problems.append(("-", f"the report lacks '{key}'"))
     problems += contract_problems(report)
+    problems += schema_problems(report)
     if exp.get("alerts"):
         problems += check_alerts(tv["outdir"], report)
     for pointer, want in (exp.get("report") or {}).items():
@@ -1031,6 +1032,22 @@ def check(sc, report, exit_code, tv, raw=None):
     if "exit_code" in exp and exp["exit_code"] != exit_code:
         problems.append(("-", f"exit code expected {exp['exit_code']}, got {exit_code}"))
     return problems
+
+
+REPORT_SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "docs", "report.schema.json")
+
+
+def schema_problems(report):
+    """The report against the published JSON schema (docs/report.schema.json, generated from the
+    Rust types): a field renamed, dropped or added without regenerating it shows up here."""
+    try:
+        import jsonschema
+    except ImportError:
+        return [("-", "python3-jsonschema is not installed: the report was not checked against its schema")]
+    with open(REPORT_SCHEMA) as f:
+        validator = jsonschema.Draft202012Validator(json.load(f))
+    errors = sorted(validator.iter_errors(report), key=lambda e: list(e.absolute_path))
+    return [("-", f"schema: /{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}") for e in errors[:10]]
 
 
 ALERT_RULES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))),

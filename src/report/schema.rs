@@ -1,0 +1,463 @@
+//! The JSON contract, in one place: every type a report serialises (schema_version 1). Probes,
+//! host facts and verdicts fill these records; renderers read them. `docs/report.schema.json`
+//! is generated from them (`UPDATE_SCHEMA=1 cargo test report_schema`), and the testbed checks
+//! every report it produces against that file.
+
+use crate::model::context::{Cloud, WorkspaceContext};
+use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::model::suite::{Direction, Expectation, Protocol};
+use crate::plan::Route;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// Bumped on any incompatible change to the JSON shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Report {
+    /// JSON contract version.
+    pub schema_version: u32,
+    /// The tool that wrote it.
+    pub tool: Tool,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+    /// The machine it ran on.
+    pub host: HostInfo,
+    /// Workspace facts the suites were rendered with.
+    pub context: WorkspaceContext,
+    /// How the run was configured.
+    pub settings: Settings,
+    /// Counts per flow status.
+    pub summary: Summary,
+    /// Blocked and inconclusive flows grouped by shared cause, most important first.
+    pub root_causes: Vec<RootCause>,
+    /// Every flow, in suite order.
+    pub flows: Vec<FlowReport>,
+    /// Each probed name through each resolver (`--compare-resolvers`; null otherwise).
+    pub resolver_comparison: Option<Vec<Comparison>>,
+}
+
+/// Tool identity.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Tool {
+    /// `amlprobe`.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+}
+
+/// The machine the probes ran from.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HostInfo {
+    /// Host name.
+    pub hostname: String,
+    /// OS pretty name.
+    pub os: String,
+    /// Nameservers queried.
+    pub nameservers: Vec<String>,
+    /// What the nameservers were seen doing wrong (e.g. dropping AAAA queries), once each.
+    pub dns_warnings: Vec<String>,
+    /// Search domains, systemd-resolved upstreams and /etc/hosts overrides.
+    pub resolver: ResolverSetup,
+    /// Instance metadata, when IMDS answered.
+    pub imds: Option<ImdsInfo>,
+    /// Why there is no instance metadata (null when it was read or not asked for).
+    pub imds_error: Option<String>,
+}
+
+/// Engine settings, recorded so a report can be reproduced.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Settings {
+    /// Suites run.
+    pub suites: Vec<String>,
+    /// Per-step deadline.
+    pub timeout_ms: u64,
+    /// Parallel probes at most.
+    pub concurrency: usize,
+    /// `--dns-server`, if given.
+    pub dns_server: Option<String>,
+    /// Extra trust anchors.
+    pub ca_files: Vec<String>,
+    /// Extra private ranges.
+    pub private_cidrs: Vec<String>,
+    /// Whether inconclusive and skipped required flows fail the run.
+    pub strict: bool,
+}
+
+/// Counts per flow status.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema, PartialEq, Eq)]
+#[schemars(deny_unknown_fields)]
+pub struct Summary {
+    /// All flows.
+    pub flows: usize,
+    /// Working.
+    pub works: usize,
+    /// Blocked.
+    pub blocked: usize,
+    /// Inconclusive.
+    pub inconclusive: usize,
+    /// Skipped for missing context.
+    pub skipped: usize,
+    /// Not testable from inside.
+    pub not_testable: usize,
+}
+
+impl Summary {
+    /// Counts `flows`.
+    pub fn of(flows: &[FlowReport]) -> Self {
+        let count = |s: FlowStatus| flows.iter().filter(|f| f.status == s).count();
+        Summary {
+            flows: flows.len(),
+            works: count(FlowStatus::Works),
+            blocked: count(FlowStatus::Blocked),
+            inconclusive: count(FlowStatus::Inconclusive),
+            skipped: count(FlowStatus::Skipped),
+            not_testable: count(FlowStatus::NotTestable),
+        }
+    }
+}
+
+/// One flow's verdict.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct FlowReport {
+    /// Flow id.
+    pub id: String,
+    /// Suite name.
+    pub suite: String,
+    /// Human title.
+    pub title: String,
+    /// Outbound or inbound.
+    pub direction: Direction,
+    /// Service tag that allows it.
+    pub service_tag: String,
+    /// Whether it fails the run when blocked.
+    pub required: bool,
+    /// Scenario that needs it.
+    pub scenario: String,
+    /// Document and section it comes from.
+    pub source: String,
+    /// The documented wildcard the probed host stands for.
+    pub representative_of: Option<String>,
+    /// Host names probed (templates when context is missing).
+    pub hosts: Vec<String>,
+    /// Ports checked.
+    pub ports: Vec<u16>,
+    /// Transport.
+    pub protocol: Protocol,
+    /// The verdict.
+    pub status: FlowStatus,
+    /// Reason of the first probe that did not pass (or `missing_context`).
+    pub reason: Option<ReasonCode>,
+    /// What happened, in one line.
+    pub message: String,
+    /// What to change, for the first problem.
+    pub hint: Option<String>,
+    /// The path the verdict is about: `proxy` when a proxy applies to the flow.
+    pub path: Route,
+    /// The direct path's verdict for a proxied flow (with `--compare-direct`).
+    pub direct_path: Option<DirectPath>,
+    /// The private DNS zone that should hold the flow's records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_dns_zone: Option<String>,
+    /// The id of the root cause that explains this flow (blocked and inconclusive flows).
+    pub cause: Option<u32>,
+    /// Every probe, in order: DNS per host, then per port and address.
+    pub probes: Vec<ProbeReport>,
+}
+
+/// Probe kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// Name resolution.
+    Dns,
+    /// TCP connect.
+    Tcp,
+    /// TLS handshake.
+    Tls,
+    /// UDP datagram.
+    Udp,
+    /// The proxy's answer to CONNECT.
+    Proxy,
+    /// HTTP request.
+    Http,
+    /// SMB2 negotiation.
+    Smb,
+}
+
+/// One probe's result.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ProbeReport {
+    /// What kind of step.
+    pub kind: ProbeKind,
+    /// Host name.
+    pub host: String,
+    /// Port (null for DNS).
+    pub port: Option<u16>,
+    /// Address contacted, where one was.
+    pub address: Option<IpAddr>,
+    /// Step result.
+    pub status: ProbeStatus,
+    /// Why it did not pass.
+    pub reason: Option<ReasonCode>,
+    /// Human detail.
+    pub message: String,
+    /// What to change.
+    pub hint: Option<String>,
+    /// Step duration.
+    pub elapsed_ms: u64,
+    /// Whether the probe went straight to the target or through the proxy.
+    pub path: Route,
+    /// The proxy used, credentials redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Something that works today but is fragile (e.g. a private answer without privatelink).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// DNS: required answer shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
+    /// DNS: CNAME hops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cname_chain: Option<Vec<CnameLink>>,
+    /// DNS: every address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<Vec<IpAddr>>,
+    /// DNS: the exact addresses expected (from --expect-ip / --private-endpoints).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_addresses: Option<Vec<IpAddr>>,
+    /// TLS: the presented certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsDetails>,
+    /// HTTP: status and server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpDetails>,
+}
+
+/// The direct path of a proxied flow, probed because of `--compare-direct`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct DirectPath {
+    /// What the direct path would give.
+    pub status: FlowStatus,
+    /// Why, when it is not working.
+    pub reason: Option<ReasonCode>,
+}
+
+/// One CNAME hop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct CnameLink {
+    /// The alias.
+    pub name: String,
+    /// Where it points.
+    pub target: String,
+}
+
+/// What the HTTP step saw.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HttpDetails {
+    /// Status code.
+    pub status: u16,
+    /// `Server` header.
+    pub server: Option<String>,
+    /// Whether Azure's headers were present.
+    pub azure: bool,
+}
+
+/// What the server presented.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct TlsDetails {
+    /// Negotiated protocol version, e.g. `TLSv1.3`.
+    pub version: Option<String>,
+    /// Leaf subject.
+    pub subject: Option<String>,
+    /// Leaf issuer.
+    pub issuer: Option<String>,
+    /// Leaf subject alternative names.
+    pub sans: Vec<String>,
+    /// Leaf expiry, RFC 3339.
+    pub not_after: Option<String>,
+    /// Whether the chain verifies against Mozilla's roots plus `--ca-file`.
+    pub trusted_public: bool,
+    /// Whether the chain verifies against this machine's OS store plus `--ca-file` (null: no OS store).
+    pub trusted_system: Option<bool>,
+}
+
+/// What IMDS says about this VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ImdsInfo {
+    /// `compute.location`, the region.
+    pub location: String,
+    /// `compute.name`.
+    pub name: String,
+    /// `compute.vmId`.
+    pub vm_id: String,
+    /// `compute.vmSize`.
+    pub vm_size: String,
+    /// `compute.azEnvironment`, e.g. `AzurePublicCloud`.
+    pub az_environment: String,
+    /// `compute.resourceId`.
+    pub resource_id: String,
+    /// Private IPv4 addresses of every NIC.
+    pub private_ips: Vec<String>,
+    /// Subnets of every NIC, as `address/prefix`.
+    pub subnets: Vec<String>,
+}
+
+impl ImdsInfo {
+    /// The cloud `azEnvironment` names.
+    pub fn cloud(&self) -> Option<Cloud> {
+        match self.az_environment.to_ascii_lowercase().as_str() {
+            "azurepubliccloud" => Some(Cloud::Public),
+            "azureusgovernmentcloud" => Some(Cloud::Usgov),
+            "azurechinacloud" => Some(Cloud::China),
+            _ => None,
+        }
+    }
+}
+
+/// Resolver facts for the report.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ResolverSetup {
+    /// Search domains from resolv.conf (names are probed fully qualified, so these don't apply).
+    pub search_domains: Vec<String>,
+    /// systemd-resolved's real upstream servers, when resolv.conf points at its 127.0.0.53 stub.
+    pub upstream_nameservers: Vec<String>,
+    /// `/etc/hosts` entries for names this run probed: applications see these, not DNS.
+    pub hosts_overrides: Vec<HostsOverride>,
+}
+
+/// One `/etc/hosts` entry for a probed name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HostsOverride {
+    /// The name.
+    pub name: String,
+    /// The address the hosts file gives it.
+    pub address: IpAddr,
+}
+
+/// What the flows of a root cause share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CauseKind {
+    /// The DNS server fails (timeout, unreachable, SERVFAIL, REFUSED) for every name.
+    DnsServer,
+    /// Names of one private DNS zone resolve wrong.
+    PrivateDnsZone,
+    /// One TLS issuer intercepts several hosts.
+    TlsIssuer,
+    /// One proxy fails or denies several hosts.
+    Proxy,
+    /// One port to one service tag is dropped, refused or unreachable.
+    Destination,
+    /// One observation that shares nothing with the others (one host, maybe in several flows).
+    Observation,
+}
+
+impl CauseKind {
+    /// The snake_case name as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CauseKind::DnsServer => "dns_server",
+            CauseKind::PrivateDnsZone => "private_dns_zone",
+            CauseKind::TlsIssuer => "tls_issuer",
+            CauseKind::Proxy => "proxy",
+            CauseKind::Destination => "destination",
+            CauseKind::Observation => "observation",
+        }
+    }
+}
+
+/// Failing flows that one change fixes.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RootCause {
+    /// 1..n, most important first.
+    pub id: u32,
+    /// What its flows share.
+    pub kind: CauseKind,
+    /// The reason code every one of its observations has.
+    pub reason: ReasonCode,
+    /// The shared thing: a DNS server, zone, issuer, proxy, `TCP 445 to Storage` or `host:port`.
+    pub subject: String,
+    /// One line: what is wrong.
+    pub summary: String,
+    /// The change to make.
+    pub fix: String,
+    /// Whether a required flow is among its flows.
+    pub required: bool,
+    /// The flows it explains, in report order.
+    pub flows: Vec<String>,
+    /// How many probes of those flows observed it.
+    pub probes: usize,
+}
+
+/// One resolver's answer for one name.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ResolverAnswer {
+    /// `address (role)`.
+    pub resolver: String,
+    /// Why it gave no address, if it didn't.
+    pub reason: Option<ReasonCode>,
+    /// Addresses.
+    pub addresses: Vec<IpAddr>,
+    /// CNAME hops.
+    pub cname_chain: Vec<CnameLink>,
+}
+
+/// One name across all resolvers.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Comparison {
+    /// The name.
+    pub host: String,
+    /// What its answer must look like.
+    pub expect: Expectation,
+    /// Every resolver's answer.
+    pub answers: Vec<ResolverAnswer>,
+    /// `consistent` or `diverges`.
+    pub verdict: &'static str,
+    /// What is wrong and what to change, when they diverge.
+    pub diagnosis: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    /// The published schema is generated from these types: a changed report shape must come
+    /// with a regenerated `docs/report.schema.json` (and, if incompatible, a new SCHEMA_VERSION).
+    #[test]
+    fn report_schema_file_is_current() {
+        // What amlprobe writes (fields skipped when empty are optional), not what it would read.
+        let schema = schemars::generate::SchemaSettings::draft2020_12()
+            .for_serialize()
+            .into_generator()
+            .into_root_schema_for::<super::Report>();
+        let text = serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/report.schema.json");
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(path, &text).expect("write docs/report.schema.json");
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "docs/report.schema.json is out of date: run UPDATE_SCHEMA=1 cargo test report_schema"
+        );
+    }
+}
