@@ -167,6 +167,14 @@ pub fn write_text(path: &Path, contents: &str) -> io::Result<()> {
     write_atomic(path, 0o666, |f| f.write_all(contents.as_bytes()))
 }
 
+/// Reads an input file named by `flag`, at most [`MAX_INPUT`] bytes.
+pub fn read_input(flag: &'static str, path: &Path) -> Result<String, crate::model::context::InvalidValue> {
+    read_text(path).map_err(|e| crate::model::context::InvalidValue {
+        flag,
+        message: format!("{}: {e}", path.display()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

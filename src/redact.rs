@@ -1,7 +1,6 @@
 //! Secret redaction for everything amlprobe writes that a user may attach to a ticket: proxy
 //! credentials, SAS signatures, tokens, keys and anything that looks like one.
 
-use crate::model::proxy;
 use regex_lite::{Captures, Regex};
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -82,7 +81,7 @@ fn url_userinfo_end(rest: &str) -> Option<usize> {
         .split_once(':')
         .is_some_and(|(_, after)| !after.is_empty() && !after.bytes().all(|b| b.is_ascii_digit()));
     if password_first {
-        proxy::userinfo_end(head)
+        userinfo_end(head)
     } else {
         authority.rfind('@')
     }
@@ -138,7 +137,7 @@ pub fn text(input: &str) -> Cow<'_, str> {
                 if c[2].contains("://") {
                     c[0].to_string()
                 } else {
-                    format!("{}{}", &c[1], mask_userinfo(&c[2], proxy::userinfo_end(&c[2])))
+                    format!("{}{}", &c[1], mask_userinfo(&c[2], userinfo_end(&c[2])))
                 }
             })
             .into_owned(),
@@ -191,6 +190,12 @@ pub fn text(input: &str) -> Cow<'_, str> {
             .into_owned(),
     );
     if out == input { Cow::Borrowed(input) } else { out }
+}
+
+/// Where a proxy URL's userinfo ends: at the last `@`, as curl reads `https_proxy`, so an
+/// unencoded `/` or `@` in a password stays in the password. `rest` is the URL after `scheme://`.
+pub fn userinfo_end(rest: &str) -> Option<usize> {
+    rest.rfind('@')
 }
 
 #[cfg(test)]

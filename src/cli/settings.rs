@@ -377,18 +377,10 @@ pub fn output_dir(flag: &'static str, dir: PathBuf) -> Result<PathBuf, InvalidVa
     Ok(dir)
 }
 
-/// Reads an input file named by `flag`, at most [`files::MAX_INPUT`] bytes.
-pub fn read_input(flag: &'static str, path: &Path) -> Result<String, InvalidValue> {
-    files::read_text(path).map_err(|e| InvalidValue {
-        flag,
-        message: format!("{}: {e}", path.display()),
-    })
-}
-
 /// A bearer token from `path`: its contents without surrounding whitespace. Errors name the flag
 /// and the file, never the token.
 pub fn read_token(flag: &'static str, path: &Path) -> Result<std::sync::Arc<[u8]>, InvalidValue> {
-    let text = read_input(flag, path)?;
+    let text = files::read_input(flag, path)?;
     let token = text.trim();
     let fail = |message: &str| InvalidValue {
         flag,
@@ -509,7 +501,7 @@ impl RunConfig {
             })?;
         }
         if let Some(path) = first(args.private_endpoints, file.private_endpoints) {
-            let text = read_input("private-endpoints", &path)?;
+            let text = files::read_input("private-endpoints", &path)?;
             endpoints::parse_file(&text, &mut expected_ips).map_err(|m| InvalidValue {
                 flag: "private-endpoints",
                 message: format!("{} {m}", path.display()),

@@ -186,7 +186,7 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
         Some(path) => {
             // A saved report is packed as it is: re-rendering needs the full model.
             let saved = report::saved::load(path).map_err(|e| usage(format!("--from-report {e}")))?;
-            let json = settings::read_input("from-report", path).map_err(usage)?;
+            let json = crate::files::read_input("from-report", path).map_err(usage)?;
             let summary = format!(
                 "report of {} at {} ({} flows)\n",
                 sanitize::terminal(&saved.host.hostname),

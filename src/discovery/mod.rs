@@ -75,7 +75,7 @@ pub fn settings(inputs: Inputs) -> Result<Option<Settings>, InvalidValue> {
         .transpose()?;
     let token = match (&inputs.token_file, &inputs.token_env) {
         (Some(path), _) => {
-            let text = crate::cli::settings::read_input("arm-token-file", path)?;
+            let text = crate::files::read_input("arm-token-file", path)?;
             Some(ArmToken::new(&text).map_err(|m| invalid("arm-token-file", format!("{}: {m}", path.display())))?)
         }
         (None, Some(value)) => {
@@ -97,7 +97,7 @@ pub fn settings(inputs: Inputs) -> Result<Option<Settings>, InvalidValue> {
     let explicit = match (&inputs.resource_id, &inputs.workspace_config) {
         (Some(id), _) => Some(WorkspaceRef::parse(id).map_err(|m| invalid("workspace-resource-id", m))?),
         (None, Some(path)) => {
-            let text = crate::cli::settings::read_input("workspace-config", path)?;
+            let text = crate::files::read_input("workspace-config", path)?;
             Some(sdk_config::parse(&text).map_err(|m| invalid("workspace-config", format!("{} {m}", path.display())))?)
         }
         (None, None) => None,

@@ -39,12 +39,6 @@ impl std::fmt::Display for ProxyUrl {
     }
 }
 
-/// Where a proxy URL's userinfo ends: at the last `@`, as curl reads `https_proxy`, so an
-/// unencoded `/` or `@` in a password stays in the password. `rest` is the URL after `scheme://`.
-pub fn userinfo_end(rest: &str) -> Option<usize> {
-    rest.rfind('@')
-}
-
 impl ProxyUrl {
     /// Parses `http://[user:pass@]host[:port][/]` or `host:port`.
     pub fn parse(value: &str) -> Result<Self, String> {
@@ -61,7 +55,7 @@ impl ProxyUrl {
             Some(_) => return Err("the proxy URL's scheme is not http://".into()),
             None => v,
         };
-        let (userinfo, after) = match userinfo_end(rest) {
+        let (userinfo, after) = match crate::redact::userinfo_end(rest) {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
         };

@@ -6,7 +6,6 @@ use crate::model::context::{CONTEXT_VARIABLES, Cloud, Resource};
 use crate::model::outcome::ReasonCode;
 use crate::model::template::{self, Lookup, TemplateError};
 use crate::sanitize;
-use crate::verdict::causes::CauseHint;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -179,6 +178,17 @@ pub struct Suite {
     pub origin: String,
     /// Its flows, in file order.
     pub flows: Vec<FlowSpec>,
+}
+
+/// Root-cause text for one reason code: `[cause.<reason>]` in `probes/hints.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CauseHint {
+    /// One line naming the shared cause; a template over the cause's values.
+    pub summary: String,
+    /// The one change that fixes every flow of the cause; absent: the reason's hint.
+    #[serde(default)]
+    pub fix: Option<String>,
 }
 
 /// Explanations for one reason code, from `probes/hints.toml`.

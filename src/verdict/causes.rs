@@ -4,24 +4,13 @@
 //! never from message text. Pure functions, no I/O.
 
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::model::suite::CauseHint;
 use crate::model::suite::ReasonHint;
 use crate::model::template::{self, Lookup};
 use crate::report::schema::Comparison;
 use crate::report::schema::{CauseKind, RootCause};
 use crate::report::{FlowReport, ProbeKind, ProbeReport};
-use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// Root-cause text for one reason code: `[cause.<reason>]` in `probes/hints.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CauseHint {
-    /// One line naming the shared cause; a template over the cause's values.
-    pub summary: String,
-    /// The one change that fixes every flow of the cause; absent: the reason's hint.
-    #[serde(default)]
-    pub fix: Option<String>,
-}
 
 /// What grouping needs besides the flows.
 pub struct Facts<'a> {
