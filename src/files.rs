@@ -264,8 +264,9 @@ mod tests {
         assert!(!dir.path().join("nowhere").exists());
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert!(std::fs::symlink_metadata(&device).unwrap().file_type().is_symlink());
-        use std::os::unix::fs::FileTypeExt;
-        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+            &std::fs::symlink_metadata(&fifo).unwrap().file_type()
+        ));
         assert_eq!(
             names(dir.path()),
             ["dangling.json", "fifo", "link.json", "null.tar.gz", "real.txt", "sub"]

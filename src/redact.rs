@@ -146,7 +146,7 @@ pub fn text(input: &str) -> Cow<'_, str> {
         r.env_assignment
             .replace_all(&out, |c: &Captures| {
                 let value = &c[3];
-                let quote = &value[..value.starts_with(['"', '\'']) as usize];
+                let quote = &value[..usize::from(value.starts_with(['"', '\'']))];
                 if secret_name(&c[2]) && value.trim_matches(['"', '\'']) != MASK {
                     format!("{}{quote}{MASK}{quote}", &c[1])
                 } else {

@@ -253,7 +253,7 @@ impl Diff {
     }
 }
 
-fn show(s: &Option<State>) -> String {
+fn show(s: Option<&State>) -> String {
     match s {
         None => "-".into(),
         Some(State {
@@ -304,8 +304,8 @@ pub fn to_text(diff: &Diff, all: bool) -> String {
                 "{:<10} {:<id_width$} {:<34} {}{req}",
                 change_word(f.change),
                 terminal(&f.id),
-                show(&f.old),
-                show(&f.new)
+                show(f.old.as_ref()),
+                show(f.new.as_ref())
             );
             if let Some(m) = &f.message {
                 let _ = writeln!(out, "{:<10} {:<id_width$}   now: {}", "", "", terminal(m));

@@ -220,17 +220,18 @@ impl Matrix {
     fn rows(&self, only_differences: bool) -> impl Iterator<Item = &Row> {
         self.flows.iter().filter(move |r| !only_differences || r.differs)
     }
+}
 
-    fn header(&self, g: &Group) -> String {
-        match g.nodes.len() {
-            1 => format!("{}: {}", g.label, terminal(&g.nodes[0])),
-            n => format!("{}: {} nodes", g.label, n),
-        }
+/// A node group's column header: its label and node (or node count).
+fn header(g: &Group) -> String {
+    match g.nodes.len() {
+        1 => format!("{}: {}", g.label, terminal(&g.nodes[0])),
+        n => format!("{}: {} nodes", g.label, n),
     }
 }
 
 /// A cell as shown; reasons come from saved files, so they are escaped.
-fn cell_text(c: &Option<Cell>) -> String {
+fn cell_text(c: Option<&Cell>) -> String {
     let text = match c {
         None => "-".into(),
         Some(Cell {
@@ -311,13 +312,13 @@ pub fn to_text(m: &Matrix, only_differences: bool) -> String {
     };
     let rows: Vec<&Row> = m.rows(only_differences).collect();
     let id_width = rows.iter().map(|r| terminal(&r.id).len()).max().unwrap_or(4).max(4);
-    let headers: Vec<String> = m.groups.iter().map(|g| clip(m.header(g))).collect();
+    let headers: Vec<String> = m.groups.iter().map(|g| clip(header(g))).collect();
     let widths: Vec<usize> = headers
         .iter()
         .enumerate()
         .map(|(g, h)| {
             rows.iter()
-                .map(|r| clip(cell_text(&r.groups[g])).chars().count())
+                .map(|r| clip(cell_text(r.groups[g].as_ref())).chars().count())
                 .chain([h.chars().count()])
                 .max()
                 .unwrap_or(0)
@@ -331,7 +332,7 @@ pub fn to_text(m: &Matrix, only_differences: bool) -> String {
     for r in &rows {
         let mut line = format!("{} {:<id_width$}", if r.differs { '≠' } else { ' ' }, terminal(&r.id));
         for (g, w) in widths.iter().enumerate() {
-            let _ = write!(line, "  {:<w$}", clip(cell_text(&r.groups[g])));
+            let _ = write!(line, "  {:<w$}", clip(cell_text(r.groups[g].as_ref())));
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -345,7 +346,7 @@ pub fn to_markdown(m: &Matrix, only_differences: bool) -> String {
     let rows: Vec<&Row> = m.rows(only_differences).collect();
     let mut out = String::from("| flow | differs |");
     for g in &m.groups {
-        let _ = write!(out, " {} |", esc(&m.header(g)));
+        let _ = write!(out, " {} |", esc(&header(g)));
     }
     out.push_str("\n|---|---|");
     out.push_str(&"---|".repeat(m.groups.len()));
@@ -353,7 +354,7 @@ pub fn to_markdown(m: &Matrix, only_differences: bool) -> String {
     for r in &rows {
         let _ = write!(out, "| `{}` | {} |", esc(&r.id), if r.differs { "**yes**" } else { "" });
         for c in &r.groups {
-            let text = esc(&cell_text(c));
+            let text = esc(&cell_text(c.as_ref()));
             if c.as_ref().is_some_and(|c| c.status == FlowStatus::Blocked) {
                 let _ = write!(out, " **{text}** |");
             } else {

@@ -138,6 +138,7 @@ pub enum MatrixFormat {
 
 /// `amlprobe run`.
 #[derive(Debug, Clone, Args)]
+#[allow(clippy::struct_excessive_bools, reason = "each bool is an on/off command-line flag")]
 pub struct RunArgs {
     #[command(flatten)]
     pub context: ContextArgs,

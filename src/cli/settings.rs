@@ -207,7 +207,7 @@ fn validated(
         .transpose()
 }
 
-fn source<T>(flag: &Option<T>, file: &Option<T>) -> Option<String> {
+fn source<T>(flag: Option<&T>, file: Option<&T>) -> Option<String> {
     match (flag, file) {
         (Some(_), _) => Some("flag_or_env".into()),
         (None, Some(_)) => Some("config".into()),
@@ -219,9 +219,9 @@ fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, Conf
     let mut sources = std::collections::BTreeMap::new();
     sources.insert(
         "cloud".to_string(),
-        source(&args.cloud, &file.cloud).unwrap_or_else(|| "default".into()),
+        source(args.cloud.as_ref(), file.cloud.as_ref()).unwrap_or_else(|| "default".into()),
     );
-    sources.extend(source(&args.region, &file.region).map(|s| ("region".to_string(), s)));
+    sources.extend(source(args.region.as_ref(), file.region.as_ref()).map(|s| ("region".to_string(), s)));
     let mut context = WorkspaceContext {
         cloud: first(args.cloud, file.cloud).unwrap_or_default(),
         region: validated(first(args.region, file.region.take()), context::validate_region)?,

@@ -80,6 +80,7 @@ impl Url {
     }
 
     /// The same origin with `path` (which starts with `/`) after this URL's path.
+    #[must_use]
     pub fn join(&self, path: &str) -> Url {
         Url {
             path: format!("{}{path}", self.path.trim_end_matches('/')),

@@ -3,8 +3,7 @@
 /// The host name, from the kernel.
 pub fn hostname() -> String {
     crate::files::read_text(std::path::Path::new("/proc/sys/kernel/hostname"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+        .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
 }
 
 /// The OS pretty name from `/etc/os-release`.

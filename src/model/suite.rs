@@ -110,7 +110,7 @@ pub struct FlowSpec {
 }
 
 impl FlowSpec {
-    fn ports_or_default(&self, explicit: &Option<Vec<u16>>, default: u16) -> Vec<u16> {
+    fn ports_or_default(&self, explicit: Option<&Vec<u16>>, default: u16) -> Vec<u16> {
         match explicit {
             Some(p) => p.clone(),
             None if self.protocol == Protocol::Tcp && self.ports.contains(&default) => vec![default],
@@ -120,17 +120,17 @@ impl FlowSpec {
 
     /// The ports that get a TLS handshake.
     pub fn tls_ports(&self) -> Vec<u16> {
-        self.ports_or_default(&self.tls_ports, 443)
+        self.ports_or_default(self.tls_ports.as_ref(), 443)
     }
 
     /// The ports that get a plain HTTP request.
     pub fn http_ports(&self) -> Vec<u16> {
-        self.ports_or_default(&self.http_ports, 80)
+        self.ports_or_default(self.http_ports.as_ref(), 80)
     }
 
     /// The ports that get an SMB negotiation.
     pub fn smb_ports(&self) -> Vec<u16> {
-        self.ports_or_default(&self.smb_ports, 445)
+        self.ports_or_default(self.smb_ports.as_ref(), 445)
     }
 
     /// Whether the flow applies to `cloud`.

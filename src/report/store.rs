@@ -27,7 +27,7 @@ pub fn write_rotated(dir: &Path, json: &str, keep: usize) -> io::Result<PathBuf>
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(".json"))
+                .is_some_and(|n| n.starts_with(PREFIX) && Path::new(n).extension().is_some_and(|e| e == "json"))
         })
         .collect();
     reports.sort();

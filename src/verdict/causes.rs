@@ -37,6 +37,7 @@ fn protocol(p: &ProbeReport) -> &'static str {
 }
 
 fn key(flow: &FlowReport, p: &ProbeReport, resolver: &str) -> Option<Key> {
+    #[allow(clippy::enum_glob_use, reason = "the match below lists reason codes by the dozen")]
     use ReasonCode::*;
     let reason = p.reason?;
     let (kind, subject) = match reason {

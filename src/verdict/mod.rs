@@ -112,7 +112,7 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
     match &flow.plan {
         FlowPlan::NotTestable { why } => {
             report.status = FlowStatus::NotTestable;
-            report.message = why.clone();
+            report.message.clone_from(why);
         }
         FlowPlan::MissingContext { flags } => {
             report.status = FlowStatus::Skipped;
@@ -302,7 +302,7 @@ fn target_probes(
             if let Some(conn) = observed.conns.get(&key) {
                 observed_any = true;
                 out.extend(
-                    conn_probes(host, address, check, conn)
+                    conn_probes(host, address, *check, conn)
                         .into_iter()
                         .map(|(p, issuer)| (with_hint(p, issuer.as_deref()), counts)),
                 );
@@ -339,7 +339,7 @@ fn target_probes(
 fn conn_probes(
     host: &str,
     address: Option<IpAddr>,
-    check: &Check,
+    check: Check,
     conn: &ConnObservation,
 ) -> Vec<(ProbeReport, Option<String>)> {
     let route = check.route;
@@ -377,7 +377,7 @@ fn conn_probes(
     if let Some(t) = &conn.tls {
         let o = tls::classify(host, t, conn.proxy.as_ref());
         let mut p = probe(ProbeKind::Tls, host, Some(check.port), address, &o, route);
-        p.tls = t.details.clone();
+        p.tls.clone_from(&t.details);
         out.push((tag(p), t.details.as_ref().and_then(|d| d.issuer.clone())));
     }
     match &conn.app {

@@ -48,7 +48,9 @@ pub async fn compare(
         .iter()
         .map(|r| DnsProber::new(Some(r.address), timeout).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    probers.iter().for_each(|p| p.start_server_check());
+    for p in &probers {
+        p.start_server_check();
+    }
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for (h, host) in hosts.iter().enumerate() {

@@ -54,7 +54,7 @@ fn details_tag<'a>(html: &'a str, id: &str) -> &'a str {
         .find(&format!("id=\"flow-{id}\""))
         .unwrap_or_else(|| panic!("no section for {id}"));
     let start = html[..at].rfind("<details").unwrap();
-    &html[start..start + html[start..].find('>').unwrap() + 1]
+    &html[start..=(start + html[start..].find('>').unwrap())]
 }
 
 /// A page loads nothing and runs nothing.

@@ -66,9 +66,7 @@ fn interfaces(net_class: &Path) -> String {
         .unwrap_or_default();
     names.sort();
     let read = |iface: &str, what: &str| {
-        files::read_text(&net_class.join(iface).join(what))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".into())
+        files::read_text(&net_class.join(iface).join(what)).map_or_else(|_| "?".into(), |s| s.trim().to_string())
     };
     names
         .iter()

@@ -6,7 +6,7 @@ use crate::analyze::matrix::{Cell, Matrix, Row};
 use crate::report::render::html::{escape, page, status_word};
 use std::fmt::Write;
 
-fn cell(c: &Option<Cell>) -> String {
+fn cell(c: Option<&Cell>) -> String {
     match c {
         None => "<td class=\"cell s-missing\" title=\"not in this group's reports\">absent</td>".into(),
         Some(c) => {
@@ -74,7 +74,7 @@ pub fn render(m: &Matrix, only_differences: bool) -> String {
             if r.required { "" } else { " (optional)" }
         );
         for c in &r.groups {
-            body.push_str(&cell(c));
+            body.push_str(&cell(c.as_ref()));
         }
         body.push_str("</tr>\n");
     }

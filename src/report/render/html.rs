@@ -405,7 +405,7 @@ fn probes(report: &Report, flow: &FlowReport, out: &mut String) {
         let class = match p.status {
             ProbeStatus::Pass => "",
             ProbeStatus::Fail => " class=\"p-fail\"",
-            _ => " class=\"p-inconclusive\"",
+            ProbeStatus::Inconclusive => " class=\"p-inconclusive\"",
         };
         let _ = writeln!(
             out,
@@ -449,7 +449,7 @@ fn flow_section<'a>(report: &Report, flow: &'a FlowReport, shown: &mut FixesShow
         escape(&flow.id),
         escape(&flow.title),
         if flow.required { "" } else { " (optional)" },
-        flow.reason.map(|r| r.as_str()).unwrap_or("")
+        flow.reason.map_or("", |r| r.as_str())
     );
     let _ = writeln!(out, "<p class=\"why\">{}</p>", escape(&flow.message));
     if let Some(hint) = &flow.hint {
@@ -615,7 +615,7 @@ pub(crate) mod tests {
                     .next()
                     .is_some_and(|c| c == '>' || c == ' ')
             })
-            .map(|(i, _)| &html[i..i + html[i..].find('>').unwrap() + 1])
+            .map(|(i, _)| &html[i..=(i + html[i..].find('>').unwrap())])
             .collect()
     }
 

@@ -69,7 +69,7 @@ fn seconds(flow: &FlowReport) -> f64 {
 }
 
 fn testcase(report: &Report, flow: &FlowReport) -> String {
-    let reason = flow.reason.map(|r| r.as_str()).unwrap_or("");
+    let reason = flow.reason.map_or("", |r| r.as_str());
     let open = format!(
         "    <testcase name=\"{}\" classname=\"amlprobe.{}\" time=\"{:.3}\">",
         xml(&format!("{}: {}", flow.id, flow.title)),

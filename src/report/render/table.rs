@@ -44,7 +44,7 @@ fn clip(text: &str, width: usize) -> String {
 
 /// `host:ports`, with `+N` when a flow has several hosts; the service tag when there is no host.
 fn target(flow: &FlowReport) -> String {
-    let host = flow.hosts.first().map(String::as_str).unwrap_or(&flow.service_tag);
+    let host = flow.hosts.first().map_or(flow.service_tag.as_str(), String::as_str);
     let ports = flow.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     let host = terminal(host);
     let mut t = if ports.is_empty() {
@@ -118,7 +118,7 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = writeln!(out, "\n{}", paint.wrap("1", &terminal(suite)));
         }
         let (word, code) = status_word(flow.status);
-        let reason = flow.reason.map(|r| r.as_str()).unwrap_or("");
+        let reason = flow.reason.map_or("", |r| r.as_str());
         let optional = if flow.required { "" } else { " (optional)" };
         let _ = writeln!(
             out,
@@ -236,7 +236,7 @@ pub fn summary_line(report: &Report) -> String {
         .flows
         .iter()
         .filter(|f| f.status == FlowStatus::Blocked && f.required)
-        .map(|f| format!("{} ({})", terminal(&f.id), f.reason.map(|r| r.as_str()).unwrap_or("?")))
+        .map(|f| format!("{} ({})", terminal(&f.id), f.reason.map_or("?", |r| r.as_str())))
         .collect();
     let mut line = format!(
         "amlprobe: {} flows: {} works, {} blocked{}, {} inconclusive{}, {} skipped, {} not testable in {:.1} s; exit {}",
