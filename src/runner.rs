@@ -11,7 +11,7 @@ use crate::model::netaddr::PrivateRanges;
 use crate::model::suite::{Catalog, Expectation};
 use crate::report::schema::ImdsInfo;
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool};
-use crate::{discovery, env::hostinfo, env::sysdns, plan, verdict, verdict::causes, verdict::resolvers};
+use crate::{discovery, engine, env::hostinfo, env::sysdns, plan, verdict, verdict::causes};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -98,16 +98,16 @@ pub async fn run_once(
     let resolver_comparison = if cfg.compare_resolvers.is_empty() {
         None
     } else {
-        Some(
-            resolvers::compare(
+        Some(verdict::resolvers::compare(
+            engine::resolvers::lookup_everywhere(
                 resolved_names(&flows),
                 &cfg.compare_resolvers,
                 cfg.engine.timeout,
                 cfg.engine.dns_concurrency,
-                &ranges,
             )
             .await?,
-        )
+            &ranges,
+        ))
     };
     let probed: Vec<&str> = observed.dns.keys().map(String::as_str).collect();
     let (resolver, hosts_file) = sysdns::read(&probed);

@@ -3,6 +3,7 @@
 
 use crate::cli::{ContextArgs, Format, RunArgs};
 use crate::engine::EngineConfig;
+use crate::engine::resolvers::{self, ResolverRole, ResolverSpec};
 use crate::env::imds;
 use crate::env::sysdns;
 use crate::files;
@@ -12,7 +13,6 @@ use crate::model::netaddr::Cidr;
 use crate::model::proxy::ProxySettings;
 use crate::plan::Routing;
 use crate::sanitize;
-use crate::verdict::resolvers::{self, ResolverSpec};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -544,12 +544,12 @@ impl RunConfig {
             for ip in system.iter().filter_map(|s| s.parse::<IpAddr>().ok()) {
                 compare_resolvers.push(ResolverSpec {
                     address: SocketAddr::new(ip, 53),
-                    role: "resolv.conf",
+                    role: ResolverRole::ResolvConf,
                 });
             }
             compare_resolvers.extend(dns_server.map(|address| ResolverSpec {
                 address,
-                role: "--dns-server",
+                role: ResolverRole::DnsServer,
             }));
             let azure = match first(args.azure_dns, file.azure_dns) {
                 Some(a) => Some(parse_address("azure-dns", &a)?),
@@ -558,7 +558,7 @@ impl RunConfig {
             };
             compare_resolvers.extend(azure.map(|address| ResolverSpec {
                 address,
-                role: "Azure DNS",
+                role: ResolverRole::AzureDns,
             }));
             compare_resolvers.dedup_by_key(|r| r.address);
         }

@@ -5,6 +5,7 @@
 
 pub mod limits;
 pub mod probe;
+pub mod resolvers;
 
 use crate::engine::probe::dns::{DnsObservation, DnsProber};
 use crate::engine::probe::http::{self, Exchange, HttpCheck};

@@ -432,10 +432,30 @@ pub struct Comparison {
     pub expect: Expectation,
     /// Every resolver's answer.
     pub answers: Vec<ResolverAnswer>,
-    /// `consistent` or `diverges`.
-    pub verdict: &'static str,
+    /// Whether the resolvers agree.
+    pub verdict: ResolverVerdict,
     /// What is wrong and what to change, when they diverge.
     pub diagnosis: Option<String>,
+}
+
+impl ResolverVerdict {
+    /// The snake_case name as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolverVerdict::Consistent => "consistent",
+            ResolverVerdict::Diverges => "diverges",
+        }
+    }
+}
+
+/// Whether the compared resolvers agree on a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolverVerdict {
+    /// Every resolver gave an acceptable answer, or none did.
+    Consistent,
+    /// Some gave the expected answer and others did not: a forwarding problem.
+    Diverges,
 }
 
 #[cfg(test)]

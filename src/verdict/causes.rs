@@ -458,7 +458,7 @@ mod tests {
                 addresses: vec!["10.1.0.5".parse().unwrap()],
                 cname_chain: vec![],
             }],
-            verdict: "diverges",
+            verdict: crate::report::schema::ResolverVerdict::Diverges,
             diagnosis: None,
         }];
         let facts = Facts {

@@ -1,95 +1,47 @@
-//! `--compare-resolvers`: the same names through every resolver side by side, to show where
-//! private-zone forwarding breaks (e.g. Azure DNS returns the private endpoint, the custom DNS
-//! server a public address).
+//! `--compare-resolvers`, the verdict: where the resolvers' answers for a name differ, say which
+//! one is wrong and which conditional forwarder is missing (Azure DNS is the reference).
 
-use crate::engine::probe::SetupError;
-use crate::engine::probe::dns::DnsProber;
+use crate::engine::resolvers::{Lookups, ResolverRole};
 use crate::model::netaddr::PrivateRanges;
 use crate::model::suite::Expectation;
-use crate::report::schema::{Comparison, ResolverAnswer};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use crate::report::schema::{Comparison, ResolverAnswer, ResolverVerdict};
 
-/// Azure's virtual DNS server, reachable only from inside a VNet.
-pub const AZURE_DNS: &str = "168.63.129.16";
-
-/// A resolver to compare and how the report names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolverSpec {
-    /// Its address.
-    pub address: SocketAddr,
-    /// Where it came from: `resolv.conf`, `Azure DNS` or `--dns-server`.
-    pub role: &'static str,
-}
-
-impl ResolverSpec {
-    fn label(&self) -> String {
-        let addr = if self.address.port() == 53 {
-            self.address.ip().to_string()
-        } else {
-            self.address.to_string()
-        };
-        format!("{addr} ({})", self.role)
-    }
-}
-
-/// Resolves each of `hosts` through each resolver, at most `concurrency` at a time.
-pub async fn compare(
-    hosts: Vec<(String, Expectation)>,
-    resolvers: &[ResolverSpec],
-    timeout: Duration,
-    concurrency: usize,
-    ranges: &PrivateRanges,
-) -> Result<Vec<Comparison>, SetupError> {
-    let probers: Vec<Arc<DnsProber>> = resolvers
-        .iter()
-        .map(|r| DnsProber::new(Some(r.address), timeout).map(Arc::new))
-        .collect::<Result<_, _>>()?;
-    for p in &probers {
-        p.start_server_check();
-    }
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    for (h, host) in hosts.iter().enumerate() {
-        for (r, prober) in probers.iter().enumerate() {
-            let (prober, permits, name) = (prober.clone(), permits.clone(), host.0.clone());
-            tasks.spawn(async move {
-                let _permit = permits.acquire().await.expect("semaphore is never closed");
-                (h, r, prober.resolve_chain(&name).await)
-            });
-        }
-    }
-    let mut grid: Vec<Vec<Option<ResolverAnswer>>> = vec![vec![None; resolvers.len()]; hosts.len()];
-    while let Some(Ok((h, r, obs))) = tasks.join_next().await {
-        let (reason, addresses, cname_chain) = match obs.result {
-            Ok(a) => (None, a.addresses, a.cname_chain),
-            Err((reason, _)) => (Some(reason), Vec::new(), obs.partial_chain),
-        };
-        grid[h][r] = Some(ResolverAnswer {
-            resolver: resolvers[r].label(),
-            reason,
-            addresses,
-            cname_chain,
-        });
-    }
-    Ok(hosts
+/// Every name's answers side by side, with a diagnosis where they diverge.
+pub fn compare(lookups: Vec<Lookups>, ranges: &PrivateRanges) -> Vec<Comparison> {
+    lookups
         .into_iter()
-        .zip(grid)
-        .map(|((host, expect), row)| {
-            let answers: Vec<ResolverAnswer> = row.into_iter().flatten().collect();
-            let diagnosis = diagnose(&host, expect, &answers, ranges);
+        .map(|l| {
+            let roles: Vec<ResolverRole> = l.answers.iter().map(|(spec, _)| spec.role).collect();
+            let answers: Vec<ResolverAnswer> = l
+                .answers
+                .into_iter()
+                .map(|(spec, obs)| {
+                    let (reason, addresses, cname_chain) = match obs.result {
+                        Ok(a) => (None, a.addresses, a.cname_chain),
+                        Err((reason, _)) => (Some(reason), Vec::new(), obs.partial_chain),
+                    };
+                    ResolverAnswer {
+                        resolver: spec.label(),
+                        reason,
+                        addresses,
+                        cname_chain,
+                    }
+                })
+                .collect();
+            let diagnosis = diagnose(&l.host, l.expect, &answers, &roles, ranges);
             Comparison {
-                host,
-                expect,
-                verdict: if diagnosis.is_some() { "diverges" } else { "consistent" },
+                host: l.host,
+                expect: l.expect,
+                verdict: if diagnosis.is_some() {
+                    ResolverVerdict::Diverges
+                } else {
+                    ResolverVerdict::Consistent
+                },
                 answers,
                 diagnosis,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// The zone a conditional forwarder should cover: the public parent of the `privatelink.` zone
@@ -126,15 +78,29 @@ fn describe(a: &ResolverAnswer, ranges: &PrivateRanges) -> String {
     }
 }
 
-fn diagnose(host: &str, expect: Expectation, answers: &[ResolverAnswer], ranges: &PrivateRanges) -> Option<String> {
+/// Answers paired with the role of the resolver that gave them.
+type Answered<'a> = Vec<(&'a ResolverAnswer, &'a ResolverRole)>;
+
+fn diagnose(
+    host: &str,
+    expect: Expectation,
+    answers: &[ResolverAnswer],
+    roles: &[ResolverRole],
+    ranges: &PrivateRanges,
+) -> Option<String> {
     let good = |a: &ResolverAnswer| {
         a.reason.is_none() && (expect == Expectation::Any || a.addresses.iter().all(|ip| ranges.contains(*ip)))
     };
-    let (ok, bad): (Vec<&ResolverAnswer>, Vec<&ResolverAnswer>) = answers.iter().partition(|a| good(a));
+    let (ok, bad): (Answered, Answered) = answers.iter().zip(roles).partition(|(a, _)| good(a));
     if ok.is_empty() || bad.is_empty() {
         return None;
     }
-    let reference = ok.iter().find(|a| a.resolver.contains("Azure DNS")).unwrap_or(&ok[0]);
+    let reference = ok
+        .iter()
+        .find(|(_, role)| **role == ResolverRole::AzureDns)
+        .unwrap_or(&ok[0])
+        .0;
+    let bad: Vec<&ResolverAnswer> = bad.into_iter().map(|(a, _)| a).collect();
     let zone = forwarder_zone(host, answers);
     let wrong: Vec<String> = bad.iter().map(|a| describe(a, ranges)).collect();
     let servers: Vec<&str> = bad
@@ -191,6 +157,7 @@ mod tests {
             "ws.workspace.eastus.api.azureml.ms",
             Expectation::Private,
             &answers,
+            &[ResolverRole::ResolvConf, ResolverRole::AzureDns],
             &ranges,
         )
         .unwrap();
@@ -205,6 +172,8 @@ mod tests {
         );
     }
 
+    const BOTH: [ResolverRole; 2] = [ResolverRole::ResolvConf, ResolverRole::DnsServer];
+
     #[test]
     fn nxdomain_on_one_resolver_diverges_and_agreement_does_not() {
         let ranges = PrivateRanges::with_extra(&[]);
@@ -213,14 +182,20 @@ mod tests {
             answer("b", None, &["10.1.0.5"], None),
         ];
         assert!(
-            diagnose("acct.blob.core.windows.net", Expectation::Private, &split, &ranges)
-                .unwrap()
-                .contains("a answers dns_nxdomain")
+            diagnose(
+                "acct.blob.core.windows.net",
+                Expectation::Private,
+                &split,
+                &BOTH,
+                &ranges
+            )
+            .unwrap()
+            .contains("a answers dns_nxdomain")
         );
         let same = [
             answer("a", None, &["20.1.1.1"], None),
             answer("b", None, &["20.1.1.2"], None),
         ];
-        assert!(diagnose("mcr.microsoft.com", Expectation::Any, &same, &ranges).is_none());
+        assert!(diagnose("mcr.microsoft.com", Expectation::Any, &same, &BOTH, &ranges).is_none());
     }
 }

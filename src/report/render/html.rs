@@ -521,8 +521,8 @@ fn resolvers(report: &Report, out: &mut String) {
             })
             .collect();
         let verdict = match &c.diagnosis {
-            Some(d) => format!("{}: {d}", c.verdict),
-            None => c.verdict.to_string(),
+            Some(d) => format!("{}: {d}", c.verdict.as_str()),
+            None => c.verdict.as_str().to_string(),
         };
         let _ = writeln!(
             out,
