@@ -6,6 +6,7 @@ use crate::cli::settings::RunConfig;
 use crate::engine::probe::SetupError;
 use crate::engine::{Engine, ProgressFn};
 use crate::env::imds;
+use crate::model::context::ValueSource;
 use crate::model::context::WorkspaceContext;
 use crate::model::netaddr::PrivateRanges;
 use crate::model::suite::{Catalog, Expectation};
@@ -35,14 +36,14 @@ fn resolved_names(flows: &[plan::PlannedFlow]) -> Vec<(String, Expectation)> {
 fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) {
     if ctx.region.is_none() && !info.location.is_empty() {
         ctx.region = Some(info.location.clone());
-        ctx.sources.insert("region".into(), "imds".into());
+        ctx.sources.insert("region".into(), ValueSource::Imds);
     }
     if let Some(cloud) = info
         .cloud()
-        .filter(|_| ctx.sources.get("cloud").is_some_and(|s| s == "default"))
+        .filter(|_| ctx.sources.get("cloud") == Some(&ValueSource::Default))
     {
         ctx.cloud = cloud;
-        ctx.sources.insert("cloud".into(), "imds".into());
+        ctx.sources.insert("cloud".into(), ValueSource::Imds);
     }
 }
 

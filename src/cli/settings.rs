@@ -7,6 +7,7 @@ use crate::engine::resolvers::{self, ResolverRole, ResolverSpec};
 use crate::env::imds;
 use crate::env::sysdns;
 use crate::files;
+use crate::model::context::ValueSource;
 use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
 use crate::model::endpoints::{self, ExpectedIps};
 use crate::model::netaddr::Cidr;
@@ -207,10 +208,10 @@ fn validated(
         .transpose()
 }
 
-fn source<T>(flag: Option<&T>, file: Option<&T>) -> Option<String> {
+fn source<T>(flag: Option<&T>, file: Option<&T>) -> Option<ValueSource> {
     match (flag, file) {
-        (Some(_), _) => Some("flag_or_env".into()),
-        (None, Some(_)) => Some("config".into()),
+        (Some(_), _) => Some(ValueSource::FlagOrEnv),
+        (None, Some(_)) => Some(ValueSource::Config),
         (None, None) => None,
     }
 }
@@ -219,7 +220,7 @@ fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, Conf
     let mut sources = std::collections::BTreeMap::new();
     sources.insert(
         "cloud".to_string(),
-        source(args.cloud.as_ref(), file.cloud.as_ref()).unwrap_or_else(|| "default".into()),
+        source(args.cloud.as_ref(), file.cloud.as_ref()).unwrap_or(ValueSource::Default),
     );
     sources.extend(source(args.region.as_ref(), file.region.as_ref()).map(|s| ("region".to_string(), s)));
     let mut context = WorkspaceContext {
@@ -265,6 +266,7 @@ fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, Conf
             .into_iter()
             .collect(),
         sources,
+        token_source: None,
         warnings: Vec::new(),
     };
     context.warnings = context.notebook_label_warnings();

@@ -9,6 +9,7 @@ pub mod http;
 pub mod sdk_config;
 pub mod token;
 
+use crate::model::context::ValueSource;
 use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
 use crate::model::endpoints::ExpectedIps;
 use arm::{ArmFindings, WorkspaceRef};
@@ -188,7 +189,7 @@ pub async fn discover(settings: &Settings, cloud: Cloud, net: &Network<'_>) -> R
 /// Fills one context value the flags left open, marking it `arm`; an unusable value becomes a note.
 fn fill(
     slot: &mut Option<String>,
-    sources: &mut BTreeMap<String, String>,
+    sources: &mut BTreeMap<String, ValueSource>,
     notes: &mut Vec<String>,
     key: &str,
     value: Option<String>,
@@ -200,7 +201,7 @@ fn fill(
     match check(&v) {
         Ok(v) => {
             *slot = Some(v);
-            sources.insert(key.to_string(), "arm".into());
+            sources.insert(key.to_string(), ValueSource::Arm);
         }
         Err(e) => notes.push(format!("ARM's {key} is not usable: {}", e.message)),
     }
@@ -276,7 +277,7 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
         .is_some_and(|p| p.eq_ignore_ascii_case("enabled"))
         && ctx.public_resources.insert(Resource::Workspace)
     {
-        ctx.sources.insert("public_resources".into(), "arm".into());
+        ctx.sources.insert("public_resources".into(), ValueSource::Arm);
     }
     if let Some(mode) = ws
         .isolation_mode
@@ -319,9 +320,9 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
         }
     }
     if pinned {
-        ctx.sources.insert("expected_ips".into(), "arm".into());
+        ctx.sources.insert("expected_ips".into(), ValueSource::Arm);
     }
-    ctx.sources.insert("token".into(), found.source.label().into());
+    ctx.token_source = Some(found.source.label().into());
     notes.extend(found.findings.problems);
     notes
 }
@@ -360,8 +361,8 @@ mod tests {
             }),
         );
         assert!(ctx.public_resources.contains(&Resource::Workspace));
-        assert_eq!(ctx.sources["public_resources"], "arm");
-        assert_eq!(ctx.sources["token"], "managed identity (IMDS)");
+        assert_eq!(ctx.sources["public_resources"], ValueSource::Arm);
+        assert_eq!(ctx.token_source.as_deref(), Some("managed identity (IMDS)"));
         assert!(ctx.storage_account.is_none());
         let all = notes.join("\n");
         assert!(

@@ -74,6 +74,35 @@ pub enum Resource {
     ContainerRegistry,
 }
 
+/// Where a context value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueSource {
+    /// A command-line flag or its `AMLPROBE_*` environment variable.
+    FlagOrEnv,
+    /// The `--config` file.
+    Config,
+    /// Nothing gave it: the built-in default.
+    Default,
+    /// Azure instance metadata.
+    Imds,
+    /// Azure Resource Manager (discovery).
+    Arm,
+}
+
+impl ValueSource {
+    /// The snake_case name as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueSource::FlagOrEnv => "flag_or_env",
+            ValueSource::Config => "config",
+            ValueSource::Default => "default",
+            ValueSource::Imds => "imds",
+            ValueSource::Arm => "arm",
+        }
+    }
+}
+
 /// Validated workspace facts. Every field is optional: flows that need a missing one are skipped.
 #[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -109,9 +138,11 @@ pub struct WorkspaceContext {
     pub warnings: Vec<String>,
     /// Resources reached over public endpoints in this deployment (relaxes `expect = "private"`).
     pub public_resources: BTreeSet<Resource>,
-    /// Where values came from: `flag_or_env`, `config`, `imds`, `arm` or `default` (and, after
-    /// discovery, `token`: which identity read the workspace).
-    pub sources: BTreeMap<String, String>,
+    /// Where each value came from, by field name.
+    pub sources: BTreeMap<String, ValueSource>,
+    /// Which identity read the workspace from ARM, when discovery did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_source: Option<String>,
 }
 
 /// A context value that failed validation.

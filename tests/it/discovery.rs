@@ -498,7 +498,7 @@ fn workload_identity_exchanges_the_federated_token_at_entra_id() {
     );
     let report = out.json();
     assert_eq!(report["context"]["workspace_id"], WS_ID, "{}", out.stderr);
-    assert_eq!(report["context"]["sources"]["token"], "workload identity");
+    assert_eq!(report["context"]["token_source"], "workload identity");
     let form = logins.lock().unwrap()[0].clone();
     let body = form.split("\r\n\r\n").nth(1).unwrap();
     assert_eq!(
@@ -640,7 +640,7 @@ fn on_a_vm_the_managed_identity_and_the_sdk_config_are_enough() {
     let out = run_in(&dir, &pki, &["--imds-endpoint", &imds, "--arm-endpoint", &arm], &[]);
     let report = out.json();
     assert_eq!(report["context"]["workspace_id"], WS_ID, "{}", out.stderr);
-    assert_eq!(report["context"]["sources"]["token"], "managed identity (IMDS)");
+    assert_eq!(report["context"]["token_source"], "managed identity (IMDS)");
     check(&report, "api", "blocked", Some("dns_wrong_ip"));
     let asked = imds_requests.lock().unwrap().join("\n");
     assert!(
@@ -680,7 +680,7 @@ fn arm_is_reached_through_the_proxy_and_imds_never_is() {
     let report = out.json();
     // The token came from IMDS directly (the proxy would have answered its GET itself).
     assert_eq!(
-        report["context"]["sources"]["token"], "managed identity (IMDS)",
+        report["context"]["token_source"], "managed identity (IMDS)",
         "{:#}",
         report["context"]
     );

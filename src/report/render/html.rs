@@ -4,6 +4,7 @@
 //! [`escape`]: host names, DNS answers, certificate names, `Server` headers and messages come
 //! from the network or the user.
 
+use crate::model::context::ValueSource;
 use crate::model::outcome::{FlowStatus, ProbeStatus};
 use crate::report::{FlowReport, ProbeReport, Report};
 use crate::sanitize;
@@ -129,8 +130,8 @@ fn facts(report: &Report, out: &mut String) {
     fact(out, "Host", &host.hostname);
     fact(out, "OS", &host.os);
     let source = |key: &str| match ctx.sources.get(key) {
-        Some(s) if s != "flag_or_env" => format!(" (from {s})"),
-        _ => String::new(),
+        Some(ValueSource::FlagOrEnv) | None => String::new(),
+        Some(s) => format!(" (from {})", s.as_str()),
     };
     fact(out, "Cloud", &format!("{}{}", ctx.cloud.as_str(), source("cloud")));
     if let Some(region) = &ctx.region {

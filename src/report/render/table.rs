@@ -1,6 +1,7 @@
 //! The human table: the root causes with their fixes, then flows grouped by suite, one line
 //! each with the reason of every flow that is not working and its cause, then a summary line.
 
+use crate::model::context::ValueSource;
 use crate::model::outcome::FlowStatus;
 use crate::model::suite::Protocol;
 use crate::report::{FlowReport, ProbeKind, Report};
@@ -84,8 +85,9 @@ pub fn render(report: &Report, color: bool) -> String {
     let mut out = String::new();
     let ctx = &report.context;
     let mut facts = vec![format!("cloud {}", ctx.cloud.as_str())];
-    let from = |key: &str| match ctx.sources.get(key).map(String::as_str) {
-        Some("imds") => " (from IMDS)",
+    let from = |key: &str| match ctx.sources.get(key) {
+        Some(ValueSource::Imds) => " (from IMDS)",
+        Some(ValueSource::Arm) => " (from ARM)",
         _ => "",
     };
     facts[0].push_str(from("cloud"));
