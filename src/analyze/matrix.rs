@@ -247,13 +247,9 @@ fn cell_text(c: Option<&Cell>) -> String {
             reason,
         }) => format!("? {}", reason.as_deref().unwrap_or("")),
         Some(Cell {
-            status: FlowStatus::Skipped,
+            status: status @ (FlowStatus::Skipped | FlowStatus::NotTestable),
             ..
-        }) => "skipped".into(),
-        Some(Cell {
-            status: FlowStatus::NotTestable,
-            ..
-        }) => "not testable".into(),
+        }) => status.label().into(),
     };
     terminal(text.trim()).into_owned()
 }

@@ -41,6 +41,17 @@ impl FlowStatus {
         FlowStatus::NotTestable,
     ];
 
+    /// How renderers show it to people: a blocked flow stands out in capitals.
+    pub fn label(self) -> &'static str {
+        match self {
+            FlowStatus::Works => "works",
+            FlowStatus::Blocked => "BLOCKED",
+            FlowStatus::Inconclusive => "inconclusive",
+            FlowStatus::Skipped => "skipped",
+            FlowStatus::NotTestable => "not testable",
+        }
+    }
+
     /// The snake_case name as it appears in reports.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -50,6 +50,36 @@ pub enum Expectation {
     Private,
 }
 
+impl Direction {
+    /// The lowercase name as it appears in suites and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+        }
+    }
+}
+
+impl Protocol {
+    /// The lowercase name as it appears in suites and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl Expectation {
+    /// The lowercase name as it appears in suites and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expectation::Any => "any",
+            Expectation::Private => "private",
+        }
+    }
+}
+
 /// One flow as written in a suite file. See docs/suite-format.md.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

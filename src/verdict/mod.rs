@@ -514,13 +514,10 @@ fn conclude(report: &mut FlowReport, direct_ports: &[u16]) {
                 .count();
             let total = report.probes.iter().filter(|q| q.kind == p.kind).count();
             let message = if failing > 1 || (total > 1 && p.kind != ProbeKind::Dns) {
-                let kind = serde_json::to_value(p.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_uppercase));
                 format!(
                     "{} ({failing} of {total} {} probes)",
                     p.message,
-                    kind.unwrap_or_default()
+                    p.kind.as_str().to_uppercase()
                 )
             } else {
                 p.message.clone()
@@ -548,8 +545,8 @@ fn conclude(report: &mut FlowReport, direct_ports: &[u16]) {
         }
         if let Some(d) = &report.direct_path {
             match d.reason {
-                Some(r) => message.push_str(&format!("; direct path {} ({r})", status_word(d.status))),
-                None => message.push_str(&format!("; direct path {}", status_word(d.status))),
+                Some(r) => message.push_str(&format!("; direct path {} ({r})", d.status.label().to_lowercase())),
+                None => message.push_str(&format!("; direct path {}", d.status.label().to_lowercase())),
             }
         }
         message.push(']');
@@ -558,16 +555,6 @@ fn conclude(report: &mut FlowReport, direct_ports: &[u16]) {
     report.reason = reason;
     report.hint = hint;
     report.message = message;
-}
-
-fn status_word(s: FlowStatus) -> &'static str {
-    match s {
-        FlowStatus::Works => "works",
-        FlowStatus::Blocked => "blocked",
-        FlowStatus::Inconclusive => "inconclusive",
-        FlowStatus::Skipped => "skipped",
-        FlowStatus::NotTestable => "not testable",
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! titles come from report files, so all of it is escaped.
 
 use crate::analyze::matrix::{Cell, Matrix, Row};
-use crate::report::render::html::{escape, page, status_word};
+use crate::report::render::html::{escape, page};
 use std::fmt::Write;
 
 fn cell(c: Option<&Cell>) -> String {
@@ -11,7 +11,7 @@ fn cell(c: Option<&Cell>) -> String {
         None => "<td class=\"cell s-missing\" title=\"not in this group's reports\">absent</td>".into(),
         Some(c) => {
             let reason = c.reason.as_deref().map(escape).unwrap_or_default();
-            let text = format!("{} {reason}", status_word(c.status));
+            let text = format!("{} {reason}", c.status.label());
             format!(
                 "<td class=\"cell s-{}\" title=\"{}\">{}</td>",
                 c.status.as_str(),

@@ -8,7 +8,6 @@ use crate::model::context::ValueSource;
 use crate::model::outcome::{FlowStatus, ProbeStatus};
 use crate::report::{FlowReport, ProbeReport, Report};
 use crate::sanitize;
-use serde::Serialize;
 use std::fmt::Write;
 
 /// No remote loads, no scripts at all (the page has none), no `<base>` or form targets.
@@ -75,26 +74,6 @@ pub(crate) fn page(title: &str, body: &str) -> String {
          <title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
         escape(title)
     )
-}
-
-/// The word shown for a status: upper case where it needs attention, so print and colour-blind
-/// readers get it without the colour.
-pub(crate) fn status_word(s: FlowStatus) -> &'static str {
-    match s {
-        FlowStatus::Works => "works",
-        FlowStatus::Blocked => "BLOCKED",
-        FlowStatus::Inconclusive => "INCONCLUSIVE",
-        FlowStatus::Skipped => "skipped",
-        FlowStatus::NotTestable => "not testable",
-    }
-}
-
-/// A serde enum's name as the JSON report spells it.
-fn word(value: &impl Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// A fix text with its trailing `(https://learn.microsoft.com/…)` made a link; only that
@@ -256,7 +235,7 @@ fn failing(report: &Report, out: &mut String) {
                 out,
                 "<li class=\"s-{}\"><span class=\"badge\">{}</span> <a href=\"#{}\"><code>{}</code></a> {}: {}</li>",
                 f.status.as_str(),
-                status_word(f.status),
+                f.status.label(),
                 anchor(&f.id),
                 escape(&f.id),
                 escape(&f.title),
@@ -282,7 +261,7 @@ fn filter(report: &Report, out: &mut String) {
                 out,
                 "<input type=\"radio\" name=\"show\" id=\"show-{0}\"><label for=\"show-{0}\">{1} ({n})</label>",
                 status.as_str(),
-                status_word(status)
+                status.label()
             );
         }
     }
@@ -312,7 +291,7 @@ fn probe_detail(report: &Report, flow: &FlowReport, p: &ProbeReport) -> String {
         let expect = p
             .expect
             .as_ref()
-            .map(|e| format!(" (expect {})", word(e)))
+            .map(|e| format!(" (expect {})", e.as_str()))
             .unwrap_or_default();
         parts.push(format!("addresses <code>{}</code>{}", escape(&shown), escape(&expect)));
     }
@@ -446,7 +425,7 @@ fn flow_section<'a>(report: &Report, flow: &'a FlowReport, shown: &mut FixesShow
     let _ = writeln!(
         out,
         "<summary><span class=\"badge\">{}</span> <code>{}</code> {}{} <span class=\"reason\">{}</span></summary>",
-        status_word(flow.status),
+        flow.status.label(),
         escape(&flow.id),
         escape(&flow.title),
         if flow.required { "" } else { " (optional)" },
@@ -476,9 +455,9 @@ fn flow_section<'a>(report: &Report, flow: &'a FlowReport, shown: &mut FixesShow
         "Target",
         &format!(
             "{} {} {}/{}",
-            word(&flow.direction),
+            flow.direction.as_str(),
             flow.hosts.join(", "),
-            word(&flow.protocol),
+            flow.protocol.as_str(),
             ports.join(",")
         ),
     );
@@ -491,7 +470,7 @@ fn flow_section<'a>(report: &Report, flow: &'a FlowReport, shown: &mut FixesShow
         let _ = write!(
             path,
             "; direct path {}{}",
-            status_word(d.status),
+            d.status.label(),
             d.reason.map(|r| format!(" ({})", r.as_str())).unwrap_or_default()
         );
     }

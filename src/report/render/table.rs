@@ -25,14 +25,15 @@ impl Paint {
     }
 }
 
+/// A status's label and its terminal colour.
 fn status_word(s: FlowStatus) -> (&'static str, &'static str) {
-    match s {
-        FlowStatus::Works => ("works", "32"),
-        FlowStatus::Blocked => ("BLOCKED", "1;31"),
-        FlowStatus::Inconclusive => ("inconclusive", "33"),
-        FlowStatus::Skipped => ("skipped", "2"),
-        FlowStatus::NotTestable => ("not testable", "2"),
-    }
+    let color = match s {
+        FlowStatus::Works => "32",
+        FlowStatus::Blocked => "1;31",
+        FlowStatus::Inconclusive => "33",
+        FlowStatus::Skipped | FlowStatus::NotTestable => "2",
+    };
+    (s.label(), color)
 }
 
 fn clip(text: &str, width: usize) -> String {
