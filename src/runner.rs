@@ -9,7 +9,7 @@ use crate::env::imds;
 use crate::model::context::ValueSource;
 use crate::model::context::WorkspaceContext;
 use crate::model::netaddr::PrivateRanges;
-use crate::model::suite::{Catalog, Expectation};
+use crate::model::suite::{Catalog, Expectation, Suite};
 use crate::report::schema::ImdsInfo;
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool};
 use crate::{discovery, engine, env::hostinfo, env::sysdns, plan, verdict, verdict::causes};
@@ -47,18 +47,17 @@ fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) {
     }
 }
 
-/// Runs the suites `suites` (names from `catalog`) once and judges every flow.
+/// Runs the `chosen` suites of `catalog` once and judges every flow.
 ///
 /// Each call builds a fresh engine, so no DNS answer is cached from one run to the next.
 pub async fn run_once(
     cfg: &RunConfig,
     catalog: &Catalog,
-    suites: &[String],
+    chosen: &[&Suite],
     progress: ProgressFn,
 ) -> Result<Report, SetupError> {
     let started = Instant::now();
     let started_at = hostinfo::now_rfc3339();
-    let chosen = catalog.select(suites).map_err(SetupError::Suites)?;
     let mut context = cfg.selection.context.clone();
     // Instance metadata comes first: its region and cloud change how suites expand.
     let imds_deadline = cfg.engine.timeout.min(Duration::from_secs(1));
@@ -92,7 +91,7 @@ pub async fn run_once(
     // The region may have come from IMDS or ARM just now, and the derived notebook label with it.
     context.warnings = context.notebook_label_warnings();
     context.warnings.extend(discovery_notes);
-    let flows = plan::expand(catalog, &chosen, &context, &cfg.routing);
+    let flows = plan::expand(catalog, chosen, &context, &cfg.routing);
     let engine = Engine::new(cfg.engine.clone())?;
     let observed = engine.execute(&flows, progress).await;
     let ranges = PrivateRanges::with_extra(&cfg.private_cidrs);
@@ -165,6 +164,14 @@ pub async fn run_once(
         flows: flow_reports,
         resolver_comparison,
     })
+}
+
+impl SaveError {
+    /// A report that could not be written after a complete run is an I/O failure, not a usage
+    /// error: the target was checked before probing.
+    pub fn exit_code(&self) -> u8 {
+        crate::report::exit::INTERNAL
+    }
 }
 
 /// A report that could not be written.

@@ -129,14 +129,20 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report), Failure> {
     let cfg = RunConfig::from_args(args).map_err(usage)?;
     let catalog = load_catalog(&cfg.selection)?;
-    catalog.select(&cfg.selection.suites).map_err(usage)?;
+    let chosen = catalog.select(&cfg.selection.suites).map_err(usage)?;
     let runtime = runtime()?;
     let (progress, bar) = progress::bar(progress_wanted && !cfg.quiet);
     let report = runtime
-        .block_on(runner::run_once(&cfg, &catalog, &cfg.selection.suites, progress))
-        .map_err(usage)?;
+        .block_on(runner::run_once(&cfg, &catalog, &chosen, progress))
+        .map_err(|e| Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        })?;
     bar.finish_and_clear();
-    runner::save(&report, &cfg).map_err(usage)?;
+    runner::save(&report, &cfg).map_err(|e| Failure {
+        code: e.exit_code(),
+        message: e.to_string(),
+    })?;
     Ok((cfg, report))
 }
 

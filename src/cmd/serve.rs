@@ -181,8 +181,18 @@ pub async fn serve(
     let mut jitter = Jitter::seeded();
     tokio::time::sleep(jitter.below(serve.jitter)).await;
     let quiet: ProgressFn = Arc::new(|_| {});
+    // The command checked the selection before starting; a failure here is still told, not a panic.
+    let chosen = match catalog.select(&suites) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            log(log_line(serde_json::json!({
+                "ts": crate::env::hostinfo::now_rfc3339(), "event": "run_error", "error": e,
+            })));
+            return;
+        }
+    };
     loop {
-        let outcome = runner::run_once(&run, &catalog, &suites, quiet.clone()).await;
+        let outcome = runner::run_once(&run, &catalog, &chosen, quiet.clone()).await;
         let line = {
             let mut latest = shared.latest.lock().unwrap_or_else(|e| e.into_inner());
             latest.last_finished = Some(Instant::now());

@@ -76,7 +76,37 @@ pub enum SetupError {
     /// The TLS configuration could not be built.
     #[error("cannot build the TLS configuration: {0}")]
     Tls(String),
-    /// The suite selection names no known suite.
-    #[error("{0}")]
-    Suites(String),
+}
+
+impl SetupError {
+    /// The exit code it calls for: the user's input (a CA file, a resolver setup a flag can
+    /// replace) is a usage error; the rest is internal.
+    pub fn exit_code(&self) -> u8 {
+        use crate::report::exit;
+        match self {
+            SetupError::ResolverConfig(_) | SetupError::CaFile { .. } => exit::USAGE,
+            SetupError::Resolver(_) | SetupError::Tls(_) => exit::INTERNAL,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::exit;
+
+    #[test]
+    fn setup_errors_carry_their_exit_code() {
+        let ca = SetupError::CaFile {
+            file: "x.pem".into(),
+            message: "holds no PEM certificates".into(),
+        };
+        assert_eq!(ca.exit_code(), exit::USAGE);
+        assert_eq!(
+            SetupError::ResolverConfig("no nameserver".into()).exit_code(),
+            exit::USAGE
+        );
+        assert_eq!(SetupError::Tls("no provider".into()).exit_code(), exit::INTERNAL);
+        assert_eq!(SetupError::Resolver("x".into()).exit_code(), exit::INTERNAL);
+    }
 }
