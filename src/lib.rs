@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod engine;
 pub mod env;
 pub mod files;
+pub mod http_client;
 pub mod model;
 pub mod plan;
 pub mod redact;

@@ -157,7 +157,7 @@ pub struct RunConfig {
     /// Exact addresses private-endpoint names must resolve to.
     pub expected_ips: ExpectedIps,
     /// Where to ask for instance metadata (`None`: don't).
-    pub imds: Option<(String, u16)>,
+    pub imds: Option<crate::http_client::Url>,
     /// Which workspace to read from ARM (`None`: no discovery).
     pub discovery: Option<crate::discovery::Settings>,
     /// Resolvers to compare side by side (empty: no comparison).

@@ -2,8 +2,8 @@
 //! approved private endpoints (and, when an endpoint lists no custom DNS configs, its NICs) for
 //! the exact address of every private name. Shapes: see docs/discovery.md.
 
-use super::http::{Client, Request, Url};
 use super::token::ArmToken;
+use crate::http_client::{Client, Request, Url};
 use crate::model::endpoints::{self, ExpectedIps};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -297,7 +297,7 @@ async fn get(
     token: &ArmToken,
     path: &str,
     deadline: Instant,
-) -> Result<super::http::Response, String> {
+) -> Result<crate::http_client::Response, String> {
     let url = arm.join(path);
     let left = deadline
         .saturating_duration_since(Instant::now())

@@ -5,15 +5,14 @@
 //! Discovery never ends a run: what goes wrong becomes one line in `context.warnings`.
 
 pub mod arm;
-pub mod http;
 pub mod sdk_config;
 pub mod token;
 
+use crate::http_client::{Client, Url};
 use crate::model::context::ValueSource;
 use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
 use crate::model::endpoints::ExpectedIps;
 use arm::{ArmFindings, WorkspaceRef};
-use http::{Client, Url};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -150,7 +149,7 @@ pub struct Found {
 /// Where discovery's requests go.
 pub struct Network<'a> {
     /// IMDS, when amlprobe may ask it.
-    pub imds: Option<&'a (String, u16)>,
+    pub imds: Option<&'a crate::http_client::Url>,
     /// `--ca-file`.
     pub ca_files: &'a [PathBuf],
     /// `--dns-server`.

@@ -3,7 +3,7 @@
 //! `MSI_ENDPOINT`, IMDS, then the Azure CLI. Tokens live in memory only: [`ArmToken`] never
 //! prints its value, and no error carries a response body that could hold one.
 
-use super::http::{Client, Request, Response, Url, encode};
+use crate::http_client::{Client, Request, Response, Url, encode};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -75,7 +75,7 @@ pub struct TokenInputs<'a> {
     /// The cloud's Entra ID authority, when `AZURE_AUTHORITY_HOST` is not set.
     pub authority: &'a str,
     /// IMDS, when amlprobe may ask it (an Azure VM, or `--imds-endpoint`).
-    pub imds: Option<&'a (String, u16)>,
+    pub imds: Option<&'a crate::http_client::Url>,
     /// `--identity-client-id`: a user-assigned identity.
     pub client_id: Option<&'a str>,
     /// The environment (a map in tests).
@@ -230,7 +230,7 @@ async fn azure_ml(inputs: &TokenInputs<'_>, client: &Client, left: Duration) -> 
 }
 
 async fn imds(inputs: &TokenInputs<'_>, client: &Client, left: Duration) -> Attempt {
-    let Some((host, port)) = inputs.imds else {
+    let Some(endpoint) = inputs.imds else {
         return Attempt::Absent("not an Azure VM (or --no-imds)".into());
     };
     let mut path = format!(
@@ -240,12 +240,7 @@ async fn imds(inputs: &TokenInputs<'_>, client: &Client, left: Duration) -> Atte
     if let Some(id) = inputs.client_id {
         path.push_str(&format!("&client_id={}", encode(id)));
     }
-    let url = Url {
-        tls: false,
-        host: host.clone(),
-        port: *port,
-        path,
-    };
+    let url = endpoint.join(&path);
     let request = Request {
         method: "GET",
         url: &url,
@@ -342,7 +337,7 @@ mod tests {
         Box::leak(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_boxed_str())
     }
 
-    fn inputs<'a>(env: &'a dyn Fn(&str) -> Option<String>, imds: Option<&'a (String, u16)>) -> TokenInputs<'a> {
+    fn inputs<'a>(env: &'a dyn Fn(&str) -> Option<String>, imds: Option<&'a Url>) -> TokenInputs<'a> {
         TokenInputs {
             given: None,
             audience: "https://management.azure.com",
@@ -419,7 +414,7 @@ mod tests {
     async fn imds_is_asked_with_the_metadata_header() {
         let (port, seen) = server(ok_reply()).await;
         let env = env_of(HashMap::new());
-        let endpoint = ("127.0.0.1".to_string(), port);
+        let endpoint = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
         let mut i = inputs(&env, Some(&endpoint));
         i.client_id = Some("uami-client");
         let (_, source) = acquire(
@@ -447,7 +442,7 @@ mod tests {
         )
         .await;
         let env = env_of(HashMap::new());
-        let endpoint = ("127.0.0.1".to_string(), port);
+        let endpoint = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
         let e = acquire(
             &inputs(&env, Some(&endpoint)),
             &Client::new(&[], None, crate::model::proxy::ProxySettings::default()).unwrap(),

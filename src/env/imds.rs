@@ -2,13 +2,13 @@
 //! and cloud. Always direct (IMDS must never go through a proxy) and under a short deadline, so a
 //! machine outside Azure loses at most that deadline.
 
+use crate::http_client::{Client, Request, Url};
+use crate::model::proxy::ProxySettings;
 use crate::report::schema::ImdsInfo;
 use crate::sanitize;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The documented link-local endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
@@ -34,7 +34,6 @@ fn on_azure_under(dmi_root: &Path) -> bool {
 }
 
 const PATH: &str = "/metadata/instance?api-version=2021-02-01";
-const MAX_RESPONSE: usize = 64 * 1024;
 
 /// Parses the `/metadata/instance` JSON.
 pub fn parse(body: &str) -> Result<ImdsInfo, String> {
@@ -84,74 +83,33 @@ pub fn parse(body: &str) -> Result<ImdsInfo, String> {
     Ok(info)
 }
 
-/// `http://host[:port]` → (host, port).
-pub fn parse_endpoint(url: &str) -> Result<(String, u16), String> {
-    let rest = url
-        .trim()
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("'{url}' must start with http://", url = sanitize::echo(url)))?;
-    let hostport = rest.trim_end_matches('/');
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("'{p}' is not a port", p = sanitize::echo(p)))?,
-        ),
-        _ => (hostport, 80),
-    };
-    if host.is_empty() || host.contains('/') {
-        return Err(format!("'{url}' has no host", url = sanitize::echo(url)));
+/// `--imds-endpoint`: an `http://host[:port]` URL (IMDS is plain HTTP and never proxied).
+pub fn parse_endpoint(url: &str) -> Result<Url, String> {
+    match Url::parse(url) {
+        Ok(u) if !u.tls => Ok(u),
+        Ok(_) => Err(format!("'{}' must start with http://", sanitize::echo(url))),
+        Err(e) => Err(format!("'{}' {e}", sanitize::echo(url))),
     }
-    Ok((host.trim_matches(['[', ']']).to_string(), port))
 }
 
-/// Fetches instance metadata within `timeout`.
-pub async fn fetch(endpoint: &(String, u16), timeout: Duration) -> Result<ImdsInfo, String> {
-    let (host, port) = endpoint;
-    let io = async {
-        let mut stream = TcpStream::connect((host.as_str(), *port)).await?;
-        let request = format!("GET {PATH} HTTP/1.1\r\nHost: {host}\r\nMetadata: true\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        let mut body = Vec::new();
-        (&mut stream).take(MAX_RESPONSE as u64).read_to_end(&mut body).await?;
-        Ok::<_, std::io::Error>(body)
+/// Fetches instance metadata within `timeout`: directly, never through a proxy.
+pub async fn fetch(endpoint: &Url, timeout: Duration) -> Result<ImdsInfo, String> {
+    let client = Client::new(&[], None, ProxySettings::default())?;
+    let url = endpoint.join(PATH);
+    let request = Request {
+        method: "GET",
+        url: &url,
+        headers: vec![("Metadata", "true".into())],
+        body: None,
     };
-    let raw = match tokio::time::timeout(timeout, io).await {
-        Err(_) => return Err(format!("no answer from {host} within {timeout:?} (not an Azure VM?)")),
-        Ok(Err(e)) => return Err(format!("{host}: {e} (not an Azure VM?)")),
-        Ok(Ok(raw)) => raw,
-    };
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or("IMDS answered something that is not HTTP")?;
-    let status = head.split_whitespace().nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(format!("IMDS answered HTTP {status}"));
+    let response = client
+        .send(request, timeout)
+        .await
+        .map_err(|e| format!("{e} (not an Azure VM?)"))?;
+    if response.status != 200 {
+        return Err(format!("IMDS answered HTTP {}", response.status));
     }
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        return parse(&dechunk(body)?);
-    }
-    parse(body)
-}
-
-/// Decodes a chunked HTTP body.
-pub(crate) fn dechunk(mut body: &str) -> Result<String, String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").ok_or("truncated chunked body")?;
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)
-            .map_err(|_| "bad chunk size in IMDS answer")?;
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = rest.get(..size).ok_or("truncated chunk in IMDS answer")?;
-        out.push_str(chunk);
-        body = rest
-            .get(size..)
-            .and_then(|r| r.strip_prefix("\r\n"))
-            .ok_or("truncated chunk in IMDS answer")?;
-    }
+    parse(&response.body)
 }
 
 #[cfg(test)]
@@ -194,28 +152,18 @@ mod tests {
     }
 
     #[test]
-    fn decodes_chunked_bodies() {
-        assert_eq!(dechunk("4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n").unwrap(), "Wikipedia");
-        assert!(dechunk("zz\r\n").is_err());
-    }
-
-    #[test]
     fn endpoint_forms() {
-        assert_eq!(
-            parse_endpoint("http://169.254.169.254").unwrap(),
-            ("169.254.169.254".into(), 80)
-        );
-        assert_eq!(
-            parse_endpoint("http://127.0.0.1:8080/").unwrap(),
-            ("127.0.0.1".into(), 8080)
-        );
+        let url = parse_endpoint("http://169.254.169.254").unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("169.254.169.254", 80));
+        let url = parse_endpoint("http://127.0.0.1:8080/").unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("127.0.0.1", 8080));
         assert!(parse_endpoint("https://x").is_err());
         assert!(parse_endpoint("http://:80").is_err());
     }
 
     #[tokio::test]
     async fn fetches_from_a_server_and_sends_the_metadata_header() {
-        use tokio::io::AsyncReadExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {
@@ -227,9 +175,12 @@ mod tests {
             s.write_all(reply.as_bytes()).await.unwrap();
             request
         });
-        let info = fetch(&("127.0.0.1".into(), port), Duration::from_secs(2))
-            .await
-            .unwrap();
+        let info = fetch(
+            &parse_endpoint(&format!("http://127.0.0.1:{port}")).unwrap(),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
         assert_eq!(info.vm_size, "Standard_DS3_v2");
         assert!(server.await.unwrap().contains("Metadata: true"));
     }
@@ -244,11 +195,14 @@ mod tests {
             drop(s);
         });
         let started = std::time::Instant::now();
-        let err = fetch(&("127.0.0.1".into(), port), Duration::from_millis(300))
-            .await
-            .unwrap_err();
+        let err = fetch(
+            &parse_endpoint(&format!("http://127.0.0.1:{port}")).unwrap(),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
         assert!(
-            started.elapsed() < Duration::from_secs(2) && err.contains("no answer"),
+            started.elapsed() < Duration::from_secs(2) && err.contains("did not answer within"),
             "{err}"
         );
     }

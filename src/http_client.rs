@@ -274,20 +274,41 @@ async fn roundtrip<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, request: &
     let chunked = head
         .header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked {
-        crate::env::imds::dechunk(&body)?
-    } else {
-        body
-    };
+    let body = if chunked { dechunk(&body)? } else { body };
     Ok(Response {
         status: head.status,
         body,
     })
 }
 
+/// Decodes a chunked HTTP body.
+fn dechunk(mut body: &str) -> Result<String, String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").ok_or("truncated chunked body")?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)
+            .map_err(|_| "bad chunk size in the answer")?;
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = rest.get(..size).ok_or("truncated chunk in the answer")?;
+        out.push_str(chunk);
+        body = rest
+            .get(size..)
+            .and_then(|r| r.strip_prefix("\r\n"))
+            .ok_or("truncated chunk in the answer")?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decodes_chunked_bodies() {
+        assert_eq!(dechunk("4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n").unwrap(), "Wikipedia");
+        assert!(dechunk("zz\r\n").is_err());
+    }
 
     #[test]
     fn urls_split_into_parts() {
