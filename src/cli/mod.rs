@@ -1,5 +1,7 @@
 //! Command-line definitions (clap). Parsing only records values; `config` validates them.
 
+#[cfg(test)]
+mod packaged;
 pub mod progress;
 pub mod settings;
 
