@@ -80,7 +80,7 @@ pub async fn run_once(
             imds: cfg.imds.as_ref(),
             ca_files: &cfg.engine.ca_files,
             dns_server: cfg.engine.dns_server,
-            proxies: &cfg.engine.proxies,
+            proxies: &cfg.routing.proxies,
             env: &env,
         };
         match discovery::discover(settings, context.cloud, &net).await {
@@ -92,7 +92,7 @@ pub async fn run_once(
     context.warnings = context.notebook_label_warnings();
     context.warnings.extend(discovery_notes);
     let flows = plan::expand(catalog, chosen, &context, &cfg.routing);
-    let engine = Engine::new(cfg.engine.clone())?;
+    let engine = Engine::new(cfg.engine.clone(), cfg.routing.proxies.clone())?;
     let observed = engine.execute(&flows, progress).await;
     let ranges = PrivateRanges::with_extra(&cfg.private_cidrs);
     let resolver_comparison = if cfg.compare_resolvers.is_empty() {

@@ -565,7 +565,7 @@ impl RunConfig {
             compare_resolvers.dedup_by_key(|r| r.address);
         }
         let routing = Routing {
-            proxies: proxies.clone(),
+            proxies,
             compare_direct: args.compare_direct || file.compare_direct.unwrap_or(false),
         };
         Ok(RunConfig {
@@ -578,7 +578,6 @@ impl RunConfig {
                 udp_timeout: Duration::from_secs_f64(udp_timeout),
                 dns_server,
                 ca_files: first_list(args.ca_file, file.ca_file),
-                proxies,
             },
             private_cidrs,
             routing,

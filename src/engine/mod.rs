@@ -42,8 +42,6 @@ pub struct EngineConfig {
     pub dns_server: Option<SocketAddr>,
     /// Extra trust anchors.
     pub ca_files: Vec<PathBuf>,
-    /// Proxies for proxied checks.
-    pub proxies: ProxySettings,
 }
 
 /// One connection-level probe's identity.
@@ -128,6 +126,7 @@ type ProxyAddress = Result<SocketAddr, String>;
 
 /// Runs probes. Cheap to share: clone the `Arc`.
 pub struct Engine {
+    proxies: ProxySettings,
     dns: DnsProber,
     tls: TlsProber,
     limits: Limits,
@@ -143,8 +142,11 @@ struct HostWork {
 
 impl Engine {
     /// Builds the resolver and TLS state once for the run.
-    pub fn new(config: EngineConfig) -> Result<Arc<Self>, SetupError> {
+    /// `proxies` are the run's (the plan's routing): the engine reaches each proxied check
+    /// through the one the plan chose for its scheme.
+    pub fn new(config: EngineConfig, proxies: ProxySettings) -> Result<Arc<Self>, SetupError> {
         Ok(Arc::new(Engine {
+            proxies,
             dns: DnsProber::new(config.dns_server, config.timeout)?,
             tls: TlsProber::new(&config.ca_files)?,
             limits: Limits::new(
@@ -206,10 +208,7 @@ impl Engine {
     /// Resolves each configured proxy's host once.
     async fn resolve_proxies(&self) -> HashMap<ProxyUrl, ProxyAddress> {
         let mut out = HashMap::new();
-        for proxy in [&self.config.proxies.https, &self.config.proxies.http]
-            .into_iter()
-            .flatten()
-        {
+        for proxy in [&self.proxies.https, &self.proxies.http].into_iter().flatten() {
             if out.contains_key(proxy) {
                 continue;
             }
@@ -298,12 +297,18 @@ impl Engine {
         // The proxy is built for many tunnels and sits inside the network (no SNAT): only the
         // socket budget applies, not the per-destination limit.
         let _socket = self.limits.socket().await;
-        let proxy = self
-            .config
-            .proxies
-            .for_host(host, check.app == App::Tls)
-            .expect("the plan routes through a proxy only when one applies")
-            .clone();
+        let Some(proxy) = self.proxies.for_host(host, check.app == App::Tls).cloned() else {
+            // The plan and the engine share one ProxySettings, so this cannot happen; if it did,
+            // the check is reported as not observed rather than guessed.
+            return ConnObservation::connected(Observation::inconclusive(
+                ReasonCode::NotObserved,
+                format!(
+                    "no proxy applies to {host}:{}, yet the plan routed it through one",
+                    check.port
+                ),
+                Duration::ZERO,
+            ));
+        };
         let resolved = proxies
             .get(&proxy)
             .cloned()

@@ -962,9 +962,9 @@ fn imds_supplies_region_and_cloud_and_is_never_proxied() {
     args.extend(["--region", "eastus", "--cloud", "public"]);
     let report = amlprobe(&args, &[]).json();
     assert_eq!(report["context"]["region"], "eastus");
-    assert_ne!(report["context"]["sources"]["region"], "imds");
+    assert_eq!(report["context"]["sources"]["region"], "flag_or_env");
     assert_eq!(report["context"]["cloud"], "public");
-    assert_ne!(report["context"]["sources"]["cloud"], "imds");
+    assert_eq!(report["context"]["sources"]["cloud"], "flag_or_env");
     check(&report, "svc", "blocked", Some("dns_nxdomain"));
 }
 
