@@ -107,9 +107,7 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
         source,
     })?;
     let mut cfg: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
-        line: e
-            .span()
-            .map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        line: crate::model::suite::toml_error_line(&text, &e),
         file,
         message: e.message().trim().to_string(),
     })?;

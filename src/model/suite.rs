@@ -284,10 +284,16 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The line of `text` a TOML parse error points at (1 when it points nowhere): suites and the
+/// `--config` file report errors as `file:line`.
+pub fn toml_error_line(text: &str, e: &toml::de::Error) -> usize {
+    e.span().map_or(1, |s| line_of(text, s.start))
+}
+
 fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, SuiteError> {
     toml::from_str(text).map_err(|e| SuiteError::Invalid {
         file: file.to_string(),
-        line: e.span().map_or(1, |s| line_of(text, s.start)),
+        line: toml_error_line(text, &e),
         message: e.message().trim().to_string(),
     })
 }
