@@ -94,6 +94,13 @@ pub async fn run_once(
     let flows = plan::expand(catalog, chosen, &context, &cfg.routing);
     let engine = Engine::new(cfg.engine.clone(), cfg.routing.proxies.clone())?;
     let observed = engine.execute(&flows, progress).await;
+    if observed.unfinished > 0 {
+        context.warnings.push(format!(
+            "the run reached its deadline ({:?}) with {} host(s) unfinished: their checks are not_observed",
+            engine::run_deadline(cfg.engine.timeout),
+            observed.unfinished
+        ));
+    }
     let ranges = PrivateRanges::with_extra(&cfg.private_cidrs);
     let resolver_comparison = if cfg.compare_resolvers.is_empty() {
         None

@@ -25,6 +25,11 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
+/// Addresses probed per name at most. Azure front ends answer with one to a few addresses; a
+/// name with thousands (a hostile or broken resolver) must not hold the run for rounds of
+/// timeouts. The report says how many were left out.
+pub const MAX_ADDRESSES_PER_NAME: usize = 16;
+
 /// Engine settings, validated by the caller.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -107,6 +112,15 @@ pub struct Observations {
     pub dns: HashMap<String, DnsObservation>,
     /// Per connection-level probe.
     pub conns: HashMap<ConnKey, ConnObservation>,
+    /// Hosts still unfinished when the run's deadline came (their checks are not observed).
+    pub unfinished: usize,
+}
+
+/// How long a whole run may take: every step of a chain (DNS, connect, CONNECT, TLS, HTTP) has
+/// its own deadline, and the limits may queue a chain behind others; past this bound the run
+/// ends with what it has, so `serve` keeps its rhythm and `/healthz` stays honest.
+pub fn run_deadline(timeout: Duration) -> Duration {
+    timeout * 8 + Duration::from_secs(10)
 }
 
 /// Progress notifications for a front end; the engine never draws anything itself.
@@ -194,12 +208,25 @@ impl Engine {
             hosts.spawn(async move { engine.probe_host(host, w, progress, proxies).await });
         }
         let mut observations = Observations::default();
-        while let Some(done) = hosts.join_next().await {
-            // A probe task only ends early if it panicked; the verdict stage then reports its
-            // checks as not observed rather than taking the run down.
-            if let Ok((host, dns, conns)) = done {
-                observations.dns.extend(dns.map(|d| (host, d)));
-                observations.conns.extend(conns);
+        let deadline = tokio::time::sleep(run_deadline(self.config.timeout));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                done = hosts.join_next() => match done {
+                    None => break,
+                    // A probe task only ends early if it panicked; the verdict stage then
+                    // reports its checks as not observed rather than taking the run down.
+                    Some(Ok((host, dns, conns))) => {
+                        observations.dns.extend(dns.map(|d| (host, d)));
+                        observations.conns.extend(conns);
+                    }
+                    Some(Err(_)) => {}
+                },
+                () = &mut deadline => {
+                    observations.unfinished = hosts.len();
+                    hosts.abort_all();
+                    break;
+                }
             }
         }
         observations
@@ -251,7 +278,12 @@ impl Engine {
         let mut probes = JoinSet::new();
         for check in &work.checks {
             let targets: Vec<Option<IpAddr>> = match check.route {
-                Route::Direct => addresses.iter().copied().map(Some).collect(),
+                Route::Direct => addresses
+                    .iter()
+                    .take(MAX_ADDRESSES_PER_NAME)
+                    .copied()
+                    .map(Some)
+                    .collect(),
                 Route::Proxy => vec![None],
             };
             for address in targets {

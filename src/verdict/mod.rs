@@ -9,7 +9,7 @@ pub mod resolvers;
 mod tls;
 
 use crate::engine::probe::Observation;
-use crate::engine::{AppObservation, ConnKey, ConnObservation, Observations};
+use crate::engine::{AppObservation, ConnKey, ConnObservation, MAX_ADDRESSES_PER_NAME, Observations};
 use crate::model::endpoints::ExpectedIps;
 use crate::model::netaddr::{self, PrivateRanges};
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
@@ -272,6 +272,17 @@ fn target_probes(
                     )),
                     None => warning,
                 };
+                if addresses.len() > MAX_ADDRESSES_PER_NAME && !target.checks.is_empty() {
+                    let capped = format!(
+                        "{host} has {} addresses; the first {MAX_ADDRESSES_PER_NAME} were probed, {} were not",
+                        addresses.len(),
+                        addresses.len() - MAX_ADDRESSES_PER_NAME
+                    );
+                    p.warning = Some(match p.warning.take() {
+                        Some(w) => format!("{w}; {capped}"),
+                        None => capped,
+                    });
+                }
                 p
             }
             None => {
@@ -289,7 +300,12 @@ fn target_probes(
     for check in &target.checks {
         let counts = target.is_real(check);
         let keys: Vec<Option<IpAddr>> = match check.route {
-            Route::Direct => addresses.iter().copied().map(Some).collect(),
+            Route::Direct => addresses
+                .iter()
+                .take(MAX_ADDRESSES_PER_NAME)
+                .copied()
+                .map(Some)
+                .collect(),
             Route::Proxy => vec![None],
         };
         let mut observed_any = false;

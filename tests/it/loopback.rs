@@ -1211,3 +1211,30 @@ fn waits_are_not_limited_by_concurrency_but_one_address_is_by_per_destination() 
     let took = started.elapsed();
     assert!(took >= std::time::Duration::from_millis(3500), "took {took:?}");
 }
+
+/// A name with many addresses costs at most 16 connections, and the report says how many were
+/// left out (a hostile resolver answering thousands must not hold the run for rounds).
+#[test]
+fn addresses_past_the_cap_are_named_not_probed() {
+    let many: Vec<Ipv4Addr> = (1..=40).map(|i| Ipv4Addr::new(127, 0, 1, i)).collect();
+    let dns = support::dns_server(&[("many.test", Dns::A(many))]);
+    let flows = [("many", on_port("many.test", support::closed_port(), ""))];
+    let report = run(dns, &flows, &[], &[]).json();
+    check(&report, "many", "blocked", Some("tcp_refused"));
+    let f = flow(&report, "many");
+    let tcp = f["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "tcp")
+        .count();
+    assert_eq!(tcp, 16, "{f:#}");
+    let warning = probe(&report, "many", "dns")["warning"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        warning.contains("has 40 addresses; the first 16 were probed, 24 were not"),
+        "{warning}"
+    );
+}
