@@ -4,6 +4,8 @@
 
 pub mod context;
 pub mod endpoints;
+#[cfg(test)]
+mod fuzz;
 pub mod netaddr;
 pub mod outcome;
 pub mod proxy;
