@@ -162,6 +162,11 @@ fn invalid(flag: &'static str, message: impl Into<String>) -> InvalidValue {
     }
 }
 
+/// `'<value, quoted safely>' is not <what>`, for `--flag`.
+fn not_a(flag: &'static str, value: &str, what: &str) -> InvalidValue {
+    invalid(flag, format!("'{}' is not {what}", sanitize::echo(value)))
+}
+
 /// Names a user might paste as a host name (or a connection string) instead of the bare
 /// resource name.
 fn reject_fqdn(flag: &'static str, value: &str, what: &str) -> Result<(), InvalidValue> {
@@ -198,12 +203,10 @@ pub fn validate_workspace_id(value: &str) -> Result<String, InvalidValue> {
             .zip(lens)
             .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
     if !ok {
-        return Err(invalid(
+        return Err(not_a(
             "workspace-id",
-            format!(
-                "'{value}' is not a GUID (expected 8-4-4-4-12 hex digits, the workspace's workspaceId)",
-                value = sanitize::echo(value)
-            ),
+            value,
+            "a GUID (expected 8-4-4-4-12 hex digits, the workspace's workspaceId)",
         ));
     }
     Ok(value.to_ascii_lowercase())
@@ -234,12 +237,10 @@ fn region_named(flag: &'static str, value: &str) -> Result<String, InvalidValue>
         || !v.starts_with(|c: char| c.is_ascii_lowercase())
         || !v.chars().all(|c| c.is_ascii_alphanumeric())
     {
-        return Err(invalid(
+        return Err(not_a(
             flag,
-            format!(
-                "'{value}' is not an Azure region name (letters and digits, e.g. 'westeurope')",
-                value = sanitize::echo(value)
-            ),
+            value,
+            "an Azure region name (letters and digits, e.g. 'westeurope')",
         ));
     }
     Ok(v)
@@ -255,12 +256,10 @@ pub fn validate_instances_domain(value: &str) -> Result<String, InvalidValue> {
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     if v.len() > 253 || v.split('.').count() < 2 || !v.split('.').all(label_ok) {
-        return Err(invalid(
+        return Err(not_a(
             "instances-domain",
-            format!(
-                "'{value}' is not a DNS domain (e.g. 'instances.azureml.ms'; no scheme, wildcard or instance name)",
-                value = sanitize::echo(value)
-            ),
+            value,
+            "a DNS domain (e.g. 'instances.azureml.ms'; no scheme, wildcard or instance name)",
         ));
     }
     Ok(v)
@@ -272,12 +271,10 @@ pub fn validate_workspace_name(value: &str) -> Result<String, InvalidValue> {
         && value.starts_with(|c: char| c.is_ascii_alphanumeric())
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !ok {
-        return Err(invalid(
+        return Err(not_a(
             "workspace-name",
-            format!(
-                "'{value}' is not a workspace name (3-33 letters, digits, '-' or '_', starting with a letter or digit)",
-                value = sanitize::echo(value)
-            ),
+            value,
+            "a workspace name (3-33 letters, digits, '-' or '_', starting with a letter or digit)",
         ));
     }
     Ok(value.to_string())
@@ -287,12 +284,10 @@ pub fn validate_workspace_name(value: &str) -> Result<String, InvalidValue> {
 pub fn validate_storage_account(value: &str) -> Result<String, InvalidValue> {
     reject_fqdn("storage-account", value, "account name")?;
     if !(3..=24).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return Err(invalid(
+        return Err(not_a(
             "storage-account",
-            format!(
-                "'{value}' is not a storage account name (3-24 lower-case letters and digits)",
-                value = sanitize::echo(value)
-            ),
+            value,
+            "a storage account name (3-24 lower-case letters and digits)",
         ));
     }
     Ok(value.to_string())
@@ -307,12 +302,10 @@ pub fn validate_key_vault(value: &str) -> Result<String, InvalidValue> {
         && !value.contains("--")
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok {
-        return Err(invalid(
+        return Err(not_a(
             "key-vault",
-            format!(
-                "'{value}' is not a key vault name (3-24 letters, digits and single hyphens, starting with a letter)",
-                value = sanitize::echo(value)
-            ),
+            value,
+            "a key vault name (3-24 letters, digits and single hyphens, starting with a letter)",
         ));
     }
     Ok(value.to_ascii_lowercase())
@@ -322,12 +315,10 @@ pub fn validate_key_vault(value: &str) -> Result<String, InvalidValue> {
 pub fn validate_container_registry(value: &str) -> Result<String, InvalidValue> {
     reject_fqdn("container-registry", value, "registry name")?;
     if !(5..=50).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(invalid(
+        return Err(not_a(
             "container-registry",
-            format!(
-                "'{value}' is not a container registry name (5-50 letters and digits)",
-                value = sanitize::echo(value)
-            ),
+            value,
+            "a container registry name (5-50 letters and digits)",
         ));
     }
     Ok(value.to_ascii_lowercase())
@@ -341,12 +332,10 @@ pub fn validate_compute_instance(value: &str) -> Result<String, InvalidValue> {
         && !value.ends_with('-')
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok {
-        return Err(invalid(
+        return Err(not_a(
             "compute-instance",
-            format!(
-                "'{value}' is not a compute instance name (3-24 letters, digits and hyphens, starting with a letter)",
-                value = sanitize::echo(value)
-            ),
+            value,
+            "a compute instance name (3-24 letters, digits and hyphens, starting with a letter)",
         ));
     }
     Ok(value.to_ascii_lowercase())
@@ -361,12 +350,10 @@ pub fn validate_notebook_label(value: &str) -> Result<String, InvalidValue> {
         && !v.ends_with('-')
         && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok {
-        return Err(invalid(
+        return Err(not_a(
             "notebook-label",
-            format!(
-                "'{value}' is not one DNS label (1-63 letters, digits and inner hyphens)",
-                value = sanitize::echo(value)
-            ),
+            value,
+            "one DNS label (1-63 letters, digits and inner hyphens)",
         ));
     }
     Ok(v)
