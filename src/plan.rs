@@ -9,8 +9,7 @@ use crate::model::template::{self, Lookup, TemplateError};
 use serde::Serialize;
 
 /// The application protocol spoken after the connect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum App {
     /// Connect only.
     None,
@@ -20,6 +19,18 @@ pub enum App {
     Http,
     /// SMB2 negotiation.
     Smb,
+}
+
+impl App {
+    /// The lowercase name as `amlprobe suites --format json` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            App::None => "none",
+            App::Tls => "tls",
+            App::Http => "http",
+            App::Smb => "smb",
+        }
+    }
 }
 
 /// How traffic reaches the target.
@@ -43,7 +54,7 @@ impl Route {
 }
 
 /// One connection-level check on a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Check {
     /// Destination port.
     pub port: u16,
@@ -58,7 +69,7 @@ pub struct Check {
 }
 
 /// A concrete host with what to check on it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Target {
     /// Rendered host name.
     pub host: String,
@@ -108,8 +119,7 @@ pub struct Routing {
 }
 
 /// What will happen to a flow.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[derive(Debug, Clone)]
 pub enum FlowPlan {
     /// Probe these targets.
     Probe {
@@ -131,7 +141,7 @@ pub enum FlowPlan {
 }
 
 /// A flow ready for execution.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PlannedFlow {
     /// Suite name.
     pub suite: String,

@@ -81,7 +81,7 @@ impl Expectation {
 }
 
 /// One flow as written in a suite file. See docs/suite-format.md.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowSpec {
     /// Unique id, `<suite>.<slug>`.

@@ -3,9 +3,10 @@
 //! is generated from them (`UPDATE_SCHEMA=1 cargo test report_schema`), and the testbed checks
 //! every report it produces against that file.
 
+use crate::engine::probe::http::HttpCheck;
 use crate::model::context::{Cloud, WorkspaceContext};
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
-use crate::model::suite::{Direction, Expectation, Protocol};
+use crate::model::suite::{Direction, Expectation, FlowSpec, Protocol};
 use crate::plan::Route;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -458,6 +459,98 @@ pub enum ResolverVerdict {
     Diverges,
 }
 
+/// `amlprobe suites --format json`: what each selected suite would probe for the context,
+/// without probing (the testbed builds its worlds from it).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SuitesListing {
+    /// The context the suites were rendered with.
+    pub context: WorkspaceContext,
+    /// Every selected suite.
+    pub suites: Vec<ListedSuite>,
+}
+
+/// One suite and its expanded flows.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ListedSuite {
+    /// Suite name.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// `built-in` or a file path.
+    pub origin: String,
+    /// Flows applying to the context's cloud.
+    pub flows: Vec<ListedFlow>,
+}
+
+/// A flow as written and what would happen to it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ListedFlow {
+    /// Suite name.
+    pub suite: String,
+    /// The flow as its suite file says (docs/suite-format.md).
+    pub spec: FlowSpec,
+    /// What a run would do with it.
+    pub plan: ListedPlan,
+}
+
+/// What a run would do with a flow.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ListedPlan {
+    /// Probe these targets.
+    Probe {
+        /// Concrete targets.
+        targets: Vec<ListedTarget>,
+        /// Rendered private DNS zone.
+        private_dns_zone: Option<String>,
+    },
+    /// Not probed: these flags would enable it.
+    MissingContext {
+        /// Flags to pass.
+        flags: Vec<String>,
+    },
+    /// Never probed, for this reason.
+    NotTestable {
+        /// Explanation.
+        why: String,
+    },
+}
+
+/// A concrete host and what a run would check on it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ListedTarget {
+    /// Host name.
+    pub host: String,
+    /// Required shape of its DNS answer.
+    pub expect: Expectation,
+    /// Whether the name is resolved here (not when only a proxy reaches it).
+    pub resolve: bool,
+    /// Port checks.
+    pub checks: Vec<ListedCheck>,
+}
+
+/// One port check.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ListedCheck {
+    /// Destination port.
+    pub port: u16,
+    /// Transport.
+    pub protocol: Protocol,
+    /// What is spoken after the connect: `none`, `tls`, `http` or `smb`.
+    pub app: String,
+    /// What the HTTP answer must look like.
+    pub http: HttpCheck,
+    /// Direct or through the proxy.
+    pub route: Route,
+}
+
 #[cfg(test)]
 mod tests {
     /// The published schema is generated from these types: a changed report shape must come
@@ -478,6 +571,19 @@ mod tests {
         assert!(
             committed == text,
             "docs/report.schema.json is out of date: run UPDATE_SCHEMA=1 cargo test report_schema"
+        );
+        let listing = schemars::generate::SchemaSettings::draft2020_12()
+            .for_serialize()
+            .into_generator()
+            .into_root_schema_for::<super::SuitesListing>();
+        let text = serde_json::to_string_pretty(&listing).expect("a schema serialises") + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/suites.schema.json");
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(path, &text).expect("write docs/suites.schema.json");
+        }
+        assert!(
+            std::fs::read_to_string(path).unwrap_or_default() == text,
+            "docs/suites.schema.json is out of date: run UPDATE_SCHEMA=1 cargo test report_schema"
         );
     }
 }

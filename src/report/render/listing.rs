@@ -3,12 +3,12 @@
 use crate::model::context::WorkspaceContext;
 use crate::model::suite::Suite;
 use crate::plan::{App, FlowPlan, PlannedFlow, Route};
+use crate::report::schema::{ListedCheck, ListedFlow, ListedPlan, ListedSuite, ListedTarget, SuitesListing};
 use crate::sanitize::terminal;
-use serde::Serialize;
 use std::fmt::Write;
 
 /// One suite and its expanded flows.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct SuiteListing<'a> {
     /// Suite name.
     pub name: &'a str,
@@ -36,18 +36,61 @@ pub fn build<'a>(suites: &[&'a Suite], flows: &'a [PlannedFlow]) -> Vec<SuiteLis
         .collect()
 }
 
-/// JSON form.
+/// JSON form: the [`SuitesListing`] contract (docs/suites.schema.json).
 pub fn to_json(context: &WorkspaceContext, listing: &[SuiteListing]) -> String {
-    #[derive(Serialize)]
-    struct Doc<'a> {
-        context: &'a WorkspaceContext,
-        suites: &'a [SuiteListing<'a>],
+    let doc = SuitesListing {
+        context: context.clone(),
+        suites: listing
+            .iter()
+            .map(|s| ListedSuite {
+                name: s.name.to_string(),
+                title: s.title.to_string(),
+                description: s.description.to_string(),
+                origin: s.origin.to_string(),
+                flows: s.flows.iter().map(|f| listed(f)).collect(),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&doc).expect("the listing serializes")
+}
+
+fn listed(flow: &PlannedFlow) -> ListedFlow {
+    let plan = match &flow.plan {
+        FlowPlan::Probe {
+            targets,
+            private_dns_zone,
+        } => ListedPlan::Probe {
+            targets: targets
+                .iter()
+                .map(|t| ListedTarget {
+                    host: t.host.clone(),
+                    expect: t.expect,
+                    resolve: t.resolve,
+                    checks: t
+                        .checks
+                        .iter()
+                        .map(|c| ListedCheck {
+                            port: c.port,
+                            protocol: c.protocol,
+                            app: c.app.as_str().to_string(),
+                            http: c.http,
+                            route: c.route,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            private_dns_zone: private_dns_zone.clone(),
+        },
+        FlowPlan::MissingContext { flags } => ListedPlan::MissingContext {
+            flags: flags.iter().map(|f| (*f).to_string()).collect(),
+        },
+        FlowPlan::NotTestable { why } => ListedPlan::NotTestable { why: why.clone() },
+    };
+    ListedFlow {
+        suite: flow.suite.clone(),
+        spec: flow.spec.clone(),
+        plan,
     }
-    serde_json::to_string_pretty(&Doc {
-        context,
-        suites: listing,
-    })
-    .expect("the listing serializes")
 }
 
 /// Text form.
@@ -66,10 +109,10 @@ pub fn to_text(listing: &[SuiteListing]) -> String {
             let need = if s.required { "required" } else { "optional" };
             let _ = writeln!(
                 out,
-                "  {:<34} {} ({:?}, {}, {need})",
+                "  {:<34} {} ({}, {}, {need})",
                 s.id,
                 terminal(&s.title),
-                s.direction,
+                s.direction.as_str(),
                 terminal(&s.service_tag)
             );
             match &f.plan {
@@ -86,7 +129,7 @@ pub fn to_text(listing: &[SuiteListing]) -> String {
                                     App::Smb => "+smb",
                                 };
                                 let via = if c.route == Route::Proxy { " via proxy" } else { "" };
-                                format!("{:?}/{}{app}{via}", c.protocol, c.port).to_lowercase()
+                                format!("{}/{}{app}{via}", c.protocol.as_str(), c.port)
                             })
                             .collect();
                         let expect = format!("{:?}", t.expect).to_lowercase();

@@ -685,6 +685,15 @@ def cmd_render(path, outdir, samba=False):
     tv = template_vars(sc, outdir)
     with open(os.path.join(outdir, "plan.json")) as f:
         plan = json.load(f)
+    # `amlprobe suites --format json` is a contract too (docs/suites.schema.json).
+    try:
+        import jsonschema
+        with open(os.path.join(os.path.dirname(REPORT_SCHEMA), "suites.schema.json")) as f:
+            errors = list(jsonschema.Draft202012Validator(json.load(f)).iter_errors(plan))
+        if errors:
+            raise ScenarioError(f"plan.json does not match docs/suites.schema.json: {errors[0].message[:300]}")
+    except ImportError:
+        pass
     hosts = build_world(sc, plan, tv)
     workdir = os.path.abspath(outdir)
 
