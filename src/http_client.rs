@@ -51,20 +51,7 @@ impl Url {
         if authority.contains('@') || path.contains('#') {
             return Err("must not carry user info or a fragment".into());
         }
-        let default_port = if tls { 443 } else { 80 };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or("has an unclosed '['")?;
-            match after.strip_prefix(':') {
-                Some(p) => (h, p.parse::<u16>().map_err(|_| "has a bad port")?),
-                None if after.is_empty() => (h, default_port),
-                None => return Err("has junk after the IPv6 address".into()),
-            }
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, p.parse::<u16>().map_err(|_| "has a bad port")?),
-                None => (authority, default_port),
-            }
-        };
+        let (host, port) = crate::model::netaddr::split_host_port(authority, if tls { 443 } else { 80 })?;
         let host_ok = !host.is_empty()
             && (host.parse::<IpAddr>().is_ok()
                 || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));

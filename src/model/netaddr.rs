@@ -127,9 +127,50 @@ pub fn sinkhole_kind(addr: IpAddr) -> Option<&'static str> {
         .map(|(_, kind)| *kind)
 }
 
+/// Splits `host[:port]` or `[v6]:port` (a URL's authority without user info); `default_port`
+/// when none is given. The one host:port parser of proxy URLs and HTTP URLs.
+pub fn split_host_port(authority: &str, default_port: u16) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or("has an unbalanced '['")?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, Some(p)),
+            None if after.is_empty() => (h, None),
+            None => return Err("has junk after the IPv6 address".into()),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("has '{}', which is not a port", crate::sanitize::echo(p)))?,
+        None => default_port,
+    };
+    Ok((host.to_string(), port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_and_port_forms() {
+        assert_eq!(split_host_port("proxy:3128", 80).unwrap(), ("proxy".into(), 3128));
+        assert_eq!(split_host_port("proxy", 80).unwrap(), ("proxy".into(), 80));
+        assert_eq!(split_host_port("[fd00::1]:443", 80).unwrap(), ("fd00::1".into(), 443));
+        assert_eq!(split_host_port("[fd00::1]", 80).unwrap(), ("fd00::1".into(), 80));
+        for bad in ["", ":80", "p:0", "p:x", "p:70000", "[fd00::1", "[fd00::1]x"] {
+            assert!(split_host_port(bad, 80).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn builtin_ranges_classify_addresses() {

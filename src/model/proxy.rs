@@ -64,26 +64,8 @@ impl ProxyUrl {
             let (user, pass) = u.split_once(':').unwrap_or((u, ""));
             (percent_decode(user), percent_decode(pass))
         });
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, p) = v6.split_once(']').ok_or("unbalanced '[' in the proxy address")?;
-            (h.to_string(), p.strip_prefix(':'))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (hostport.to_string(), None),
-            }
-        };
-        if host.is_empty() {
-            return Err("the proxy URL has no host".into());
-        }
-        let port = match port {
-            Some(p) => p
-                .parse()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("'{}' is not a port", sanitize::echo(p)))?,
-            None => 80,
-        };
+        let (host, port) =
+            crate::model::netaddr::split_host_port(hostport, 80).map_err(|e| format!("the proxy address {e}"))?;
         Ok(ProxyUrl {
             host,
             port,
