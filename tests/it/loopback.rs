@@ -1238,3 +1238,33 @@ fn addresses_past_the_cap_are_named_not_probed() {
         "{warning}"
     );
 }
+
+/// A run ends at its deadline (8 timeouts + 10 s) with what it has: here 200 names share one
+/// address that takes every TCP connection and never answers TLS, and `--per-destination 1`
+/// queues them, so finishing would take about 20 s. The rest is not_observed, and said.
+#[test]
+fn a_run_that_cannot_finish_ends_at_its_deadline() {
+    let names: Vec<String> = (0..200).map(|i| format!("slow{i}.test")).collect();
+    let zone: Vec<(&str, Dns)> = names.iter().map(|n| (n.as_str(), Dns::A(vec![LOCAL]))).collect();
+    let dns = support::dns_server(&zone);
+    let port = support::tcp_server(Raw::Silent);
+    let flows: Vec<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (format!("f{i}"), on_port(n, port, &format!("tls_ports = [{port}]"))))
+        .collect();
+    let flows: Vec<(&str, String)> = flows.iter().map(|(id, body)| (id.as_str(), body.clone())).collect();
+    let started = std::time::Instant::now();
+    let report = run(dns, &flows, &["--timeout", "0.1", "--per-destination", "1"], &[]).json();
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(16), "took {took:?}");
+    let not_observed = report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["reason"] == "not_observed")
+        .count();
+    assert!(not_observed > 0, "some flows were cut off by the deadline");
+    let warnings = report["context"]["warnings"].to_string();
+    assert!(warnings.contains("reached its deadline"), "{warnings}");
+}
