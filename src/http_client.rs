@@ -129,7 +129,8 @@ pub struct Request<'a> {
 
 /// Connection settings shared by every discovery request.
 pub struct Client {
-    tls: TlsConnector,
+    /// `None`: plain HTTP only (IMDS), so no trust store is loaded for it.
+    tls: Option<TlsConnector>,
     dns_server: Option<SocketAddr>,
     proxies: ProxySettings,
 }
@@ -153,10 +154,20 @@ impl Client {
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(Client {
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: Some(TlsConnector::from(Arc::new(config))),
             dns_server,
             proxies,
         })
+    }
+
+    /// A client for plain `http://` to an address, never proxied (IMDS): it loads no trust
+    /// store, which a run repeated by `serve` would otherwise read every time.
+    pub fn plain() -> Client {
+        Client {
+            tls: None,
+            dns_server: None,
+            proxies: ProxySettings::default(),
+        }
     }
 
     /// Sends `request` and reads the whole answer within `timeout`.
@@ -221,7 +232,8 @@ impl Client {
         head.push_str(request.body.as_deref().unwrap_or_default());
         if url.tls {
             let name = ServerName::try_from(url.host.clone()).map_err(|e| e.to_string())?;
-            let mut tls = self.tls.connect(name, tcp).await.map_err(|e| e.to_string())?;
+            let connector = self.tls.as_ref().ok_or("this client speaks plain HTTP only")?;
+            let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
             roundtrip(&mut tls, head.as_bytes()).await
         } else {
             let mut tcp = tcp;

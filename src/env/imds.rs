@@ -3,7 +3,6 @@
 //! machine outside Azure loses at most that deadline.
 
 use crate::http_client::{Client, Request, Url};
-use crate::model::proxy::ProxySettings;
 use crate::report::schema::ImdsInfo;
 use crate::sanitize;
 use serde_json::Value;
@@ -94,7 +93,7 @@ pub fn parse_endpoint(url: &str) -> Result<Url, String> {
 
 /// Fetches instance metadata within `timeout`: directly, never through a proxy.
 pub async fn fetch(endpoint: &Url, timeout: Duration) -> Result<ImdsInfo, String> {
-    let client = Client::new(&[], None, ProxySettings::default())?;
+    let client = Client::plain();
     let url = endpoint.join(PATH);
     let request = Request {
         method: "GET",

@@ -83,25 +83,12 @@ pub(crate) mod test_support {
         status: ProbeStatus,
         reason: Option<ReasonCode>,
     ) -> ProbeReport {
+        let address = port.map(|_| "10.0.0.5".parse().unwrap());
         ProbeReport {
-            kind,
-            host: host.into(),
-            port,
-            address: port.map(|_| "10.0.0.5".parse().unwrap()),
-            status,
             reason,
             message: format!("{} {}", kind.as_str(), status.as_str()),
-            hint: None,
             elapsed_ms: 12,
-            path: Route::Direct,
-            proxy: None,
-            warning: None,
-            expect: None,
-            cname_chain: None,
-            addresses: None,
-            expected_addresses: None,
-            tls: None,
-            http: None,
+            ..ProbeReport::new(kind, host, port, address, status, Route::Direct)
         }
     }
 

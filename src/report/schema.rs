@@ -245,6 +245,40 @@ pub struct ProbeReport {
     pub http: Option<HttpDetails>,
 }
 
+impl ProbeReport {
+    /// A step with its identity and status; reason, message, timing and the kind-specific
+    /// details (DNS chain, certificate, HTTP answer) are set by whoever observed them.
+    pub fn new(
+        kind: ProbeKind,
+        host: &str,
+        port: Option<u16>,
+        address: Option<IpAddr>,
+        status: ProbeStatus,
+        path: Route,
+    ) -> ProbeReport {
+        ProbeReport {
+            kind,
+            host: host.to_string(),
+            port,
+            address,
+            status,
+            reason: None,
+            message: String::new(),
+            hint: None,
+            elapsed_ms: 0,
+            path,
+            proxy: None,
+            warning: None,
+            expect: None,
+            cname_chain: None,
+            addresses: None,
+            expected_addresses: None,
+            tls: None,
+            http: None,
+        }
+    }
+}
+
 /// The direct path of a proxied flow, probed because of `--compare-direct`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]

@@ -268,25 +268,13 @@ mod tests {
         } else {
             ProbeStatus::Fail
         };
+        let address = port.map(|_| "10.0.0.5".parse().unwrap());
         ProbeReport {
-            kind,
-            host: host.into(),
-            port,
-            address: port.map(|_| "10.0.0.5".parse().unwrap()),
-            status,
             reason: Some(reason),
             message: format!("{host} {reason}"),
             hint: Some(format!("fix {host} {reason}")),
             elapsed_ms: 1,
-            path: Route::Direct,
-            proxy: None,
-            warning: None,
-            expect: None,
-            cname_chain: None,
-            addresses: None,
-            expected_addresses: None,
-            tls: None,
-            http: None,
+            ..ProbeReport::new(kind, host, port, address, status, Route::Direct)
         }
     }
 

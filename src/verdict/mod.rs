@@ -196,24 +196,10 @@ fn probe(
     path: Route,
 ) -> ProbeReport {
     ProbeReport {
-        kind,
-        host: host.to_string(),
-        port,
-        address,
-        status: o.status,
         reason: o.reason,
         message: o.message.clone(),
-        hint: None,
         elapsed_ms: o.elapsed.as_millis() as u64,
-        path,
-        proxy: None,
-        warning: None,
-        expect: None,
-        cname_chain: None,
-        addresses: None,
-        expected_addresses: None,
-        tls: None,
-        http: None,
+        ..ProbeReport::new(kind, host, port, address, o.status, path)
     }
 }
 
