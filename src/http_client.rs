@@ -6,6 +6,7 @@
 
 use crate::engine::probe::dns::DnsProber;
 use crate::engine::probe::http::parse_head;
+use crate::model::duration::FlagDuration;
 use crate::model::proxy::ProxySettings;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
@@ -174,7 +175,11 @@ impl Client {
     pub async fn send(&self, request: Request<'_>, timeout: Duration) -> Result<Response, String> {
         let url = request.url;
         match tokio::time::timeout(timeout, self.exchange(&request)).await {
-            Err(_) => Err(format!("{} did not answer within {timeout:?}", url.origin())),
+            Err(_) => Err(format!(
+                "{} did not answer within {}",
+                url.origin(),
+                FlagDuration(timeout)
+            )),
             Ok(Err(e)) => Err(format!("{}: {e}", url.origin())),
             Ok(Ok(r)) => Ok(r),
         }
@@ -249,7 +254,7 @@ impl Client {
                 .first()
                 .copied()
                 .ok_or_else(|| format!("{host} resolved to no address")),
-            Err((_, message)) => Err(message),
+            Err(failure) => Err(failure.detail),
         }
     }
 }

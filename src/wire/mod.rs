@@ -1,0 +1,3 @@
+//! Wire formats the probes speak, encoded and decoded without I/O.
+
+pub mod smb2;
