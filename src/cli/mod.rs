@@ -1,5 +1,6 @@
 //! Command-line definitions (clap). Parsing only records values; `config` validates them.
 
+pub mod defaults;
 #[cfg(test)]
 mod packaged;
 pub mod progress;
@@ -321,7 +322,7 @@ pub struct ServeArgs {
     /// Address to serve /metrics, /healthz and /report on; loopback unless given (in a pod or for
     /// a scraper on another machine: 0.0.0.0:9477, which also exposes /report, see
     /// --metrics-only and --report-token-file).
-    #[arg(long, env = "AMLPROBE_LISTEN", value_name = "ADDR", default_value = "127.0.0.1:9477")]
+    #[arg(long, env = "AMLPROBE_LISTEN", value_name = "ADDR", default_value = defaults::LISTEN)]
     pub listen: String,
     /// Serve /metrics and /healthz only: /report (host names, addresses, proxy settings) is 404.
     #[arg(long, env = "AMLPROBE_METRICS_ONLY", conflicts_with = "report_token_file")]
@@ -331,7 +332,7 @@ pub struct ServeArgs {
     #[arg(long, env = "AMLPROBE_REPORT_TOKEN_FILE", value_name = "FILE")]
     pub report_token_file: Option<PathBuf>,
     /// Time between runs, e.g. 30s, 5m, 1h.
-    #[arg(long, env = "AMLPROBE_INTERVAL", value_name = "DURATION", default_value = "5m")]
+    #[arg(long, env = "AMLPROBE_INTERVAL", value_name = "DURATION", default_value = defaults::INTERVAL)]
     pub interval: String,
     /// Random spread added to each wait (and to the first run), so a fleet doesn't probe in
     /// lockstep [default: a tenth of --interval; 0 for none].

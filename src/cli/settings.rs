@@ -1,7 +1,7 @@
 //! Validated settings: flags and environment (via clap) layered over an optional `--config` TOML
 //! file, checked once here so the engine only ever sees good values.
 
-use crate::cli::{ContextArgs, Format, RunArgs};
+use crate::cli::{ContextArgs, Format, RunArgs, defaults};
 use crate::engine::EngineConfig;
 use crate::engine::resolvers::{self, ResolverRole, ResolverSpec};
 use crate::env::imds;
@@ -180,14 +180,14 @@ fn first<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
     flag.or(file)
 }
 
-/// A count flag, 1 to 4096.
+/// A count flag, 1 to [`defaults::MAX_PARALLEL`].
 fn in_range(flag: &'static str, value: usize) -> Result<usize, InvalidValue> {
-    if (1..=4096).contains(&value) {
+    if (1..=defaults::MAX_PARALLEL).contains(&value) {
         Ok(value)
     } else {
         Err(InvalidValue {
             flag,
-            message: format!("{value} is not between 1 and 4096"),
+            message: format!("{value} is not between 1 and {}", defaults::MAX_PARALLEL),
         })
     }
 }
@@ -440,37 +440,35 @@ impl RunConfig {
             None => FileConfig::default(),
         };
         let selection = selection(args.context, &mut file)?;
-        let timeout = first(args.timeout, file.timeout).unwrap_or(5.0);
-        if !(timeout > 0.0 && timeout <= 120.0) {
+        let timeout = first(args.timeout, file.timeout).unwrap_or(defaults::TIMEOUT_SECS);
+        if !(timeout > 0.0 && timeout <= defaults::MAX_TIMEOUT_SECS) {
             return Err(InvalidValue {
                 flag: "timeout",
-                message: format!("{timeout} is not between 0 and 120 seconds"),
+                message: format!("{timeout} is not between 0 and {} seconds", defaults::MAX_TIMEOUT_SECS),
             }
             .into());
         }
-        let concurrency = first(args.concurrency, file.concurrency).unwrap_or(64);
-        if !(1..=4096).contains(&concurrency) {
-            return Err(InvalidValue {
-                flag: "concurrency",
-                message: format!("{concurrency} is not between 1 and 4096"),
-            }
-            .into());
-        }
+        let concurrency = in_range(
+            "concurrency",
+            first(args.concurrency, file.concurrency).unwrap_or(defaults::CONCURRENCY),
+        )?;
         let per_destination = in_range(
             "per-destination",
-            first(args.per_destination, file.per_destination).unwrap_or(16),
+            first(args.per_destination, file.per_destination).unwrap_or(defaults::PER_DESTINATION),
         )?;
         let dns_concurrency = in_range(
             "dns-concurrency",
-            first(args.dns_concurrency, file.dns_concurrency).unwrap_or(64),
+            first(args.dns_concurrency, file.dns_concurrency).unwrap_or(defaults::DNS_CONCURRENCY),
         )?;
-        // A silent UDP port is a healthy run's one unavoidable wait; inside a VNet an ICMP
-        // unreachable comes back within milliseconds, so the wait need not be the full timeout.
-        let udp_timeout = first(args.udp_timeout, file.udp_timeout).unwrap_or(timeout.min(1.0));
-        if !(udp_timeout > 0.0 && udp_timeout <= 120.0) {
+        let udp_timeout =
+            first(args.udp_timeout, file.udp_timeout).unwrap_or_else(|| timeout.min(defaults::UDP_TIMEOUT_CAP_SECS));
+        if !(udp_timeout > 0.0 && udp_timeout <= defaults::MAX_TIMEOUT_SECS) {
             return Err(InvalidValue {
                 flag: "udp-timeout",
-                message: format!("{udp_timeout} is not between 0 and 120 seconds"),
+                message: format!(
+                    "{udp_timeout} is not between 0 and {} seconds",
+                    defaults::MAX_TIMEOUT_SECS
+                ),
             }
             .into());
         }
@@ -590,7 +588,7 @@ impl RunConfig {
             report_dir: match first(args.report_dir, file.report_dir) {
                 None => None,
                 Some(dir) => {
-                    let keep = first(args.keep_reports, file.keep_reports).unwrap_or(48);
+                    let keep = first(args.keep_reports, file.keep_reports).unwrap_or(defaults::KEEP_REPORTS);
                     if keep == 0 {
                         return Err(InvalidValue {
                             flag: "keep-reports",
