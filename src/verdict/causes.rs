@@ -55,9 +55,11 @@ fn key(flow: &FlowReport, p: &ProbeReport, resolver: &str) -> Option<Key> {
         {
             (CauseKind::Proxy, p.proxy.clone().unwrap_or_default())
         }
+        // Ports are not part of the key: a destination dropped on 80 and 443 is one rule to
+        // fix, whichever port each flow happened to fail on first. The subject names them all.
         TcpTimeout | TcpRefused | TcpUnreachable | UdpNoReply | UdpRefused if p.port.is_some() => (
             CauseKind::Destination,
-            format!("{} {} to {}", protocol(p), p.port.unwrap_or_default(), flow.service_tag),
+            format!("{} to {}", protocol(p), flow.service_tag),
         ),
         _ => (
             CauseKind::Observation,
@@ -139,16 +141,17 @@ impl Group<'_> {
     }
 
     fn render(&self, id: u32, facts: &Facts) -> RootCause {
-        let (mut hosts, mut addresses, mut ports) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut hosts, mut addresses) = (Vec::new(), Vec::new());
         for p in &self.probes {
             push_new(&mut hosts, p.host.clone());
             if let Some(a) = p.address {
                 push_new(&mut addresses, a.to_string());
             }
-            if let Some(port) = p.port {
-                push_new(&mut ports, port.to_string());
-            }
         }
+        let mut port_numbers: Vec<u16> = self.probes.iter().filter_map(|p| p.port).collect();
+        port_numbers.sort_unstable();
+        port_numbers.dedup();
+        let ports: Vec<String> = port_numbers.iter().map(ToString::to_string).collect();
         let first = self.probes[0];
         let key = &self.key;
         let issuer = first.tls.as_ref().and_then(|t| t.issuer.clone());
@@ -203,11 +206,15 @@ impl Group<'_> {
             },
             (None, None) => String::new(),
         };
+        let subject = match key.kind {
+            CauseKind::Destination => format!("{} {} to {}", protocol(first), list(&ports), self.flows[0].service_tag),
+            _ => key.subject.clone(),
+        };
         RootCause {
             id,
             kind: key.kind,
             reason: key.reason,
-            subject: key.subject.clone(),
+            subject,
             summary,
             fix,
             required: self.required(),
@@ -567,6 +574,54 @@ mod tests {
         assert_eq!(ids(c), ["c.file", "s.file"]);
         assert_eq!(c.probes, 4, "every failing probe of its flows counts");
         assert!(c.fix.contains("TCP 445 to service tag Storage"), "{}", c.fix);
+    }
+
+    #[test]
+    fn a_destination_dropped_on_two_ports_is_one_cause_naming_both() {
+        // Entra ID's flows: one fails first on 80, the other has only 443; both are the same
+        // NSG rule to fix.
+        let mut both = flow(
+            "w.login",
+            vec![
+                probe(
+                    ProbeKind::Tcp,
+                    "login.microsoftonline.com",
+                    Some(80),
+                    ReasonCode::TcpTimeout,
+                ),
+                probe(
+                    ProbeKind::Tcp,
+                    "login.microsoftonline.com",
+                    Some(443),
+                    ReasonCode::TcpTimeout,
+                ),
+            ],
+        );
+        let mut tls_only = flow(
+            "c.login",
+            vec![probe(
+                ProbeKind::Tcp,
+                "login.microsoftonline.com",
+                Some(443),
+                ReasonCode::TcpTimeout,
+            )],
+        );
+        for f in [&mut both, &mut tls_only] {
+            f.service_tag = "AzureActiveDirectory".into();
+        }
+        let causes = group(&[both, tls_only]);
+        assert_eq!(causes.len(), 1, "{causes:#?}");
+        let c = &causes[0];
+        assert_eq!(
+            (c.kind, c.subject.as_str()),
+            (CauseKind::Destination, "TCP 80, 443 to AzureActiveDirectory")
+        );
+        assert_eq!(ids(c), ["w.login", "c.login"]);
+        assert!(
+            c.fix.contains("TCP 80, 443 to service tag AzureActiveDirectory"),
+            "{}",
+            c.fix
+        );
     }
 
     #[test]
