@@ -5,8 +5,8 @@
 //! Errors say what failed, never what was sent, so a bearer token in a header cannot end up in one.
 
 use crate::engine::probe::dns::DnsProber;
-use crate::engine::probe::http::parse_head;
 use crate::model::proxy::ProxySettings;
+use crate::wire::http1::parse_response;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use std::net::{IpAddr, SocketAddr};
@@ -268,7 +268,7 @@ async fn roundtrip<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, request: &
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or("the answer is not HTTP")?;
-    let head = parse_head(&raw[..split + 4]).map_err(|e| e.to_string())?;
+    let head = parse_response(&raw[..split + 4]).map_err(|e| e.to_string())?;
     let body = String::from_utf8_lossy(&raw[split + 4..]).into_owned();
     let chunked = head
         .header("transfer-encoding")
