@@ -5,6 +5,7 @@
 //! Errors say what failed, never what was sent, so a bearer token in a header cannot end up in one.
 
 use crate::engine::probe::dns::DnsProber;
+use crate::model::duration::FlagDuration;
 use crate::model::proxy::ProxySettings;
 use crate::wire::http1::{self, HeadError};
 use rustls::pki_types::ServerName;
@@ -176,7 +177,11 @@ impl Client {
         let url = request.url;
         let deadline = Instant::now() + timeout;
         match tokio::time::timeout_at(deadline, self.exchange(&request, deadline)).await {
-            Err(_) | Ok(Err(Failure::Late)) => Err(format!("{} did not answer within {timeout:?}", url.origin())),
+            Err(_) | Ok(Err(Failure::Late)) => Err(format!(
+                "{} did not answer within {}",
+                url.origin(),
+                FlagDuration(timeout)
+            )),
             Ok(Err(Failure::Said(e))) => Err(format!("{}: {e}", url.origin())),
             Ok(Ok(r)) => Ok(r),
         }
@@ -255,7 +260,7 @@ impl Client {
                 .first()
                 .copied()
                 .ok_or_else(|| format!("{host} resolved to no address")),
-            Err((_, message)) => Err(message),
+            Err(failure) => Err(failure.detail),
         }
     }
 }

@@ -24,4 +24,4 @@ pub mod report;
 pub mod runner;
 pub mod sanitize;
 pub mod verdict;
-pub(crate) mod wire;
+pub mod wire;

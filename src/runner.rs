@@ -8,6 +8,7 @@ use crate::engine::{Engine, ProgressFn};
 use crate::env::imds;
 use crate::model::context::ValueSource;
 use crate::model::context::WorkspaceContext;
+use crate::model::duration::FlagDuration;
 use crate::model::netaddr::PrivateRanges;
 use crate::model::suite::{Catalog, Expectation, Suite};
 use crate::report::schema::ImdsInfo;
@@ -96,8 +97,8 @@ pub async fn run_once(
     let observed = engine.execute(&flows, progress).await;
     if observed.unfinished > 0 {
         context.warnings.push(format!(
-            "the run reached its deadline ({:?}) with {} host(s) unfinished: their checks are not_observed",
-            engine::run_deadline(cfg.engine.timeout),
+            "the run reached its deadline ({}) with {} host(s) unfinished: their checks are not_observed",
+            FlagDuration(engine::run_deadline(cfg.engine.timeout)),
             observed.unfinished
         ));
     }

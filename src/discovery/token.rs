@@ -4,6 +4,7 @@
 //! prints its value, and no error carries a response body that could hold one.
 
 use crate::http_client::{Client, Request, Response, Url, encode};
+use crate::model::duration::FlagDuration;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -290,7 +291,7 @@ async fn azure_cli(inputs: &TokenInputs<'_>, left: Duration) -> Attempt {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Attempt::Failed(format!("az did not answer within {left:?}"));
+                return Attempt::Failed(format!("az did not answer within {}", FlagDuration(left)));
             }
             Err(e) => return Attempt::Failed(e.to_string()),
         }

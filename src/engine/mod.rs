@@ -10,9 +10,9 @@ pub mod resolvers;
 use crate::engine::probe::dns::{DnsObservation, DnsProber};
 use crate::engine::probe::http::{self, Exchange, HttpCheck};
 use crate::engine::probe::proxy::TunnelObservation;
+use crate::engine::probe::smb::SmbObservation;
 use crate::engine::probe::tls::{TlsObservation, TlsProber};
-use crate::engine::probe::{Observation, SetupError, proxy, smb, tcp, udp};
-use crate::model::outcome::ReasonCode;
+use crate::engine::probe::{SetupError, SocketObservation, proxy, smb, tcp, udp};
 use crate::model::proxy::{ProxySettings, ProxyUrl};
 use crate::model::suite::Protocol;
 use crate::plan::{App, Check, FlowPlan, PlannedFlow, Route};
@@ -72,14 +72,26 @@ pub enum AppObservation {
         to_proxy: bool,
     },
     /// An SMB2 negotiation.
-    Smb(Observation),
+    Smb(SmbObservation),
+}
+
+/// How the check reached its peer: the socket step, or why none was taken.
+#[derive(Debug, Clone)]
+pub enum Reach {
+    /// The TCP connect or UDP exchange with the target, or with the proxy for a proxied check.
+    Socket(SocketObservation),
+    /// The proxy's host name did not resolve, so nothing was sent.
+    ProxyUnresolved(String),
+    /// The plan routed the check through a proxy that no setting applies to. The plan and the
+    /// engine share one `ProxySettings`, so this is a defect; nothing was sent.
+    NoProxy,
 }
 
 /// What a connection-level probe observed.
 #[derive(Debug, Clone)]
 pub struct ConnObservation {
     /// TCP connect (to the target, or to the proxy) or UDP exchange.
-    pub connect: Observation,
+    pub connect: Reach,
     /// The proxy, when the check went through one.
     pub proxy: Option<ProxyUrl>,
     /// Where the proxy was reached.
@@ -93,7 +105,7 @@ pub struct ConnObservation {
 }
 
 impl ConnObservation {
-    fn connected(connect: Observation) -> Self {
+    fn connected(connect: Reach) -> Self {
         ConnObservation {
             connect,
             proxy: None,
@@ -247,7 +259,7 @@ impl Engine {
                         .first()
                         .map(|ip| SocketAddr::new(*ip, proxy.port))
                         .ok_or_else(|| "no address".to_string()),
-                    Err((_, message)) => Err(message),
+                    Err(failure) => Err(failure.detail),
                 },
             };
             out.insert(proxy.clone(), address);
@@ -309,10 +321,10 @@ impl Engine {
         let timeout = self.config.timeout;
         let _slot = self.limits.destination(address).await;
         if check.protocol == Protocol::Udp {
-            return ConnObservation::connected(udp::probe(target, self.config.udp_timeout).await);
+            return ConnObservation::connected(Reach::Socket(udp::probe(target, self.config.udp_timeout).await));
         }
         let (connect, stream) = tcp::connect(target, timeout).await;
-        let mut observed = ConnObservation::connected(connect);
+        let mut observed = ConnObservation::connected(Reach::Socket(connect));
         if let Some(stream) = stream {
             self.speak(&mut observed, stream, host, check).await;
         }
@@ -330,16 +342,7 @@ impl Engine {
         // socket budget applies, not the per-destination limit.
         let _socket = self.limits.socket().await;
         let Some(proxy) = self.proxies.for_host(host, check.app == App::Tls).cloned() else {
-            // The plan and the engine share one ProxySettings, so this cannot happen; if it did,
-            // the check is reported as not observed rather than guessed.
-            return ConnObservation::connected(Observation::inconclusive(
-                ReasonCode::NotObserved,
-                format!(
-                    "no proxy applies to {host}:{}, yet the plan routed it through one",
-                    check.port
-                ),
-                Duration::ZERO,
-            ));
+            return ConnObservation::connected(Reach::NoProxy);
         };
         let resolved = proxies
             .get(&proxy)
@@ -348,16 +351,9 @@ impl Engine {
         let (connect, stream) = match resolved {
             Ok(addr) => {
                 let (o, s) = tcp::connect(addr, timeout).await;
-                (o, s.map(|s| (s, addr)))
+                (Reach::Socket(o), s.map(|s| (s, addr)))
             }
-            Err(why) => (
-                Observation::fail(
-                    ReasonCode::DnsError,
-                    format!("cannot resolve the proxy host: {why}"),
-                    Duration::ZERO,
-                ),
-                None,
-            ),
+            Err(why) => (Reach::ProxyUnresolved(why), None),
         };
         let mut observed = ConnObservation::connected(connect);
         observed.proxy = Some(proxy.clone());

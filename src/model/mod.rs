@@ -3,6 +3,7 @@
 //! proxy settings. No I/O beyond parsing.
 
 pub mod context;
+pub mod duration;
 pub mod endpoints;
 #[cfg(test)]
 mod fuzz;

@@ -2,14 +2,14 @@
 //! itself) and whether the flow asked for Azure's headers.
 
 use super::proxy::{classify_status, describe_refusal};
-use crate::engine::probe::Observation;
+use super::step::StepVerdict;
 use crate::engine::probe::http::{Exchange, ExchangeError, HttpCheck};
 use crate::model::outcome::ReasonCode;
 use crate::model::proxy::ProxyUrl;
 use crate::report::schema::HttpDetails;
 
 /// The verdict on an origin's answer (direct, or through a CONNECT tunnel).
-pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (Observation, Option<HttpDetails>) {
+pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (StepVerdict, Option<HttpDetails>) {
     let elapsed = exchange.elapsed;
     let head = match &exchange.response {
         Ok(h) => h,
@@ -20,7 +20,7 @@ pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (
                 }
                 ExchangeError::Other(e) => format!("no valid HTTP response from {host}: {e}"),
             };
-            return (Observation::fail(ReasonCode::HttpError, message, elapsed), None);
+            return (StepVerdict::fail(ReasonCode::HttpError, message, elapsed), None);
         }
     };
     let details = HttpDetails {
@@ -34,7 +34,7 @@ pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (
         .map(|s| format!(", server '{s}'"))
         .unwrap_or_default();
     let obs = if check == HttpCheck::Azure && !details.azure {
-        Observation::fail(
+        StepVerdict::fail(
             ReasonCode::HttpNotAzure,
             format!(
                 "{host} answered HTTP {}{server} without Azure's headers: a block page or captive portal, not the service",
@@ -43,7 +43,7 @@ pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (
             elapsed,
         )
     } else {
-        Observation::pass(format!("{host} answered HTTP {}{server}", head.status), elapsed)
+        StepVerdict::pass(format!("{host} answered HTTP {}{server}", head.status), elapsed)
     };
     (obs, Some(details))
 }
@@ -56,13 +56,13 @@ pub fn classify_proxied_response(
     proxy: &ProxyUrl,
     exchange: &Exchange,
     check: HttpCheck,
-) -> (Observation, Option<HttpDetails>) {
+) -> (StepVerdict, Option<HttpDetails>) {
     if let Ok(head) = &exchange.response
         && !head.looks_like_azure()
         && let Some(reason) = classify_status(head).filter(|r| *r != ReasonCode::ProxyError)
     {
         let message = describe_refusal(proxy, head, &format!("GET http://{host}/"));
-        return (Observation::fail(reason, message, exchange.elapsed), None);
+        return (StepVerdict::fail(reason, message, exchange.elapsed), None);
     }
     classify_response(host, exchange, check)
 }

@@ -3,24 +3,27 @@
 //! each flow's status is concluded. Pure functions, no I/O.
 
 pub mod causes;
+mod dns;
 mod http;
 pub(crate) mod proxy;
 pub mod resolvers;
+mod smb;
+mod socket;
+mod step;
 mod tls;
 
-use crate::engine::probe::Observation;
-use crate::engine::{AppObservation, ConnKey, ConnObservation, MAX_ADDRESSES_PER_NAME, Observations};
+use crate::engine::{AppObservation, ConnKey, ConnObservation, MAX_ADDRESSES_PER_NAME, Observations, Reach};
 use crate::model::endpoints::ExpectedIps;
-use crate::model::netaddr::{self, PrivateRanges};
+use crate::model::netaddr::PrivateRanges;
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
-use crate::model::suite::{Expectation, Protocol, ReasonHint};
+use crate::model::suite::{Protocol, ReasonHint};
 use crate::model::template::{self, Lookup};
 use crate::plan::{Check, FlowPlan, PlannedFlow, Route, Target};
-use crate::report::schema::CnameLink;
 use crate::report::{DirectPath, FlowReport, ProbeKind, ProbeReport};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
+use step::StepVerdict;
 
 /// What the verdict stage needs besides the plan and the observations.
 pub struct Judgement<'a> {
@@ -157,7 +160,7 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
             if report.probes.is_empty() {
                 // Nothing on the real path was observed: never let that add up to "works".
                 let host = report.hosts.first().cloned().unwrap_or_default();
-                let o = Observation::inconclusive(
+                let o = StepVerdict::inconclusive(
                     ReasonCode::NotObserved,
                     "no probe of this flow produced an observation".to_string(),
                     Duration::ZERO,
@@ -192,7 +195,7 @@ fn probe(
     host: &str,
     port: Option<u16>,
     address: Option<IpAddr>,
-    o: &Observation,
+    o: &StepVerdict,
     path: Route,
 ) -> ProbeReport {
     ProbeReport {
@@ -239,8 +242,10 @@ fn target_probes(
                 };
                 let expected = j.expected.get(host);
                 let (mut obs, warning) = match &dns.result {
-                    Err((reason, message)) => (Observation::fail(*reason, message.clone(), dns.elapsed), None),
-                    Ok(_) => dns_verdict(host, target.expect, &addresses, &chain, expected, j.ranges, dns.elapsed),
+                    Err(failure) => (dns::failure_verdict(failure, dns.elapsed), None),
+                    Ok(_) => {
+                        dns::answer_verdict(host, target.expect, &addresses, &chain, expected, j.ranges, dns.elapsed)
+                    }
                 };
                 if matches!(obs.reason, Some(ReasonCode::DnsPublicIp | ReasonCode::DnsWrongIp)) {
                     obs.message = format!("{} (answered by {})", obs.message, j.resolver);
@@ -272,7 +277,7 @@ fn target_probes(
                 p
             }
             None => {
-                let o = Observation::inconclusive(
+                let o = StepVerdict::inconclusive(
                     ReasonCode::NotObserved,
                     format!("{host} was not resolved: its probe produced no observation"),
                     Duration::ZERO,
@@ -314,7 +319,7 @@ fn target_probes(
         // already explains the flow. Anything else without an observation must not vanish.
         let explained = check.route == Route::Direct && target.resolve && !dns_passed;
         if counts && !observed_any && !explained {
-            let o = Observation::inconclusive(
+            let o = StepVerdict::inconclusive(
                 ReasonCode::NotObserved,
                 format!(
                     "{host}:{} ({}) produced no observation",
@@ -356,6 +361,25 @@ fn conn_probes(
     } else {
         ProbeKind::Tcp
     };
+    let reached = match &conn.connect {
+        Reach::Socket(s) if check.protocol == Protocol::Udp => socket::classify_udp(s),
+        Reach::Socket(s) => socket::classify_tcp(s),
+        Reach::ProxyUnresolved(why) => StepVerdict::fail(
+            ReasonCode::DnsError,
+            format!("cannot resolve the proxy host: {why}"),
+            Duration::ZERO,
+        ),
+        // The plan and the engine share one ProxySettings, so this is a defect; the check is
+        // reported as not observed rather than guessed.
+        Reach::NoProxy => StepVerdict::inconclusive(
+            ReasonCode::NotObserved,
+            format!(
+                "no proxy applies to {host}:{}, yet the plan routed it through one",
+                check.port
+            ),
+            Duration::ZERO,
+        ),
+    };
     let connect = match (&conn.proxy, conn.proxy_address) {
         // The connect step of a proxied check is to the proxy itself.
         (Some(p), addr) => probe(
@@ -363,10 +387,10 @@ fn conn_probes(
             &p.host,
             Some(p.port),
             addr.map(|a| a.ip()),
-            &proxy::classify_proxy_connect(p, &conn.connect),
+            &proxy::classify_proxy_connect(p, &reached),
             route,
         ),
-        (None, _) => probe(connect_kind, host, Some(check.port), address, &conn.connect, route),
+        (None, _) => probe(connect_kind, host, Some(check.port), address, &reached, route),
     };
     out.push((tag(connect), None));
     if let (Some(t), Some(p)) = (&conn.tunnel, &conn.proxy) {
@@ -385,7 +409,14 @@ fn conn_probes(
     match &conn.app {
         Some(AppObservation::Smb(o)) => {
             out.push((
-                tag(probe(ProbeKind::Smb, host, Some(check.port), address, o, route)),
+                tag(probe(
+                    ProbeKind::Smb,
+                    host,
+                    Some(check.port),
+                    address,
+                    &smb::classify(o),
+                    route,
+                )),
                 None,
             ));
         }
@@ -401,79 +432,6 @@ fn conn_probes(
         None => {}
     }
     out
-}
-
-fn dns_verdict(
-    host: &str,
-    expect: Expectation,
-    addresses: &[IpAddr],
-    chain: &[CnameLink],
-    expected: Option<&Vec<IpAddr>>,
-    ranges: &PrivateRanges,
-    elapsed: Duration,
-) -> (Observation, Option<String>) {
-    let list = |a: &[IpAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-    let via = chain.last().map(|l| format!(" via {}", l.target)).unwrap_or_default();
-    let through_privatelink = chain
-        .iter()
-        .any(|l| l.target.contains(".privatelink.") || l.target.starts_with("privatelink."));
-    // Checked first: something local may well answer on a loopback address, so later probes
-    // would pass. Ranges the user declared private (--private-cidr) are theirs to use.
-    let sinkholed: Vec<String> = addresses
-        .iter()
-        .filter(|a| !ranges.declares(**a))
-        .filter_map(|a| netaddr::sinkhole_kind(*a).map(|kind| format!("{a} ({kind})")))
-        .collect();
-    if !sinkholed.is_empty() {
-        let o = Observation::fail(
-            ReasonCode::DnsSinkhole,
-            format!(
-                "{host} resolved to {}{via}: no service has such an address, so the name is sinkholed or misconfigured",
-                sinkholed.join(", ")
-            ),
-            elapsed,
-        );
-        return (o, None);
-    }
-    if let Some(expected) = expected {
-        let unexpected: Vec<IpAddr> = addresses.iter().filter(|a| !expected.contains(a)).copied().collect();
-        if !unexpected.is_empty() {
-            let o = Observation::fail(
-                ReasonCode::DnsWrongIp,
-                format!(
-                    "{host} resolved to {}{via}, but its private endpoint is {}",
-                    list(&unexpected),
-                    list(expected)
-                ),
-                elapsed,
-            );
-            return (o, None);
-        }
-    }
-    let public: Vec<IpAddr> = addresses.iter().filter(|a| !ranges.contains(**a)).copied().collect();
-    if expect == Expectation::Private && !public.is_empty() {
-        let zone_hint = if through_privatelink {
-            ""
-        } else {
-            " and the answer never passed through a privatelink name"
-        };
-        let o = Observation::fail(
-            ReasonCode::DnsPublicIp,
-            format!(
-                "{host} resolved to {} (not private){via}{zone_hint}; a private endpoint address was expected",
-                list(&public)
-            ),
-            elapsed,
-        );
-        return (o, None);
-    }
-    let warning = (expect == Expectation::Private && !through_privatelink).then(|| {
-        format!("{host} resolves to a private address without a privatelink CNAME: a hosts-file entry or hand-made A record that will drift when the endpoint changes")
-    });
-    (
-        Observation::pass(format!("{host} resolved to {}{via}", list(addresses)), elapsed),
-        warning,
-    )
 }
 
 /// An IPv6 probe that failed only because this host has no IPv6 route, while IPv4 to the same
@@ -562,10 +520,14 @@ fn conclude(report: &mut FlowReport, direct_ports: &[u16]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::probe::http::ResponseHead;
+    use crate::engine::probe::proxy::{TunnelAnswer, TunnelObservation};
+    use crate::engine::probe::{SocketObservation, SocketOutcome};
+    use crate::model::suite::Expectation;
     use crate::plan::App;
 
     fn p(kind: ProbeKind, addr: &str, status: ProbeStatus, reason: Option<ReasonCode>) -> ProbeReport {
-        let o = Observation {
+        let o = StepVerdict {
             status,
             reason,
             message: format!("{kind:?} {addr}"),
@@ -604,6 +566,35 @@ mod tests {
             private_dns_zone: None,
             cause: None,
             probes,
+        }
+    }
+
+    /// The source files under `src/<dir>`, with their text.
+    fn sources(dir: &str) -> Vec<(std::path::PathBuf, String)> {
+        let mut out = Vec::new();
+        let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir)];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    out.push((path, text));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_engine_observes_and_never_names_a_reason_code() {
+        // docs/architecture.md: every reason code is decided in verdict/. A probe that picked a
+        // code itself would bring back a second place to look.
+        let files = sources("engine");
+        assert!(files.len() >= 10, "{} engine sources found", files.len());
+        for (path, text) in files {
+            assert!(!text.contains("ReasonCode"), "{} names a ReasonCode", path.display());
         }
     }
 
@@ -743,7 +734,7 @@ ports = [80, 443]"#,
             "login.test".into(),
             crate::engine::probe::dns::DnsObservation {
                 result: Ok(crate::engine::probe::dns::DnsAnswer {
-                    addresses: ips(&[ip]),
+                    addresses: vec![ip.parse().unwrap()],
                     cname_chain: vec![],
                 }),
                 partial_chain: vec![],
@@ -752,19 +743,46 @@ ports = [80, 443]"#,
         );
     }
 
-    fn conn(observed: &mut Observations, address: Option<&str>, check: Check, connect: Observation) {
-        let key = ConnKey {
-            host: "login.test".into(),
-            address: address.map(|a| a.parse().unwrap()),
-            check,
-        };
-        let value = ConnObservation {
-            connect,
+    /// A TCP connect that ended with `outcome`.
+    fn tcp(outcome: SocketOutcome) -> ConnObservation {
+        ConnObservation {
+            connect: Reach::Socket(SocketObservation {
+                peer: "20.1.1.1:443".parse().unwrap(),
+                outcome,
+                waited: Duration::from_secs(2),
+                elapsed: Duration::ZERO,
+            }),
             proxy: None,
             proxy_address: None,
             tunnel: None,
             tls: None,
             app: None,
+        }
+    }
+
+    /// A proxy that answered CONNECT with `status`.
+    fn tunnel(status: u16) -> ConnObservation {
+        ConnObservation {
+            proxy: Some(crate::model::proxy::ProxyUrl::parse("http://proxy.test:3128").unwrap()),
+            tunnel: Some(TunnelObservation {
+                answer: TunnelAnswer::Answered {
+                    head: ResponseHead {
+                        status,
+                        headers: vec![],
+                    },
+                    page: false,
+                },
+                elapsed: Duration::ZERO,
+            }),
+            ..tcp(SocketOutcome::Connected)
+        }
+    }
+
+    fn conn(observed: &mut Observations, address: Option<&str>, check: Check, value: ConnObservation) {
+        let key = ConnKey {
+            host: "login.test".into(),
+            address: address.map(|a| a.parse().unwrap()),
+            check,
         };
         observed.conns.insert(key, value);
     }
@@ -791,7 +809,7 @@ ports = [80, 443]"#,
         );
         // One of two ports observed: the other is still not_observed, so not works.
         let mut observed = Observations::default();
-        let pass = Observation::pass("ok", Duration::ZERO);
+        let pass = tcp(SocketOutcome::Connected);
         conn(&mut observed, None, check_of(&flow, 443, Route::Proxy), pass);
         let report = judge(&flow, &observed);
         assert_eq!(report.reason, Some(ReasonCode::NotObserved), "{report:?}");
@@ -803,9 +821,9 @@ ports = [80, 443]"#,
         let flow = web_flow(&[(80, App::Http, Route::Direct), (443, App::Tls, Route::Proxy)]);
         let mut observed = Observations::default();
         resolved(&mut observed, "20.1.1.1");
-        let pass = Observation::pass("ok", Duration::ZERO);
+        let pass = tcp(SocketOutcome::Connected);
         conn(&mut observed, None, check_of(&flow, 443, Route::Proxy), pass);
-        let drop = Observation::fail(ReasonCode::TcpTimeout, "dropped", Duration::ZERO);
+        let drop = tcp(SocketOutcome::Silent);
         conn(
             &mut observed,
             Some("20.1.1.1"),
@@ -826,9 +844,9 @@ ports = [80, 443]"#,
         let flow = web_flow(&[(443, App::Tls, Route::Proxy), (443, App::Tls, Route::Direct)]);
         let mut observed = Observations::default();
         resolved(&mut observed, "20.1.1.1");
-        let pass = Observation::pass("ok", Duration::ZERO);
+        let pass = tcp(SocketOutcome::Connected);
         conn(&mut observed, None, check_of(&flow, 443, Route::Proxy), pass.clone());
-        let drop = Observation::fail(ReasonCode::TcpTimeout, "dropped", Duration::ZERO);
+        let drop = tcp(SocketOutcome::Silent);
         conn(
             &mut observed,
             Some("20.1.1.1"),
@@ -841,7 +859,7 @@ ports = [80, 443]"#,
         // The side path working cannot stand in for a real path that failed.
         let mut observed = Observations::default();
         resolved(&mut observed, "20.1.1.1");
-        let denied = Observation::fail(ReasonCode::ProxyDenied, "403", Duration::ZERO);
+        let denied = tunnel(403);
         conn(&mut observed, None, check_of(&flow, 443, Route::Proxy), denied);
         conn(
             &mut observed,
@@ -851,202 +869,5 @@ ports = [80, 443]"#,
         );
         let report = judge(&flow, &observed);
         assert_eq!(report.reason, Some(ReasonCode::ProxyDenied), "{report:?}");
-    }
-
-    fn ips(list: &[&str]) -> Vec<IpAddr> {
-        list.iter().map(|a| a.parse().unwrap()).collect()
-    }
-
-    #[test]
-    fn private_expectation_flags_public_answers() {
-        let ranges = PrivateRanges::with_extra(&[]);
-        let (ok, warn) = dns_verdict(
-            "h",
-            Expectation::Private,
-            &ips(&["10.1.0.5"]),
-            &[],
-            None,
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(ok.status, ProbeStatus::Pass);
-        assert!(warn.unwrap().contains("privatelink"));
-        let (bad, _) = dns_verdict(
-            "h",
-            Expectation::Private,
-            &ips(&["10.1.0.5", "20.40.1.1"]),
-            &[],
-            None,
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(bad.reason, Some(ReasonCode::DnsPublicIp));
-        assert!(
-            bad.message.contains("20.40.1.1") && !bad.message.contains("10.1.0.5 ("),
-            "{}",
-            bad.message
-        );
-        let (any, _) = dns_verdict(
-            "h",
-            Expectation::Any,
-            &ips(&["20.40.1.1"]),
-            &[],
-            None,
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(any.status, ProbeStatus::Pass);
-        let chain = [CnameLink {
-            name: "h".into(),
-            target: "h.privatelink.api.azureml.ms".into(),
-        }];
-        let (_, none) = dns_verdict(
-            "h",
-            Expectation::Private,
-            &ips(&["10.1.0.5"]),
-            &chain,
-            None,
-            &ranges,
-            Duration::ZERO,
-        );
-        assert!(none.is_none());
-    }
-
-    #[test]
-    fn sinkhole_answers_fail_whatever_is_expected() {
-        let ranges = PrivateRanges::with_extra(&[]);
-        for answer in [
-            "0.0.0.0",
-            "::",
-            "127.0.0.1",
-            "::1",
-            "169.254.169.254",
-            "169.254.1.1",
-            "fe80::1",
-            "224.0.0.1",
-            "ff02::1",
-            "255.255.255.255",
-            "::ffff:127.0.0.1",
-        ] {
-            for expect in [Expectation::Any, Expectation::Private] {
-                let (o, warning) = dns_verdict(
-                    "h",
-                    expect,
-                    &ips(&["10.1.0.5", answer]),
-                    &[],
-                    None,
-                    &ranges,
-                    Duration::ZERO,
-                );
-                assert_eq!(
-                    (o.status, o.reason),
-                    (ProbeStatus::Fail, Some(ReasonCode::DnsSinkhole)),
-                    "{answer}"
-                );
-                assert!(
-                    o.message.contains(answer) && !o.message.contains("10.1.0.5"),
-                    "{}",
-                    o.message
-                );
-                assert!(warning.is_none());
-            }
-        }
-        // Sinkholes take precedence over an --expect-ip mismatch: they say more.
-        let expected = ips(&["10.1.0.5"]);
-        let (o, _) = dns_verdict(
-            "h",
-            Expectation::Private,
-            &ips(&["0.0.0.0"]),
-            &[],
-            Some(&expected),
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(o.reason, Some(ReasonCode::DnsSinkhole));
-    }
-
-    #[test]
-    fn a_declared_range_is_not_a_sinkhole() {
-        let ranges = PrivateRanges::with_extra(&["127.0.0.0/8".parse().unwrap()]);
-        let (o, _) = dns_verdict(
-            "h",
-            Expectation::Private,
-            &ips(&["127.0.0.1"]),
-            &[],
-            None,
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(o.status, ProbeStatus::Pass);
-        let (o, _) = dns_verdict(
-            "h",
-            Expectation::Any,
-            &ips(&["0.0.0.0"]),
-            &[],
-            None,
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(
-            o.reason,
-            Some(ReasonCode::DnsSinkhole),
-            "only the declared range is exempt"
-        );
-    }
-
-    #[test]
-    fn ipv4_mapped_answers_are_judged_by_their_ipv4_address() {
-        let ranges = PrivateRanges::with_extra(&[]);
-        let (ok, _) = dns_verdict(
-            "h",
-            Expectation::Private,
-            &ips(&["::ffff:10.1.0.5"]),
-            &[],
-            None,
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(ok.status, ProbeStatus::Pass, "{}", ok.message);
-        let (public, _) = dns_verdict(
-            "h",
-            Expectation::Private,
-            &ips(&["::ffff:20.40.1.1"]),
-            &[],
-            None,
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(public.reason, Some(ReasonCode::DnsPublicIp));
-    }
-
-    #[test]
-    fn exact_expected_address_is_enforced() {
-        let ranges = PrivateRanges::with_extra(&[]);
-        let expected = ips(&["10.1.0.5"]);
-        let (bad, _) = dns_verdict(
-            "h",
-            Expectation::Private,
-            &ips(&["10.1.0.9"]),
-            &[],
-            Some(&expected),
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(bad.reason, Some(ReasonCode::DnsWrongIp));
-        assert!(
-            bad.message.contains("10.1.0.9") && bad.message.contains("10.1.0.5"),
-            "{}",
-            bad.message
-        );
-        let (ok, _) = dns_verdict(
-            "h",
-            Expectation::Private,
-            &ips(&["10.1.0.5"]),
-            &[],
-            Some(&expected),
-            &ranges,
-            Duration::ZERO,
-        );
-        assert_eq!(ok.status, ProbeStatus::Pass);
     }
 }

@@ -1,9 +1,10 @@
 //! Proxy answers → reason codes: a proxy's refusal says why (denied, credentials, upstream),
 //! and a web server at the proxy address is not a proxy at all.
 
-use crate::engine::probe::Observation;
+use super::step::StepVerdict;
 use crate::engine::probe::http::ResponseHead;
 use crate::engine::probe::proxy::{TunnelAnswer, TunnelObservation};
+use crate::model::duration::FlagDuration;
 use crate::model::outcome::ReasonCode;
 use crate::model::proxy::ProxyUrl;
 
@@ -33,13 +34,13 @@ pub fn describe_refusal(proxy: &ProxyUrl, head: &ResponseHead, what: &str) -> St
 }
 
 /// The verdict on the proxy's answer to `CONNECT host:port`.
-pub fn classify_tunnel(proxy: &ProxyUrl, host: &str, port: u16, tunnel: &TunnelObservation) -> Observation {
+pub fn classify_tunnel(proxy: &ProxyUrl, host: &str, port: u16, tunnel: &TunnelObservation) -> StepVerdict {
     let what = format!("CONNECT {host}:{port}");
-    let fail = |reason, message| Observation::fail(reason, message, tunnel.elapsed);
+    let fail = |reason, message| StepVerdict::fail(reason, message, tunnel.elapsed);
     match &tunnel.answer {
         TunnelAnswer::TimedOut(timeout) => fail(
             ReasonCode::ProxyError,
-            format!("proxy {proxy} did not answer {what} within {timeout:?}"),
+            format!("proxy {proxy} did not answer {what} within {}", FlagDuration(*timeout)),
         ),
         TunnelAnswer::Invalid(e) => fail(
             ReasonCode::ProxyError,
@@ -56,7 +57,7 @@ pub fn classify_tunnel(proxy: &ProxyUrl, host: &str, port: u16, tunnel: &TunnelO
                         .unwrap_or_default()
                 ),
             ),
-            None => Observation::pass(
+            None => StepVerdict::pass(
                 format!("proxy {proxy} opened a tunnel to {host}:{port}"),
                 tunnel.elapsed,
             ),
@@ -67,7 +68,7 @@ pub fn classify_tunnel(proxy: &ProxyUrl, host: &str, port: u16, tunnel: &TunnelO
 
 /// The verdict on reaching the proxy itself: whatever stopped the connection, the flow is
 /// blocked because the proxy is out of reach.
-pub fn classify_proxy_connect(proxy: &ProxyUrl, connect: &Observation) -> Observation {
+pub fn classify_proxy_connect(proxy: &ProxyUrl, connect: &StepVerdict) -> StepVerdict {
     let mut o = connect.clone();
     if o.status != crate::model::outcome::ProbeStatus::Pass {
         o.reason = Some(ReasonCode::ProxyUnreachable);
@@ -109,7 +110,7 @@ mod tests {
             classify_tunnel(&proxy, "h", 443, &answered(true)).reason,
             Some(ReasonCode::ProxyError)
         );
-        let refused = Observation::fail(ReasonCode::TcpRefused, "refused", Duration::ZERO);
+        let refused = StepVerdict::fail(ReasonCode::TcpRefused, "refused", Duration::ZERO);
         assert_eq!(
             classify_proxy_connect(&proxy, &refused).reason,
             Some(ReasonCode::ProxyUnreachable)

@@ -18,7 +18,7 @@ pub fn compare(lookups: Vec<Lookups>, ranges: &PrivateRanges) -> Vec<Comparison>
                 .map(|(spec, obs)| {
                     let (reason, addresses, cname_chain) = match obs.result {
                         Ok(a) => (None, a.addresses, a.cname_chain),
-                        Err((reason, _)) => (Some(reason), Vec::new(), obs.partial_chain),
+                        Err(f) => (Some(super::dns::failure_reason(f.kind)), Vec::new(), obs.partial_chain),
                     };
                     ResolverAnswer {
                         resolver: spec.label(),

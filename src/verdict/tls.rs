@@ -1,17 +1,18 @@
 //! TLS handshakes → reason codes: which store trusted the chain decides between a healthy
 //! path, an inspecting middlebox (trusted only by the OS store) and an untrusted issuer.
 
-use crate::engine::probe::Observation;
+use super::step::StepVerdict;
 use crate::engine::probe::tls::{Handshake, TlsObservation};
+use crate::model::duration::FlagDuration;
 use crate::model::outcome::ReasonCode;
 use crate::model::proxy::ProxyUrl;
 use rustls::CertificateError;
 use std::io;
 
 /// The verdict on one handshake with `host`; `proxy` when it ran inside that proxy's tunnel.
-pub fn classify(host: &str, tls: &TlsObservation, proxy: Option<&ProxyUrl>) -> Observation {
+pub fn classify(host: &str, tls: &TlsObservation, proxy: Option<&ProxyUrl>) -> StepVerdict {
     let elapsed = tls.elapsed;
-    let fail = |reason, message: String| Observation::fail(reason, message, elapsed);
+    let fail = |reason, message: String| StepVerdict::fail(reason, message, elapsed);
     let issuer = tls
         .details
         .as_ref()
@@ -24,7 +25,10 @@ pub fn classify(host: &str, tls: &TlsObservation, proxy: Option<&ProxyUrl>) -> O
         ),
         Handshake::TimedOut(timeout) => fail(
             ReasonCode::TlsTimeout,
-            format!("the TLS handshake with {host} did not finish within {timeout:?}"),
+            format!(
+                "the TLS handshake with {host} did not finish within {}",
+                FlagDuration(*timeout)
+            ),
         ),
         // Inside a tunnel, the peer that hung up is the proxy ending it.
         Handshake::Failed { .. } if proxy.is_some() && tls.peer_closed() => fail(
@@ -40,7 +44,7 @@ pub fn classify(host: &str, tls: &TlsObservation, proxy: Option<&ProxyUrl>) -> O
             "the server presented no certificate".into(),
         ),
         Handshake::Completed { public: Ok(()), .. } => {
-            Observation::pass(format!("trusted certificate for {host} from {issuer}"), elapsed)
+            StepVerdict::pass(format!("trusted certificate for {host} from {issuer}"), elapsed)
         }
         Handshake::Completed { public: Err(e), system } => {
             let (reason, message) = certificate_problem(host, &issuer, e, *system);

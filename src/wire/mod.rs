@@ -1,2 +1,4 @@
-//! Wire formats spoken by more than one part of amlprobe, each parsed in one place.
+//! Wire formats amlprobe speaks, each encoded and decoded in one place.
+
 pub mod http1;
+pub mod smb2;

@@ -1,7 +1,8 @@
-//! DNS: resolve a name's A and AAAA records, keeping the whole CNAME chain, and classify failures.
+//! DNS: resolve a name's A and AAAA records, keeping the whole CNAME chain, and record how a
+//! lookup failed in the resolver's terms (what it means is decided in `verdict::dns`).
 
 use super::SetupError;
-use crate::model::outcome::ReasonCode;
+use crate::model::duration::FlagDuration;
 use crate::report::schema::CnameLink;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
@@ -26,11 +27,68 @@ pub struct DnsAnswer {
     pub addresses: Vec<IpAddr>,
 }
 
+/// How a lookup failed, as the resolver (or the socket under it) put it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsFailureKind {
+    /// NXDOMAIN: the name does not exist.
+    NxDomain,
+    /// The name exists but has no A or AAAA records.
+    NoRecords,
+    /// SERVFAIL.
+    ServFail,
+    /// REFUSED.
+    Refused,
+    /// No answer before the deadline.
+    TimedOut,
+    /// No nameserver could be reached (ICMP errors, no route).
+    Unreachable,
+    /// The query could not be sent to any nameserver.
+    Unsendable,
+    /// The CNAME chain loops.
+    CnameLoop,
+    /// The CNAME chain is longer than resolvers follow.
+    ChainTooLong,
+    /// Anything else the resolver reported.
+    Other,
+}
+
+impl DnsFailureKind {
+    /// How much a failure says about the name, most first: when A and AAAA both fail, the
+    /// observation keeps the more telling one (NXDOMAIN over a timeout of the other family).
+    fn rank(self) -> u8 {
+        match self {
+            DnsFailureKind::NxDomain => 0,
+            DnsFailureKind::ServFail | DnsFailureKind::Refused => 1,
+            DnsFailureKind::TimedOut | DnsFailureKind::Unreachable => 2,
+            DnsFailureKind::Unsendable | DnsFailureKind::Other => 3,
+            DnsFailureKind::NoRecords | DnsFailureKind::CnameLoop | DnsFailureKind::ChainTooLong => 4,
+        }
+    }
+}
+
+/// A failed lookup: its kind and what was seen, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsFailure {
+    /// The kind.
+    pub kind: DnsFailureKind,
+    /// What happened, naming the name, record type and resolver where known.
+    pub detail: String,
+}
+
+impl DnsFailure {
+    fn new(kind: DnsFailureKind, detail: impl Into<String>) -> Self {
+        DnsFailure {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
 /// What resolving one name observed.
 #[derive(Debug, Clone)]
 pub struct DnsObservation {
     /// The answer, or why there is none.
-    pub result: Result<DnsAnswer, (ReasonCode, String)>,
+    pub result: Result<DnsAnswer, DnsFailure>,
     /// CNAME hops seen even when no address came back.
     pub partial_chain: Vec<CnameLink>,
     /// Time taken.
@@ -180,8 +238,11 @@ impl DnsProber {
                             if let Ok(mut dropped) = self.aaaa_dropped.lock() {
                                 dropped.push(host.to_string());
                             }
-                            let why = format!("no AAAA answer for {host} within {grace:?} of the A answer");
-                            Err((ReasonCode::DnsTimeout, why))
+                            let why = format!(
+                                "no AAAA answer for {host} within {} of the A answer",
+                                FlagDuration(grace)
+                            );
+                            Err(DnsFailure::new(DnsFailureKind::TimedOut, why))
                         }
                     }
                 } else {
@@ -215,21 +276,14 @@ impl DnsProber {
                 elapsed,
             };
         }
-        // Both families failed or were empty: report the most telling failure.
-        let rank = |r: ReasonCode| match r {
-            ReasonCode::DnsNxdomain => 0,
-            ReasonCode::DnsServfail | ReasonCode::DnsRefused => 1,
-            ReasonCode::DnsTimeout | ReasonCode::DnsUnreachable => 2,
-            ReasonCode::DnsError => 3,
-            _ => 4,
-        };
+        // Both families failed or were empty: keep the most telling failure.
         let mut failure = failures
             .into_iter()
-            .min_by_key(|(r, _)| rank(*r))
-            .unwrap_or((ReasonCode::DnsNoRecords, format!("{host} has no A or AAAA records")));
+            .min_by_key(|f| f.kind.rank())
+            .unwrap_or_else(|| DnsFailure::new(DnsFailureKind::NoRecords, format!("{host} has no A or AAAA records")));
         // hickory drops the chain when it gives up following it, and a recursive resolver
         // answers SERVFAIL for a loop: walking the chain tells which it was, and keeps it.
-        if matches!(failure.0, ReasonCode::DnsNoRecords | ReasonCode::DnsServfail) {
+        if matches!(failure.kind, DnsFailureKind::NoRecords | DnsFailureKind::ServFail) {
             let (walked, verdict) = self.walk_cnames(host, start + self.timeout).await;
             if walked.len() > partial_chain.len() {
                 partial_chain = walked;
@@ -246,7 +300,7 @@ impl DnsProber {
     /// Follows `host`'s CNAMEs with one CNAME query per hop until the chain ends, loops or
     /// reaches [`MAX_CNAME_HOPS`], within `deadline`; returns the chain and, for a loop or an
     /// over-long chain, the failure to report instead.
-    async fn walk_cnames(&self, host: &str, deadline: Instant) -> (Vec<CnameLink>, Option<(ReasonCode, String)>) {
+    async fn walk_cnames(&self, host: &str, deadline: Instant) -> (Vec<CnameLink>, Option<DnsFailure>) {
         let mut chain: Vec<CnameLink> = Vec::new();
         let mut current = host.trim_end_matches('.').to_ascii_lowercase();
         loop {
@@ -264,14 +318,14 @@ impl DnsProber {
                 let seen = |name: &str| chain.iter().any(|l| l.name.eq_ignore_ascii_case(name));
                 if seen(&target) {
                     let message = format!("the CNAME chain of {host} loops: {}", render_chain(&chain));
-                    return (chain, Some((ReasonCode::DnsCnameLoop, message)));
+                    return (chain, Some(DnsFailure::new(DnsFailureKind::CnameLoop, message)));
                 }
                 if chain.len() >= MAX_CNAME_HOPS {
                     let message = format!(
                         "the CNAME chain of {host} reaches {MAX_CNAME_HOPS} hops without an address, more than resolvers follow: {}",
                         render_chain(&chain)
                     );
-                    return (chain, Some((ReasonCode::DnsChainTooLong, message)));
+                    return (chain, Some(DnsFailure::new(DnsFailureKind::ChainTooLong, message)));
                 }
                 current = target;
             }
@@ -281,11 +335,11 @@ impl DnsProber {
         }
     }
 
-    async fn lookup(&self, fqdn: &str, rt: RecordType) -> Result<(Vec<CnameLink>, Vec<IpAddr>), (ReasonCode, String)> {
+    async fn lookup(&self, fqdn: &str, rt: RecordType) -> Result<(Vec<CnameLink>, Vec<IpAddr>), DnsFailure> {
         let host = fqdn.trim_end_matches('.');
         let unreachable = |why: &str| {
-            (
-                ReasonCode::DnsUnreachable,
+            DnsFailure::new(
+                DnsFailureKind::Unreachable,
                 format!("no {rt} query for {host} got through: {why}"),
             )
         };
@@ -301,17 +355,19 @@ impl DnsProber {
             biased;
             resolved = tokio::time::timeout(self.timeout, self.resolver.lookup(fqdn, rt)) => match resolved {
                 // hickory's own timeout and ours are the same deadline: one message for both.
-                Err(_) | Ok(Err(NetError::Timeout)) => (
-                    ReasonCode::DnsTimeout,
-                    format!("no {rt} answer for {host} within {:?}", self.timeout),
+                Err(_) | Ok(Err(NetError::Timeout)) => DnsFailure::new(
+                    DnsFailureKind::TimedOut,
+                    format!("no {rt} answer for {host} within {}", FlagDuration(self.timeout)),
                 ),
                 Ok(Err(e)) => classify(host, rt, &e, &self.nameservers),
                 Ok(Ok(lookup)) => return Ok(answer_of(&lookup)),
             },
             why = known_unreachable => return Err(unreachable(why)),
         };
-        if matches!(failure.0, ReasonCode::DnsTimeout | ReasonCode::DnsError)
-            && let Some(why) = self.servers_unreachable().await
+        if matches!(
+            failure.kind,
+            DnsFailureKind::TimedOut | DnsFailureKind::Unsendable | DnsFailureKind::Other
+        ) && let Some(why) = self.servers_unreachable().await
         {
             return Err(unreachable(why));
         }
@@ -418,31 +474,32 @@ fn unreachable_reason(server: SocketAddr, e: &io::Error) -> Option<String> {
     }
 }
 
-/// Maps a resolver error to a reason code and message.
-fn classify(host: &str, rt: RecordType, e: &NetError, nameservers: &[String]) -> (ReasonCode, String) {
+/// What a resolver error says.
+fn classify(host: &str, rt: RecordType, e: &NetError, nameservers: &[String]) -> DnsFailure {
+    use DnsFailureKind as K;
     if e.is_nx_domain() {
-        return (ReasonCode::DnsNxdomain, format!("{host} does not exist (NXDOMAIN)"));
+        return DnsFailure::new(K::NxDomain, format!("{host} does not exist (NXDOMAIN)"));
     }
     match e {
-        NetError::Dns(DnsError::NoRecordsFound(_)) => (ReasonCode::DnsNoRecords, format!("{host} has no {rt} records")),
-        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => (
-            ReasonCode::DnsServfail,
-            format!("the resolver answered SERVFAIL for {host} {rt}"),
-        ),
-        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => (
-            ReasonCode::DnsRefused,
-            format!("the resolver refused to answer for {host} {rt}"),
-        ),
-        NetError::Timeout => (ReasonCode::DnsTimeout, format!("no {rt} answer for {host} in time")),
+        NetError::Dns(DnsError::NoRecordsFound(_)) => {
+            DnsFailure::new(K::NoRecords, format!("{host} has no {rt} records"))
+        }
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => {
+            DnsFailure::new(K::ServFail, format!("the resolver answered SERVFAIL for {host} {rt}"))
+        }
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => {
+            DnsFailure::new(K::Refused, format!("the resolver refused to answer for {host} {rt}"))
+        }
+        NetError::Timeout => DnsFailure::new(K::TimedOut, format!("no {rt} answer for {host} in time")),
         // hickory gives up before sending when every socket fails (no route, refused).
-        NetError::NoConnections => (
-            ReasonCode::DnsError,
+        NetError::NoConnections => DnsFailure::new(
+            K::Unsendable,
             format!(
                 "could not send the {rt} query for {host} to any nameserver ({}): no route to them?",
                 nameservers.join(", ")
             ),
         ),
-        other => (ReasonCode::DnsError, format!("{rt} lookup of {host} failed: {other}")),
+        other => DnsFailure::new(K::Other, format!("{rt} lookup of {host} failed: {other}")),
     }
 }
 
@@ -450,7 +507,7 @@ fn classify(host: &str, rt: RecordType, e: &NetError, nameservers: &[String]) ->
 mod tests {
     use super::*;
 
-    fn reason(e: NetError) -> (ReasonCode, String) {
+    fn failure(e: NetError) -> DnsFailure {
         classify("ws.example", RecordType::A, &e, &["10.0.0.4:53".to_string()])
     }
 
@@ -510,20 +567,36 @@ mod tests {
     }
 
     #[test]
-    fn unsendable_queries_are_dns_error_naming_the_nameservers() {
-        let (code, message) = reason(NetError::NoConnections);
-        assert_eq!(code, ReasonCode::DnsError);
+    fn unsendable_queries_name_the_nameservers() {
+        let f = failure(NetError::NoConnections);
+        assert_eq!(f.kind, DnsFailureKind::Unsendable);
         assert!(
-            message.contains("10.0.0.4:53") && message.contains("no route"),
-            "{message}"
+            f.detail.contains("10.0.0.4:53") && f.detail.contains("no route"),
+            "{}",
+            f.detail
         );
     }
 
     #[test]
-    fn unexpected_resolver_failures_are_dns_error_not_a_verdict_about_the_name() {
-        let (code, message) = reason(NetError::Msg("malformed answer".into()));
-        assert_eq!(code, ReasonCode::DnsError);
-        assert!(message.contains("malformed answer"), "{message}");
-        assert_eq!(reason(NetError::Timeout).0, ReasonCode::DnsTimeout);
+    fn resolver_errors_keep_their_kind_and_words() {
+        let f = failure(NetError::Msg("malformed answer".into()));
+        assert_eq!(f.kind, DnsFailureKind::Other);
+        assert!(f.detail.contains("malformed answer"), "{}", f.detail);
+        assert_eq!(failure(NetError::Timeout).kind, DnsFailureKind::TimedOut);
+        assert_eq!(
+            failure(NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail))).kind,
+            DnsFailureKind::ServFail
+        );
+        assert_eq!(
+            failure(NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused))).kind,
+            DnsFailureKind::Refused
+        );
+    }
+
+    #[test]
+    fn the_more_telling_failure_of_two_families_ranks_first() {
+        assert!(DnsFailureKind::NxDomain.rank() < DnsFailureKind::TimedOut.rank());
+        assert!(DnsFailureKind::ServFail.rank() < DnsFailureKind::Other.rank());
+        assert!(DnsFailureKind::TimedOut.rank() < DnsFailureKind::NoRecords.rank());
     }
 }

@@ -8,52 +8,59 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 
-use crate::model::outcome::{ProbeStatus, ReasonCode};
+use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-/// What one step observed.
-#[derive(Debug, Clone)]
-pub struct Observation {
-    /// Pass, fail or inconclusive.
-    pub status: ProbeStatus,
-    /// Why it did not pass.
-    pub reason: Option<ReasonCode>,
-    /// Human detail.
-    pub message: String,
-    /// Time the step took.
-    pub elapsed: Duration,
+/// What a socket-level step (a TCP connect, a UDP exchange) saw, in the kernel's terms. What it
+/// means for the flow is decided in `verdict::socket`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketOutcome {
+    /// TCP: the handshake completed.
+    Connected,
+    /// UDP: this many bytes came back.
+    Replied(usize),
+    /// A TCP reset, or for UDP an ICMP port unreachable.
+    Refused,
+    /// No route to the peer's network (`ENETUNREACH`).
+    NetworkUnreachable,
+    /// The peer is unreachable (`EHOSTUNREACH`: ICMP host unreachable or no route).
+    HostUnreachable,
+    /// A local netfilter rule refused the packet (`EPERM` / `EACCES`).
+    LocalFirewall,
+    /// The kernel gave up (`ETIMEDOUT`).
+    KernelTimeout,
+    /// Nothing came back before our deadline.
+    Silent,
+    /// Any other socket error, with the OS's words.
+    Failed(String),
 }
 
-impl Observation {
-    /// A passing step.
-    pub fn pass(message: impl Into<String>, elapsed: Duration) -> Self {
-        Observation {
-            status: ProbeStatus::Pass,
-            reason: None,
-            message: message.into(),
-            elapsed,
+impl SocketOutcome {
+    /// The outcome an OS error stands for.
+    pub fn from_error(e: &io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused => SocketOutcome::Refused,
+            io::ErrorKind::NetworkUnreachable => SocketOutcome::NetworkUnreachable,
+            io::ErrorKind::HostUnreachable => SocketOutcome::HostUnreachable,
+            io::ErrorKind::PermissionDenied => SocketOutcome::LocalFirewall,
+            io::ErrorKind::TimedOut => SocketOutcome::KernelTimeout,
+            _ => SocketOutcome::Failed(e.to_string()),
         }
     }
+}
 
-    /// A failing step.
-    pub fn fail(reason: ReasonCode, message: impl Into<String>, elapsed: Duration) -> Self {
-        Observation {
-            status: ProbeStatus::Fail,
-            reason: Some(reason),
-            message: message.into(),
-            elapsed,
-        }
-    }
-
-    /// A step that could not conclude.
-    pub fn inconclusive(reason: ReasonCode, message: impl Into<String>, elapsed: Duration) -> Self {
-        Observation {
-            status: ProbeStatus::Inconclusive,
-            reason: Some(reason),
-            message: message.into(),
-            elapsed,
-        }
-    }
+/// One socket-level step against one peer.
+#[derive(Debug, Clone)]
+pub struct SocketObservation {
+    /// Who was contacted.
+    pub peer: SocketAddr,
+    /// What happened.
+    pub outcome: SocketOutcome,
+    /// The deadline that applied.
+    pub waited: Duration,
+    /// Time the step took.
+    pub elapsed: Duration,
 }
 
 /// Library setup errors: the run cannot start.

@@ -1,44 +1,30 @@
-//! TCP: connect to one address with a deadline and tell dropped, refused and unreachable apart.
+//! TCP: connect to one address with a deadline and record how the connection attempt ended.
 
-use super::Observation;
-use crate::model::outcome::ReasonCode;
+use super::{SocketObservation, SocketOutcome};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpSocket, TcpStream};
 
-/// Connects to `addr`; on success the stream is handed back for a TLS handshake.
-pub async fn connect(addr: SocketAddr, timeout: Duration) -> (Observation, Option<TcpStream>) {
+/// Connects to `addr`; on success the stream is handed back for the next step.
+pub async fn connect(addr: SocketAddr, timeout: Duration) -> (SocketObservation, Option<TcpStream>) {
     let start = Instant::now();
-    let socket = match new_socket(addr) {
-        Ok(s) => s,
-        Err(e) => {
-            return (
-                Observation::fail(
-                    ReasonCode::TcpError,
-                    format!("cannot create a socket: {e}"),
-                    start.elapsed(),
-                ),
-                None,
-            );
-        }
+    let (outcome, stream) = match new_socket(addr) {
+        Err(e) => (SocketOutcome::Failed(format!("cannot create a socket: {e}")), None),
+        Ok(socket) => match tokio::time::timeout(timeout, socket.connect(addr)).await {
+            Ok(Ok(stream)) => (SocketOutcome::Connected, Some(stream)),
+            Ok(Err(e)) => (SocketOutcome::from_error(&e), None),
+            Err(_) => (SocketOutcome::Silent, None),
+        },
     };
-    match tokio::time::timeout(timeout, socket.connect(addr)).await {
-        Ok(Ok(stream)) => (
-            Observation::pass(format!("connected to {addr}"), start.elapsed()),
-            Some(stream),
-        ),
-        Ok(Err(e)) => (classify(addr, &e, start.elapsed()), None),
-        Err(_) => (
-            Observation::fail(
-                ReasonCode::TcpTimeout,
-                format!("no answer from {addr} within {timeout:?}: packets are silently dropped"),
-                start.elapsed(),
-            ),
-            None,
-        ),
-    }
+    let observed = SocketObservation {
+        peer: addr,
+        outcome,
+        waited: timeout,
+        elapsed: start.elapsed(),
+    };
+    (observed, stream)
 }
 
 fn new_socket(addr: SocketAddr) -> io::Result<TcpSocket> {
@@ -50,55 +36,32 @@ fn new_socket(addr: SocketAddr) -> io::Result<TcpSocket> {
     Ok(TcpSocket::from_std_stream(std::net::TcpStream::from(s)))
 }
 
-fn classify(addr: SocketAddr, e: &io::Error, elapsed: Duration) -> Observation {
-    use io::ErrorKind::{ConnectionRefused, HostUnreachable, NetworkUnreachable, PermissionDenied, TimedOut};
-    let (reason, message) = match e.kind() {
-        ConnectionRefused => (
-            ReasonCode::TcpRefused,
-            format!("{addr} refused the connection (TCP reset)"),
-        ),
-        NetworkUnreachable => (
-            ReasonCode::TcpUnreachable,
-            format!("no route to the network of {addr} from this host"),
-        ),
-        HostUnreachable => (
-            ReasonCode::TcpUnreachable,
-            format!("{addr} is unreachable (ICMP unreachable or no route)"),
-        ),
-        // EPERM / EACCES from connect(): a local netfilter rule said no.
-        PermissionDenied => (
-            ReasonCode::TcpUnreachable,
-            format!("a firewall rule on this host blocks connections to {addr}"),
-        ),
-        TimedOut => (ReasonCode::TcpTimeout, format!("connecting to {addr} timed out")),
-        _ => (ReasonCode::TcpError, format!("connecting to {addr} failed: {e}")),
-    };
-    Observation::fail(reason, message, elapsed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reason(errno: i32) -> Option<ReasonCode> {
-        let addr: SocketAddr = "10.0.0.4:443".parse().unwrap();
-        classify(addr, &io::Error::from_raw_os_error(errno), Duration::ZERO).reason
+    #[test]
+    fn connect_errors_keep_what_the_kernel_said() {
+        let outcome = |errno| SocketOutcome::from_error(&io::Error::from_raw_os_error(errno));
+        assert_eq!(outcome(111), SocketOutcome::Refused); // ECONNREFUSED
+        assert_eq!(outcome(101), SocketOutcome::NetworkUnreachable); // ENETUNREACH
+        assert_eq!(outcome(113), SocketOutcome::HostUnreachable); // EHOSTUNREACH
+        assert_eq!(outcome(1), SocketOutcome::LocalFirewall); // EPERM: a local firewall rule
+        assert_eq!(outcome(110), SocketOutcome::KernelTimeout); // ETIMEDOUT
+        assert!(matches!(outcome(99), SocketOutcome::Failed(m) if m.contains("address"))); // EADDRNOTAVAIL
     }
 
-    #[test]
-    fn connect_errors_map_to_their_reason() {
-        assert_eq!(reason(111), Some(ReasonCode::TcpRefused)); // ECONNREFUSED
-        assert_eq!(reason(101), Some(ReasonCode::TcpUnreachable)); // ENETUNREACH
-        assert_eq!(reason(113), Some(ReasonCode::TcpUnreachable)); // EHOSTUNREACH
-        assert_eq!(reason(1), Some(ReasonCode::TcpUnreachable)); // EPERM: a local firewall rule
-        assert_eq!(reason(110), Some(ReasonCode::TcpTimeout)); // ETIMEDOUT from the kernel
-    }
-
-    #[test]
-    fn other_connect_errors_are_tcp_error_with_the_os_message() {
-        let addr: SocketAddr = "10.0.0.4:443".parse().unwrap();
-        let o = classify(addr, &io::Error::from_raw_os_error(99), Duration::ZERO); // EADDRNOTAVAIL
-        assert_eq!(o.reason, Some(ReasonCode::TcpError));
-        assert!(o.message.contains("10.0.0.4:443"), "{}", o.message);
+    #[tokio::test]
+    async fn a_closed_loopback_port_is_refused_and_an_open_one_connects() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let (o, stream) = connect(open, Duration::from_secs(2)).await;
+        assert_eq!(o.outcome, SocketOutcome::Connected);
+        assert!(stream.is_some());
+        drop(listener);
+        let (o, stream) = connect(open, Duration::from_secs(2)).await;
+        assert_eq!(o.outcome, SocketOutcome::Refused);
+        assert!(stream.is_none());
+        assert_eq!(o.peer, open);
     }
 }

@@ -1,48 +1,24 @@
-//! UDP: send one datagram and wait for a reply. Silence proves nothing (many services ignore
-//! unknown datagrams), so only a reply passes and only an ICMP unreachable fails.
+//! UDP: send one datagram and wait for a reply, recording a reply, an ICMP error or silence.
 
-use super::Observation;
-use crate::model::outcome::ReasonCode;
+use super::{SocketObservation, SocketOutcome};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 /// Probes `addr` with a small datagram.
-pub async fn probe(addr: SocketAddr, timeout: Duration) -> Observation {
+pub async fn probe(addr: SocketAddr, timeout: Duration) -> SocketObservation {
     let start = Instant::now();
-    match tokio::time::timeout(timeout, exchange(addr)).await {
-        Ok(Ok(n)) => Observation::pass(format!("{addr} replied with {n} bytes"), start.elapsed()),
-        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Observation::fail(
-            ReasonCode::UdpRefused,
-            format!("{addr} answered with ICMP port unreachable: nothing listens there or a firewall rejects it"),
-            start.elapsed(),
-        ),
-        // Routing or a local firewall said no.
-        Ok(Err(e))
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable | io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            Observation::fail(
-                ReasonCode::UdpRefused,
-                format!("{addr} is unreachable: {e}"),
-                start.elapsed(),
-            )
-        }
-        Ok(Err(e)) => Observation::inconclusive(
-            ReasonCode::UdpNoReply,
-            format!("sending to {addr} failed: {e}"),
-            start.elapsed(),
-        ),
-        Err(_) => Observation::inconclusive(
-            ReasonCode::UdpNoReply,
-            format!(
-                "no reply from {addr} within {timeout:?} (--udp-timeout); UDP services often stay silent, so this is not proof of a block"
-            ),
-            start.elapsed(),
-        ),
+    let outcome = match tokio::time::timeout(timeout, exchange(addr)).await {
+        Ok(Ok(n)) => SocketOutcome::Replied(n),
+        Ok(Err(e)) => SocketOutcome::from_error(&e),
+        Err(_) => SocketOutcome::Silent,
+    };
+    SocketObservation {
+        peer: addr,
+        outcome,
+        waited: timeout,
+        elapsed: start.elapsed(),
     }
 }
 

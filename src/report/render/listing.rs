@@ -132,7 +132,7 @@ pub fn to_text(listing: &[SuiteListing]) -> String {
                                 format!("{}/{}{app}{via}", c.protocol.as_str(), c.port)
                             })
                             .collect();
-                        let expect = format!("{:?}", t.expect).to_lowercase();
+                        let expect = t.expect.as_str();
                         let _ = writeln!(
                             out,
                             "      probe {} dns(expect {expect}) {}",
