@@ -1,5 +1,5 @@
 //! The `amlprobe` binary; everything lives in the library.
 
 fn main() -> std::process::ExitCode {
-    amlprobe::cmd::main()
+    amlprobe::main()
 }

@@ -95,7 +95,7 @@ impl Target {
     }
 
     /// Whether `check` is on the real path of its port.
-    pub fn is_real(&self, check: &Check) -> bool {
+    pub fn is_real(&self, check: Check) -> bool {
         check.route == self.real_route(check.port, check.protocol)
     }
 
@@ -105,7 +105,7 @@ impl Target {
     pub fn dns_counts(&self) -> bool {
         self.expect == Expectation::Private
             || self.checks.is_empty()
-            || self.checks.iter().any(|c| c.route == Route::Direct && self.is_real(c))
+            || self.checks.iter().any(|c| c.route == Route::Direct && self.is_real(*c))
     }
 }
 

@@ -169,6 +169,7 @@ pub async fn run_once(
         },
         summary: Summary::of(&flow_reports),
         root_causes,
+        reasons: report::glossary(&flow_reports, &catalog.hints),
         flows: flow_reports,
         resolver_comparison,
     })
@@ -177,6 +178,7 @@ pub async fn run_once(
 impl SaveError {
     /// A report that could not be written after a complete run is an I/O failure, not a usage
     /// error: the target was checked before probing.
+    #[allow(clippy::unused_self, reason = "every error type answers exit_code() alike")]
     pub fn exit_code(&self) -> u8 {
         crate::report::exit::INTERNAL
     }

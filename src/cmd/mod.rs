@@ -266,7 +266,6 @@ fn serve(args: ServeArgs) -> Result<u8, Failure> {
     });
     runtime.block_on(serve::serve(
         serve::ServeConfig {
-            listen,
             interval,
             jitter,
             report,

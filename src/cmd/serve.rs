@@ -64,8 +64,6 @@ impl std::fmt::Debug for ReportAccess {
 /// How `serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Address of the HTTP endpoints.
-    pub listen: SocketAddr,
     /// Time between runs.
     pub interval: Duration,
     /// Random spread added to the first run and to every wait.

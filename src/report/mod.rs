@@ -6,11 +6,13 @@ pub mod schema;
 pub mod store;
 
 pub use schema::{
-    DirectPath, FlowReport, HostInfo, ProbeKind, ProbeReport, Report, SCHEMA_VERSION, Settings, Summary, Tool,
+    DirectPath, FlowReport, HostInfo, ProbeKind, ProbeReport, ReasonText, Report, SCHEMA_VERSION, Settings, Summary,
+    Tool,
 };
 
-use crate::model::outcome::FlowStatus;
-pub use crate::report::schema::RootCause;
+use crate::model::outcome::{FlowStatus, ReasonCode};
+use crate::model::suite::ReasonHint;
+use std::collections::BTreeMap;
 
 /// Process exit codes (documented in the README).
 pub mod exit {
@@ -37,6 +39,27 @@ impl ProbeKind {
             ProbeKind::Smb => "smb",
         }
     }
+}
+
+/// The explanations of every reason code `flows` use, on the flow, a probe or the direct path.
+pub fn glossary(flows: &[FlowReport], hints: &BTreeMap<ReasonCode, ReasonHint>) -> BTreeMap<ReasonCode, ReasonText> {
+    let used = flows.iter().flat_map(|f| {
+        f.probes
+            .iter()
+            .map(|p| p.reason)
+            .chain([f.reason, f.direct_path.as_ref().and_then(|d| d.reason)])
+            .flatten()
+    });
+    used.filter_map(|code| {
+        let h = hints.get(&code)?;
+        let text = ReasonText {
+            summary: h.summary.clone(),
+            cause: h.cause.clone(),
+            learn: h.learn.clone(),
+        };
+        Some((code, text))
+    })
+    .collect()
 }
 
 impl Report {
@@ -178,8 +201,34 @@ pub(crate) mod test_support {
                 flows: vec!["w.blob".into()],
                 probes: 1,
             }],
+            reasons: glossary(&flows, &crate::model::suite::Catalog::builtin().unwrap().hints),
             flows,
             resolver_comparison: None,
         }
+    }
+
+    #[test]
+    fn the_glossary_explains_each_code_the_report_uses_and_no_other() {
+        let hints = crate::model::suite::Catalog::builtin().unwrap().hints;
+        let mut flows = sample_report().flows;
+        flows[0].direct_path = Some(DirectPath {
+            status: FlowStatus::Blocked,
+            reason: Some(ReasonCode::ProxyDenied),
+        });
+        flows[1].probes[0].reason = Some(ReasonCode::DnsWrongIp);
+        let glossary = glossary(&flows, &hints);
+        let codes: Vec<ReasonCode> = glossary.keys().copied().collect();
+        assert_eq!(
+            codes,
+            [ReasonCode::DnsWrongIp, ReasonCode::TcpTimeout, ReasonCode::ProxyDenied]
+                .into_iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        let tcp = &glossary[&ReasonCode::TcpTimeout];
+        assert_eq!(tcp.summary, hints[&ReasonCode::TcpTimeout].summary);
+        assert_eq!(tcp.cause, hints[&ReasonCode::TcpTimeout].cause);
+        assert!(!tcp.cause.is_empty());
     }
 }

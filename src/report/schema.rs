@@ -10,6 +10,7 @@ use crate::model::suite::{Direction, Expectation, FlowSpec, Protocol};
 use crate::plan::Route;
 use schemars::JsonSchema;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Bumped on any incompatible change to the JSON shape.
@@ -41,6 +42,21 @@ pub struct Report {
     pub flows: Vec<FlowReport>,
     /// Each probed name through each resolver (`--compare-resolvers`; null otherwise).
     pub resolver_comparison: Option<Vec<Comparison>>,
+    /// What each reason code that appears in this report means, so the report explains itself
+    /// wherever it is read (`probes/hints.toml`).
+    pub reasons: BTreeMap<ReasonCode, ReasonText>,
+}
+
+/// The explanation of one reason code.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ReasonText {
+    /// One line: what was observed.
+    pub summary: String,
+    /// What usually causes it.
+    pub cause: String,
+    /// A Microsoft Learn page about it.
+    pub learn: Option<String>,
 }
 
 /// Tool identity.

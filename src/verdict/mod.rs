@@ -136,7 +136,7 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
                 },
                 ..Default::default()
             };
-            let real_checks = || targets.iter().flat_map(|t| t.checks.iter().filter(|c| t.is_real(c)));
+            let real_checks = || targets.iter().flat_map(|t| t.checks.iter().filter(|c| t.is_real(**c)));
             let proxied = real_checks().any(|c| c.route == Route::Proxy);
             report.path = if proxied { Route::Proxy } else { Route::Direct };
             // Ports whose scheme has no proxy go direct even in a proxied flow (plain HTTP
@@ -289,7 +289,7 @@ fn target_probes(
         out.push((with_hint(dns_probe, None), target.dns_counts()));
     }
     for check in &target.checks {
-        let counts = target.is_real(check);
+        let counts = target.is_real(*check);
         let keys: Vec<Option<IpAddr>> = match check.route {
             Route::Direct => addresses
                 .iter()

@@ -429,7 +429,13 @@ fn flow_section<'a>(report: &Report, flow: &'a FlowReport, shown: &mut FixesShow
         escape(&flow.id),
         escape(&flow.title),
         if flow.required { "" } else { " (optional)" },
-        flow.reason.map_or("", |r| r.as_str())
+        flow.reason.map_or(String::new(), |r| {
+            if report.reasons.contains_key(&r) {
+                format!("<a href=\"#reason-{0}\">{0}</a>", r.as_str())
+            } else {
+                r.as_str().to_string()
+            }
+        })
     );
     let _ = writeln!(out, "<p class=\"why\">{}</p>", escape(&flow.message));
     if let Some(hint) = &flow.hint {
@@ -480,6 +486,27 @@ fn flow_section<'a>(report: &Report, flow: &'a FlowReport, shown: &mut FixesShow
     out.push_str("</dl>\n");
     probes(report, flow, out);
     out.push_str("</details>\n");
+}
+
+/// What each reason code on the page means and what usually causes it.
+fn reason_glossary(report: &Report, out: &mut String) {
+    if report.reasons.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"reasons\">\n<h2>Reason codes</h2>\n<dl class=\"reasons\">\n");
+    for (code, text) in &report.reasons {
+        let mut meaning = format!("{} Usually: {}", text.summary, text.cause);
+        if let Some(url) = &text.learn {
+            meaning.push_str(&format!(" ({url})"));
+        }
+        let _ = writeln!(
+            out,
+            "<dt id=\"reason-{0}\"><code>{0}</code></dt>\n<dd>{1}</dd>",
+            code.as_str(),
+            fix(&meaning)
+        );
+    }
+    out.push_str("</dl>\n</section>\n");
 }
 
 fn resolvers(report: &Report, out: &mut String) {
@@ -558,6 +585,7 @@ pub fn render(report: &Report) -> String {
     }
     body.push_str("</div>\n</section>\n");
     resolvers(report, &mut body);
+    reason_glossary(report, &mut body);
     let _ = writeln!(
         body,
         "<footer>amlprobe {} · report schema {} · a self-contained page: it loads nothing</footer>",
@@ -798,6 +826,25 @@ pub(crate) mod tests {
             "no filter for a status nobody has"
         );
         assert!(tags(&html, "details").iter().all(|t| !t.contains(" open")));
+    }
+
+    #[test]
+    fn a_failing_flow_links_its_reason_to_the_glossary() {
+        let html = render(&sample_report());
+        assert!(
+            html.contains("<a href=\"#reason-tcp_timeout\">tcp_timeout</a>"),
+            "the reason links to its explanation"
+        );
+        let entry = html
+            .split("<dt id=\"reason-tcp_timeout\">")
+            .nth(1)
+            .expect("a glossary entry for tcp_timeout");
+        let dd = entry.split("</dd>").next().unwrap();
+        assert!(dd.contains("Usually: "), "{dd}");
+        assert!(
+            !html.contains("id=\"reason-dns_nxdomain\""),
+            "only codes the report uses"
+        );
     }
 
     /// Every built-in flow of every suite, each failing with the longest details a probe
