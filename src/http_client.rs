@@ -5,21 +5,22 @@
 //! Errors say what failed, never what was sent, so a bearer token in a header cannot end up in one.
 
 use crate::engine::probe::dns::DnsProber;
-use crate::engine::probe::http::parse_head;
 use crate::model::duration::FlagDuration;
 use crate::model::proxy::ProxySettings;
+use crate::wire::http1::{self, HeadError};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-/// Answers larger than this are cut off: a workspace or endpoint document is a few KiB.
-const MAX_RESPONSE: u64 = 2 * 1024 * 1024;
+/// Bodies larger than this are cut off: a workspace or endpoint document is a few KiB.
+const MAX_BODY: u64 = 2 * 1024 * 1024;
 
 /// An `http://` or `https://` URL, split for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,18 +175,19 @@ impl Client {
     /// Sends `request` and reads the whole answer within `timeout`.
     pub async fn send(&self, request: Request<'_>, timeout: Duration) -> Result<Response, String> {
         let url = request.url;
-        match tokio::time::timeout(timeout, self.exchange(&request)).await {
-            Err(_) => Err(format!(
+        let deadline = Instant::now() + timeout;
+        match tokio::time::timeout_at(deadline, self.exchange(&request, deadline)).await {
+            Err(_) | Ok(Err(Failure::Late)) => Err(format!(
                 "{} did not answer within {}",
                 url.origin(),
                 FlagDuration(timeout)
             )),
-            Ok(Err(e)) => Err(format!("{}: {e}", url.origin())),
+            Ok(Err(Failure::Said(e))) => Err(format!("{}: {e}", url.origin())),
             Ok(Ok(r)) => Ok(r),
         }
     }
 
-    async fn exchange(&self, request: &Request<'_>) -> Result<Response, String> {
+    async fn exchange(&self, request: &Request<'_>, deadline: Instant) -> Result<Response, Failure> {
         let url = request.url;
         let proxy = if url.tls {
             self.proxies.for_host(&url.host, true)
@@ -214,7 +216,11 @@ impl Client {
             )
             .await;
             if !tunnel.opened() {
-                return Err(crate::verdict::proxy::classify_tunnel(proxy, &url.host, url.port, &tunnel).message);
+                return Err(
+                    crate::verdict::proxy::classify_tunnel(proxy, &url.host, url.port, &tunnel)
+                        .message
+                        .into(),
+                );
             }
         }
         let mut head = format!(
@@ -239,10 +245,10 @@ impl Client {
             let name = ServerName::try_from(url.host.clone()).map_err(|e| e.to_string())?;
             let connector = self.tls.as_ref().ok_or("this client speaks plain HTTP only")?;
             let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
-            roundtrip(&mut tls, head.as_bytes()).await
+            roundtrip(&mut tls, head.as_bytes(), deadline).await
         } else {
             let mut tcp = tcp;
-            roundtrip(&mut tcp, head.as_bytes()).await
+            roundtrip(&mut tcp, head.as_bytes(), deadline).await
         }
     }
 
@@ -259,22 +265,46 @@ impl Client {
     }
 }
 
-async fn roundtrip<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, request: &[u8]) -> Result<Response, String> {
+/// Why an exchange failed: its deadline passed, or anything else, in words.
+enum Failure {
+    Late,
+    Said(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Said(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::Said(message.to_string())
+    }
+}
+
+async fn roundtrip<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &[u8],
+    deadline: Instant,
+) -> Result<Response, Failure> {
     stream.write_all(request).await.map_err(|e| e.to_string())?;
     stream.flush().await.map_err(|e| e.to_string())?;
+    // Buffered: the body is read next from the same buffer.
+    let mut stream = BufReader::new(stream);
+    let head = match http1::read_response(&mut stream, deadline).await {
+        Ok(head) => head,
+        Err(HeadError::TimedOut) => return Err(Failure::Late),
+        Err(e) => return Err(e.to_string().into()),
+    };
     let mut raw = Vec::new();
-    match stream.take(MAX_RESPONSE).read_to_end(&mut raw).await {
+    match stream.take(MAX_BODY).read_to_end(&mut raw).await {
         Ok(_) => {}
         // Servers often close without TLS close_notify; what arrived is still the answer.
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
-        Err(e) => return Err(e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        Err(e) => return Err(e.to_string().into()),
     }
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("the answer is not HTTP")?;
-    let head = parse_head(&raw[..split + 4]).map_err(|e| e.to_string())?;
-    let body = String::from_utf8_lossy(&raw[split + 4..]).into_owned();
+    let body = String::from_utf8_lossy(&raw).into_owned();
     let chunked = head
         .header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -390,5 +420,37 @@ mod tests {
         let requests = server.await.unwrap();
         assert!(requests[0].starts_with("GET /x?y=1 HTTP/1.1\r\n") && requests[0].contains("Metadata: true"));
         assert!(requests[1].contains("Content-Length: 3") && requests[1].ends_with("\r\n\r\na=b"));
+    }
+
+    #[tokio::test]
+    async fn an_endless_or_stalled_head_ends_the_request() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _server = tokio::spawn(async move {
+            let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
+            endless.resize(http1::MAX_HEAD_BYTES + 1, b'a');
+            for reply in [endless, b"HTTP/1.1 200 OK\r\n".to_vec()] {
+                let (mut s, _) = listener.accept().await.unwrap();
+                assert!(s.read(&mut [0u8; 4096]).await.unwrap() > 0);
+                s.write_all(&reply).await.unwrap();
+                // Held open: only the head's own limits can end the request.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    drop(s);
+                });
+            }
+        });
+        let client = Client::plain();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let get = || Request {
+            method: "GET",
+            url: &url,
+            headers: vec![],
+            body: None,
+        };
+        let e = client.send(get(), Duration::from_secs(2)).await.unwrap_err();
+        assert!(e.ends_with("the HTTP head did not end within 8192 bytes"), "{e}");
+        let e = client.send(get(), Duration::from_millis(200)).await.unwrap_err();
+        assert!(e.ends_with("did not answer within 200ms"), "{e}");
     }
 }

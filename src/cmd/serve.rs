@@ -11,16 +11,15 @@ use crate::model::suite::Catalog;
 use crate::report::Report;
 use crate::report::render::prometheus::{self, Exposition};
 use crate::runner;
+use crate::wire::http1::{self, HeadError};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-/// Largest request head read; anything longer is answered 431.
-const MAX_REQUEST: usize = 8 * 1024;
 /// From accept to a complete request head. Real clients (kubelet, Prometheus, curl) send theirs
 /// at once; well under the kubelet's 5 s probe timeout, so an idle client never outlives it.
 const HEAD_DEADLINE: Duration = Duration::from_secs(2);
@@ -339,39 +338,6 @@ struct Request {
     authorization: Option<String>,
 }
 
-/// The request, once the head is complete; `Err` with a status when it can never be. Lines end
-/// in CRLF: a bare LF is answered 400 at once rather than waited on.
-fn parse_head(head: &[u8]) -> Result<Option<Request>, u16> {
-    if head
-        .iter()
-        .enumerate()
-        .any(|(i, b)| *b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
-    {
-        return Err(400);
-    }
-    let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if head.len() >= MAX_REQUEST { Err(431) } else { Ok(None) };
-    };
-    let text = std::str::from_utf8(&head[..end]).map_err(|_| 400u16)?;
-    let mut lines = text.split("\r\n");
-    let mut parts = lines.next().unwrap_or("").split(' ');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(method), Some(target), Some(version), None) if version.starts_with("HTTP/1.") => {
-            let path = target.split('?').next().unwrap_or("").to_string();
-            let authorization = lines
-                .filter_map(|l| l.split_once(':'))
-                .find(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
-                .map(|(_, value)| value.trim().to_string());
-            Ok(Some(Request {
-                method: method.to_string(),
-                path,
-                authorization,
-            }))
-        }
-        _ => Err(400),
-    }
-}
-
 /// Whether `authorization` carries `Bearer <token>`, compared in constant time: the time taken
 /// depends on the token's length only, never on how much of it a guess got right.
 fn bearer_matches(token: &[u8], authorization: Option<&str>) -> bool {
@@ -512,29 +478,23 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// Reads the request head until it is complete or can never be, by [`HEAD_DEADLINE`] after
-/// `accepted`; `None` when the client closed or missed the deadline.
-async fn read_request(stream: &mut TcpStream, accepted: tokio::time::Instant) -> Option<Result<Request, u16>> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    let read = async {
-        loop {
-            match parse_head(&head) {
-                Ok(Some(request)) => return Some(Ok(request)),
-                Ok(None) => {}
-                Err(status) => return Some(Err(status)),
-            }
-            let n = stream.read(&mut buf).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            head.extend_from_slice(&buf[..n.min(MAX_REQUEST - head.len().min(MAX_REQUEST))]);
-        }
-    };
-    tokio::time::timeout_at(accepted + HEAD_DEADLINE, read)
-        .await
-        .ok()
-        .flatten()
+/// Reads the request head by [`HEAD_DEADLINE`] after `accepted`: `Err` with the status to answer
+/// when it is too large (431, over `http1::MAX_HEAD_BYTES`) or malformed (400, at once for a
+/// bare LF); `None` when the client closed or missed the deadline.
+async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    accepted: tokio::time::Instant,
+) -> Option<Result<Request, u16>> {
+    match http1::read_request(stream, accepted + HEAD_DEADLINE).await {
+        Ok(head) => Some(Ok(Request {
+            path: head.target.split('?').next().unwrap_or("").to_string(),
+            authorization: head.header("authorization").map(str::to_string),
+            method: head.method,
+        })),
+        Err(HeadError::TooLarge { .. } | HeadError::TooManyHeaders) => Some(Err(431)),
+        Err(HeadError::Malformed(_)) => Some(Err(400)),
+        Err(HeadError::TimedOut | HeadError::Closed | HeadError::Io(_)) => None,
+    }
 }
 
 async fn handle(
@@ -543,7 +503,8 @@ async fn handle(
     accepted: tokio::time::Instant,
     answering: impl FnOnce(),
 ) -> std::io::Result<()> {
-    let Some(request) = read_request(&mut stream, accepted).await else {
+    // Buffered: what follows the head is never read, so reading past it costs nothing.
+    let Some(request) = read_request(&mut BufReader::new(&mut stream), accepted).await else {
         return Ok(());
     };
     answering();
@@ -596,25 +557,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn request_heads_parse_or_fail_cleanly() {
+    async fn answer_to(raw: &[u8]) -> Option<Result<Request, u16>> {
+        read_request(&mut &raw[..], tokio::time::Instant::now()).await
+    }
+
+    #[tokio::test]
+    async fn request_heads_are_answered_or_refused_with_a_status() {
         assert_eq!(
-            parse_head(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Ok(Some(request("GET", "/metrics", None)))
+            answer_to(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await,
+            Some(Ok(request("GET", "/metrics", None)))
         );
         assert_eq!(
-            parse_head(b"GET /report?x=1 HTTP/1.0\r\nauthorization:  Bearer abc \r\n\r\n"),
-            Ok(Some(request("GET", "/report", Some("Bearer abc"))))
+            answer_to(b"GET /report?x=1 HTTP/1.0\r\nauthorization:  Bearer abc \r\n\r\n").await,
+            Some(Ok(request("GET", "/report", Some("Bearer abc"))))
         );
-        assert_eq!(parse_head(b"GET /metrics HTTP/1.1\r\nHost"), Ok(None));
-        assert_eq!(parse_head(b"\x16\x03\x01\x02\x00\r\n\r\n"), Err(400));
-        assert_eq!(parse_head(b"GET /\r\n\r\n"), Err(400));
-        assert_eq!(parse_head(&vec![b'a'; MAX_REQUEST]), Err(431));
-        // A bare LF anywhere is refused at once, not waited on for a CRLF CRLF that won't come.
-        assert_eq!(parse_head(b"GET /healthz HTTP/1.1\n"), Err(400));
-        assert_eq!(parse_head(b"GET /healthz HTTP/1.1\r\nHost: x\n"), Err(400));
-        assert_eq!(parse_head(b"\n"), Err(400));
-        assert_eq!(parse_head(b"GET /healthz HTTP/1.1\r"), Ok(None));
+        assert_eq!(answer_to(b"GET /metrics HTTP/1.1\r\nHost").await, None);
+        assert_eq!(answer_to(b"\x16\x03\x01\x02\x00\r\n\r\n").await, Some(Err(400)));
+        assert_eq!(answer_to(b"GET /\r\n\r\n").await, Some(Err(400)));
+        assert_eq!(answer_to(b"GET /healthz HTTP/1.1\r\nHost: x\n").await, Some(Err(400)));
+        assert_eq!(answer_to(&vec![b'a'; http1::MAX_HEAD_BYTES]).await, Some(Err(431)));
+        let crowded = format!("GET / HTTP/1.1\r\n{}\r\n", "a: b\r\n".repeat(http1::MAX_HEADERS + 1));
+        assert_eq!(answer_to(crowded.as_bytes()).await, Some(Err(431)));
     }
 
     #[test]

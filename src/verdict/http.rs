@@ -70,12 +70,13 @@ pub fn classify_proxied_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::probe::http::{HeadTooLarge, parse_head};
+    use crate::engine::probe::http::HeadTooLarge;
+    use crate::wire::http1::parse_response;
     use std::time::Duration;
 
     fn answered(raw: &[u8]) -> Exchange {
         Exchange {
-            response: Ok(parse_head(raw).unwrap()),
+            response: Ok(parse_response(raw).unwrap()),
             elapsed: Duration::ZERO,
         }
     }

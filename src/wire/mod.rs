@@ -1,3 +1,4 @@
-//! Wire formats the probes speak, encoded and decoded without I/O.
+//! Wire formats amlprobe speaks, each encoded and decoded in one place.
 
+pub mod http1;
 pub mod smb2;

@@ -1,10 +1,12 @@
 //! Through an HTTP proxy: open a CONNECT tunnel and record the proxy's answer; what the answer
 //! means is decided in `verdict::proxy`.
 
-use super::http::{self, ResponseHead};
+use super::http::{HeadTooLarge, ResponseHead};
 use crate::model::proxy::ProxyUrl;
-use std::time::{Duration, Instant};
+use crate::wire::http1::{self, HeadError};
+use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// How the proxy answered CONNECT.
 #[derive(Debug, Clone)]
@@ -48,6 +50,7 @@ pub async fn connect_tunnel(
     timeout: Duration,
 ) -> TunnelObservation {
     let start = Instant::now();
+    let deadline = start + timeout;
     let auth = proxy
         .authorization()
         .map(|a| format!("Proxy-Authorization: {a}\r\n"))
@@ -59,12 +62,17 @@ pub async fn connect_tunnel(
     let io = async {
         use tokio::io::AsyncWriteExt;
         stream.write_all(request.as_bytes()).await?;
-        http::read_head(stream).await
+        // Unbuffered: the bytes after the head belong to the tunnel.
+        http1::read_response(stream, deadline).await
     };
-    let answer = match tokio::time::timeout(timeout, io).await {
-        Err(_) => TunnelAnswer::TimedOut(timeout),
-        Ok(Err(e)) => TunnelAnswer::Invalid(e.to_string()),
-        Ok(Ok(head)) => {
+    let answer = match tokio::time::timeout_at(deadline, io)
+        .await
+        .unwrap_or(Err(HeadError::TimedOut))
+    {
+        Err(HeadError::TimedOut) => TunnelAnswer::TimedOut(timeout),
+        Err(HeadError::TooLarge { status }) => TunnelAnswer::Invalid(HeadTooLarge::seen(status).to_string()),
+        Err(e) => TunnelAnswer::Invalid(e.to_string()),
+        Ok(head) => {
             let page = answers_like_a_web_server(&head, stream);
             TunnelAnswer::Answered { head, page }
         }
