@@ -1,9 +1,14 @@
 //! HTTP/1 message heads (RFC 9112), read and parsed the same way for everyone: the probes and
 //! their CONNECT tunnels and the discovery client read response heads, `serve` reads request
-//! heads. A head is read with a byte cap and the caller's deadline, and refused rather than
-//! guessed at when it is malformed: lines end in CRLF, header names are tokens (so an obs-fold
-//! line or a space before the colon is refused), values carry no control characters, and there
+//! heads. A head is read with a byte cap and the caller's deadline; lines end in CRLF and there
 //! are at most [`MAX_HEADERS`] header lines.
+//!
+//! Requests are refused when malformed (header names are tokens, so an obs-fold line or a space
+//! before the colon is refused; values carry no control characters): `serve` must not guess at
+//! what a client meant. Responses are read the way clients read them: a header line that is not
+//! `name: value` or carries a control character is skipped and the head decoded lossily, since a
+//! probed peer that answers with a quirky header still answered, and its verdict must not turn
+//! on a header amlprobe never needed.
 
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -133,7 +138,8 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant) -> R
 
 /// Parses a complete response head: `HTTP/1.x NNN reason`, headers, empty line.
 pub fn parse_response(raw: &[u8]) -> Result<ResponseHead, HeadError> {
-    let (start, headers) = split_head(raw)?;
+    let text = String::from_utf8_lossy(raw);
+    let (start, headers) = split_head(&text, Strictness::SkipBadHeaders)?;
     Ok(ResponseHead {
         status: parse_status_line(start)?,
         headers,
@@ -142,7 +148,8 @@ pub fn parse_response(raw: &[u8]) -> Result<ResponseHead, HeadError> {
 
 /// Parses a complete request head: `METHOD target HTTP/1.x`, headers, empty line.
 pub fn parse_request(raw: &[u8]) -> Result<RequestHead, HeadError> {
-    let (start, headers) = split_head(raw)?;
+    let text = std::str::from_utf8(raw).map_err(|_| HeadError::Malformed("the head is not UTF-8"))?;
+    let (start, headers) = split_head(text, Strictness::Refuse)?;
     let mut parts = start.split(' ');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(method), Some(target), Some(version), None)
@@ -161,9 +168,17 @@ pub fn parse_request(raw: &[u8]) -> Result<RequestHead, HeadError> {
     }
 }
 
+/// What to do with a header line that is not `name: value`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Strictness {
+    /// Refuse the head (requests).
+    Refuse,
+    /// Leave the line out (responses).
+    SkipBadHeaders,
+}
+
 /// The start line and the parsed header lines of a head that ends in CRLF CRLF.
-fn split_head(raw: &[u8]) -> Result<(&str, Headers), HeadError> {
-    let text = std::str::from_utf8(raw).map_err(|_| HeadError::Malformed("the head is not UTF-8"))?;
+fn split_head(text: &str, strictness: Strictness) -> Result<(&str, Headers), HeadError> {
     let text = text
         .strip_suffix("\r\n\r\n")
         .ok_or(HeadError::Malformed("the head does not end in an empty line"))?;
@@ -174,7 +189,11 @@ fn split_head(raw: &[u8]) -> Result<(&str, Headers), HeadError> {
         if headers.len() == MAX_HEADERS {
             return Err(HeadError::TooManyHeaders);
         }
-        headers.push(parse_header_line(line)?);
+        match parse_header_line(line) {
+            Ok(header) => headers.push(header),
+            Err(_) if strictness == Strictness::SkipBadHeaders => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok((start, headers))
 }
@@ -300,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_header_lines_are_refused_alike_in_requests_and_responses() {
+    fn bad_header_lines_refuse_a_request_and_are_skipped_in_a_response() {
         for line in [
             &b"no colon here"[..],
             b": no name",
@@ -312,18 +331,33 @@ mod tests {
         ] {
             let with = |start: &[u8]| [start, b"\r\nA: b\r\n", line, b"\r\n\r\n"].concat();
             let shown = String::from_utf8_lossy(line);
-            assert!(malformed(parse_response(&with(b"HTTP/1.1 200 OK"))), "{shown}");
+            let response = parse_response(&with(b"HTTP/1.1 200 OK")).unwrap();
+            assert_eq!(response.headers, [("a".to_string(), "b".to_string())], "{shown}");
             assert!(malformed(parse_request(&with(b"GET / HTTP/1.1"))), "{shown}");
         }
     }
 
     #[test]
-    fn control_characters_in_values_are_refused() {
+    fn control_characters_in_values_never_get_through() {
         for value in [&b"a\rInjected: 1"[..], b"a\nInjected: 1", b"a\0b", b"a\x1bb"] {
-            let raw = [&b"HTTP/1.1 200 OK\r\nX: "[..], value, b"\r\n\r\n"].concat();
-            assert!(malformed(parse_response(&raw)), "{}", String::from_utf8_lossy(value));
+            let shown = String::from_utf8_lossy(value);
+            let response = [&b"HTTP/1.1 200 OK\r\nX: "[..], value, b"\r\n\r\n"].concat();
+            let head = parse_response(&response).unwrap();
+            assert!(
+                head.header("x").is_none() && head.header("injected").is_none(),
+                "{shown}"
+            );
+            let request = [&b"GET / HTTP/1.1\r\nX: "[..], value, b"\r\n\r\n"].concat();
+            assert!(malformed(parse_request(&request)), "{shown}");
         }
         assert!(parse_response("HTTP/1.1 200 OK\r\nServer: caf\u{e9}\tx\r\n\r\n".as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_response_in_another_encoding_is_read_lossily_and_a_request_is_refused() {
+        let latin1 = b"HTTP/1.1 200 OK\r\nServer: caf\xe9\r\n\r\n";
+        assert_eq!(parse_response(latin1).unwrap().header("server"), Some("caf\u{fffd}"));
+        assert!(malformed(parse_request(b"GET /caf\xe9 HTTP/1.1\r\n\r\n")));
     }
 
     #[test]
