@@ -342,6 +342,23 @@ pub struct ServeArgs {
     pub run: RunArgs,
 }
 
+/// Parses `amlprobe <words…>`: the one way unit tests build a command line.
+#[cfg(test)]
+pub(crate) fn parse_argv<T: Into<std::ffi::OsString>>(words: impl IntoIterator<Item = T>) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(std::iter::once("amlprobe".into()).chain(words.into_iter().map(Into::into)))
+}
+
+/// The run settings of `amlprobe run <words…>`, which must parse.
+#[cfg(test)]
+pub(crate) fn run_args(words: &[&str]) -> RunArgs {
+    let cli =
+        parse_argv(std::iter::once("run").chain(words.iter().copied())).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+    let Command::Run(run) = cli.command else {
+        unreachable!("parsed a run command")
+    };
+    run.run
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,12 +371,12 @@ mod tests {
 
     #[test]
     fn serve_listens_on_loopback_unless_told_otherwise() {
-        let Command::Serve(args) = Cli::try_parse_from(["amlprobe", "serve"]).unwrap().command else {
+        let Command::Serve(args) = parse_argv(["serve"]).unwrap().command else {
             unreachable!()
         };
         assert_eq!(args.listen, "127.0.0.1:9477");
         assert!(!args.metrics_only && args.report_token_file.is_none());
-        let both = Cli::try_parse_from(["amlprobe", "serve", "--metrics-only", "--report-token-file", "t"]);
+        let both = parse_argv(["serve", "--metrics-only", "--report-token-file", "t"]);
         assert!(
             both.is_err(),
             "--metrics-only and --report-token-file exclude each other"

@@ -2,9 +2,9 @@
 //! parser and settings validation here, so a renamed flag or key breaks `cargo test`, not a
 //! fleet's first boot.
 
+use super::Cli;
 use super::settings::RunConfig;
-use super::{Cli, Command};
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use std::collections::BTreeSet;
 
 const MANIFESTS: [(&str, &str); 4] = [
@@ -43,8 +43,7 @@ fn words_after_binary(line: &str) -> Vec<String> {
 }
 
 fn parses(argv: &[String]) -> Cli {
-    let full = std::iter::once("amlprobe".to_string()).chain(argv.iter().cloned());
-    Cli::try_parse_from(full).unwrap_or_else(|e| panic!("{argv:?}: {e}"))
+    super::parse_argv(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"))
 }
 
 #[test]
@@ -114,15 +113,8 @@ fn the_cloud_init_config_file_is_valid_settings() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, body.join("\n")).unwrap();
-    let cli = parses(&[
-        "run".into(),
-        "--config".into(),
-        path.display().to_string(),
-        "--no-imds".into(),
-        "--no-discovery".into(),
-    ]);
-    let Command::Run(run) = cli.command else { unreachable!() };
-    let cfg = RunConfig::from_args(run.run).unwrap_or_else(|e| panic!("the shipped config.toml: {e}"));
+    let run = super::run_args(&["--config", path.to_str().unwrap(), "--no-imds", "--no-discovery"]);
+    let cfg = RunConfig::from_args(run).unwrap_or_else(|e| panic!("the shipped config.toml: {e}"));
     assert_eq!(cfg.selection.context.region.as_deref(), Some("eastus"));
     assert_eq!(cfg.selection.suites, ["workspace", "compute", "images"]);
 }

@@ -612,17 +612,7 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-
-    fn run_args(argv: &[&str]) -> RunArgs {
-        let mut full = vec!["amlprobe", "run"];
-        full.extend_from_slice(argv);
-        match Cli::try_parse_from(full).unwrap().command {
-            Command::Run(a) => a.run,
-            _ => unreachable!(),
-        }
-    }
+    use crate::cli::run_args;
 
     #[test]
     fn defaults_apply() {

@@ -3,10 +3,9 @@
 //! panic, never a hang. Bounded to a few hundred cases so `cargo test` stays quick; raise
 //! PROPTEST_CASES for a longer run.
 
+use crate::cli::run_args;
 use crate::cli::settings::RunConfig;
-use crate::cli::{Cli, Command};
 use crate::model::suite::{Catalog, SuiteError};
-use clap::Parser;
 use proptest::prelude::*;
 
 /// A small valid suite to mutate.
@@ -44,13 +43,9 @@ fn load_config(text: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).expect("write the config");
-    let argv = ["amlprobe", "run", "--no-imds", "--no-discovery", "--config"];
-    let cli = Cli::try_parse_from(argv.iter().copied().chain([path.to_str().expect("utf-8 temp path")]))
-        .map_err(|e| e.to_string())?;
-    let Command::Run(run) = cli.command else {
-        unreachable!("parsed a run command")
-    };
-    RunConfig::from_args(run.run).map(|_| ()).map_err(|e| e.to_string())
+    let path = path.to_str().expect("utf-8 temp path");
+    let run = run_args(&["--no-imds", "--no-discovery", "--config", path]);
+    RunConfig::from_args(run).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// `base` with the bytes at `at..at + len` replaced by `insert` (positions wrap, on char edges).

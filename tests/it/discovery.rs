@@ -9,8 +9,8 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use support::{Dns, Leaf, Pki};
+use std::sync::Arc;
+use support::{Amlprobe, Dns, Leaf, Pki, Run, Seen, check, dns_only, flow};
 
 const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.planted-arm-token-7f3a.c2lnbmF0dXJl";
 const SUB: &str = "/subscriptions/00000000-1111-2222-3333-444444444444";
@@ -29,9 +29,6 @@ fn fixture(name: &str) -> String {
     .unwrap()
 }
 
-/// Requests a fake server saw (head and body).
-type Seen = Arc<Mutex<Vec<String>>>;
-
 /// An HTTPS server on 127.0.0.1 whose answers `route` picks from each request.
 fn https_server(pki: &Pki, route: impl Fn(&str) -> (u16, String) + Send + Sync + 'static) -> (u16, Seen) {
     let config = pki.server_config("127.0.0.1", Leaf::Good);
@@ -46,15 +43,9 @@ fn https_server(pki: &Pki, route: impl Fn(&str) -> (u16, String) + Send + Sync +
             std::thread::spawn(move || {
                 let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)));
                 let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp);
-                let mut raw = Vec::new();
-                let mut byte = [0u8; 1];
-                while !raw.ends_with(b"\r\n\r\n") {
-                    if tls.read(&mut byte).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    raw.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&raw).into_owned();
+                let Some(head) = support::read_head(&mut tls) else {
+                    return;
+                };
                 let length = head
                     .lines()
                     .find_map(|l| {
@@ -149,33 +140,21 @@ fn fake_arm(pki: &Pki, mode: Arm, token: &'static str) -> (u16, Seen) {
     })
 }
 
-/// The suite: names templated from the context, DNS-only, expected private.
-fn suite(dir: &Path) -> std::path::PathBuf {
+/// The suite's flows: names templated from the context, DNS-only, expected private.
+fn flows() -> Vec<(&'static str, String)> {
     let private = "expect = \"private\"";
-    support::suite_file(
-        dir,
-        &[
-            (
-                "api",
-                &format!("hosts = [\"{{workspace_id}}.workspace.{{region}}.api.azureml.ms\"]\n{private}"),
-            ),
-            (
-                "cert",
-                &format!("hosts = [\"{{workspace_id}}.workspace.{{region}}.cert.api.azureml.ms\"]\n{private}"),
-            ),
-            (
-                "nb",
-                &format!("hosts = [\"{{notebook_label}}.{{region}}.notebooks.azure.net\"]\n{private}"),
-            ),
-            (
-                "sa",
-                &format!("hosts = [\"{{storage_account}}.blob.core.windows.net\"]\n{private}"),
-            ),
-        ],
-    )
+    [
+        ("api", "{workspace_id}.workspace.{region}.api.azureml.ms"),
+        ("cert", "{workspace_id}.workspace.{region}.cert.api.azureml.ms"),
+        ("nb", "{notebook_label}.{region}.notebooks.azure.net"),
+        ("sa", "{storage_account}.blob.core.windows.net"),
+    ]
+    .into_iter()
+    .map(|(id, host)| (id, dns_only(host, private)))
+    .collect()
 }
 
-fn dns() -> String {
+fn dns() -> std::net::SocketAddr {
     let ip = |d| vec![Ipv4Addr::new(10, 1, 0, d)];
     support::dns_server(&[
         // customDnsConfigs says 10.1.0.5: this resolver gives another address.
@@ -189,94 +168,50 @@ fn dns() -> String {
         ("mlwsstorage01.blob.core.windows.net", Dns::A(ip(21))),
         ("flagstorage01.blob.core.windows.net", Dns::A(ip(21))),
     ])
-    .to_string()
 }
 
+/// A run's output and the report it wrote through `--report`, if it wrote one.
 struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    report: String,
+    run: Run,
+    report: Option<String>,
 }
 
 impl Outcome {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+        self.run.json()
     }
 
+    /// Stdout, stderr and the written report, for leak checks: a run that wrote no report
+    /// would pass them for the wrong reason.
     fn everything(&self) -> String {
-        format!("{}{}{}", self.stdout, self.stderr, self.report)
+        let report = self.report.as_deref().expect("the run wrote its --report");
+        format!("{}{}{report}", self.run.stdout, self.run.stderr)
     }
 }
 
-/// Runs `amlprobe run` with a clean environment (only `env`), JSON on stdout and a --report file.
-fn run(pki: &Pki, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
-    run_in(&tempfile::tempdir().unwrap(), pki, extra, env)
+/// Runs `amlprobe run` with a clean environment, JSON on stdout and a --report file, after
+/// `with` adds the test's own flags and variables.
+fn run(pki: &Pki, with: impl FnOnce(Amlprobe) -> Amlprobe) -> Outcome {
+    run_in(tempfile::tempdir().unwrap().path(), pki, with)
 }
 
 /// [`run`] in working directory `dir`.
-fn run_in(dir: &tempfile::TempDir, pki: &Pki, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
-    let suite = suite(dir.path());
-    let report = dir.path().join("report.json");
-    let dns = dns();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_amlprobe"));
-    cmd.env_clear().current_dir(dir.path()).args([
-        "run",
-        "--format",
-        "json",
-        "--timeout",
-        "1",
-        "--private-cidr",
-        "127.0.0.0/8",
-        "--dns-server",
-        &dns,
-        "--suite-file",
-        suite.to_str().unwrap(),
-        "--suite",
-        "t",
-        "--ca-file",
-        pki.root_pem().to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
-    if !extra.contains(&"--imds-endpoint") {
-        cmd.arg("--no-imds");
-    }
-    if !extra.contains(&"--proxy") {
-        cmd.arg("--no-proxy");
-    }
-    cmd.args(extra);
-    // No az, and no identity of this machine: only what the test gives.
-    cmd.env("PATH", dir.path());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
+fn run_in(dir: &Path, pki: &Pki, with: impl FnOnce(Amlprobe) -> Amlprobe) -> Outcome {
+    let report = dir.join("report.json");
+    let cmd = Amlprobe::offline("run", dns())
+        .format("json")
+        .flows(&flows())
+        .ca(pki)
+        .flag("--report", &report)
+        .dir(dir)
+        // No az, and no identity of this machine: only what the test gives.
+        .clean_env()
+        .env("PATH", dir);
+    let run = with(cmd).output();
     Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        report: std::fs::read_to_string(&report).unwrap_or_default(),
+        run,
+        report: std::fs::read_to_string(&report).ok(),
     }
-}
-
-fn flow<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == format!("t.{id}"))
-        .unwrap_or_else(|| panic!("no flow t.{id} in {report:#}"))
-}
-
-fn check(report: &Value, id: &str, status: &str, reason: Option<&str>) {
-    let f = flow(report, id);
-    assert_eq!(
-        (f["status"].as_str().unwrap(), f["reason"].as_str()),
-        (status, reason),
-        "flow {id}: {f:#}"
-    );
 }
 
 fn warnings(report: &Value) -> String {
@@ -291,18 +226,17 @@ fn a_token_in_the_environment_discovers_the_whole_context() {
     let id = workspace_id();
     let bundle_dir = tempfile::tempdir().unwrap();
     let bundle = bundle_dir.path().join("support.tar.gz");
-    let out = run(
-        &pki,
-        &[
+    let out = run(&pki, |cmd| {
+        cmd.args([
             "--workspace-resource-id",
             &id,
             "--arm-endpoint",
             &arm,
             "--bundle",
             bundle.to_str().unwrap(),
-        ],
-        &[("AMLPROBE_ARM_TOKEN", TOKEN)],
-    );
+        ])
+        .env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
     let report = out.json();
     let ctx = &report["context"];
     assert_eq!(ctx["workspace_id"], WS_ID, "{ctx:#}");
@@ -341,20 +275,42 @@ fn a_token_in_the_environment_discovers_the_whole_context() {
         "{w}"
     );
     // The workspace, its three dependencies and the two approved endpoints; not the pending ones.
-    let requests = seen.lock().unwrap().clone();
-    assert_eq!(requests.len(), 6, "{requests:#?}");
-    assert!(!requests.iter().any(|r| r.contains("spoke-pe?") || r.contains("kv-pe?")));
+    let mut asked: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.split(['?', ' '])
+                .nth(1)
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            "mlws01",
+            "mlwsacr01",
+            "privateEndpointConnections",
+            "privateEndpointConnections",
+            "sa-blob-pe",
+            "ws-pe"
+        ],
+        "{:#?}",
+        seen.lock().unwrap()
+    );
     assert!(
         !out.everything().contains("planted-arm-token"),
         "token leaked:\n{}",
         out.everything()
     );
-    assert!(!out.report.is_empty());
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&bundle).unwrap()));
-    let mut packed = String::new();
-    for entry in archive.entries().unwrap() {
-        entry.unwrap().read_to_string(&mut packed).unwrap();
-    }
+    let written: Value = serde_json::from_str(out.report.as_deref().unwrap()).unwrap();
+    assert_eq!(written["context"]["workspace_id"], WS_ID, "--report holds this run");
+    let packed: String = support::unpack(&bundle).into_iter().map(|(_, text)| text).collect();
     assert!(packed.contains("AMLPROBE_ARM_TOKEN"), "the bundle lists the variable");
     assert!(
         !packed.contains("planted-arm-token"),
@@ -369,9 +325,8 @@ fn flags_win_over_discovered_values() {
     let arm = format!("https://127.0.0.1:{port}");
     let id = workspace_id();
     let pinned = format!("{WS_ID}.workspace.eastus.api.azureml.ms=10.1.0.9");
-    let out = run(
-        &pki,
-        &[
+    let out = run(&pki, |cmd| {
+        cmd.args([
             "--workspace-resource-id",
             &id,
             "--arm-endpoint",
@@ -380,12 +335,15 @@ fn flags_win_over_discovered_values() {
             "flagstorage01",
             "--expect-ip",
             &pinned,
-        ],
-        &[("AMLPROBE_ARM_TOKEN", TOKEN)],
-    );
+        ])
+        .env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
     let report = out.json();
     assert_eq!(report["context"]["storage_account"], "flagstorage01");
-    assert!(report["context"]["sources"].get("storage_account").is_none());
+    // Discovery ran and recorded what it set; the flag's value is not recorded as ARM's.
+    let sources = report["context"]["sources"].as_object().expect("context.sources");
+    assert_eq!(sources.get("region"), Some(&Value::from("arm")), "{sources:#?}");
+    assert!(!sources.contains_key("storage_account"), "{sources:#?}");
     check(&report, "api", "works", None);
     check(&report, "sa", "works", None);
 }
@@ -396,9 +354,8 @@ fn a_refusal_names_the_reader_role_and_the_run_goes_on() {
     let (port, _) = fake_arm(&pki, Arm::Forbidden, TOKEN);
     let arm = format!("https://127.0.0.1:{port}");
     let id = workspace_id();
-    let out = run(
-        &pki,
-        &[
+    let out = run(&pki, |cmd| {
+        cmd.args([
             "--workspace-resource-id",
             &id,
             "--arm-endpoint",
@@ -407,9 +364,9 @@ fn a_refusal_names_the_reader_role_and_the_run_goes_on() {
             "eastus",
             "--storage-account",
             "mlwsstorage01",
-        ],
-        &[("AMLPROBE_ARM_TOKEN", TOKEN)],
-    );
+        ])
+        .env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
     let report = out.json();
     let w = warnings(&report);
     assert!(
@@ -417,7 +374,7 @@ fn a_refusal_names_the_reader_role_and_the_run_goes_on() {
         "{w}"
     );
     check(&report, "sa", "works", None);
-    assert!(report["context"]["workspace_id"].is_null());
+    assert_eq!(report["context"].get("workspace_id"), Some(&Value::Null), "{report:#}");
     assert!(!out.everything().contains("planted-arm-token"));
 }
 
@@ -427,11 +384,10 @@ fn a_token_arm_rejects_is_said_to_be_expired_or_for_another_audience() {
     let (port, _) = fake_arm(&pki, Arm::Fixtures, "some-other-token");
     let arm = format!("https://127.0.0.1:{port}");
     let id = workspace_id();
-    let out = run(
-        &pki,
-        &["--workspace-resource-id", &id, "--arm-endpoint", &arm],
-        &[("AMLPROBE_ARM_TOKEN", TOKEN)],
-    );
+    let out = run(&pki, |cmd| {
+        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
+            .env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
     let w = warnings(&out.json());
     assert!(
         w.contains("HTTP 401 (InvalidAuthenticationToken)") && w.contains("expired"),
@@ -444,11 +400,9 @@ fn a_token_arm_rejects_is_said_to_be_expired_or_for_another_audience() {
 fn without_any_identity_one_line_says_which_sources_were_tried() {
     let pki = Pki::new();
     let id = workspace_id();
-    let out = run(
-        &pki,
-        &["--workspace-resource-id", &id, "--arm-endpoint", "https://127.0.0.1:9"],
-        &[],
-    );
+    let out = run(&pki, |cmd| {
+        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", "https://127.0.0.1:9"])
+    });
     let report = out.json();
     let w: Vec<String> = serde_json::from_value(report["context"]["warnings"].clone()).unwrap();
     let line = w
@@ -486,18 +440,15 @@ fn workload_identity_exchanges_the_federated_token_at_entra_id() {
     let arm = format!("https://127.0.0.1:{port}");
     let authority = format!("https://127.0.0.1:{login}");
     let id = workspace_id();
-    let out = run(
-        &pki,
-        &["--workspace-resource-id", &id, "--arm-endpoint", &arm],
-        &[
-            ("AZURE_FEDERATED_TOKEN_FILE", federated.to_str().unwrap()),
-            ("AZURE_CLIENT_ID", "client-1"),
-            ("AZURE_TENANT_ID", "tenant-1"),
-            ("AZURE_AUTHORITY_HOST", &authority),
-        ],
-    );
+    let out = run(&pki, |cmd| {
+        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
+            .env("AZURE_FEDERATED_TOKEN_FILE", federated.to_str().unwrap())
+            .env("AZURE_CLIENT_ID", "client-1")
+            .env("AZURE_TENANT_ID", "tenant-1")
+            .env("AZURE_AUTHORITY_HOST", &authority)
+    });
     let report = out.json();
-    assert_eq!(report["context"]["workspace_id"], WS_ID, "{}", out.stderr);
+    assert_eq!(report["context"]["workspace_id"], WS_ID, "{}", out.run.stderr);
     assert_eq!(report["context"]["token_source"], "workload identity");
     let form = logins.lock().unwrap()[0].clone();
     let body = form.split("\r\n\r\n").nth(1).unwrap();
@@ -519,13 +470,10 @@ fn the_sdk_config_found_above_the_working_directory_names_the_workspace() {
     std::fs::create_dir(dir.path().join(".azureml")).unwrap();
     std::fs::write(dir.path().join(".azureml/config.json"), SDK_CONFIG).unwrap();
     let nested = tempfile::tempdir_in(dir.path()).unwrap();
-    let out = run_in(
-        &nested,
-        &pki,
-        &["--arm-endpoint", &arm],
-        &[("AMLPROBE_ARM_TOKEN", TOKEN)],
-    );
-    assert_eq!(out.json()["context"]["workspace_id"], WS_ID, "{}", out.stderr);
+    let out = run_in(nested.path(), &pki, |cmd| {
+        cmd.args(["--arm-endpoint", &arm]).env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
+    assert_eq!(out.json()["context"]["workspace_id"], WS_ID, "{}", out.run.stderr);
 }
 
 #[test]
@@ -536,24 +484,22 @@ fn workspace_config_names_the_workspace_and_no_discovery_turns_it_off() {
     let config = dir.path().join("ws.json");
     std::fs::write(&config, SDK_CONFIG).unwrap();
     let arm = format!("https://127.0.0.1:{port}");
-    let out = run(
-        &pki,
-        &["--workspace-config", config.to_str().unwrap(), "--arm-endpoint", &arm],
-        &[("AMLPROBE_ARM_TOKEN", TOKEN)],
-    );
+    let out = run(&pki, |cmd| {
+        cmd.args(["--workspace-config", config.to_str().unwrap(), "--arm-endpoint", &arm])
+            .env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
     assert_eq!(out.json()["context"]["workspace_id"], WS_ID);
-    let off = run(
-        &pki,
-        &[
+    let off = run(&pki, |cmd| {
+        cmd.args([
             "--workspace-config",
             config.to_str().unwrap(),
             "--arm-endpoint",
             &arm,
             "--no-discovery",
-        ],
-        &[("AMLPROBE_ARM_TOKEN", TOKEN)],
-    );
-    assert!(off.json()["context"]["workspace_id"].is_null());
+        ])
+        .env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
+    assert_eq!(off.json()["context"].get("workspace_id"), Some(&Value::Null));
 }
 
 #[test]
@@ -580,66 +526,32 @@ fn bad_discovery_values_name_their_flag() {
         (&["--arm-token-file", empty.to_str().unwrap()], "--arm-token-file: "),
     ];
     for (argv, prefix) in cases {
-        let out = run(&pki, argv, &[]);
-        assert_eq!(out.code, 2, "{argv:?}: {}", out.stderr);
+        let out = run(&pki, |cmd| cmd.args(argv));
+        assert_eq!(out.run.code, 2, "{argv:?}: {}", out.run.stderr);
         assert!(
-            out.stderr.starts_with(&format!("amlprobe: {prefix}")),
+            out.run.stderr.starts_with(&format!("amlprobe: {prefix}")),
             "{argv:?}: {}",
-            out.stderr
+            out.run.stderr
         );
-        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert_eq!(out.run.stderr.lines().count(), 1, "{}", out.run.stderr);
     }
 }
 
-/// A plain-HTTP fake IMDS on 127.0.0.1: instance metadata, and a managed identity token for
-/// requests with `Metadata: true`.
-fn fake_imds() -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen: Seen = Arc::default();
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let mut raw = Vec::new();
-            let mut byte = [0u8; 1];
-            while !raw.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
-                raw.push(byte[0]);
-            }
-            let request = String::from_utf8_lossy(&raw).into_owned();
-            let body = if !request.contains("\r\nMetadata: true\r\n") {
-                None
-            } else if request.starts_with("GET /metadata/identity/oauth2/token?") {
-                Some(format!(
-                    "{{\"access_token\":\"{TOKEN}\",\"expires_in\":\"86399\",\"resource\":\"https://management.azure.com/\",\"token_type\":\"Bearer\"}}"
-                ))
-            } else if request.starts_with("GET /metadata/instance?") {
-                Some(r#"{"compute":{"azEnvironment":"AzurePublicCloud","location":"eastus","name":"ci-1","vmId":"v"},"network":{"interface":[]}}"#.to_string())
-            } else {
-                None
-            };
-            log.lock().unwrap().push(request);
-            let reply = match body {
-                Some(b) => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
-                None => "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_string(),
-            };
-            let _ = s.write_all(reply.as_bytes());
-        }
-    });
-    (port, seen)
-}
+/// The instance metadata of a compute instance in eastus.
+const METADATA: &str = r#"{"compute":{"azEnvironment":"AzurePublicCloud","location":"eastus","name":"ci-1","vmId":"v"},"network":{"interface":[]}}"#;
 
 #[test]
 fn on_a_vm_the_managed_identity_and_the_sdk_config_are_enough() {
     let pki = Pki::new();
     let (port, _) = fake_arm(&pki, Arm::Fixtures, TOKEN);
-    let (imds, imds_requests) = fake_imds();
+    let (imds, imds_requests) = support::imds_server(METADATA, TOKEN);
     let arm = format!("https://127.0.0.1:{port}");
     let imds = format!("http://127.0.0.1:{imds}");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), SDK_CONFIG).unwrap();
-    let out = run_in(&dir, &pki, &["--imds-endpoint", &imds, "--arm-endpoint", &arm], &[]);
+    let out = run_in(dir.path(), &pki, |cmd| cmd.imds(&imds).flag("--arm-endpoint", &arm));
     let report = out.json();
-    assert_eq!(report["context"]["workspace_id"], WS_ID, "{}", out.stderr);
+    assert_eq!(report["context"]["workspace_id"], WS_ID, "{}", out.run.stderr);
     assert_eq!(report["context"]["token_source"], "managed identity (IMDS)");
     check(&report, "api", "blocked", Some("dns_wrong_ip"));
     let asked = imds_requests.lock().unwrap().join("\n");
@@ -656,27 +568,18 @@ fn on_a_vm_the_managed_identity_and_the_sdk_config_are_enough() {
 fn arm_is_reached_through_the_proxy_and_imds_never_is() {
     let pki = Pki::new();
     let (port, _) = fake_arm(&pki, Arm::Fixtures, TOKEN);
-    let (imds, _) = fake_imds();
+    let (imds, _) = support::imds_server(METADATA, TOKEN);
     let proxy = support::proxy_server(support::Proxy::TunnelTo(port));
     // Nothing listens on the ARM endpoint itself: only the proxy's tunnel reaches the fake ARM.
     let arm = format!("https://127.0.0.1:{}", support::closed_port());
     let imds = format!("http://127.0.0.1:{imds}");
     let proxy = format!("http://127.0.0.1:{proxy}");
     let id = workspace_id();
-    let out = run(
-        &pki,
-        &[
-            "--workspace-resource-id",
-            &id,
-            "--arm-endpoint",
-            &arm,
-            "--imds-endpoint",
-            &imds,
-            "--proxy",
-            &proxy,
-        ],
-        &[],
-    );
+    let out = run(&pki, |cmd| {
+        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
+            .imds(&imds)
+            .proxy(&proxy)
+    });
     let report = out.json();
     // The token came from IMDS directly (the proxy would have answered its GET itself).
     assert_eq!(

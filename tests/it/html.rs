@@ -6,11 +6,8 @@
 use crate::support;
 
 use serde_json::{Value, json};
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use support::{AZURE_REPLY, Dns, Leaf, Pki, Run, amlprobe};
-
-const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
+use support::{AZURE_REPLY, Amlprobe, Dns, LOCAL, Leaf, Pki, Run};
 const SCRIPT: &str = "<script>window.__pwned=1</script>";
 const IMG: &str = "\"><img src=x onerror=\"window.__pwned=1\">";
 /// An HTTP answer whose `Server` header carries both payloads.
@@ -66,12 +63,9 @@ fn assert_inert(html: &str) {
     }
 }
 
-fn args(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-fn run(args: &[&str]) -> Run {
-    let r = amlprobe(args, &[]);
+/// Runs `cmd`, which must finish with a verdict (exit 0 or 1).
+fn run(cmd: Amlprobe) -> Run {
+    let r = cmd.output();
     assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
     r
 }
@@ -96,42 +90,23 @@ fn a_loopback_run_and_a_fleet_render_as_pages() {
         &[
             (
                 "api",
-                &format!("hosts = [\"api.contoso.test\"]\nports = [{api}]\ntls_ports = [{api}]"),
+                support::on_port("api.contoso.test", api, &format!("tls_ports = [{api}]")),
             ),
-            ("blob", &format!("hosts = [\"blob.contoso.test\"]\nports = [{closed}]")),
-            ("vault", "hosts = [\"vault.contoso.test\"]\nports = [443]"),
+            ("blob", support::on_port("blob.contoso.test", closed, "")),
+            ("vault", support::on_port("vault.contoso.test", 443, "")),
         ],
     );
-    let root = pki.root_pem();
-    let base = |dns: &str, host: &str| -> Vec<String> {
-        [
-            "run",
-            "--no-imds",
-            "--no-proxy",
-            "--timeout",
-            "2",
-            "--private-cidr",
-            "127.0.0.0/8",
-            "--suite-file",
-            suite.to_str().unwrap(),
-            "--suite",
-            "t",
-            "--ca-file",
-            root.to_str().unwrap(),
-            "--dns-server",
-            dns,
-            "--host-name",
-            host,
-        ]
-        .map(String::from)
-        .to_vec()
+    let node = |dns: &str, host: &str| {
+        Amlprobe::offline("run", dns)
+            .timeout("2")
+            .suite(&suite)
+            .ca(&pki)
+            .flag("--host-name", host)
     };
 
     // Node A: JSON on stdout, the page through --report FILE.html.
     let page_a = dir.path().join("node-a.html");
-    let mut a = base(&node_a_dns, "node-a");
-    a.extend(["--format", "json", "--report", page_a.to_str().unwrap()].map(String::from));
-    let report_a = run(&args(&a)).json();
+    let report_a = run(node(&node_a_dns, "node-a").format("json").flag("--report", &page_a)).json();
     let json_a = dir.path().join("node-a.json");
     std::fs::write(&json_a, report_a.to_string()).unwrap();
     let html = std::fs::read_to_string(&page_a).unwrap();
@@ -159,21 +134,13 @@ fn a_loopback_run_and_a_fleet_render_as_pages() {
 
     // Node B: the page on stdout (--format html), JSON through --report.
     let json_b = dir.path().join("node-b.json");
-    let mut b = base(&node_b_dns, "node-b");
-    b.extend(["--format", "html", "--report", json_b.to_str().unwrap()].map(String::from));
-    let page_b = run(&args(&b)).stdout;
+    let page_b = run(node(&node_b_dns, "node-b").format("html").flag("--report", &json_b)).stdout;
     assert_inert(&page_b);
     assert!(page_b.contains("<h1>amlprobe report: node-b</h1>"));
-    let report_b: Value = serde_json::from_str(&std::fs::read_to_string(&json_b).unwrap()).unwrap();
+    let report_b = support::read_json(&json_b);
     assert_eq!(flow_ids(&report_b).1, ["t.blob", "t.vault"]);
 
-    let merged = run(&[
-        "merge",
-        "--format",
-        "html",
-        json_a.to_str().unwrap(),
-        json_b.to_str().unwrap(),
-    ]);
+    let merged = run(Amlprobe::new(["merge", "--format", "html"]).args([&json_a, &json_b]));
     assert_eq!(merged.code, 1, "a required flow is blocked somewhere");
     let heatmap = merged.stdout;
     assert_inert(&heatmap);
@@ -196,7 +163,7 @@ fn markup_from_a_certificate_a_server_header_and_the_user_stays_text() {
         pki.server_config_with_subject("evil.test", SCRIPT, IMG),
         Some(HOSTILE_REPLY),
     );
-    let dns = support::dns_server(&[("evil.test", Dns::A(vec![LOCAL]))]).to_string();
+    let dns = support::loopback_dns(&["evil.test"]);
     let dir = tempfile::tempdir().unwrap();
     let title = SCRIPT.replace('"', "\\\"") + &IMG.replace('"', "\\\"");
     let suite = dir.path().join("evil.toml");
@@ -209,28 +176,12 @@ fn markup_from_a_certificate_a_server_header_and_the_user_stays_text() {
         ),
     )
     .unwrap();
-    let root = pki.root_pem();
-    let r = run(&[
-        "run",
-        "--no-imds",
-        "--no-proxy",
-        "--timeout",
-        "2",
-        "--private-cidr",
-        "127.0.0.0/8",
-        "--suite-file",
-        suite.to_str().unwrap(),
-        "--suite",
-        "t",
-        "--ca-file",
-        root.to_str().unwrap(),
-        "--dns-server",
-        &dns,
-        "--host-name",
-        SCRIPT,
-        "--format",
-        "html",
-    ]);
+    let r = run(Amlprobe::offline("run", dns)
+        .timeout("2")
+        .suite(&suite)
+        .ca(&pki)
+        .flag("--host-name", SCRIPT)
+        .format("html"));
     let html = r.stdout;
     assert_inert(&html);
     // The payloads did reach the page, as text: from the certificate, the header and the user.
@@ -248,33 +199,10 @@ fn markup_from_a_certificate_a_server_header_and_the_user_stays_text() {
 #[test]
 fn every_built_in_flow_against_a_dead_resolver_fits_in_300_kb() {
     let dead = format!("127.0.0.1:{}", support::closed_port());
-    let r = run(&[
-        "run",
-        "--no-imds",
-        "--no-proxy",
-        "--timeout",
-        "1",
-        "--dns-server",
-        &dead,
-        "--suite",
-        "workspace,compute,images,studio,aks,aks-training,arc,optional",
-        "--region",
-        "eastus",
-        "--workspace-id",
-        "00000000-0000-0000-0000-000000000001",
-        "--workspace-name",
-        "mlws",
-        "--storage-account",
-        "mlsa001",
-        "--key-vault",
-        "mlkv001",
-        "--container-registry",
-        "mlcr001",
-        "--compute-instance",
-        "ci1",
-        "--format",
-        "html",
-    ]);
+    let r = run(Amlprobe::offline("run", dead)
+        .flag("--suite", support::ALL_SUITES)
+        .args(support::CONTEXT)
+        .format("html"));
     let html = r.stdout;
     assert_inert(&html);
     assert!(html.len() < 300 * 1024, "{} bytes", html.len());

@@ -6,74 +6,13 @@ use crate::support;
 
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
-use support::{AZURE_REPLY, BLOCK_PAGE, Dns, Leaf, Pki, Proxy, Raw, Run, amlprobe};
+use support::{
+    AZURE_REPLY, Amlprobe, BLOCK_PAGE, Dns, LOCAL, Leaf, Pki, Proxy, Raw, check, dns_only, flow, on_port, probe,
+};
 
-const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
-
-/// Runs suite `t` made of `flows` against `dns`, with loopback counting as private unless
-/// `extra` declares its own private range.
-fn run(dns: SocketAddr, flows: &[(&str, String)], extra: &[&str], env: &[(&str, &std::path::Path)]) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let flows: Vec<(&str, &str)> = flows.iter().map(|(id, body)| (*id, body.as_str())).collect();
-    let suite = support::suite_file(dir.path(), &flows);
-    let dns = dns.to_string();
-    let mut args = vec![
-        "run",
-        "--format",
-        "json",
-        "--no-imds",
-        "--suite-file",
-        suite.to_str().unwrap(),
-        "--suite",
-        "t",
-    ];
-    args.extend(["--dns-server", &dns]);
-    if !extra.contains(&"--private-cidr") {
-        args.extend(["--private-cidr", "127.0.0.0/8"]);
-    }
-    if !extra.contains(&"--timeout") {
-        args.extend(["--timeout", "1"]);
-    }
-    let proxy_env = env.iter().any(|(k, _)| k.to_ascii_lowercase().ends_with("_proxy"));
-    if !extra.contains(&"--proxy") && !proxy_env {
-        args.push("--no-proxy");
-    }
-    args.extend_from_slice(extra);
-    amlprobe(&args, env)
-}
-
-fn flow<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == format!("t.{id}"))
-        .unwrap_or_else(|| panic!("no flow t.{id} in {report:#}"))
-}
-
-/// Asserts a flow's status and reason, showing the flow when they differ.
-fn check(report: &Value, id: &str, status: &str, reason: Option<&str>) {
-    let f = flow(report, id);
-    let got = (f["status"].as_str().unwrap(), f["reason"].as_str());
-    assert_eq!(got, (status, reason), "flow {id}: {f:#}");
-}
-
-fn probe<'a>(report: &'a Value, id: &str, kind: &str) -> &'a Value {
-    let f = flow(report, id);
-    f["probes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} probe in {f:#}"))
-}
-
-fn dns_only(host: &str, extra: &str) -> String {
-    format!("hosts = [\"{host}\"]\n{extra}")
-}
-
-fn on_port(host: &str, port: u16, extra: &str) -> String {
-    format!("hosts = [\"{host}\"]\nports = [{port}]\n{extra}")
+/// A JSON run of suite `t` made of `flows` against `dns`, on loopback only.
+fn run(dns: SocketAddr, flows: &[(impl AsRef<str>, impl AsRef<str>)]) -> Amlprobe {
+    Amlprobe::offline("run", dns).format("json").flows(flows)
 }
 
 #[test]
@@ -104,18 +43,19 @@ fn dns_outcomes() {
         ("wrong", dns_only("pe.test", private)),
         ("pinned", dns_only("pinned.test", private)),
     ];
-    let r = run(
-        dns,
-        &flows,
-        &["--expect-ip", "pe.test=127.0.0.9", "--public-resource", "storage"],
-        &[],
-    );
+    let r = run(dns, &flows)
+        .args(["--expect-ip", "pe.test=127.0.0.9", "--public-resource", "storage"])
+        .output();
     let report = r.json();
     check(&report, "chain", "works", None);
     let chain = probe(&report, "chain", "dns");
     assert_eq!(chain["cname_chain"][0]["target"], "ws.privatelink.api.test");
     assert_eq!(chain["addresses"], serde_json::json!(["127.0.0.1"]));
-    assert!(chain["warning"].is_null(), "a privatelink chain is not fragile");
+    assert_eq!(
+        chain.get("warning"),
+        None,
+        "a privatelink chain is not fragile: {chain:#}"
+    );
     check(&report, "nx", "blocked", Some("dns_nxdomain"));
     check(&report, "nodata", "blocked", Some("dns_no_records"));
     check(&report, "servfail", "blocked", Some("dns_servfail"));
@@ -177,7 +117,7 @@ fn a_sinkholed_name_is_blocked_even_when_something_listens_there() {
         ("imds", dns_only("imds.test", "expect = \"private\"")),
     ];
     // Loopback is not declared private here, as on a real VM.
-    let report = run(dns, &flows, &["--private-cidr", "192.0.2.0/24"], &[]).json();
+    let report = run(dns, &flows).flag("--private-cidr", "192.0.2.0/24").output().json();
     check(&report, "sink", "blocked", Some("dns_sinkhole"));
     let message = flow(&report, "sink")["message"].as_str().unwrap();
     assert!(message.contains("127.0.0.1 (loopback)"), "{message}");
@@ -219,7 +159,7 @@ fn cname_loops_and_long_chains_are_named_with_their_chain() {
         ("long", dns_only("long0.test", "")),
         ("dangling", dns_only("dangling.test", "")),
     ];
-    let report = run(dns, &flows, &[], &[]).json();
+    let report = run(dns, &flows).output().json();
     check(&report, "loop", "blocked", Some("dns_cname_loop"));
     let message = flow(&report, "loop")["message"].as_str().unwrap();
     assert!(
@@ -257,7 +197,7 @@ fn tls_outcomes() {
         "closes.test",
         "nohttp.test",
     ];
-    let dns = support::dns_server(&names.map(|n| (n, Dns::A(vec![LOCAL]))));
+    let dns = support::loopback_dns(&names);
     let tls = |host: &str, leaf: Leaf, reply| support::tls_server(pki.server_config(host, leaf), reply);
     let ports = [
         ("good", "good.test", tls("good.test", Leaf::Good, Some(AZURE_REPLY))),
@@ -284,9 +224,7 @@ fn tls_outcomes() {
         .iter()
         .map(|(id, host, port)| (*id, on_port(host, *port, &format!("tls_ports = [{port}]"))))
         .collect();
-    let root = pki.root_pem();
-    let r = run(dns, &flows, &["--ca-file", root.to_str().unwrap()], &[]);
-    let report = r.json();
+    let report = run(dns, &flows).ca(&pki).output().json();
     check(&report, "good", "works", None);
     let good = probe(&report, "good", "tls");
     assert!(
@@ -312,13 +250,11 @@ fn tls_outcomes() {
 
     // The same interception, with its CA pushed to this machine's OS store.
     let inspection = pki.inspection_pem();
-    let r = run(
-        dns,
-        &flows[1..2],
-        &["--ca-file", root.to_str().unwrap()],
-        &[("SSL_CERT_FILE", &inspection)],
-    );
-    let report = r.json();
+    let report = run(dns, &flows[1..2])
+        .ca(&pki)
+        .env("SSL_CERT_FILE", &inspection)
+        .output()
+        .json();
     check(&report, "inspected", "blocked", Some("tls_inspected"));
     assert_eq!(probe(&report, "inspected", "tls")["tls"]["trusted_system"], true);
 }
@@ -326,15 +262,14 @@ fn tls_outcomes() {
 #[test]
 fn a_chain_deeper_than_verifiers_follow_is_not_an_untrusted_issuer() {
     let pki = Pki::new();
-    let dns = support::dns_server(&[("six.test", Dns::A(vec![LOCAL])), ("seven.test", Dns::A(vec![LOCAL]))]);
+    let dns = support::loopback_dns(&["six.test", "seven.test"]);
     let six = support::tls_server(pki.deep_chain_config("six.test", 6), Some(AZURE_REPLY));
     let seven = support::tls_server(pki.deep_chain_config("seven.test", 7), Some(AZURE_REPLY));
     let flows = [
         ("six", on_port("six.test", six, &format!("tls_ports = [{six}]"))),
         ("seven", on_port("seven.test", seven, &format!("tls_ports = [{seven}]"))),
     ];
-    let root = pki.root_pem();
-    let report = run(dns, &flows, &["--ca-file", root.to_str().unwrap()], &[]).json();
+    let report = run(dns, &flows).ca(&pki).output().json();
     // Six intermediates under the trusted root is as deep as rustls goes; seven is too deep.
     check(&report, "six", "works", None);
     check(&report, "seven", "blocked", Some("tls_chain_too_long"));
@@ -393,7 +328,7 @@ fn tcp_http_smb_and_udp_outcomes() {
         ("closedudp", on_port("udp.test", closed, udp)),
         ("two", on_port("two.test", listening, "")),
     ];
-    let report = run(dns, &flows, &[], &[]).json();
+    let report = run(dns, &flows).output().json();
     check(&report, "refused", "blocked", Some("tcp_refused"));
     check(&report, "block", "blocked", Some("http_not_azure"));
     assert!(
@@ -426,20 +361,19 @@ fn tcp_http_smb_and_udp_outcomes() {
 #[test]
 fn proxy_outcomes() {
     let pki = Pki::new();
-    let dns = support::dns_server(&[("via.test", Dns::A(vec![LOCAL]))]);
+    let dns = support::loopback_dns(&["via.test"]);
     let origin = support::tls_server(pki.server_config("via.test", Leaf::Good), Some(AZURE_REPLY));
     // The flow's port has no listener, so the direct path is refused while the proxy tunnels
     // to the origin: what forced tunnelling looks like.
     let port = support::closed_port();
     let flows = [("via", on_port("via.test", port, &format!("tls_ports = [{port}]")))];
-    let root = pki.root_pem();
-    let through = |proxy: u16, extra: &[&str]| {
+    let through = |proxy: u16| {
         let url = format!("http://ghp_UserTok3n:s3cret@127.0.0.1:{proxy}");
-        let mut args = vec!["--ca-file", root.to_str().unwrap(), "--proxy", &url];
-        args.extend_from_slice(extra);
-        run(dns, &flows, &args, &[])
+        run(dns, &flows).ca(&pki).proxy(&url)
     };
-    let ok = through(support::proxy_server(Proxy::TunnelTo(origin)), &["--compare-direct"]);
+    let ok = through(support::proxy_server(Proxy::TunnelTo(origin)))
+        .args(["--compare-direct"])
+        .output();
     assert!(
         !ok.stdout.contains("s3cret") && !ok.stdout.contains("ghp_UserTok3n"),
         "no part of the proxy userinfo reaches the report"
@@ -449,30 +383,8 @@ fn proxy_outcomes() {
     assert!(shown.ends_with(" (with credentials)"), "{shown}");
     // The human forms name the proxy the same way.
     let denied = support::proxy_server(Proxy::Refuse("HTTP/1.1 403 Forbidden"));
-    let dir = tempfile::tempdir().unwrap();
-    let suite = support::suite_file(dir.path(), &[("via", flows[0].1.as_str())]);
-    let (dns_arg, url) = (
-        dns.to_string(),
-        format!("http://ghp_UserTok3n:s3cret@127.0.0.1:{denied}"),
-    );
     for format in ["table", "junit"] {
-        let r = amlprobe(
-            &[
-                "run",
-                "--format",
-                format,
-                "--no-imds",
-                "--suite-file",
-                suite.to_str().unwrap(),
-                "--dns-server",
-                &dns_arg,
-                "--timeout",
-                "1",
-                "--proxy",
-                &url,
-            ],
-            &[],
-        );
+        let r = through(denied).format(format).output();
         assert_eq!(r.code, 1, "{format}: {}", r.stderr);
         assert!(
             r.stdout.contains(&format!(
@@ -506,14 +418,14 @@ fn proxy_outcomes() {
     ];
     for (mode, reason) in cases {
         check(
-            &through(support::proxy_server(mode), &[]).json(),
+            &through(support::proxy_server(mode)).output().json(),
             "via",
             "blocked",
             Some(reason),
         );
     }
     check(
-        &through(support::closed_port(), &[]).json(),
+        &through(support::closed_port()).output().json(),
         "via",
         "blocked",
         Some("proxy_unreachable"),
@@ -525,7 +437,7 @@ fn proxy_outcomes() {
 #[test]
 fn each_port_is_judged_on_the_path_its_scheme_takes() {
     let pki = Pki::new();
-    let dns = support::dns_server(&[("web.test", Dns::A(vec![LOCAL]))]);
+    let dns = support::loopback_dns(&["web.test"]);
     let origin = support::tls_server(pki.server_config("web.test", Leaf::Good), Some(AZURE_REPLY));
     let proxy = format!("http://127.0.0.1:{}", support::proxy_server(Proxy::TunnelTo(origin)));
     // Nothing listens on either port directly: the direct path is refused.
@@ -534,11 +446,9 @@ fn each_port_is_judged_on_the_path_its_scheme_takes() {
         "web",
         format!("hosts = [\"web.test\"]\nports = [{http}, {tls}]\nhttp_ports = [{http}]\ntls_ports = [{tls}]"),
     )];
-    let root = pki.root_pem();
     let with_env = |vars: &[&str]| {
-        let proxy = std::path::Path::new(&proxy);
-        let env: Vec<(&str, &std::path::Path)> = vars.iter().map(|v| (*v, proxy)).collect();
-        run(dns, &flows, &["--ca-file", root.to_str().unwrap()], &env).json()
+        let cmd = run(dns, &flows).ca(&pki).without("--no-proxy");
+        vars.iter().fold(cmd, |cmd, var| cmd.env(var, &proxy)).output().json()
     };
     let port_probe = |report: &Value, port: u16| -> Value {
         flow(report, "web")["probes"]
@@ -575,7 +485,7 @@ fn each_port_is_judged_on_the_path_its_scheme_takes() {
 
 #[test]
 fn a_web_server_at_the_proxy_address_is_not_a_proxy() {
-    let dns = support::dns_server(&[("via.test", Dns::A(vec![LOCAL]))]);
+    let dns = support::loopback_dns(&["via.test"]);
     let port = support::closed_port();
     let flows = [("via", on_port("via.test", port, &format!("tls_ports = [{port}]")))];
     let pages = [
@@ -586,7 +496,7 @@ fn a_web_server_at_the_proxy_address_is_not_a_proxy() {
     for page in pages {
         let proxy = support::proxy_server(Proxy::WebPage(page));
         let url = format!("http://127.0.0.1:{proxy}");
-        let report = run(dns, &flows, &["--proxy", &url], &[]).json();
+        let report = run(dns, &flows).proxy(&url).output().json();
         check(&report, "via", "blocked", Some("proxy_error"));
         let message = flow(&report, "via")["message"].as_str().unwrap();
         assert!(
@@ -598,7 +508,7 @@ fn a_web_server_at_the_proxy_address_is_not_a_proxy() {
 
 #[test]
 fn an_endless_response_head_is_named_as_such() {
-    let dns = support::dns_server(&[("endless.test", Dns::A(vec![LOCAL]))]);
+    let dns = support::loopback_dns(&["endless.test"]);
     let mut head = String::from("HTTP/1.1 200 OK\r\n");
     while head.len() < 9 * 1024 {
         head.push_str("X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
@@ -608,7 +518,7 @@ fn an_endless_response_head_is_named_as_such() {
         "endless",
         on_port("endless.test", endless, &format!("http_ports = [{endless}]")),
     )];
-    let report = run(dns, &flows, &[], &[]).json();
+    let report = run(dns, &flows).output().json();
     check(&report, "endless", "blocked", Some("http_error"));
     let message = flow(&report, "endless")["message"].as_str().unwrap();
     assert!(
@@ -619,9 +529,9 @@ fn an_endless_response_head_is_named_as_such() {
 
 #[test]
 fn exit_codes_and_output_forms() {
-    let dns = support::dns_server(&[("up.test", Dns::A(vec![LOCAL])), ("udp.test", Dns::A(vec![LOCAL]))]);
+    let dns = support::loopback_dns(&["up.test", "udp.test"]);
     let works = [("up", on_port("up.test", support::tcp_server(Raw::Silent), ""))];
-    let ok = run(dns, &works, &[], &[]);
+    let ok = run(dns, &works).output();
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     let report = ok.json();
     for key in [
@@ -653,7 +563,7 @@ fn exit_codes_and_output_forms() {
         assert!(p.get(key).is_some(), "probe lacks {key}: {p:#}");
     }
 
-    let quiet = run(dns, &works, &["--quiet"], &[]);
+    let quiet = run(dns, &works).args(["--quiet"]).output();
     assert_eq!(quiet.stdout.lines().count(), 1, "{}", quiet.stdout);
 
     let silent = [(
@@ -661,49 +571,36 @@ fn exit_codes_and_output_forms() {
         on_port("udp.test", support::udp_server(false), "protocol = \"udp\""),
     )];
     assert_eq!(
-        run(dns, &silent, &[], &[]).code,
+        run(dns, &silent).output().code,
         0,
         "inconclusive is not a failure by default"
     );
-    assert_eq!(run(dns, &silent, &["--strict"], &[]).code, 1, "--strict makes it one");
+    assert_eq!(
+        run(dns, &silent).args(["--strict"]).output().code,
+        1,
+        "--strict makes it one"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let blocked = [("down", on_port("up.test", support::closed_port(), ""))];
-    let suite = support::suite_file(dir.path(), &[("down", blocked[0].1.as_str())]);
     let report_file = dir.path().join("report.json");
-    let table = amlprobe(
-        &[
-            "run",
-            "--no-imds",
-            "--no-proxy",
-            "--suite-file",
-            suite.to_str().unwrap(),
-            "--suite",
-            "t",
-            "--dns-server",
-            &dns.to_string(),
-            "--private-cidr",
-            "127.0.0.0/8",
-            "--timeout",
-            "1",
-            "--report",
-            report_file.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let table = Amlprobe::offline("run", dns)
+        .flows(&blocked)
+        .flag("--report", &report_file)
+        .output();
     assert_eq!(table.code, 1);
     assert!(table.stdout.contains("BLOCKED") && table.stdout.contains("tcp_refused") && table.stdout.contains("down"));
     assert!(
         !table.stdout.contains('\x1b'),
         "no colour when stdout is not a terminal"
     );
-    let written: Value = serde_json::from_str(&std::fs::read_to_string(report_file).unwrap()).unwrap();
+    let written = support::read_json(&report_file);
     assert_eq!(written["flows"][0]["reason"], "tcp_refused");
 }
 
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
-    let bad = amlprobe(&["run", "--workspace-id", "nope"], &[]);
+    let bad = Amlprobe::new(["run", "--workspace-id", "nope"]).output();
     assert_eq!(bad.code, 2);
     assert_eq!(bad.stderr.lines().count(), 1, "{}", bad.stderr);
     assert!(bad.stderr.starts_with("amlprobe: --workspace-id:"), "{}", bad.stderr);
@@ -715,7 +612,9 @@ fn bad_input_is_one_line_and_exit_2() {
         "[suite]\nname = \"b\"\ntitle = \"b\"\n\n[[flow]]\nid = \"b.x\"\nports = [443\n",
     )
     .unwrap();
-    let broken = amlprobe(&["run", "--no-imds", "--suite-file", suite.to_str().unwrap()], &[]);
+    let broken = Amlprobe::new(["run", "--no-imds"])
+        .flag("--suite-file", &suite)
+        .output();
     assert_eq!(broken.code, 2);
     assert!(broken.stderr.contains("broken.toml:"), "{}", broken.stderr);
 }
@@ -734,7 +633,7 @@ fn bad_values_are_echoed_short_escaped_and_without_secrets() {
         ),
         ("bad\nname\x1b[2J\u{202e}", "\x1b"),
     ] {
-        let r = amlprobe(&["suites", "--storage-account", value], &[]);
+        let r = Amlprobe::new(["suites", "--storage-account", value]).output();
         assert_eq!(r.code, 2, "{}", r.stderr);
         assert!(r.stderr.starts_with("amlprobe: --storage-account: "), "{}", r.stderr);
         assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
@@ -742,19 +641,19 @@ fn bad_values_are_echoed_short_escaped_and_without_secrets() {
         assert!(!r.stderr.contains(must_not_contain), "{}", r.stderr);
         assert!(!r.stderr.contains('\u{202e}'), "{}", r.stderr);
     }
-    let r = amlprobe(&["suites", "--storage-account", &long], &[]);
+    let r = Amlprobe::new(["suites", "--storage-account", &long]).output();
     assert!(r.stderr.contains("…(70000 bytes)"), "{}", r.stderr);
-    let r = amlprobe(&["suites", "--storage-account", "bad\nname\x1b[2J"], &[]);
+    let r = Amlprobe::new(["suites", "--storage-account", "bad\nname\x1b[2J"]).output();
     assert!(r.stderr.contains("bad\\nname\\x1b[2J"), "{}", r.stderr);
     // Values clap itself rejects are quoted the same way.
-    let r = amlprobe(&["run", "--timeout", &long], &[]);
+    let r = Amlprobe::new(["run", "--timeout", &long]).output();
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.len() < 400 && r.stderr.contains("…(70000 bytes)"),
         "{}",
         r.stderr
     );
-    let r = amlprobe(&["run", "--timeout", "1\n\x07\u{202e}"], &[]);
+    let r = Amlprobe::new(["run", "--timeout", "1\n\x07\u{202e}"]).output();
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("'1\\n\\x07\\u{202e}'"), "{}", r.stderr);
 }
@@ -765,7 +664,7 @@ fn suite_hosts_that_are_not_names_are_refused_at_load_time() {
     for host in ["127.0.0.1", "https://x.test/", "two words.test", ""] {
         let (ok, bad) = (dns_only("ok.test", ""), dns_only(host, ""));
         let suite = support::suite_file(dir.path(), &[("ok", ok.as_str()), ("bad", bad.as_str())]);
-        let r = amlprobe(&["suites", "--suite-file", suite.to_str().unwrap()], &[]);
+        let r = Amlprobe::new(["suites"]).flag("--suite-file", &suite).output();
         assert_eq!(r.code, 2, "{host}: {}", r.stderr);
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
         assert!(
@@ -780,20 +679,10 @@ fn suite_hosts_that_are_not_names_are_refused_at_load_time() {
 fn missing_context_names_the_flag_and_sends_nothing() {
     // A resolver that refuses everything: no name would resolve even if one were asked.
     let dns = support::dns_server(&[]);
-    let r = amlprobe(
-        &[
-            "run",
-            "--no-imds",
-            "--no-proxy",
-            "--suite",
-            "workspace",
-            "--format",
-            "json",
-            "--dns-server",
-            &dns.to_string(),
-        ],
-        &[],
-    );
+    let r = Amlprobe::offline("run", dns)
+        .flag("--suite", "workspace")
+        .format("json")
+        .output();
     let report = r.json();
     let flows = report["flows"].as_array().unwrap();
     let api = flows.iter().find(|f| f["id"] == "workspace.api").unwrap();
@@ -812,30 +701,9 @@ fn missing_context_names_the_flag_and_sends_nothing() {
 #[test]
 fn suites_listing_renders_every_cloud() {
     for cloud in ["public", "usgov", "china"] {
-        let r = amlprobe(
-            &[
-                "suites",
-                "--format",
-                "json",
-                "--cloud",
-                cloud,
-                "--region",
-                "eastus",
-                "--workspace-id",
-                "fb7e20a0-8891-458b-b969-55ddb3382f51",
-                "--workspace-name",
-                "ws1",
-                "--storage-account",
-                "sa1",
-                "--key-vault",
-                "kv1",
-                "--container-registry",
-                "acr01",
-                "--compute-instance",
-                "ci1",
-            ],
-            &[],
-        );
+        let r = Amlprobe::new(["suites", "--format", "json", "--cloud", cloud])
+            .args(support::CONTEXT)
+            .output();
         assert_eq!(r.code, 0, "{}", r.stderr);
         let doc = r.json();
         let hosts: Vec<&str> = doc["suites"]
@@ -853,7 +721,7 @@ fn suites_listing_renders_every_cloud() {
             "{cloud}: unrendered template in {hosts:?}"
         );
     }
-    let bare = amlprobe(&["suites", "--format", "json"], &[]).json();
+    let bare = Amlprobe::new(["suites", "--format", "json"]).output().json();
     let text = bare.to_string();
     assert!(text.contains("\"missing_context\""), "flows lacking context are marked");
 }
@@ -862,7 +730,7 @@ fn suites_listing_renders_every_cloud() {
 fn a_dns_server_that_is_down_is_named_without_waiting_for_the_deadline() {
     let down = std::net::UdpSocket::bind((LOCAL, 0)).unwrap().local_addr().unwrap();
     let flows = [("a", dns_only("a.test", "")), ("b", on_port("b.test", 443, ""))];
-    let report = run(down, &flows, &["--timeout", "20"], &[]).json();
+    let report = run(down, &flows).timeout("20").output().json();
     for id in ["a", "b"] {
         check(&report, id, "blocked", Some("dns_unreachable"));
         let message = probe(&report, id, "dns")["message"].as_str().unwrap().to_string();
@@ -884,7 +752,7 @@ fn a_resolver_that_drops_aaaa_costs_no_timeout_and_is_named_once() {
     ]);
     let flows = [("one", dns_only("one.test", "")), ("two", dns_only("two.test", ""))];
     let started = std::time::Instant::now();
-    let report = run(dns, &flows, &["--timeout", "8"], &[]).json();
+    let report = run(dns, &flows).timeout("8").output().json();
     let took = started.elapsed();
     check(&report, "one", "works", None);
     check(&report, "two", "works", None);
@@ -899,54 +767,24 @@ fn a_resolver_that_drops_aaaa_costs_no_timeout_and_is_named_once() {
     );
 }
 
-/// A loopback IMDS answering every request with `body`; the requests it got come back on the channel.
-fn imds_server(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind((LOCAL, 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let n = s.read(&mut buf).unwrap_or(0);
-            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = s.write_all(reply.as_bytes());
-        }
-    });
-    (port, rx)
-}
-
 #[test]
 fn imds_supplies_region_and_cloud_and_is_never_proxied() {
     const METADATA: &str = r#"{"compute":{"azEnvironment":"AzureUSGovernmentCloud","location":"USGovVirginia",
         "name":"vm1","vmId":"02aab8a4-74ef-476e-8182-f6d2ba4166a6","vmSize":"Standard_D4s_v5","resourceId":"/subscriptions/x"},
         "network":{"interface":[{"ipv4":{"ipAddress":[{"privateIpAddress":"10.1.2.4"}],"subnet":[{"address":"10.1.2.0","prefix":"24"}]}}]}}"#;
-    let (imds, requests) = imds_server(METADATA);
+    let (imds, requests) = support::imds_server(METADATA, "unused-token");
     // Only a name built from the IMDS region resolves.
-    let dns = support::dns_server(&[("svc.usgovvirginia.test", Dns::A(vec![LOCAL]))]).to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let suite = support::suite_file(dir.path(), &[("svc", "hosts = [\"svc.{region}.test\"]")]);
+    let dns = support::loopback_dns(&["svc.usgovvirginia.test"]);
     let endpoint = format!("http://127.0.0.1:{imds}");
     // A dead proxy in the environment: IMDS must be asked directly anyway.
-    let proxy_url = format!("http://127.0.0.1:{}", support::closed_port());
-    let proxy = std::path::Path::new(&proxy_url);
-    let base = [
-        "run",
-        "--format",
-        "json",
-        "--suite-file",
-        suite.to_str().unwrap(),
-        "--suite",
-        "t",
-    ];
-    let mut args = base.to_vec();
-    args.extend(["--dns-server", &dns, "--timeout", "1", "--imds-endpoint", &endpoint]);
-    args.extend(["--private-cidr", "127.0.0.0/8"]);
-    let report = amlprobe(&args, &[("https_proxy", proxy), ("http_proxy", proxy)]).json();
+    let proxy = format!("http://127.0.0.1:{}", support::closed_port());
+    let on_vm = || run(dns, &[("svc", "hosts = [\"svc.{region}.test\"]")]).imds(&endpoint);
+    let report = on_vm()
+        .without("--no-proxy")
+        .env("https_proxy", &proxy)
+        .env("http_proxy", &proxy)
+        .output()
+        .json();
     assert_eq!(report["context"]["region"], "usgovvirginia", "{report:#}");
     assert_eq!(report["context"]["sources"]["region"], "imds");
     assert_eq!(report["context"]["cloud"], "usgov");
@@ -954,13 +792,15 @@ fn imds_supplies_region_and_cloud_and_is_never_proxied() {
     assert_eq!(report["host"]["imds"]["vm_size"], "Standard_D4s_v5");
     assert_eq!(report["host"]["imds"]["subnets"], serde_json::json!(["10.1.2.0/24"]));
     check(&report, "svc", "works", None);
-    let request = requests.recv_timeout(std::time::Duration::from_secs(1)).unwrap();
+    let request = requests.lock().unwrap()[0].clone();
     assert!(request.starts_with("GET /metadata/instance"), "{request}");
     assert!(request.contains("Metadata: true"), "{request}");
 
     // Flags win over IMDS, and the report says where each value came from.
-    args.extend(["--region", "eastus", "--cloud", "public"]);
-    let report = amlprobe(&args, &[]).json();
+    let report = on_vm()
+        .args(["--region", "eastus", "--cloud", "public"])
+        .output()
+        .json();
     assert_eq!(report["context"]["region"], "eastus");
     assert_eq!(report["context"]["sources"]["region"], "flag_or_env");
     assert_eq!(report["context"]["cloud"], "public");
@@ -984,13 +824,13 @@ fn a_target_shared_by_flows_is_probed_once() {
             drop(conn);
         }
     });
-    let dns = support::dns_server(&[("shared.test", Dns::A(vec![LOCAL]))]);
+    let dns = support::loopback_dns(&["shared.test"]);
     let flows = [
         ("first", on_port("shared.test", port, "")),
         ("second", on_port("shared.test", port, "")),
         ("third", on_port("shared.test", port, "")),
     ];
-    let report = run(dns, &flows, &[], &[]).json();
+    let report = run(dns, &flows).output().json();
     for id in ["first", "second", "third"] {
         check(&report, id, "works", None);
     }
@@ -1024,7 +864,7 @@ fn a_dns_server_that_is_down_is_one_root_cause() {
         ("b", on_port("b.test", 443, "")),
         ("c", on_port("c.test", 445, "")),
     ];
-    let report = run(down, &flows, &[], &[]).json();
+    let report = run(down, &flows).output().json();
     assert_one_cause_each(&report);
     let all = causes(&report);
     assert_eq!(all.len(), 1, "{all:#?}");
@@ -1041,30 +881,7 @@ fn a_dns_server_that_is_down_is_one_root_cause() {
     assert!(c["fix"].as_str().unwrap().contains(&server), "{c:#}");
 
     // The table and --quiet lead with that one cause; the flows refer to it.
-    let dir = tempfile::tempdir().unwrap();
-    let bodies: Vec<(&str, &str)> = flows.iter().map(|(id, b)| (*id, b.as_str())).collect();
-    let suite = support::suite_file(dir.path(), &bodies);
-    let dns = down.to_string();
-    let args = |extra: &'static str| {
-        let mut a = vec![
-            "run",
-            "--no-imds",
-            "--no-proxy",
-            "--suite-file",
-            suite.to_str().unwrap(),
-            "--suite",
-            "t",
-            "--dns-server",
-            &dns,
-            "--timeout",
-            "1",
-        ];
-        if !extra.is_empty() {
-            a.push(extra);
-        }
-        a
-    };
-    let table = amlprobe(&args(""), &[]).stdout;
+    let table = Amlprobe::offline("run", down).flows(&flows).output().stdout;
     let head = format!("root causes\n  1. dns_unreachable DNS server {server} is unreachable");
     assert!(table.contains(&head), "{table}");
     assert!(
@@ -1074,7 +891,11 @@ fn a_dns_server_that_is_down_is_one_root_cause() {
     assert_eq!(table.matches("(cause 1)").count(), 3, "{table}");
     assert!(!table.contains("      fix:"), "no flow repeats the fix: {table}");
     assert!(table.contains(" 3 blocked (1 root cause), "), "{table}");
-    let quiet = amlprobe(&args("--quiet"), &[]).stdout;
+    let quiet = Amlprobe::offline("run", down)
+        .flows(&flows)
+        .args(["--quiet"])
+        .output()
+        .stdout;
     assert!(quiet.starts_with(&head), "{quiet}");
     assert_eq!(
         quiet.lines().count(),
@@ -1099,7 +920,7 @@ fn a_proxy_denying_several_hosts_is_one_cause_listing_them() {
         ("three", on_port("three.test", port, &tls)),
     ];
     let proxy = format!("http://127.0.0.1:{denied}");
-    let report = run(dns, &flows, &["--proxy", &proxy], &[]).json();
+    let report = run(dns, &flows).proxy(&proxy).output().json();
     assert_one_cause_each(&report);
     let all = causes(&report);
     assert_eq!(all.len(), 1, "{all:#?}");
@@ -1121,7 +942,7 @@ fn a_proxy_denying_several_hosts_is_one_cause_listing_them() {
 fn one_inspection_ca_on_several_hosts_is_one_cause_naming_it() {
     let pki = Pki::new();
     let names = ["mcr.test", "data.mcr.test", "good.test"];
-    let dns = support::dns_server(&names.map(|n| (n, Dns::A(vec![LOCAL]))));
+    let dns = support::loopback_dns(&names);
     let serve = |host: &str, leaf| {
         let port = support::tls_server(pki.server_config(host, leaf), Some(AZURE_REPLY));
         on_port(host, port, &format!("tls_ports = [{port}]"))
@@ -1132,8 +953,7 @@ fn one_inspection_ca_on_several_hosts_is_one_cause_naming_it() {
         ("good", serve("good.test", Leaf::Good)),
         ("expired", serve("good.test", Leaf::Expired)),
     ];
-    let root = pki.root_pem();
-    let report = run(dns, &flows, &["--ca-file", root.to_str().unwrap()], &[]).json();
+    let report = run(dns, &flows).ca(&pki).output().json();
     check(&report, "good", "works", None);
     assert_one_cause_each(&report);
     let all = causes(&report);
@@ -1159,11 +979,11 @@ fn one_inspection_ca_on_several_hosts_is_one_cause_naming_it() {
 
 #[test]
 fn a_silent_udp_port_costs_the_udp_wait_not_the_timeout() {
-    let dns = support::dns_server(&[("udp.test", Dns::A(vec![LOCAL]))]);
+    let dns = support::loopback_dns(&["udp.test"]);
     let silent = support::udp_server(false);
     let flows = [("silentudp", on_port("udp.test", silent, "protocol = \"udp\""))];
     let started = std::time::Instant::now();
-    let report = run(dns, &flows, &["--timeout", "10"], &[]).json();
+    let report = run(dns, &flows).timeout("10").output().json();
     let took = started.elapsed();
     check(&report, "silentudp", "inconclusive", Some("udp_no_reply"));
     // The UDP wait defaults to 1 s; waiting out --timeout would take 10 s.
@@ -1174,7 +994,11 @@ fn a_silent_udp_port_costs_the_udp_wait_not_the_timeout() {
         .to_string();
     assert!(message.contains("within 1s (--udp-timeout)"), "{message}");
 
-    let report = run(dns, &flows, &["--timeout", "10", "--udp-timeout", "0.2"], &[]).json();
+    let report = run(dns, &flows)
+        .timeout("10")
+        .flag("--udp-timeout", "0.2")
+        .output()
+        .json();
     let message = probe(&report, "silentudp", "udp")["message"]
         .as_str()
         .unwrap()
@@ -1184,7 +1008,7 @@ fn a_silent_udp_port_costs_the_udp_wait_not_the_timeout() {
 
 /// `count` flows, each on a silent UDP port of its own at 127.0.0.1.
 fn silent_udp_flows(count: usize) -> (SocketAddr, Vec<(String, String)>) {
-    let dns = support::dns_server(&[("udp.test", Dns::A(vec![LOCAL]))]);
+    let dns = support::loopback_dns(&["udp.test"]);
     let flows = (0..count)
         .map(|i| {
             let port = support::udp_server(false);
@@ -1197,17 +1021,22 @@ fn silent_udp_flows(count: usize) -> (SocketAddr, Vec<(String, String)>) {
 #[test]
 fn waits_are_not_limited_by_concurrency_but_one_address_is_by_per_destination() {
     let (dns, flows) = silent_udp_flows(8);
-    let flows: Vec<(&str, String)> = flows.iter().map(|(id, f)| (id.as_str(), f.clone())).collect();
-    let wait = ["--udp-timeout", "0.5"];
     // Eight silent waits with --concurrency 1 overlap: about one wait, not eight.
     let started = std::time::Instant::now();
-    let report = run(dns, &flows, &[&wait[..], &["--concurrency", "1"]].concat(), &[]).json();
+    let report = run(dns, &flows)
+        .flag("--udp-timeout", "0.5")
+        .flag("--concurrency", "1")
+        .output()
+        .json();
     let took = started.elapsed();
     check(&report, "s7", "inconclusive", Some("udp_no_reply"));
     assert!(took < std::time::Duration::from_millis(2500), "took {took:?}");
     // One connection at a time to 127.0.0.1: the eight waits queue.
     let started = std::time::Instant::now();
-    run(dns, &flows, &[&wait[..], &["--per-destination", "1"]].concat(), &[]);
+    run(dns, &flows)
+        .flag("--udp-timeout", "0.5")
+        .flag("--per-destination", "1")
+        .output();
     let took = started.elapsed();
     assert!(took >= std::time::Duration::from_millis(3500), "took {took:?}");
 }
@@ -1219,7 +1048,7 @@ fn addresses_past_the_cap_are_named_not_probed() {
     let many: Vec<Ipv4Addr> = (1..=40).map(|i| Ipv4Addr::new(127, 0, 1, i)).collect();
     let dns = support::dns_server(&[("many.test", Dns::A(many))]);
     let flows = [("many", on_port("many.test", support::closed_port(), ""))];
-    let report = run(dns, &flows, &[], &[]).json();
+    let report = run(dns, &flows).output().json();
     check(&report, "many", "blocked", Some("tcp_refused"));
     let f = flow(&report, "many");
     let tcp = f["probes"]
@@ -1229,10 +1058,8 @@ fn addresses_past_the_cap_are_named_not_probed() {
         .filter(|p| p["kind"] == "tcp")
         .count();
     assert_eq!(tcp, 16, "{f:#}");
-    let warning = probe(&report, "many", "dns")["warning"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let dns = probe(&report, "many", "dns");
+    let warning = dns["warning"].as_str().unwrap_or_else(|| panic!("no warning: {dns:#}"));
     assert!(
         warning.contains("has 40 addresses; the first 16 were probed, 24 were not"),
         "{warning}"
@@ -1245,17 +1072,19 @@ fn addresses_past_the_cap_are_named_not_probed() {
 #[test]
 fn a_run_that_cannot_finish_ends_at_its_deadline() {
     let names: Vec<String> = (0..200).map(|i| format!("slow{i}.test")).collect();
-    let zone: Vec<(&str, Dns)> = names.iter().map(|n| (n.as_str(), Dns::A(vec![LOCAL]))).collect();
-    let dns = support::dns_server(&zone);
+    let dns = support::loopback_dns(&names.iter().map(String::as_str).collect::<Vec<_>>());
     let port = support::tcp_server(Raw::Silent);
     let flows: Vec<(String, String)> = names
         .iter()
         .enumerate()
         .map(|(i, n)| (format!("f{i}"), on_port(n, port, &format!("tls_ports = [{port}]"))))
         .collect();
-    let flows: Vec<(&str, String)> = flows.iter().map(|(id, body)| (id.as_str(), body.clone())).collect();
     let started = std::time::Instant::now();
-    let report = run(dns, &flows, &["--timeout", "0.1", "--per-destination", "1"], &[]).json();
+    let report = run(dns, &flows)
+        .timeout("0.1")
+        .flag("--per-destination", "1")
+        .output()
+        .json();
     let took = started.elapsed();
     assert!(took < std::time::Duration::from_secs(16), "took {took:?}");
     let not_observed = report["flows"]

@@ -5,41 +5,21 @@
 use crate::support;
 
 use serde_json::Value;
+use support::{ALL_SUITES, Amlprobe, CONTEXT};
 
-const CONTEXT: &[&str] = &[
-    "--region",
-    "eastus",
-    "--workspace-id",
-    "fb7e20a0-8891-458b-b969-55ddb3382f51",
-    "--workspace-name",
-    "myws",
-    "--storage-account",
-    "mystorage",
-    "--key-vault",
-    "mykv",
-    "--container-registry",
-    "myacr01",
-    "--compute-instance",
-    "ci-alice",
-];
-
-/// `CONTEXT` without the flags `extra` sets itself, then `extra`.
-fn with_context<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args: Vec<&str> = CONTEXT
+/// `amlprobe suites` with the full context, each flag-value pair of `extra` replacing or
+/// adding to it.
+fn suites(extra: &[&str]) -> Amlprobe {
+    extra
         .chunks(2)
-        .filter(|pair| !extra.contains(&pair[0]))
-        .flatten()
-        .copied()
-        .collect();
-    args.extend_from_slice(extra);
-    args
+        .fold(Amlprobe::new(["suites"]).args(CONTEXT), |cmd, pair| {
+            cmd.flag(pair[0], pair[1])
+        })
 }
 
 /// Every flow of `amlprobe suites --format json --cloud <cloud>` plus `extra` arguments.
 fn flows(cloud: &str, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec!["suites", "--format", "json", "--cloud", cloud];
-    args.extend(with_context(extra));
-    let run = support::amlprobe(&args, &[]);
+    let run = suites(extra).format("json").flag("--cloud", cloud).output();
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.json()["suites"]
         .as_array()
@@ -50,12 +30,7 @@ fn flows(cloud: &str, extra: &[&str]) -> Vec<Value> {
 }
 
 fn every_suite(cloud: &str, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec![
-        "--suite",
-        "workspace,compute,images,studio,aks,aks-training,arc,optional",
-    ];
-    args.extend_from_slice(extra);
-    flows(cloud, &args)
+    flows(cloud, &[&["--suite", ALL_SUITES], extra].concat())
 }
 
 fn id(f: &Value) -> &str {
@@ -75,12 +50,22 @@ fn ports(f: &Value) -> Vec<u64> {
         .collect()
 }
 
-/// Rendered hosts of a probed flow (empty for not_testable or skipped flows).
+/// Rendered hosts of a probed flow (empty for not_testable or skipped flows, which have no
+/// targets).
 fn hosts(f: &Value) -> Vec<String> {
-    f["plan"]["targets"]
-        .as_array()
-        .map(|t| t.iter().map(|t| t["host"].as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
+    let state = f["plan"]["state"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no plan state: {f:#}"));
+    match f["plan"]["targets"].as_array() {
+        Some(targets) => targets
+            .iter()
+            .map(|t| t["host"].as_str().unwrap().to_string())
+            .collect(),
+        None => {
+            assert_ne!(state, "probe", "a probed flow without targets: {f:#}");
+            Vec::new()
+        }
+    }
 }
 
 fn flow<'a>(all: &'a [Value], wanted: &str) -> &'a Value {
@@ -190,16 +175,16 @@ fn instances_domain_flag_env_and_config_change_the_instance_hosts() {
         hosts(flow(&all, "compute.compute_instance")),
         vec!["ci-alice.eastus.instances.azureml.us"]
     );
-    let mut args = vec!["suites", "--format", "json"];
-    args.extend_from_slice(CONTEXT);
-    let env = std::path::Path::new("instances.example.test");
-    let run = support::amlprobe(&args, &[("AMLPROBE_INSTANCES_DOMAIN", env)]);
+    let run = suites(&[])
+        .format("json")
+        .env("AMLPROBE_INSTANCES_DOMAIN", "instances.example.test")
+        .output();
     assert!(
         run.stdout.contains("ci-alice.eastus.instances.example.test"),
         "{}",
         run.stderr
     );
-    let bad = support::amlprobe(&["suites", "--instances-domain", "https://x.example"], &[]);
+    let bad = Amlprobe::new(["suites", "--instances-domain", "https://x.example"]).output();
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("--instances-domain"), "{}", bad.stderr);
     assert_eq!(bad.stderr.trim().lines().count(), 1, "{}", bad.stderr);
@@ -207,19 +192,24 @@ fn instances_domain_flag_env_and_config_change_the_instance_hosts() {
 
 #[test]
 fn derived_notebook_label_warns_when_uncertain() {
-    let mut args = vec!["suites", "--format", "json"];
-    args.extend(with_context(&["--workspace-name", "my_ws"]));
-    let run = support::amlprobe(&args, &[]);
-    let warnings = run.json()["context"]["warnings"].clone();
+    let derived = suites(&["--workspace-name", "my_ws"]).format("json");
+    let warnings = derived.output().json()["context"]["warnings"].clone();
     let text = warnings.to_string();
     assert!(text.contains("--notebook-label") && text.contains('_'), "{warnings}");
-    args.extend_from_slice(&["--notebook-label", "ml-my-ws-eastus-fb7e20a0"]);
-    let run = support::amlprobe(&args, &[]);
-    assert!(run.json()["context"].get("warnings").is_none(), "{}", run.stdout);
+    let given = suites(&[
+        "--workspace-name",
+        "my_ws",
+        "--notebook-label",
+        "ml-my-ws-eastus-fb7e20a0",
+    ])
+    .format("json")
+    .output()
+    .json();
+    let context = given["context"].as_object().expect("a context object");
+    assert_eq!(context["notebook_label"], "ml-my-ws-eastus-fb7e20a0", "{context:#?}");
+    assert!(!context.contains_key("warnings"), "{context:#?}");
     let long = "a".repeat(33);
-    let mut table = vec!["suites"];
-    table.extend(with_context(&["--workspace-name", &long]));
-    let run = support::amlprobe(&table, &[]);
+    let run = suites(&["--workspace-name", &long]).output();
     assert!(
         run.stderr.contains("warning:") && run.stderr.contains("truncated"),
         "{}",
@@ -315,7 +305,7 @@ fn container_registry_region_picks_the_data_endpoint() {
         vec!["myacr01.westeurope.data.azurecr.io"]
     );
     assert!(hosts(flow(&all, "aks.workspace_acr")).contains(&"myacr01.westeurope.data.azurecr.io".to_string()));
-    let bad = support::amlprobe(&["suites", "--container-registry-region", "West Europe"], &[]);
+    let bad = Amlprobe::new(["suites", "--container-registry-region", "West Europe"]).output();
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("--container-registry-region"), "{}", bad.stderr);
 }

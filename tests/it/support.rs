@@ -6,12 +6,18 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::ffi::{OsStr, OsString};
+use std::fmt::Display;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+/// The address every test name resolves to unless a test says otherwise.
+pub const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 /// How the DNS server answers a name.
 #[derive(Clone)]
@@ -129,6 +135,12 @@ pub fn dns_server(zone: &[(&str, Dns)]) -> SocketAddr {
     addr
 }
 
+/// A DNS server answering each of `names` with 127.0.0.1 (unknown names: NXDOMAIN).
+pub fn loopback_dns(names: &[&str]) -> SocketAddr {
+    let zone: Vec<(&str, Dns)> = names.iter().map(|n| (*n, Dns::A(vec![LOCAL]))).collect();
+    dns_server(&zone)
+}
+
 /// Test certificates: a trusted root (passed with --ca-file) and an "inspection" CA that is not.
 pub struct Pki {
     dir: tempfile::TempDir,
@@ -207,7 +219,6 @@ impl Pki {
 
     /// A server config presenting a leaf for `host`, signed by the trusted root, whose subject
     /// carries `common_name` and `organization` (whatever they contain).
-    #[allow(dead_code, reason = "only tests/html.rs presents hostile subjects")]
     pub fn server_config_with_subject(
         &self,
         host: &str,
@@ -258,7 +269,8 @@ fn config_for(chain: Vec<CertificateDer<'static>>, key: &KeyPair) -> Arc<rustls:
     )
 }
 
-fn read_head(stream: &mut impl Read) -> Option<String> {
+/// Reads an HTTP request or response head (up to the blank line, at most 8 KiB).
+pub fn read_head(stream: &mut impl Read) -> Option<String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -434,10 +446,80 @@ pub fn proxy_server(mode: Proxy) -> u16 {
     port
 }
 
-/// A suite file with one flow per entry of `flows` (TOML bodies after the common keys).
-pub fn suite_file(dir: &Path, flows: &[(&str, &str)]) -> PathBuf {
+/// Requests a fake server saw (head, then body if any).
+pub type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A plain-HTTP fake IMDS on 127.0.0.1: `metadata` for the instance metadata and a managed
+/// identity token `token`, each only to requests with `Metadata: true` (others get 400).
+pub fn imds_server(metadata: &'static str, token: &'static str) -> (u16, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    serve(listener, move |mut s| {
+        let request = read_head(&mut s).unwrap_or_default();
+        let body = if !request.contains("\r\nMetadata: true\r\n") {
+            None
+        } else if request.starts_with("GET /metadata/identity/oauth2/token?") {
+            Some(format!(
+                "{{\"access_token\":\"{token}\",\"expires_in\":\"86399\",\"resource\":\"https://management.azure.com/\",\"token_type\":\"Bearer\"}}"
+            ))
+        } else if request.starts_with("GET /metadata/instance?") {
+            Some(metadata.to_string())
+        } else {
+            None
+        };
+        log.lock().unwrap().push(request);
+        let reply = match body {
+            Some(b) => format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            ),
+            None => "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_string(),
+        };
+        let _ = s.write_all(reply.as_bytes());
+    });
+    (port, seen)
+}
+
+/// Context flags that render every built-in flow (a workspace in eastus with all its
+/// dependencies and a compute instance).
+pub const CONTEXT: &[&str] = &[
+    "--region",
+    "eastus",
+    "--workspace-id",
+    "fb7e20a0-8891-458b-b969-55ddb3382f51",
+    "--workspace-name",
+    "myws",
+    "--storage-account",
+    "mystorage",
+    "--key-vault",
+    "mykv",
+    "--container-registry",
+    "myacr01",
+    "--compute-instance",
+    "ci-alice",
+];
+
+/// Every built-in suite, for `--suite`.
+pub const ALL_SUITES: &str = "workspace,compute,images,studio,aks,aks-training,arc,optional";
+
+/// The body of a DNS-only flow on `host`, then `extra` TOML lines.
+pub fn dns_only(host: &str, extra: &str) -> String {
+    format!("hosts = [\"{host}\"]\n{extra}")
+}
+
+/// The body of a flow on `host`:`port`, then `extra` TOML lines.
+pub fn on_port(host: &str, port: u16, extra: &str) -> String {
+    format!("hosts = [\"{host}\"]\nports = [{port}]\n{extra}")
+}
+
+/// Writes `dir/suite.toml`: suite `t` with one flow `t.<id>` per entry of `flows` (TOML bodies
+/// after the common keys).
+pub fn suite_file(dir: &Path, flows: &[(impl AsRef<str>, impl AsRef<str>)]) -> PathBuf {
     let mut text = String::from("[suite]\nname = \"t\"\ntitle = \"test\"\n");
     for (id, body) in flows {
+        let (id, body) = (id.as_ref(), body.as_ref());
         text.push_str(&format!(
             "\n[[flow]]\nid = \"t.{id}\"\ntitle = \"{id}\"\ndirection = \"outbound\"\nservice_tag = \"Test\"\nrequired = true\nscenario = \"test\"\nsource = \"test\"\n{body}\n"
         ));
@@ -445,6 +527,59 @@ pub fn suite_file(dir: &Path, flows: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("suite.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Flow `t.<id>` of a JSON report.
+pub fn flow<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["flows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no flows in {report:#}"))
+        .iter()
+        .find(|f| f["id"] == format!("t.{id}"))
+        .unwrap_or_else(|| panic!("no flow t.{id} in {report:#}"))
+}
+
+/// Asserts flow `t.<id>`'s status and reason, showing the flow when they differ.
+pub fn check(report: &Value, id: &str, status: &str, reason: Option<&str>) {
+    let f = flow(report, id);
+    assert_eq!(
+        (f["status"].as_str(), f["reason"].as_str()),
+        (Some(status), reason),
+        "flow {id}: {f:#}"
+    );
+}
+
+/// The first `kind` probe of flow `t.<id>`.
+pub fn probe<'a>(report: &'a Value, id: &str, kind: &str) -> &'a Value {
+    let f = flow(report, id);
+    f["probes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no probes in {f:#}"))
+        .iter()
+        .find(|p| p["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} probe in {f:#}"))
+}
+
+/// A JSON file (a saved report).
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text}", path.display()))
+}
+
+/// Every (name, text) entry of a `.tar.gz` support bundle.
+pub fn unpack(path: &Path) -> Vec<(String, String)> {
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
+    tar::Archive::new(gz)
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().display().to_string();
+            let mut text = String::new();
+            e.read_to_string(&mut text).unwrap();
+            (name, text)
+        })
+        .collect()
 }
 
 /// What a run of the binary gave.
@@ -465,30 +600,174 @@ impl Run {
     }
 }
 
-/// Runs the real binary with `args` and extra environment.
-pub fn amlprobe(args: &[&str], env: &[(&str, &Path)]) -> Run {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_amlprobe"));
-    cmd.args(args);
-    // Tests never read the real proxy environment, only what `env` sets.
-    for var in [
-        "https_proxy",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "HTTP_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "no_proxy",
-        "NO_PROXY",
-    ] {
-        cmd.env_remove(var);
+/// One command line of the real binary: every test builds its arguments, environment and
+/// working directory here. A flag set through [`Amlprobe::flag`] (or a shorthand built on it)
+/// holds one value, and setting it again replaces that value, so a test starts from a preset
+/// and states only what differs; [`Amlprobe::args`] appends words as they are.
+pub struct Amlprobe {
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    clean_env: bool,
+    dir: Option<PathBuf>,
+    /// Holds the suite written by [`Amlprobe::flows`] until the run is over.
+    suite_dir: Option<tempfile::TempDir>,
+}
+
+impl Amlprobe {
+    /// `amlprobe <words…>`.
+    pub fn new(words: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Amlprobe {
+        Amlprobe {
+            args: Vec::new(),
+            env: Vec::new(),
+            clean_env: false,
+            dir: None,
+            suite_dir: None,
+        }
+        .args(words)
     }
-    for (k, v) in env {
-        cmd.env(k, v);
+
+    /// `amlprobe <command>` that talks to loopback only: no IMDS, no proxy, the resolver at
+    /// `dns`, a 1 s timeout, and 127.0.0.0/8 private (test names answer loopback, which is a
+    /// sinkhole unless declared private).
+    pub fn offline(command: &str, dns: impl Display) -> Amlprobe {
+        Amlprobe::new([command, "--no-imds", "--no-proxy"])
+            .flag("--dns-server", dns.to_string())
+            .timeout("1")
+            .flag("--private-cidr", "127.0.0.0/8")
     }
-    let out = cmd.output().expect("run amlprobe");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+
+    /// Appends `words` as they are (repeatable flags, positional arguments).
+    pub fn args(mut self, words: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Amlprobe {
+        self.args.extend(words.into_iter().map(|w| w.as_ref().to_os_string()));
+        self
+    }
+
+    /// Sets `flag` to `value`, replacing the value it already has.
+    pub fn flag(mut self, flag: &str, value: impl AsRef<OsStr>) -> Amlprobe {
+        let value = value.as_ref().to_os_string();
+        match self.args.iter().position(|a| a == flag) {
+            Some(at) => self.args[at + 1] = value,
+            None => self.args.extend([flag.into(), value]),
+        }
+        self
+    }
+
+    /// Drops the switch `flag` (one without a value), e.g. a preset's `--no-proxy`.
+    pub fn without(mut self, flag: &str) -> Amlprobe {
+        self.args.retain(|a| a != flag);
+        self
+    }
+
+    /// `--timeout <seconds>`.
+    pub fn timeout(self, seconds: &str) -> Amlprobe {
+        self.flag("--timeout", seconds)
+    }
+
+    /// `--format <format>`.
+    pub fn format(self, format: &str) -> Amlprobe {
+        self.flag("--format", format)
+    }
+
+    /// Trusts the test root: `--ca-file <root.pem>`.
+    pub fn ca(self, pki: &Pki) -> Amlprobe {
+        self.flag("--ca-file", pki.root_pem())
+    }
+
+    /// Probes through `url` (`--proxy`), instead of a preset's `--no-proxy`.
+    pub fn proxy(self, url: &str) -> Amlprobe {
+        self.without("--no-proxy").flag("--proxy", url)
+    }
+
+    /// Asks the IMDS at `endpoint` (`--imds-endpoint`), instead of a preset's `--no-imds`.
+    pub fn imds(self, endpoint: &str) -> Amlprobe {
+        self.without("--no-imds").flag("--imds-endpoint", endpoint)
+    }
+
+    /// Runs suite `t` of `file` alone.
+    pub fn suite(self, file: &Path) -> Amlprobe {
+        self.flag("--suite-file", file).flag("--suite", "t")
+    }
+
+    /// Runs suite `t` made of `flows` (see [`suite_file`]) alone.
+    pub fn flows(mut self, flows: &[(impl AsRef<str>, impl AsRef<str>)]) -> Amlprobe {
+        let dir = tempfile::tempdir().unwrap();
+        let file = suite_file(dir.path(), flows);
+        self.suite_dir = Some(dir);
+        self.suite(&file)
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, name: &str, value: impl AsRef<OsStr>) -> Amlprobe {
+        self.env.push((name.into(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// Starts from an empty environment: only what [`Amlprobe::env`] sets.
+    pub fn clean_env(mut self) -> Amlprobe {
+        self.clean_env = true;
+        self
+    }
+
+    /// Runs in working directory `dir`.
+    pub fn dir(mut self, dir: &Path) -> Amlprobe {
+        self.dir = Some(dir.to_path_buf());
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_amlprobe"));
+        cmd.args(&self.args);
+        if self.clean_env {
+            cmd.env_clear();
+        }
+        // Tests never read the real proxy environment, only what `env` sets.
+        for var in [
+            "https_proxy",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "HTTP_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+            "no_proxy",
+            "NO_PROXY",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+
+    /// Runs to the end.
+    pub fn output(self) -> Run {
+        let out = self.command().output().expect("run amlprobe");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Starts it without waiting (for `serve`): its stdout lines arrive on the channel, its
+    /// stderr is dropped.
+    pub fn spawn(self) -> (Child, std::sync::mpsc::Receiver<String>) {
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start amlprobe");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, lines)
     }
 }
