@@ -167,11 +167,24 @@ pub fn write_text(path: &Path, contents: &str) -> io::Result<()> {
     write_atomic(path, 0o666, |f| f.write_all(contents.as_bytes()))
 }
 
+/// An input file named by a flag that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag}: {}: {source}", path.display())]
+pub struct InputError {
+    /// The flag, without dashes.
+    pub flag: &'static str,
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Why it could not be read.
+    pub source: io::Error,
+}
+
 /// Reads an input file named by `flag`, at most [`MAX_INPUT`] bytes.
-pub fn read_input(flag: &'static str, path: &Path) -> Result<String, crate::model::context::InvalidValue> {
-    read_text(path).map_err(|e| crate::model::context::InvalidValue {
+pub fn read_input(flag: &'static str, path: &Path) -> Result<String, InputError> {
+    read_text(path).map_err(|source| InputError {
         flag,
-        message: format!("{}: {e}", path.display()),
+        path: path.to_path_buf(),
+        source,
     })
 }
 

@@ -21,6 +21,8 @@ pub(crate) mod engine;
 pub(crate) mod env;
 pub(crate) mod files;
 pub(crate) mod http_client;
+#[cfg(test)]
+mod layers;
 pub(crate) mod model;
 pub(crate) mod plan;
 pub(crate) mod redact;

@@ -1,9 +1,9 @@
 //! Suite expansion: render every selected flow's templates for this context and cloud, and
 //! decide per flow whether it is probed, skipped for missing context, or not testable.
 
-use crate::engine::probe::http::HttpCheck;
 use crate::model::context::{CONTEXT_VARIABLES, WorkspaceContext};
 use crate::model::proxy::ProxySettings;
+use crate::model::suite::HttpCheck;
 use crate::model::suite::{Catalog, Expectation, FlowSpec, Protocol, Suite};
 use crate::model::template::{self, Lookup, TemplateError};
 use serde::Serialize;

@@ -180,7 +180,7 @@ impl SaveError {
     /// error: the target was checked before probing.
     #[allow(clippy::unused_self, reason = "every error type answers exit_code() alike")]
     pub fn exit_code(&self) -> u8 {
-        crate::report::exit::INTERNAL
+        crate::model::exit::INTERNAL
     }
 }
 

@@ -83,9 +83,9 @@ mod tests {
 
     #[test]
     fn every_human_renderer_shows_network_text_inert() {
+        use crate::analyze::saved::SavedReport;
         use crate::analyze::{diff, matrix};
         use crate::report::render::{junit, prometheus, table};
-        use crate::report::saved::SavedReport;
         use crate::report::test_support::sample_report;
         let bad = HOSTILE.concat();
         let mut report = sample_report();

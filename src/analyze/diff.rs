@@ -1,8 +1,8 @@
 //! `amlprobe diff`: which flows changed state between two reports (before and after a firewall
 //! change, or node A against node B).
 
+use crate::analyze::saved::{SavedCause, SavedFlow, SavedReport};
 use crate::model::outcome::FlowStatus;
-use crate::report::saved::{SavedCause, SavedFlow, SavedReport};
 use crate::sanitize::terminal;
 use serde::Serialize;
 use std::fmt::Write;
@@ -241,9 +241,9 @@ impl Diff {
     /// 1 when a flow regressed, else 0.
     pub fn exit_code(&self) -> u8 {
         if self.regressed > 0 {
-            crate::report::exit::BLOCKED
+            crate::model::exit::BLOCKED
         } else {
-            crate::report::exit::OK
+            crate::model::exit::OK
         }
     }
 
@@ -362,7 +362,7 @@ pub fn to_text(diff: &Diff, all: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::saved::SavedHost;
+    use crate::analyze::saved::SavedHost;
 
     fn flow(id: &str, status: FlowStatus, reason: Option<&str>) -> SavedFlow {
         SavedFlow {

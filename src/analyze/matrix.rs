@@ -1,8 +1,8 @@
 //! `amlprobe merge`: many nodes' reports as one node × flow matrix. Nodes with identical results
 //! form a group, so a thousand-node fleet with two behaviours shows as two columns.
 
+use crate::analyze::saved::{SavedCause, SavedReport};
 use crate::model::outcome::FlowStatus;
-use crate::report::saved::{SavedCause, SavedReport};
 use crate::sanitize::terminal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -206,9 +206,9 @@ impl Matrix {
             .iter()
             .any(|r| r.required && r.groups.iter().flatten().any(|c| c.status == FlowStatus::Blocked));
         if blocked {
-            crate::report::exit::BLOCKED
+            crate::model::exit::BLOCKED
         } else {
-            crate::report::exit::OK
+            crate::model::exit::OK
         }
     }
 
@@ -380,7 +380,7 @@ pub fn to_markdown(m: &Matrix, only_differences: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::saved::{SavedFlow, SavedHost};
+    use crate::analyze::saved::{SavedFlow, SavedHost};
 
     fn report(host: &str, blob: FlowStatus) -> SavedReport {
         let flow = |id: &str, status, reason: Option<&str>| SavedFlow {

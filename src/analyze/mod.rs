@@ -2,4 +2,6 @@
 //! node × flow matrix).
 
 pub mod diff;
+pub mod heatmap;
 pub mod matrix;
+pub mod saved;

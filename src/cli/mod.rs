@@ -2,6 +2,8 @@
 
 pub mod defaults;
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod packaged;
 pub mod progress;
 pub mod settings;

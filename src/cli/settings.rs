@@ -499,7 +499,7 @@ impl RunConfig {
             })?;
         }
         if let Some(path) = first(args.private_endpoints, file.private_endpoints) {
-            let text = files::read_input("private-endpoints", &path)?;
+            let text = files::read_input("private-endpoints", &path).map_err(InvalidValue::from)?;
             endpoints::parse_file(&text, &mut expected_ips).map_err(|m| InvalidValue {
                 flag: "private-endpoints",
                 message: format!("{} {m}", path.display()),

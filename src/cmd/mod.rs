@@ -4,13 +4,15 @@
 pub mod bundle;
 pub mod serve;
 
+use crate::analyze::saved;
 use crate::cli::settings::{self, RunConfig, Selection};
 use crate::cli::{
     BundleArgs, Cli, Command, DiffArgs, Format, ListFormat, MatrixFormat, MergeArgs, RunArgs, RunCommand, ServeArgs,
     SuitesArgs,
 };
+use crate::model::exit;
 use crate::model::suite::Catalog;
-use crate::report::{self, Report, exit};
+use crate::report::{self, Report};
 use crate::{cli::progress, plan, runner, sanitize};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
@@ -191,13 +193,13 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
     let (json, text, html, code) = match &args.from_report {
         Some(path) => {
             // A saved report is packed as it is: re-rendering needs the full model.
-            let saved = report::saved::load(path).map_err(|e| usage(format!("--from-report {e}")))?;
+            let loaded = saved::load(path).map_err(|e| usage(format!("--from-report {e}")))?;
             let json = crate::files::read_input("from-report", path).map_err(usage)?;
             let summary = format!(
                 "report of {} at {} ({} flows)\n",
-                sanitize::terminal(&saved.host.hostname),
-                sanitize::terminal(&saved.started_at),
-                saved.flows.len()
+                sanitize::terminal(&loaded.host.hostname),
+                sanitize::terminal(&loaded.started_at),
+                loaded.flows.len()
             );
             (json, summary, None, exit::OK)
         }
@@ -216,8 +218,8 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
 }
 
 fn diff(args: DiffArgs) -> Result<u8, Failure> {
-    let old = report::saved::load(&args.old).map_err(usage)?;
-    let new = report::saved::load(&args.new).map_err(usage)?;
+    let old = saved::load(&args.old).map_err(usage)?;
+    let new = saved::load(&args.new).map_err(usage)?;
     let d = crate::analyze::diff::compare(&old, &new);
     print(&match args.format {
         ListFormat::Json => d.to_json() + "\n",
@@ -227,13 +229,13 @@ fn diff(args: DiffArgs) -> Result<u8, Failure> {
 }
 
 fn merge(args: MergeArgs) -> Result<u8, Failure> {
-    let reports = report::saved::load_all(&args.paths).map_err(usage)?;
+    let reports = saved::load_all(&args.paths).map_err(usage)?;
     let m = crate::analyze::matrix::merge(&reports);
     print(&match args.format {
         MatrixFormat::Json => m.to_json() + "\n",
         MatrixFormat::Table => crate::analyze::matrix::to_text(&m, args.differences),
         MatrixFormat::Markdown => crate::analyze::matrix::to_markdown(&m, args.differences),
-        MatrixFormat::Html => report::render::heatmap::render(&m, args.differences),
+        MatrixFormat::Html => crate::analyze::heatmap::render(&m, args.differences),
     })?;
     Ok(m.exit_code())
 }

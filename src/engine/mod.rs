@@ -8,12 +8,13 @@ pub mod probe;
 pub mod resolvers;
 
 use crate::engine::probe::dns::{DnsObservation, DnsProber};
-use crate::engine::probe::http::{self, Exchange, HttpCheck};
+use crate::engine::probe::http::{self, Exchange};
 use crate::engine::probe::proxy::TunnelObservation;
 use crate::engine::probe::smb::SmbObservation;
 use crate::engine::probe::tls::{TlsObservation, TlsProber};
 use crate::engine::probe::{SetupError, SocketObservation, proxy, smb, tcp, udp};
 use crate::model::proxy::{ProxySettings, ProxyUrl};
+use crate::model::suite::HttpCheck;
 use crate::model::suite::Protocol;
 use crate::plan::{App, Check, FlowPlan, PlannedFlow, Route};
 use limits::Limits;

@@ -155,6 +155,15 @@ pub struct InvalidValue {
     pub message: String,
 }
 
+impl From<crate::files::InputError> for InvalidValue {
+    fn from(e: crate::files::InputError) -> Self {
+        InvalidValue {
+            flag: e.flag,
+            message: format!("{}: {}", e.path.display(), e.source),
+        }
+    }
+}
+
 fn invalid(flag: &'static str, message: impl Into<String>) -> InvalidValue {
     InvalidValue {
         flag,

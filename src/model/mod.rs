@@ -5,8 +5,7 @@
 pub mod context;
 pub mod duration;
 pub mod endpoints;
-#[cfg(test)]
-mod fuzz;
+pub mod exit;
 pub mod netaddr;
 pub mod outcome;
 pub mod proxy;

@@ -1,7 +1,6 @@
 //! Suites as data: the TOML model of `probes/*.toml`, the per-cloud values and reason hints, and
 //! loading them (embedded at build time, or from `--suite-file`) with file:line errors.
 
-use crate::engine::probe::http::HttpCheck;
 use crate::model::context::{CONTEXT_VARIABLES, Cloud, Resource};
 use crate::model::outcome::ReasonCode;
 use crate::model::template::{self, Lookup, TemplateError};
@@ -37,6 +36,21 @@ pub enum Protocol {
     Tcp,
     /// UDP.
     Udp,
+}
+
+/// Whether an HTTP answer must come from an Azure front end.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpCheck {
+    /// Any valid HTTP response will do.
+    #[default]
+    Any,
+    /// The response must carry Azure's headers.
+    Azure,
+    /// Send no HTTP request.
+    None,
 }
 
 /// What a flow's DNS answer must look like.

@@ -1,7 +1,6 @@
 //! The report: the stable JSON contract (schema_version 1) and the data every renderer reads.
 
 pub mod render;
-pub mod saved;
 pub mod schema;
 pub mod store;
 
@@ -10,21 +9,10 @@ pub use schema::{
     Tool,
 };
 
+use crate::model::exit;
 use crate::model::outcome::{FlowStatus, ReasonCode};
 use crate::model::suite::ReasonHint;
 use std::collections::BTreeMap;
-
-/// Process exit codes (documented in the README).
-pub mod exit {
-    /// Every required flow works.
-    pub const OK: u8 = 0;
-    /// At least one required flow is blocked (or, with --strict, not proven to work).
-    pub const BLOCKED: u8 = 1;
-    /// Usage or configuration error.
-    pub const USAGE: u8 = 2;
-    /// Internal error.
-    pub const INTERNAL: u8 = 3;
-}
 
 impl ProbeKind {
     /// The snake_case name as it appears in reports.

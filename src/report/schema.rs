@@ -3,9 +3,9 @@
 //! is generated from them (`UPDATE_SCHEMA=1 cargo test report_schema`), and the testbed checks
 //! every report it produces against that file.
 
-use crate::engine::probe::http::HttpCheck;
 use crate::model::context::{Cloud, WorkspaceContext};
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+use crate::model::suite::HttpCheck;
 use crate::model::suite::{Direction, Expectation, FlowSpec, Protocol};
 use crate::plan::Route;
 use schemars::JsonSchema;

@@ -3,9 +3,10 @@
 
 use super::proxy::{classify_status, describe_refusal};
 use super::step::StepVerdict;
-use crate::engine::probe::http::{Exchange, ExchangeError, HttpCheck};
+use crate::engine::probe::http::{Exchange, ExchangeError};
 use crate::model::outcome::ReasonCode;
 use crate::model::proxy::ProxyUrl;
+use crate::model::suite::HttpCheck;
 use crate::report::schema::HttpDetails;
 
 /// The verdict on an origin's answer (direct, or through a CONNECT tunnel).

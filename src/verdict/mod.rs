@@ -692,7 +692,7 @@ ports = [80, 443]"#,
                 port,
                 protocol: Protocol::Tcp,
                 app,
-                http: crate::engine::probe::http::HttpCheck::Any,
+                http: crate::model::suite::HttpCheck::Any,
                 route,
             })
             .collect();

@@ -4,36 +4,9 @@
 
 pub use crate::wire::http1::ResponseHead;
 use crate::wire::http1::{self, HeadError};
-use serde::Serialize;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
-
-/// Whether an HTTP answer must come from an Azure front end.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum HttpCheck {
-    /// Any valid HTTP response will do.
-    #[default]
-    Any,
-    /// The response must carry Azure's headers.
-    Azure,
-    /// Send no HTTP request.
-    None,
-}
 
 // Which headers mark Azure is this probe's knowledge, not the wire format's.
 impl ResponseHead {

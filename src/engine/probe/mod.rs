@@ -89,7 +89,7 @@ impl SetupError {
     /// The exit code it calls for: the user's input (a CA file, a resolver setup a flag can
     /// replace) is a usage error; the rest is internal.
     pub fn exit_code(&self) -> u8 {
-        use crate::report::exit;
+        use crate::model::exit;
         match self {
             SetupError::ResolverConfig(_) | SetupError::CaFile { .. } => exit::USAGE,
             SetupError::Resolver(_) | SetupError::Tls(_) => exit::INTERNAL,
@@ -100,7 +100,7 @@ impl SetupError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::exit;
+    use crate::model::exit;
 
     #[test]
     fn setup_errors_carry_their_exit_code() {

@@ -107,9 +107,9 @@ pub fn render(m: &Matrix, only_differences: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::saved::SavedReport;
     use crate::model::outcome::FlowStatus;
     use crate::report::render::html::tests::{XSS, assert_self_contained, attributes, tags};
-    use crate::report::saved::SavedReport;
     use crate::report::test_support::sample_report;
 
     fn saved(host: &str, blob: FlowStatus) -> SavedReport {
