@@ -1097,3 +1097,35 @@ fn a_run_that_cannot_finish_ends_at_its_deadline() {
     let warnings = report["context"]["warnings"].to_string();
     assert!(warnings.contains("reached its deadline"), "{warnings}");
 }
+
+/// Reports are checked against docs/report.schema.json wherever a test reads one; this pins
+/// that the check is live: a real report with failures, causes and a glossary passes, and the
+/// same report with a field of the wrong type or an unknown field does not.
+#[test]
+fn reports_match_the_published_schema_and_a_broken_one_does_not() {
+    let dns = support::dns_server(&[("public.test", Dns::A(vec![Ipv4Addr::new(203, 0, 113, 7)]))]);
+    let flows = [
+        ("public", dns_only("public.test", "expect = \"private\"")),
+        ("nx", dns_only("nx.test", "")),
+    ];
+    let report = run(dns, &flows).output().json();
+    assert!(support::is_report(&report));
+    assert!(report["root_causes"].as_array().is_some_and(|c| !c.is_empty()));
+    assert!(
+        report["reasons"]["dns_nxdomain"]["cause"].is_string(),
+        "{:#}",
+        report["reasons"]
+    );
+    support::assert_valid_report(&report);
+    for broken in [
+        serde_json::json!({"summary": {"flows": "two"}}),
+        serde_json::json!({"surprise": true}),
+    ] {
+        let mut bad = report.clone();
+        for (k, v) in broken.as_object().unwrap() {
+            bad[k] = v.clone();
+        }
+        let caught = std::panic::catch_unwind(|| support::assert_valid_report(&bad));
+        assert!(caught.is_err(), "the schema let {broken} through");
+    }
+}

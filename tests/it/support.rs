@@ -563,7 +563,44 @@ pub fn probe<'a>(report: &'a Value, id: &str, kind: &str) -> &'a Value {
 /// A JSON file (a saved report).
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text}", path.display()))
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text}", path.display()));
+    check_if_report(&v);
+    v
+}
+
+/// Whether `v` is a run report (`run --format json`, `--report`, `serve`'s `/report`), not a
+/// diff, a merge or a listing.
+pub fn is_report(v: &Value) -> bool {
+    ["schema_version", "tool", "settings", "flows", "root_causes"]
+        .iter()
+        .all(|key| v.get(key).is_some())
+}
+
+/// Panics with the first few violations when `v` does not match `docs/report.schema.json`.
+pub fn assert_valid_report(v: &Value) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        jsonschema::validator_for(&schema).expect("docs/report.schema.json is a valid JSON schema")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .take(5)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the report does not match docs/report.schema.json:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Every run report a test reads is held against the published schema.
+fn check_if_report(v: &Value) {
+    if is_report(v) {
+        assert_valid_report(v);
+    }
 }
 
 /// Every (name, text) entry of a `.tar.gz` support bundle.
@@ -595,8 +632,10 @@ pub struct Run {
 impl Run {
     /// Stdout as JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+        let v = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr));
+        check_if_report(&v);
+        v
     }
 }
 
