@@ -311,6 +311,34 @@ async fn get(
     client.send(request, left).await
 }
 
+/// Pages of one list followed at most: a resource with more private endpoint connections than
+/// this is not one a probe run should spend its discovery budget on.
+const MAX_PAGES: usize = 10;
+
+/// The path of a list's next page (`nextLink`, as Key Vault's list pages, azure-rest-api-specs
+/// `Microsoft.KeyVault/stable/2023-07-01` `listPrivateEndpointConnection.json`), or `None` on
+/// the last page. A next page elsewhere than `arm` is refused: the token goes to ARM only.
+fn next_page(arm: &Url, list: &Value) -> Result<Option<String>, String> {
+    let Some(link) = list.get("nextLink").and_then(Value::as_str).filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let refused = || {
+        format!(
+            "a nextLink outside {} was not followed (the token is sent to ARM only): '{}'",
+            arm.origin(),
+            crate::sanitize::echo(link)
+        )
+    };
+    let url = Url::parse(link).map_err(|_| refused())?;
+    if url.origin() != arm.origin() {
+        return Err(refused());
+    }
+    url.path
+        .strip_prefix(arm.path.trim_end_matches('/'))
+        .map(|p| Some(p.to_string()))
+        .ok_or_else(refused)
+}
+
 /// Reads the workspace and its approved private endpoints before `deadline`.
 pub async fn read(
     client: &Client,
@@ -349,22 +377,35 @@ pub async fn read(
     };
     for (dependency, id) in findings.workspace.dependencies.clone() {
         let owner = format!("{} {}", dependency.label(), id.rsplit('/').next().unwrap_or_default());
-        let url = format!("{id}{}", dependency.connections_path());
-        match get(client, arm, token, &url, deadline).await {
-            Ok(r) if r.status == 200 => match serde_json::from_str::<Value>(&r.body) {
-                Ok(v) => findings
-                    .dependency_connections
-                    .extend(parse_connections(&v).into_iter().map(|c| (owner.clone(), c))),
-                Err(_) => findings
-                    .problems
-                    .push(format!("{owner}: ARM answered with invalid JSON")),
-            },
-            Ok(r) => findings.problems.push(format!(
-                "{owner}: ARM answered HTTP {}{} (Reader on it is needed for exact-IP checks of its names)",
-                r.status,
-                error_code(&r.body)
-            )),
-            Err(e) => findings.problems.push(format!("{owner}: {e}")),
+        let mut next = Some(format!("{id}{}", dependency.connections_path()));
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            match get(client, arm, token, &path, deadline).await {
+                Ok(r) if r.status == 200 => match serde_json::from_str::<Value>(&r.body) {
+                    Ok(v) => {
+                        findings
+                            .dependency_connections
+                            .extend(parse_connections(&v).into_iter().map(|c| (owner.clone(), c)));
+                        pages += 1;
+                        match next_page(arm, &v) {
+                            Ok(Some(_)) if pages == MAX_PAGES => findings.problems.push(format!(
+                                "{owner}: its private endpoint connections run past {MAX_PAGES} pages; the rest were not read"
+                            )),
+                            Ok(page) => next = page,
+                            Err(e) => findings.problems.push(format!("{owner}: {e}")),
+                        }
+                    }
+                    Err(_) => findings
+                        .problems
+                        .push(format!("{owner}: ARM answered with invalid JSON")),
+                },
+                Ok(r) => findings.problems.push(format!(
+                    "{owner}: ARM answered HTTP {}{} (Reader on it is needed for exact-IP checks of its names)",
+                    r.status,
+                    error_code(&r.body)
+                )),
+                Err(e) => findings.problems.push(format!("{owner}: {e}")),
+            }
         }
     }
     let mut approved: Vec<String> = findings
@@ -446,6 +487,35 @@ pub async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_pages_are_followed_on_arm_only() {
+        let arm = Url::parse("https://management.azure.com").unwrap();
+        let page = |link: Value| serde_json::json!({"value": [], "nextLink": link});
+        assert_eq!(next_page(&arm, &page(Value::Null)), Ok(None));
+        assert_eq!(next_page(&arm, &serde_json::json!({"value": []})), Ok(None));
+        assert_eq!(
+            next_page(
+                &arm,
+                &page("https://management.azure.com/subscriptions/s/x?api-version=1&$skipToken=2".into())
+            ),
+            Ok(Some("/subscriptions/s/x?api-version=1&$skipToken=2".into()))
+        );
+        for elsewhere in [
+            "https://attacker.example/subscriptions/s/x",
+            "http://management.azure.com/subscriptions/s/x",
+            "https://management.azure.com:8443/x",
+            "not a url",
+        ] {
+            let e = next_page(&arm, &page(elsewhere.into())).unwrap_err();
+            assert!(e.contains("not followed"), "{elsewhere}: {e}");
+        }
+        let prefixed = Url::parse("https://arm.test/base").unwrap();
+        assert_eq!(
+            next_page(&prefixed, &page("https://arm.test/base/x?p=2".into())),
+            Ok(Some("/x?p=2".into()))
+        );
+    }
     use std::net::IpAddr;
 
     const WORKSPACE: &str = include_str!("../../tests/fixtures/arm/workspace.json");

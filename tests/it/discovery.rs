@@ -79,7 +79,13 @@ enum Arm {
     Fixtures,
     /// 403 AuthorizationFailed to everything.
     Forbidden,
+    /// The fixtures, but the key vault's connections come in two pages: the first links to the
+    /// second on this server (`true`) or on another host (`false`); the second approves `kv-pe`.
+    PagedKeyVault(bool),
 }
+
+/// The key vault's second page of private endpoint connections.
+const KV_PAGE_2: &str = "&$skipToken=page2";
 
 fn fake_arm(pki: &Pki, mode: Arm, token: &'static str) -> (u16, Seen) {
     https_server(pki, move |request| {
@@ -95,6 +101,34 @@ fn fake_arm(pki: &Pki, mode: Arm, token: &'static str) -> (u16, Seen) {
         }
         let path = request.split_whitespace().nth(1).unwrap_or_default();
         let rg = |group: &str, rest: &str| format!("{SUB}/resourceGroups/{group}/providers/{rest}");
+        let kv_list = rg(
+            "rg-ml",
+            "Microsoft.KeyVault/vaults/mlws-kv-01/privateEndpointConnections?api-version=2023-07-01",
+        );
+        if let Arm::PagedKeyVault(same_origin) = mode {
+            let host = request
+                .lines()
+                .find_map(|l| l.strip_prefix("Host: "))
+                .unwrap_or_default();
+            let origin = if same_origin {
+                format!("https://{host}")
+            } else {
+                "https://elsewhere.test".to_string()
+            };
+            if path == kv_list {
+                let first = fixture("keyvault-pe-connections.json").replace(
+                    "\"nextLink\": null",
+                    &format!("\"nextLink\": \"{origin}{kv_list}{KV_PAGE_2}\""),
+                );
+                return (200, first);
+            }
+            if path == format!("{kv_list}{KV_PAGE_2}") {
+                let second = fixture("keyvault-pe-connections.json")
+                    .replace("Pending", "Approved")
+                    .replace("kv-conn", "kv-conn-2");
+                return (200, second);
+            }
+        }
         let routes = [
             (format!("{}?api-version=2024-04-01", workspace_id()), "workspace.json"),
             (
@@ -588,4 +622,37 @@ fn arm_is_reached_through_the_proxy_and_imds_never_is() {
         report["context"]
     );
     assert_eq!(report["context"]["workspace_id"], WS_ID);
+}
+
+/// Key Vault lists its private endpoint connections in pages (`nextLink`): the next page is
+/// read from ARM, and a next page anywhere else is refused, since the token would go with it.
+#[test]
+fn paged_connection_lists_are_followed_on_arm_and_nowhere_else() {
+    let pki = Pki::new();
+    let id = workspace_id();
+    let (port, seen) = fake_arm(&pki, Arm::PagedKeyVault(true), TOKEN);
+    let arm = format!("https://127.0.0.1:{port}");
+    let out = run(&pki, |cmd| {
+        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
+            .env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
+    let w = warnings(&out.json());
+    let asked = seen.lock().unwrap().join("\n");
+    assert!(asked.contains(KV_PAGE_2), "the second page was asked for:\n{asked}");
+    // The second page approves kv-pe, which the fake ARM does not have: amlprobe asked for it.
+    assert!(asked.contains("privateEndpoints/kv-pe?"), "{asked}");
+    assert!(w.contains("private endpoint kv-pe: ARM answered HTTP 404"), "{w}");
+
+    let (port, seen) = fake_arm(&pki, Arm::PagedKeyVault(false), TOKEN);
+    let arm = format!("https://127.0.0.1:{port}");
+    let out = run(&pki, |cmd| {
+        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
+            .env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
+    let w = warnings(&out.json());
+    assert!(
+        w.contains("key vault mlws-kv-01: a nextLink outside") && w.contains("not followed"),
+        "{w}"
+    );
+    assert!(!seen.lock().unwrap().join("\n").contains(KV_PAGE_2));
 }
