@@ -192,16 +192,27 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
     settings::output_file("bundle", args.output.clone()).map_err(usage)?;
     let (json, text, html, code) = match &args.from_report {
         Some(path) => {
-            // A saved report is packed as it is: re-rendering needs the full model.
-            let loaded = saved::load(path).map_err(|e| usage(format!("--from-report {e}")))?;
+            // The saved JSON is packed byte for byte; the table and the page are rendered again
+            // when this version wrote it, else the archive says what the report is.
             let json = crate::files::read_input("from-report", path).map_err(usage)?;
-            let summary = format!(
-                "report of {} at {} ({} flows)\n",
-                sanitize::terminal(&loaded.host.hostname),
-                sanitize::terminal(&loaded.started_at),
-                loaded.flows.len()
-            );
-            (json, summary, None, exit::OK)
+            match Report::from_json(&json) {
+                Ok(report) => (
+                    json,
+                    report::render::table::render(&report, false),
+                    Some(report::render::html::render(&report)),
+                    exit::OK,
+                ),
+                Err(_) => {
+                    let loaded = saved::load(path).map_err(|e| usage(format!("--from-report {e}")))?;
+                    let summary = format!(
+                        "report of {} at {} ({} flows)\n",
+                        sanitize::terminal(&loaded.host.hostname),
+                        sanitize::terminal(&loaded.started_at),
+                        loaded.flows.len()
+                    );
+                    (json, summary, None, exit::OK)
+                }
+            }
         }
         None => {
             let (_, report) = probe_once(args.run, true)?;

@@ -75,7 +75,7 @@ pub enum Resource {
 }
 
 /// Where a context value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ValueSource {
     /// A command-line flag or its `AMLPROBE_*` environment variable.
@@ -104,7 +104,7 @@ impl ValueSource {
 }
 
 /// Validated workspace facts. Every field is optional: flows that need a missing one are skipped.
-#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct WorkspaceContext {
     /// Azure cloud.
@@ -134,7 +134,7 @@ pub struct WorkspaceContext {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_registry_region: Option<String>,
     /// Facts amlprobe derived but is unsure of, with the flag that settles each.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// Resources reached over public endpoints in this deployment (relaxes `expect = "private"`).
     pub public_resources: BTreeSet<Resource>,

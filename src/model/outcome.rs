@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Result of one probe step against one target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeStatus {
     /// The step worked.
@@ -76,7 +76,7 @@ impl ProbeStatus {
 }
 
 /// Why a probe did not pass. Stable snake_case codes: consumers match on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     /// The name does not exist (NXDOMAIN).

@@ -75,6 +75,20 @@ impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("the report serializes")
     }
+
+    /// A saved report, whole, when this version wrote its contract (`schema_version`), so it
+    /// can be rendered again; `Err` says why not (then only the lenient reading of
+    /// `analyze::saved` applies).
+    pub fn from_json(text: &str) -> Result<Report, String> {
+        let report: Report = serde_json::from_str(text).map_err(|e| format!("not a whole report: {e}"))?;
+        if report.schema_version != SCHEMA_VERSION {
+            return Err(format!(
+                "written for report schema {}, this amlprobe renders {SCHEMA_VERSION}",
+                report.schema_version
+            ));
+        }
+        Ok(report)
+    }
 }
 
 /// A small report with one working and one blocked flow, for renderer tests.
@@ -193,6 +207,32 @@ pub(crate) mod test_support {
             flows,
             resolver_comparison: None,
         }
+    }
+
+    #[test]
+    fn a_saved_report_reads_back_whole() {
+        let report = sample_report();
+        let json = report.to_json();
+        assert_eq!(Report::from_json(&json).unwrap().to_json(), json);
+        let older = json.replacen("\"schema_version\": 1", "\"schema_version\": 0", 1);
+        assert!(Report::from_json(&older).unwrap_err().contains("schema 0"));
+        assert!(
+            Report::from_json("{\"flows\": []}")
+                .unwrap_err()
+                .contains("not a whole report")
+        );
+        let mut before_glossary: serde_json::Value = serde_json::from_str(&json).unwrap();
+        before_glossary.as_object_mut().unwrap().remove("reasons");
+        assert!(
+            Report::from_json(&before_glossary.to_string())
+                .unwrap()
+                .reasons
+                .is_empty()
+        );
+        // Every kind of field a renderer reads survives the trip (TLS, HTTP, proxies, causes).
+        let hostile = crate::report::render::html::tests::hostile_report("<b>x</b>");
+        let json = hostile.to_json();
+        assert_eq!(Report::from_json(&json).unwrap().to_json(), json);
     }
 
     #[test]

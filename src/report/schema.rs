@@ -9,7 +9,7 @@ use crate::model::suite::HttpCheck;
 use crate::model::suite::{Direction, Expectation, FlowSpec, Protocol};
 use crate::plan::Route;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -17,7 +17,7 @@ use std::net::IpAddr;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A whole run.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Report {
     /// JSON contract version.
@@ -43,12 +43,14 @@ pub struct Report {
     /// Each probed name through each resolver (`--compare-resolvers`; null otherwise).
     pub resolver_comparison: Option<Vec<Comparison>>,
     /// What each reason code that appears in this report means, so the report explains itself
-    /// wherever it is read (`probes/hints.toml`).
+    /// wherever it is read (`probes/hints.toml`). Reports written before it existed read back
+    /// without it.
+    #[serde(default)]
     pub reasons: BTreeMap<ReasonCode, ReasonText>,
 }
 
 /// The explanation of one reason code.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ReasonText {
     /// One line: what was observed.
@@ -60,7 +62,7 @@ pub struct ReasonText {
 }
 
 /// Tool identity.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Tool {
     /// `amlprobe`.
@@ -70,7 +72,7 @@ pub struct Tool {
 }
 
 /// The machine the probes ran from.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct HostInfo {
     /// Host name.
@@ -90,7 +92,7 @@ pub struct HostInfo {
 }
 
 /// Engine settings, recorded so a report can be reproduced.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Settings {
     /// Suites run.
@@ -110,7 +112,7 @@ pub struct Settings {
 }
 
 /// Counts per flow status.
-#[derive(Debug, Clone, Default, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 #[schemars(deny_unknown_fields)]
 pub struct Summary {
     /// All flows.
@@ -143,7 +145,7 @@ impl Summary {
 }
 
 /// One flow's verdict.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct FlowReport {
     /// Flow id.
@@ -192,7 +194,7 @@ pub struct FlowReport {
 }
 
 /// Probe kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeKind {
     /// Name resolution.
@@ -212,7 +214,7 @@ pub enum ProbeKind {
 }
 
 /// One probe's result.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ProbeReport {
     /// What kind of step.
@@ -296,7 +298,7 @@ impl ProbeReport {
 }
 
 /// The direct path of a proxied flow, probed because of `--compare-direct`.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct DirectPath {
     /// What the direct path would give.
@@ -306,7 +308,7 @@ pub struct DirectPath {
 }
 
 /// One CNAME hop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct CnameLink {
     /// The alias.
@@ -316,7 +318,7 @@ pub struct CnameLink {
 }
 
 /// What the HTTP step saw.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct HttpDetails {
     /// Status code.
@@ -328,7 +330,7 @@ pub struct HttpDetails {
 }
 
 /// What the server presented.
-#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct TlsDetails {
     /// Negotiated protocol version, e.g. `TLSv1.3`.
@@ -348,7 +350,7 @@ pub struct TlsDetails {
 }
 
 /// What IMDS says about this VM.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ImdsInfo {
     /// `compute.location`, the region.
@@ -382,7 +384,7 @@ impl ImdsInfo {
 }
 
 /// Resolver facts for the report.
-#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ResolverSetup {
     /// Search domains from resolv.conf (names are probed fully qualified, so these don't apply).
@@ -394,7 +396,7 @@ pub struct ResolverSetup {
 }
 
 /// One `/etc/hosts` entry for a probed name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct HostsOverride {
     /// The name.
@@ -404,7 +406,7 @@ pub struct HostsOverride {
 }
 
 /// What the flows of a root cause share.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CauseKind {
     /// The DNS server fails (timeout, unreachable, SERVFAIL, REFUSED) for every name.
@@ -436,7 +438,7 @@ impl CauseKind {
 }
 
 /// Failing flows that one change fixes.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RootCause {
     /// 1..n, most important first.
@@ -460,7 +462,7 @@ pub struct RootCause {
 }
 
 /// One resolver's answer for one name.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ResolverAnswer {
     /// `address (role)`.
@@ -474,7 +476,7 @@ pub struct ResolverAnswer {
 }
 
 /// One name across all resolvers.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Comparison {
     /// The name.
@@ -500,7 +502,7 @@ impl ResolverVerdict {
 }
 
 /// Whether the compared resolvers agree on a name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResolverVerdict {
     /// Every resolver gave an acceptable answer, or none did.
@@ -511,7 +513,7 @@ pub enum ResolverVerdict {
 
 /// `amlprobe suites --format json`: what each selected suite would probe for the context,
 /// without probing (the testbed builds its worlds from it).
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct SuitesListing {
     /// The context the suites were rendered with.
@@ -521,7 +523,7 @@ pub struct SuitesListing {
 }
 
 /// One suite and its expanded flows.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ListedSuite {
     /// Suite name.
@@ -537,7 +539,7 @@ pub struct ListedSuite {
 }
 
 /// A flow as written and what would happen to it.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ListedFlow {
     /// Suite name.
@@ -549,7 +551,7 @@ pub struct ListedFlow {
 }
 
 /// What a run would do with a flow.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ListedPlan {
     /// Probe these targets.
@@ -572,7 +574,7 @@ pub enum ListedPlan {
 }
 
 /// A concrete host and what a run would check on it.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ListedTarget {
     /// Host name.
@@ -586,7 +588,7 @@ pub struct ListedTarget {
 }
 
 /// One port check.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ListedCheck {
     /// Destination port.

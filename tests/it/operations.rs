@@ -288,11 +288,37 @@ fn bundle_redacts_secrets_from_environment_arguments_and_reports() {
         .flag("--from-report", &planted)
         .output();
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let text: String = unpack(&out2).into_iter().map(|(_, t)| t).collect();
+    let files = unpack(&out2);
+    let text: String = files.iter().map(|(_, t)| t.as_str()).collect();
     assert!(
         !text.contains("ReportSig42") && !text.contains("ReportBearer42"),
         "{text}"
     );
+    // A report this version wrote is rendered again: the table and the page come with it.
+    let file = |name: &str| {
+        files
+            .iter()
+            .find(|(n, _)| n.ends_with(name))
+            .map_or_else(|| panic!("no {name} in the bundle"), |(_, t)| t.clone())
+    };
+    let flow_id = report["flows"][0]["id"].as_str().unwrap();
+    assert!(file("report.html").contains(flow_id) && file("report.html").starts_with("<!DOCTYPE html>"));
+    let host = report["flows"][0]["hosts"][0].as_str().unwrap();
+    assert!(file("report.txt").contains(host), "{}", file("report.txt"));
+    // One this version can't read whole (here: written before `settings` existed) is packed
+    // with a summary line instead.
+    report.as_object_mut().unwrap().remove("settings");
+    std::fs::write(&planted, report.to_string()).unwrap();
+    let out4 = healthy.path("old-report.tar.gz");
+    let r = Amlprobe::new(["bundle"])
+        .args([&out4])
+        .flag("--from-report", &planted)
+        .output();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = unpack(&out4);
+    assert!(files.iter().all(|(n, _)| !n.ends_with("report.html")));
+    let summary = files.iter().find(|(n, _)| n.ends_with("report.txt")).unwrap();
+    assert!(summary.1.starts_with("report of "), "{}", summary.1);
 }
 
 /// A running `amlprobe serve` and its stdout lines.
