@@ -589,6 +589,29 @@ mod tests {
     }
 
     #[test]
+    fn docs_sources_lists_every_flow_with_its_source() {
+        // docs/sources.md is where a reader checks a flow against Microsoft's pages: it must say
+        // what the suites say, word for word.
+        let doc = include_str!("../../docs/sources.md");
+        let mut checked = 0;
+        for flow in catalog().suites.iter().flat_map(|s| &s.flows) {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", flow.id)))
+                .unwrap_or_else(|| panic!("docs/sources.md has no row for {}", flow.id));
+            let cell = row.trim_end_matches('|').rsplit(" | ").next().unwrap().trim();
+            assert_eq!(
+                cell.replace("\\|", "|"),
+                flow.source,
+                "{}: docs/sources.md differs",
+                flow.id
+            );
+            checked += 1;
+        }
+        assert!(checked > 100, "{checked} flows");
+    }
+
+    #[test]
     fn every_cloud_has_values() {
         let c = catalog();
         for cloud in Cloud::ALL {
