@@ -74,8 +74,9 @@ pub async fn run_once(
     }
     // ARM comes after IMDS, whose cloud picks the ARM endpoint, and before suites expand.
     let mut expected_ips = cfg.expected_ips.clone();
-    let mut discovery_notes = Vec::new();
+    let mut discovery_notes = cfg.discovery_notes.clone();
     if let Some(settings) = &cfg.discovery {
+        discovery::note_origin(&mut context, settings);
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let net = discovery::Network {
             imds: cfg.imds.as_ref(),
@@ -85,7 +86,7 @@ pub async fn run_once(
             env: &env,
         };
         match discovery::discover(settings, context.cloud, &net).await {
-            Ok(found) => discovery_notes = discovery::apply(&mut context, &mut expected_ips, found),
+            Ok(found) => discovery_notes.extend(discovery::apply(&mut context, &mut expected_ips, found)),
             Err(why) => discovery_notes.push(format!("workspace discovery: {why}")),
         }
     }

@@ -158,6 +158,8 @@ pub struct RunConfig {
     pub imds: Option<crate::http_client::Url>,
     /// Which workspace to read from ARM (`None`: no discovery).
     pub discovery: Option<crate::discovery::Settings>,
+    /// Lines for `context.warnings` from looking for the workspace.
+    pub discovery_notes: Vec<String>,
     /// Resolvers to compare side by side (empty: no comparison).
     pub compare_resolvers: Vec<ResolverSpec>,
     /// Output on stdout.
@@ -518,7 +520,7 @@ impl RunConfig {
                 imds::on_azure().then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default"))
             }
         };
-        let discovery = crate::discovery::settings(crate::discovery::Inputs {
+        let (discovery, discovery_notes) = crate::discovery::settings(crate::discovery::Inputs {
             resource_id: first(args.discovery.workspace_resource_id, file.workspace_resource_id),
             workspace_config: first(args.discovery.workspace_config, file.workspace_config),
             off: args.discovery.no_discovery || file.no_discovery.unwrap_or(false),
@@ -529,6 +531,7 @@ impl RunConfig {
                 .filter(|t| !t.trim().is_empty()),
             identity_client_id: first(args.discovery.identity_client_id, file.identity_client_id),
             search_from: std::env::current_dir().ok(),
+            azureml_env: crate::discovery::azureml_env::Variables::read(|name| std::env::var(name).ok()),
         })?;
         let mut compare_resolvers = Vec::new();
         if args.compare_resolvers || file.compare_resolvers.unwrap_or(false) {
@@ -580,6 +583,7 @@ impl RunConfig {
             expected_ips,
             imds,
             discovery,
+            discovery_notes,
             compare_resolvers,
             format: first(args.format, file.format).unwrap_or_default(),
             report: first(args.report, file.report)

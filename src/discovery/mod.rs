@@ -1,10 +1,12 @@
-//! Zero-config discovery (issue 13): with a workspace's ARM id (from `--workspace-resource-id`
-//! or the Azure ML SDK's `config.json`) and any Azure identity on this machine, ARM tells the
+//! Zero-config discovery (issue 13): with a workspace's ARM id (from `--workspace-resource-id`,
+//! the Azure ML SDK's `config.json` or the variables an Azure ML compute sets) and any Azure
+//! identity on this machine, ARM tells the
 //! workspace id, region, dependent resources, notebook host and the exact private-endpoint
 //! addresses. Flags always win; discovered values are marked `arm` in `context.sources`.
 //! Discovery never ends a run: what goes wrong becomes one line in `context.warnings`.
 
 pub mod arm;
+pub mod azureml_env;
 pub mod sdk_config;
 pub mod token;
 
@@ -33,6 +35,8 @@ pub struct Settings {
     pub token: Option<ArmToken>,
     /// `--identity-client-id`.
     pub identity_client_id: Option<String>,
+    /// The workspace came from the variables an Azure ML compute sets, not a flag or config.json.
+    pub from_azureml_env: bool,
 }
 
 /// Discovery inputs as flags, environment and config file gave them.
@@ -54,6 +58,8 @@ pub struct Inputs {
     pub identity_client_id: Option<String>,
     /// Where the SDK config search starts (`None`: no search).
     pub search_from: Option<PathBuf>,
+    /// The variables an Azure ML compute instance or job sets, tried last.
+    pub azureml_env: azureml_env::Variables,
 }
 
 fn invalid(flag: &'static str, message: impl Into<String>) -> InvalidValue {
@@ -63,8 +69,9 @@ fn invalid(flag: &'static str, message: impl Into<String>) -> InvalidValue {
     }
 }
 
-/// Validates the inputs; `None` when discovery is off or no workspace is named anywhere.
-pub fn settings(inputs: Inputs) -> Result<Option<Settings>, InvalidValue> {
+/// Validates the inputs: the settings (`None` when discovery is off or no workspace is named
+/// anywhere), and lines for `context.warnings` about variables that were set but unusable.
+pub fn settings(inputs: Inputs) -> Result<(Option<Settings>, Vec<String>), InvalidValue> {
     let arm_endpoint = inputs
         .arm_endpoint
         .map(|u| match Url::parse(&u) {
@@ -103,20 +110,42 @@ pub fn settings(inputs: Inputs) -> Result<Option<Settings>, InvalidValue> {
         (None, None) => None,
     };
     if inputs.off {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     // A config.json found by searching may belong to something else: one that names no
     // workspace is passed over rather than refused.
-    let workspace = explicit.or_else(|| {
+    let named = explicit.or_else(|| {
         let found = sdk_config::find(inputs.search_from.as_deref()?)?;
         sdk_config::parse(&crate::files::read_text(&found).ok()?).ok()
     });
-    Ok(workspace.map(|workspace| Settings {
+    let (workspace, from_azureml_env, notes) = match named {
+        Some(workspace) => (Some(workspace), false, Vec::new()),
+        None => {
+            let (workspace, notes) = azureml_env::find(&inputs.azureml_env);
+            (workspace, true, notes)
+        }
+    };
+    let settings = workspace.map(|workspace| Settings {
         workspace,
         arm_endpoint,
         token,
         identity_client_id,
-    }))
+        from_azureml_env,
+    });
+    Ok((settings, notes))
+}
+
+/// Marks the workspace name as the Azure ML variables' when they named the workspace and no
+/// flag named it, so `context.sources` says where the workspace came from even when ARM is
+/// out of reach.
+pub fn note_origin(ctx: &mut WorkspaceContext, settings: &Settings) {
+    if !settings.from_azureml_env || ctx.workspace_name.is_some() {
+        return;
+    }
+    if let Ok(name) = context::validate_workspace_name(&settings.workspace.name) {
+        ctx.workspace_name = Some(name);
+        ctx.sources.insert("workspace_name".into(), ValueSource::AzureMlEnv);
+    }
 }
 
 /// The cloud's ARM audience and default endpoint.
@@ -406,7 +435,7 @@ mod tests {
 
     #[test]
     fn settings_need_a_workspace_and_honour_no_discovery() {
-        assert!(settings(Inputs::default()).unwrap().is_none());
+        assert!(settings(Inputs::default()).unwrap().0.is_none());
         let id = "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w";
         let on = settings(Inputs {
             resource_id: Some(id.into()),
@@ -414,6 +443,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap()
+        .0
         .unwrap();
         assert_eq!(on.workspace.name, "w");
         assert!(!format!("{on:?}").contains("tok\""), "the token never shows: {on:?}");
@@ -422,6 +452,113 @@ mod tests {
             off: true,
             ..Default::default()
         });
-        assert!(off.unwrap().is_none());
+        assert!(off.unwrap().0.is_none());
+    }
+
+    fn job_variables() -> azureml_env::Variables {
+        azureml_env::Variables {
+            subscription: Some("00000000-1111-2222-3333-444444444444".into()),
+            resource_group: Some("rg-job".into()),
+            workspace_name: Some("wsjob".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn flags_and_the_sdk_config_win_over_the_azure_ml_variables() {
+        let id = "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/flagws";
+        let (flag, notes) = settings(Inputs {
+            resource_id: Some(id.into()),
+            azureml_env: azureml_env::Variables {
+                subscription: Some("not a guid/".into()),
+                ..job_variables()
+            },
+            ..Default::default()
+        })
+        .unwrap();
+        let flag = flag.unwrap();
+        assert_eq!(flag.workspace.name, "flagws");
+        assert!(!flag.from_azureml_env);
+        assert!(notes.is_empty(), "unused variables are not judged: {notes:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"subscription_id": "s", "resource_group": "g", "workspace_name": "sdkws"}"#,
+        )
+        .unwrap();
+        let (sdk, _) = settings(Inputs {
+            search_from: Some(dir.path().to_path_buf()),
+            azureml_env: job_variables(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(sdk.unwrap().workspace.name, "sdkws");
+
+        let (env, notes) = settings(Inputs {
+            search_from: Some(tempfile::tempdir().unwrap().path().to_path_buf()),
+            azureml_env: job_variables(),
+            ..Default::default()
+        })
+        .unwrap();
+        let env = env.unwrap();
+        assert_eq!(env.workspace.name, "wsjob");
+        assert!(env.from_azureml_env);
+        assert!(notes.is_empty(), "{notes:?}");
+
+        let (off, notes) = settings(Inputs {
+            off: true,
+            azureml_env: job_variables(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(off.is_none() && notes.is_empty());
+    }
+
+    #[test]
+    fn a_malformed_azure_ml_variable_is_a_warning_not_an_error() {
+        let (found, notes) = settings(Inputs {
+            azureml_env: azureml_env::Variables {
+                workspace_name: None,
+                ..job_variables()
+            },
+            ..Default::default()
+        })
+        .expect("never fatal");
+        assert!(found.is_none());
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("AZUREML_ARM_WORKSPACE_NAME not set"), "{notes:?}");
+    }
+
+    #[test]
+    fn the_workspace_name_says_the_azure_ml_variables_named_it() {
+        let (found, _) = settings(Inputs {
+            azureml_env: job_variables(),
+            ..Default::default()
+        })
+        .unwrap();
+        let found = found.unwrap();
+        let mut ctx = WorkspaceContext::default();
+        note_origin(&mut ctx, &found);
+        assert_eq!(ctx.workspace_name.as_deref(), Some("wsjob"));
+        assert_eq!(ctx.sources["workspace_name"], ValueSource::AzureMlEnv);
+
+        let mut flagged = WorkspaceContext {
+            workspace_name: Some("mine".into()),
+            ..Default::default()
+        };
+        note_origin(&mut flagged, &found);
+        assert_eq!(flagged.workspace_name.as_deref(), Some("mine"));
+        assert!(!flagged.sources.contains_key("workspace_name"));
+
+        let mut from_flag = WorkspaceContext::default();
+        note_origin(
+            &mut from_flag,
+            &Settings {
+                from_azureml_env: false,
+                ..found
+            },
+        );
+        assert!(from_flag.workspace_name.is_none());
     }
 }

@@ -88,6 +88,9 @@ pub enum ValueSource {
     Imds,
     /// Azure Resource Manager (discovery).
     Arm,
+    /// The variables an Azure ML compute instance or job sets (`AZUREML_ARM_*`,
+    /// `MLFLOW_TRACKING_URI`), which named the workspace.
+    AzureMlEnv,
 }
 
 impl ValueSource {
@@ -99,6 +102,7 @@ impl ValueSource {
             ValueSource::Default => "default",
             ValueSource::Imds => "imds",
             ValueSource::Arm => "arm",
+            ValueSource::AzureMlEnv => "azure_ml_env",
         }
     }
 }

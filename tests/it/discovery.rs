@@ -511,6 +511,38 @@ fn the_sdk_config_found_above_the_working_directory_names_the_workspace() {
 }
 
 #[test]
+fn on_a_compute_instance_the_tracking_uri_names_the_workspace() {
+    let pki = Pki::new();
+    let (port, seen) = fake_arm(&pki, Arm::Fixtures, TOKEN);
+    let arm = format!("https://127.0.0.1:{port}");
+    let tracking_uri = format!("azureml://eastus.api.azureml.ms/mlflow/v1.0{}", workspace_id());
+    let out = run(&pki, |cmd| {
+        cmd.args(["--arm-endpoint", &arm])
+            .env("AMLPROBE_ARM_TOKEN", TOKEN)
+            .env("MLFLOW_TRACKING_URI", &tracking_uri)
+            .env("CI_RESOURCE_GROUP", "rg-ml")
+            .env("CI_WORKSPACE", "mlws01")
+            // A job's variables set only in part: passed over with one line, not an error.
+            .env("AZUREML_ARM_SUBSCRIPTION", "00000000-1111-2222-3333-444444444444")
+    });
+    let report = out.json();
+    let ctx = &report["context"];
+    assert_eq!(ctx["workspace_id"], WS_ID, "{}", out.run.stderr);
+    assert_eq!(ctx["workspace_name"], "mlws01");
+    assert_eq!(ctx["sources"]["workspace_name"], "azure_ml_env", "{ctx:#}");
+    assert_eq!(ctx["sources"]["workspace_id"], "arm");
+    let warnings = warnings(&report);
+    assert!(
+        warnings.contains("AZUREML_ARM_RESOURCEGROUP and AZUREML_ARM_WORKSPACE_NAME not set"),
+        "{warnings}"
+    );
+    assert!(
+        seen.lock().unwrap().iter().any(|r| r.contains("/workspaces/mlws01?")),
+        "ARM was asked for the workspace the variables named"
+    );
+}
+
+#[test]
 fn workspace_config_names_the_workspace_and_no_discovery_turns_it_off() {
     let pki = Pki::new();
     let (port, _) = fake_arm(&pki, Arm::Fixtures, TOKEN);
