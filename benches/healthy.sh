@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 lib=$root/tests/vnet/lib
 
 if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
@@ -17,21 +19,13 @@ if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
 fi
 RUNS=${RUNS:-20}
 VM=amlbench-vm SVC=amlbench-svc
-command -v hyperfine >/dev/null || { apt-get update -qq; apt-get install -y -qq hyperfine >/dev/null; }
+need hyperfine hyperfine
 bin=${AMLPROBE_BIN:-$root/target/release/amlprobe}
 [ -x "$bin" ] || cargo build --release --manifest-path "$root/Cargo.toml" >&2
 
 work=$(mktemp -d /tmp/amlbench-healthy.XXXXXX)
 out=$work/healthy
-cleanup() {
-  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  ip netns del $VM 2>/dev/null || true
-  ip netns del $SVC 2>/dev/null || true
-  rm -rf /etc/netns/$VM "$work"
-}
-trap cleanup EXIT
-ip netns del $VM 2>/dev/null || true
-ip netns del $SVC 2>/dev/null || true
+clean_up_on_exit "$work" $VM $SVC
 
 # The addresses are the testbed's (the rendered configs use them), in namespaces of our own.
 ip netns add $VM; ip netns add $SVC

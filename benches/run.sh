@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
   echo "SKIPPED: benchmark not run: needs root and ip netns"; exit 0
@@ -14,25 +16,7 @@ fi
 
 N=200 DROPPED=50 TIMEOUT=2 CONC=64
 work=$(mktemp -d /tmp/amlpb.XXXXXX)
-cleanup() {
-  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  ip netns del amlpb-srv 2>/dev/null || true
-  ip netns del amlpb-cli 2>/dev/null || true
-  rm -rf /etc/netns/amlpb-cli "$work"
-}
-trap cleanup EXIT
-ip netns del amlpb-srv 2>/dev/null || true   # leftovers of a crashed run
-ip netns del amlpb-cli 2>/dev/null || true
-
-# Packages that ship services are installed with a temporary policy-rc.d, so apt starts
-# nothing on the host: the benchmark runs its own copies inside namespaces.
-need() {
-  command -v "$1" >/dev/null && return
-  local made=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1; fi
-  { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
-  if [ "$made" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
-}
+clean_up_on_exit "$work" amlpb-srv amlpb-cli
 need dnsmasq dnsmasq-base; need nginx nginx; need nft nftables; need dig dnsutils; need nc netcat-openbsd
 need /usr/bin/time time; need openssl openssl; need hyperfine hyperfine
 need prometheus-blackbox-exporter prometheus-blackbox-exporter
@@ -54,11 +38,7 @@ mkdir -p /etc/netns/amlpb-cli; echo "nameserver 10.98.0.2" > /etc/netns/amlpb-cl
 { for n in $(seq 1 $N); do echo "address=/t$n.bench.test/10.98.1.$n"; done; } > "$work/dnsmasq.conf"
 ip netns exec amlpb-srv dnsmasq --no-resolv --no-hosts --conf-file="$work/dnsmasq.conf" \
   --listen-address=10.98.0.2 --bind-interfaces --pid-file="$work/dnsmasq.pid"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench CA" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=*.bench.test" -keyout "$work/leaf.key" -out "$work/leaf.csr" 2>/dev/null
-printf 'subjectAltName=DNS:*.bench.test\n' > "$work/san.ext"
-openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
-  -extfile "$work/san.ext" -out "$work/leaf.pem" 2>/dev/null
+bench_cert "$work"
 cat > "$work/nginx.conf" <<EOF
 worker_processes 2; pid $work/nginx.pid; error_log $work/nginx-error.log;
 events { worker_connections 1024; }

@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
   echo "SKIPPED: benchmark not run: needs root and ip netns"; exit 0
@@ -23,22 +25,10 @@ DROPPED=$((N / 4))
 CONC=${CONC:-$N}
 SRV=amlbench-srv CLI=amlbench-cli
 work=$(mktemp -d /tmp/amlbench-scale.XXXXXX)
-cleanup() {
-  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  ip netns del $SRV 2>/dev/null || true
-  ip netns del $CLI 2>/dev/null || true
-  rm -rf /etc/netns/$CLI "$work"
-}
-trap cleanup EXIT
-ip netns del $SRV 2>/dev/null || true   # leftovers of a crashed run
-ip netns del $CLI 2>/dev/null || true
+clean_up_on_exit "$work" $SRV $CLI
 
-need() { command -v "$1" >/dev/null || { apt-get update -qq; apt-get install -y -qq "$2" >/dev/null; }; }
 need dnsmasq dnsmasq-base; need nginx nginx; need nft nftables; need /usr/bin/time time; need openssl openssl
-if ! command -v prometheus-blackbox-exporter >/dev/null; then
-  apt-get install -y -qq prometheus-blackbox-exporter >/dev/null
-  systemctl disable --now prometheus-blackbox-exporter >/dev/null 2>&1 || true
-fi
+need prometheus-blackbox-exporter prometheus-blackbox-exporter
 bin=${AMLPROBE_BIN:-$root/target/release/amlprobe}
 [ -x "$bin" ] || cargo build --release --manifest-path "$root/Cargo.toml" >&2
 
@@ -57,11 +47,7 @@ mkdir -p /etc/netns/$CLI; echo "nameserver 10.97.0.2" > /etc/netns/$CLI/resolv.c
 for n in $(seq 1 "$N"); do echo "address=/t$n.bench.test/$(addr "$n")"; done > "$work/dnsmasq.conf"
 ip netns exec $SRV dnsmasq --no-resolv --no-hosts --conf-file="$work/dnsmasq.conf" --dns-forward-max=4096 \
   --listen-address=10.97.0.2 --bind-interfaces --pid-file="$work/dnsmasq.pid"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench CA" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=*.bench.test" -keyout "$work/leaf.key" -out "$work/leaf.csr" 2>/dev/null
-printf 'subjectAltName=DNS:*.bench.test\n' > "$work/san.ext"
-openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
-  -extfile "$work/san.ext" -out "$work/leaf.pem" 2>/dev/null
+bench_cert "$work"
 cat > "$work/nginx.conf" <<EOF
 worker_processes 2; worker_rlimit_nofile 8192; pid $work/nginx.pid; error_log $work/nginx-error.log;
 events { worker_connections 4096; }

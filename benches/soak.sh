@@ -7,25 +7,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 RUNS=${RUNS:-10000} EVERY=${EVERY:-1000}
 
 if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
   echo "SKIPPED: soak not run: needs root and ip netns"; exit 0
 fi
-command -v dnsmasq >/dev/null || { apt-get update -qq; apt-get install -y -qq dnsmasq-base >/dev/null; }
+need dnsmasq dnsmasq-base
 bin=${AMLPROBE_BIN:-$root/target/release/amlprobe}
 [ -x "$bin" ] || cargo build --release --manifest-path "$root/Cargo.toml" >&2
 
 # Not amlp-*: the vnet testbed sweeps its own namespaces by that prefix.
 ns=amlbench-soak
 work=$(mktemp -d /tmp/amlbench-soak.XXXXXX)
-cleanup() {
-  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns del "$ns" 2>/dev/null || true
+clean_up_on_exit "$work" "$ns"
 ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 

@@ -1,6 +1,7 @@
 //! The modules' dependency order, enforced (docs/architecture.md): a module may use only the
 //! modules of lower layers (unit-test modules aside), so data flows one way and a new import
-//! that runs back up, or a cycle, fails `cargo test` instead of slowly undoing the layout.
+//! that runs back up, or a cycle, fails `cargo test` instead of slowly undoing the layout. The
+//! engine observes and never names a reason code: those are `verdict/`'s alone.
 
 use std::path::Path;
 
@@ -120,6 +121,19 @@ fn every_module_uses_only_lower_layers() {
         "imports that run back up or sideways:\n{}",
         wrong.join("\n")
     );
+}
+
+#[test]
+fn the_engine_observes_and_never_names_a_reason_code() {
+    // docs/architecture.md: every reason code is decided in verdict/. A probe that picked a code
+    // itself would bring back a second place to look.
+    let mut files = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine"), &mut files);
+    assert!(files.len() >= 10, "{} engine sources found", files.len());
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("ReasonCode"), "{} names a ReasonCode", path.display());
+    }
 }
 
 #[test]

@@ -102,13 +102,17 @@ impl SavedCause {
 
 /// Reads one report file.
 pub fn load(path: &Path) -> Result<SavedReport, LoadError> {
-    let shown = path.display().to_string();
-    let read_error = |source| LoadError::Read {
-        path: shown.clone(),
+    let text = crate::files::read_text(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
         source,
-    };
-    let text = crate::files::read_text(path).map_err(read_error)?;
-    let mut report: SavedReport = serde_json::from_str(&text).map_err(|e| LoadError::Parse {
+    })?;
+    parse(&text, path)
+}
+
+/// Reads a report file's `text`, read from `path`.
+pub fn parse(text: &str, path: &Path) -> Result<SavedReport, LoadError> {
+    let shown = path.display().to_string();
+    let mut report: SavedReport = serde_json::from_str(text).map_err(|e| LoadError::Parse {
         path: shown.clone(),
         message: e.to_string(),
     })?;

@@ -203,7 +203,7 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
                     exit::OK,
                 ),
                 Err(_) => {
-                    let loaded = saved::load(path).map_err(|e| usage(format!("--from-report {e}")))?;
+                    let loaded = saved::parse(&json, path).map_err(|e| usage(format!("--from-report {e}")))?;
                     let summary = format!(
                         "report of {} at {} ({} flows)\n",
                         sanitize::terminal(&loaded.host.hostname),

@@ -129,6 +129,21 @@ pub struct Observations {
     pub unfinished: usize,
 }
 
+/// The addresses `check` contacts given the name's `resolved` ones: each of the first
+/// [`MAX_ADDRESSES_PER_NAME`] directly, or `None` once through the proxy, which resolves the
+/// name itself. The key of each observation in [`Observations::conns`].
+pub fn peers(check: Check, resolved: &[IpAddr]) -> Vec<Option<IpAddr>> {
+    match check.route {
+        Route::Direct => resolved
+            .iter()
+            .take(MAX_ADDRESSES_PER_NAME)
+            .copied()
+            .map(Some)
+            .collect(),
+        Route::Proxy => vec![None],
+    }
+}
+
 /// How long a whole run may take: every step of a chain (DNS, connect, CONNECT, TLS, HTTP) has
 /// its own deadline, and the limits may queue a chain behind others; past this bound the run
 /// ends with what it has, so `serve` keeps its rhythm and `/healthz` stays honest.
@@ -290,16 +305,7 @@ impl Engine {
             .unwrap_or_default();
         let mut probes = JoinSet::new();
         for check in &work.checks {
-            let targets: Vec<Option<IpAddr>> = match check.route {
-                Route::Direct => addresses
-                    .iter()
-                    .take(MAX_ADDRESSES_PER_NAME)
-                    .copied()
-                    .map(Some)
-                    .collect(),
-                Route::Proxy => vec![None],
-            };
-            for address in targets {
+            for address in peers(*check, &addresses) {
                 let (engine, host, check, proxies) = (self.clone(), host.clone(), *check, proxies.clone());
                 probes.spawn(async move {
                     let observed = match address {

@@ -278,98 +278,163 @@ pub fn validate_instances_domain(value: &str) -> Result<String, InvalidValue> {
     Ok(v)
 }
 
+/// How one kind of Azure resource name may look: each rule is one row below, so the rules can be
+/// compared at a glance and one check applies them all.
+struct NameRule {
+    /// The flag, without dashes.
+    flag: &'static str,
+    /// What to call the bare name when a host name or connection string is pasted instead
+    /// (`None`: not checked).
+    bare: Option<&'static str>,
+    /// Allowed lengths.
+    len: std::ops::RangeInclusive<usize>,
+    /// Allowed first character.
+    first: fn(char) -> bool,
+    /// Allowed characters.
+    chars: fn(char) -> bool,
+    /// Whether a hyphen may end the name.
+    may_end_in_hyphen: bool,
+    /// Whether two hyphens may stand together.
+    may_double_hyphen: bool,
+    /// Whether the name is returned lower-case (DNS is case-insensitive; Azure shows it so).
+    lower_case: bool,
+    /// What the name should have been, for the error.
+    what: &'static str,
+}
+
+fn alphanumeric(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+fn letter(c: char) -> bool {
+    c.is_ascii_alphabetic()
+}
+
+fn alphanumeric_or_hyphen(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-'
+}
+
+const WORKSPACE_NAME: NameRule = NameRule {
+    flag: "workspace-name",
+    bare: None,
+    len: 3..=33,
+    first: alphanumeric,
+    chars: |c| c.is_ascii_alphanumeric() || c == '-' || c == '_',
+    may_end_in_hyphen: true,
+    may_double_hyphen: true,
+    lower_case: false,
+    what: "a workspace name (3-33 letters, digits, '-' or '_', starting with a letter or digit)",
+};
+
+const STORAGE_ACCOUNT: NameRule = NameRule {
+    flag: "storage-account",
+    bare: Some("account name"),
+    len: 3..=24,
+    first: alphanumeric,
+    chars: |c| c.is_ascii_lowercase() || c.is_ascii_digit(),
+    may_end_in_hyphen: true,
+    may_double_hyphen: true,
+    lower_case: false,
+    what: "a storage account name (3-24 lower-case letters and digits)",
+};
+
+const KEY_VAULT: NameRule = NameRule {
+    flag: "key-vault",
+    bare: Some("vault name"),
+    len: 3..=24,
+    first: letter,
+    chars: alphanumeric_or_hyphen,
+    may_end_in_hyphen: false,
+    may_double_hyphen: false,
+    lower_case: true,
+    what: "a key vault name (3-24 letters, digits and single hyphens, starting with a letter)",
+};
+
+const CONTAINER_REGISTRY: NameRule = NameRule {
+    flag: "container-registry",
+    bare: Some("registry name"),
+    len: 5..=50,
+    first: alphanumeric,
+    chars: alphanumeric,
+    may_end_in_hyphen: true,
+    may_double_hyphen: true,
+    lower_case: true,
+    what: "a container registry name (5-50 letters and digits)",
+};
+
+const COMPUTE_INSTANCE: NameRule = NameRule {
+    flag: "compute-instance",
+    bare: Some("instance name"),
+    len: 3..=24,
+    first: letter,
+    chars: alphanumeric_or_hyphen,
+    may_end_in_hyphen: false,
+    may_double_hyphen: true,
+    lower_case: true,
+    what: "a compute instance name (3-24 letters, digits and hyphens, starting with a letter)",
+};
+
+const NOTEBOOK_LABEL: NameRule = NameRule {
+    flag: "notebook-label",
+    bare: Some("first label of the notebook host"),
+    len: 1..=63,
+    first: alphanumeric,
+    chars: alphanumeric_or_hyphen,
+    may_end_in_hyphen: false,
+    may_double_hyphen: true,
+    lower_case: true,
+    what: "one DNS label (1-63 letters, digits and inner hyphens)",
+};
+
+impl NameRule {
+    fn check(&self, value: &str) -> Result<String, InvalidValue> {
+        if let Some(bare) = self.bare {
+            reject_fqdn(self.flag, value, bare)?;
+        }
+        let ok = self.len.contains(&value.len())
+            && value.starts_with(self.first)
+            && value.chars().all(self.chars)
+            && (self.may_end_in_hyphen || !value.ends_with('-'))
+            && (self.may_double_hyphen || !value.contains("--"));
+        if !ok {
+            return Err(not_a(self.flag, value, self.what));
+        }
+        Ok(if self.lower_case {
+            value.to_ascii_lowercase()
+        } else {
+            value.to_string()
+        })
+    }
+}
+
 /// A workspace name: 3-33 characters, letters, digits, `-` and `_`, starting with a letter or digit.
 pub fn validate_workspace_name(value: &str) -> Result<String, InvalidValue> {
-    let ok = (3..=33).contains(&value.len())
-        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
-        return Err(not_a(
-            "workspace-name",
-            value,
-            "a workspace name (3-33 letters, digits, '-' or '_', starting with a letter or digit)",
-        ));
-    }
-    Ok(value.to_string())
+    WORKSPACE_NAME.check(value)
 }
 
 /// A storage account name: 3-24 lower-case letters and digits.
 pub fn validate_storage_account(value: &str) -> Result<String, InvalidValue> {
-    reject_fqdn("storage-account", value, "account name")?;
-    if !(3..=24).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return Err(not_a(
-            "storage-account",
-            value,
-            "a storage account name (3-24 lower-case letters and digits)",
-        ));
-    }
-    Ok(value.to_string())
+    STORAGE_ACCOUNT.check(value)
 }
 
 /// A key vault name: 3-24 letters, digits and single hyphens, starting with a letter.
 pub fn validate_key_vault(value: &str) -> Result<String, InvalidValue> {
-    reject_fqdn("key-vault", value, "vault name")?;
-    let ok = (3..=24).contains(&value.len())
-        && value.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !value.ends_with('-')
-        && !value.contains("--")
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if !ok {
-        return Err(not_a(
-            "key-vault",
-            value,
-            "a key vault name (3-24 letters, digits and single hyphens, starting with a letter)",
-        ));
-    }
-    Ok(value.to_ascii_lowercase())
+    KEY_VAULT.check(value)
 }
 
 /// A container registry name: 5-50 letters and digits, returned lower-case (as in its login server).
 pub fn validate_container_registry(value: &str) -> Result<String, InvalidValue> {
-    reject_fqdn("container-registry", value, "registry name")?;
-    if !(5..=50).contains(&value.len()) || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(not_a(
-            "container-registry",
-            value,
-            "a container registry name (5-50 letters and digits)",
-        ));
-    }
-    Ok(value.to_ascii_lowercase())
+    CONTAINER_REGISTRY.check(value)
 }
 
 /// A compute instance name: 3-24 letters, digits and hyphens, starting with a letter.
 pub fn validate_compute_instance(value: &str) -> Result<String, InvalidValue> {
-    reject_fqdn("compute-instance", value, "instance name")?;
-    let ok = (3..=24).contains(&value.len())
-        && value.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !value.ends_with('-')
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if !ok {
-        return Err(not_a(
-            "compute-instance",
-            value,
-            "a compute instance name (3-24 letters, digits and hyphens, starting with a letter)",
-        ));
-    }
-    Ok(value.to_ascii_lowercase())
+    COMPUTE_INSTANCE.check(value)
 }
 
 /// Validates `--notebook-label`: one lower-case DNS label, as in `ml-<name>-<region>-<id>`.
 pub fn validate_notebook_label(value: &str) -> Result<String, InvalidValue> {
-    reject_fqdn("notebook-label", value, "first label of the notebook host")?;
-    let v = value.to_ascii_lowercase();
-    let ok = (1..=63).contains(&v.len())
-        && !v.starts_with('-')
-        && !v.ends_with('-')
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if !ok {
-        return Err(not_a(
-            "notebook-label",
-            value,
-            "one DNS label (1-63 letters, digits and inner hyphens)",
-        ));
-    }
-    Ok(v)
+    NOTEBOOK_LABEL.check(value)
 }
 
 /// The template variables a context provides, with the flag that supplies each.

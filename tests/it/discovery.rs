@@ -248,6 +248,19 @@ fn run_in(dir: &Path, pki: &Pki, with: impl FnOnce(Amlprobe) -> Amlprobe) -> Out
     }
 }
 
+/// A run that names the workspace by its id and carries `TOKEN` in the environment, against a
+/// fake ARM in `mode` that accepts `arm_token`; with the requests ARM saw.
+fn discover(pki: &Pki, mode: Arm, arm_token: &'static str) -> (Outcome, Seen) {
+    let (port, seen) = fake_arm(pki, mode, arm_token);
+    let arm = format!("https://127.0.0.1:{port}");
+    let id = workspace_id();
+    let out = run(pki, |cmd| {
+        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
+            .env("AMLPROBE_ARM_TOKEN", TOKEN)
+    });
+    (out, seen)
+}
+
 fn warnings(report: &Value) -> String {
     report["context"]["warnings"].to_string()
 }
@@ -415,13 +428,7 @@ fn a_refusal_names_the_reader_role_and_the_run_goes_on() {
 #[test]
 fn a_token_arm_rejects_is_said_to_be_expired_or_for_another_audience() {
     let pki = Pki::new();
-    let (port, _) = fake_arm(&pki, Arm::Fixtures, "some-other-token");
-    let arm = format!("https://127.0.0.1:{port}");
-    let id = workspace_id();
-    let out = run(&pki, |cmd| {
-        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
-            .env("AMLPROBE_ARM_TOKEN", TOKEN)
-    });
+    let (out, _) = discover(&pki, Arm::Fixtures, "some-other-token");
     let w = warnings(&out.json());
     assert!(
         w.contains("HTTP 401 (InvalidAuthenticationToken)") && w.contains("expired"),
@@ -661,13 +668,7 @@ fn arm_is_reached_through_the_proxy_and_imds_never_is() {
 #[test]
 fn paged_connection_lists_are_followed_on_arm_and_nowhere_else() {
     let pki = Pki::new();
-    let id = workspace_id();
-    let (port, seen) = fake_arm(&pki, Arm::PagedKeyVault(true), TOKEN);
-    let arm = format!("https://127.0.0.1:{port}");
-    let out = run(&pki, |cmd| {
-        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
-            .env("AMLPROBE_ARM_TOKEN", TOKEN)
-    });
+    let (out, seen) = discover(&pki, Arm::PagedKeyVault(true), TOKEN);
     let w = warnings(&out.json());
     let asked = seen.lock().unwrap().join("\n");
     assert!(asked.contains(KV_PAGE_2), "the second page was asked for:\n{asked}");
@@ -675,12 +676,7 @@ fn paged_connection_lists_are_followed_on_arm_and_nowhere_else() {
     assert!(asked.contains("privateEndpoints/kv-pe?"), "{asked}");
     assert!(w.contains("private endpoint kv-pe: ARM answered HTTP 404"), "{w}");
 
-    let (port, seen) = fake_arm(&pki, Arm::PagedKeyVault(false), TOKEN);
-    let arm = format!("https://127.0.0.1:{port}");
-    let out = run(&pki, |cmd| {
-        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
-            .env("AMLPROBE_ARM_TOKEN", TOKEN)
-    });
+    let (out, seen) = discover(&pki, Arm::PagedKeyVault(false), TOKEN);
     let w = warnings(&out.json());
     assert!(
         w.contains("key vault mlws-kv-01: a nextLink outside") && w.contains("not followed"),

@@ -1,7 +1,7 @@
 //! DNS: resolve a name's A and AAAA records, keeping the whole CNAME chain, and record how a
 //! lookup failed in the resolver's terms (what it means is decided in `verdict::dns`).
 
-use super::SetupError;
+use super::{SetupError, SocketOutcome};
 use crate::model::duration::FlagDuration;
 use crate::report::schema::CnameLink;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
@@ -463,13 +463,13 @@ async fn server_unreachable(server: SocketAddr, wait: Duration) -> Option<String
 
 /// The socket errors that mean a query cannot reach `server` at all.
 fn unreachable_reason(server: SocketAddr, e: &io::Error) -> Option<String> {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => Some(format!(
+    match SocketOutcome::from_error(e) {
+        SocketOutcome::Refused => Some(format!(
             "{server} answered ICMP port unreachable: nothing listens on port {} there, or a firewall rejects it",
             server.port()
         )),
-        io::ErrorKind::NetworkUnreachable => Some(format!("no route to {server} from this host")),
-        io::ErrorKind::HostUnreachable => Some(format!("{server} is unreachable (ICMP host unreachable)")),
+        SocketOutcome::NetworkUnreachable => Some(format!("no route to {server} from this host")),
+        SocketOutcome::HostUnreachable => Some(format!("{server} is unreachable (ICMP host unreachable)")),
         _ => None,
     }
 }
