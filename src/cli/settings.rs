@@ -446,7 +446,7 @@ impl RunConfig {
         if !(timeout > 0.0 && timeout <= defaults::MAX_TIMEOUT_SECS) {
             return Err(InvalidValue {
                 flag: "timeout",
-                message: format!("{timeout} is not between 0 and {} seconds", defaults::MAX_TIMEOUT_SECS),
+                message: format!("{timeout} is not a number of seconds above 0 and at most {}", defaults::MAX_TIMEOUT_SECS),
             }
             .into());
         }
@@ -468,7 +468,7 @@ impl RunConfig {
             return Err(InvalidValue {
                 flag: "udp-timeout",
                 message: format!(
-                    "{udp_timeout} is not between 0 and {} seconds",
+                    "{udp_timeout} is not a number of seconds above 0 and at most {}",
                     defaults::MAX_TIMEOUT_SECS
                 ),
             }
@@ -635,6 +635,16 @@ mod tests {
         assert_eq!(short.engine.udp_timeout, Duration::from_millis(500));
         let given = RunConfig::from_args(run_args(&["--udp-timeout", "3"])).unwrap();
         assert_eq!(given.engine.udp_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn an_out_of_range_wait_says_the_range_it_needs() {
+        for flag in ["--timeout", "--udp-timeout"] {
+            for value in ["0", "121"] {
+                let e = RunConfig::from_args(run_args(&[flag, value])).unwrap_err().to_string();
+                assert!(e.ends_with("is not a number of seconds above 0 and at most 120"), "{e}");
+            }
+        }
     }
 
     #[test]
