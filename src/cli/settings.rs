@@ -446,7 +446,10 @@ impl RunConfig {
         if !(timeout > 0.0 && timeout <= defaults::MAX_TIMEOUT_SECS) {
             return Err(InvalidValue {
                 flag: "timeout",
-                message: format!("{timeout} is not a number of seconds above 0 and at most {}", defaults::MAX_TIMEOUT_SECS),
+                message: format!(
+                    "{timeout} is not a number of seconds above 0 and at most {}",
+                    defaults::MAX_TIMEOUT_SECS
+                ),
             }
             .into());
         }

@@ -113,16 +113,31 @@ pub fn settings(inputs: Inputs) -> Result<(Option<Settings>, Vec<String>), Inval
         return Ok((None, Vec::new()));
     }
     // A config.json found by searching may belong to something else: one that names no
-    // workspace is passed over rather than refused.
+    // workspace is passed over rather than refused, and said only when it is the SDK's.
+    let mut notes = Vec::new();
+    let found = match (&explicit, inputs.search_from.as_deref().and_then(sdk_config::find)) {
+        (None, Some(path)) => crate::files::read_text(&path).ok().map(|text| (path, text)),
+        _ => None,
+    };
     let named = explicit.or_else(|| {
-        let found = sdk_config::find(inputs.search_from.as_deref()?)?;
-        sdk_config::parse(&crate::files::read_text(&found).ok()?).ok()
+        let (path, text) = found?;
+        sdk_config::parse(&text)
+            .inspect_err(|why| {
+                if sdk_config::is_sdk_config(&path, &text) {
+                    notes.push(format!(
+                        "workspace discovery: {} {why}; it was passed over",
+                        crate::sanitize::echo(&path.display().to_string())
+                    ));
+                }
+            })
+            .ok()
     });
-    let (workspace, from_azureml_env, notes) = match named {
-        Some(workspace) => (Some(workspace), false, Vec::new()),
+    let (workspace, from_azureml_env) = match named {
+        Some(workspace) => (Some(workspace), false),
         None => {
-            let (workspace, notes) = azureml_env::find(&inputs.azureml_env);
-            (workspace, true, notes)
+            let (workspace, env_notes) = azureml_env::find(&inputs.azureml_env);
+            notes.extend(env_notes);
+            (workspace, true)
         }
     };
     let settings = workspace.map(|workspace| Settings {
@@ -462,6 +477,42 @@ mod tests {
             workspace_name: Some("wsjob".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_broken_sdk_config_is_one_line_and_another_tools_config_none() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".azureml")).unwrap();
+        std::fs::write(
+            dir.path().join(".azureml/config.json"),
+            r#"{"Scope": "/subscriptions/x"}"#,
+        )
+        .unwrap();
+        let (found, notes) = settings(Inputs {
+            search_from: Some(dir.path().to_path_buf()),
+            azureml_env: job_variables(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(found.unwrap().workspace.name, "wsjob", "the next source is tried");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].contains(".azureml/config.json has a Scope") && notes[0].ends_with("it was passed over"),
+            "{notes:?}"
+        );
+
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("config.json"), r#"{"port": 8080}"#).unwrap();
+        let (found, notes) = settings(Inputs {
+            search_from: Some(other.path().to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(found.is_none());
+        assert!(
+            notes.is_empty(),
+            "another tool's config.json is not ours to judge: {notes:?}"
+        );
     }
 
     #[test]

@@ -33,6 +33,23 @@ pub fn find(start: &Path) -> Option<PathBuf> {
         })
 }
 
+/// Whether a config file that names no workspace was still meant as the SDK's: it stands in
+/// `.azureml/` or `aml_config/`, or carries one of the SDK's keys. A `config.json` of some other
+/// tool is none of these, and passing it over needs no word.
+pub fn is_sdk_config(path: &Path, text: &str) -> bool {
+    let in_sdk_dir = path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == ".azureml" || d == "aml_config");
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let has_sdk_key = serde_json::from_str::<Value>(text).is_ok_and(|v| {
+        ["Scope", "subscription_id", "resource_group", "workspace_name"]
+            .iter()
+            .any(|k| v.get(k).is_some())
+    });
+    in_sdk_dir || has_sdk_key
+}
+
 /// The workspace a config file names.
 pub fn parse(text: &str) -> Result<WorkspaceRef, String> {
     // The SDK reads it as utf-8-sig: a byte-order mark is allowed.
@@ -107,6 +124,17 @@ mod tests {
         std::fs::remove_file(dir.path().join("l0/config.json")).unwrap();
         write(&dir.path().join("config.json"));
         assert_eq!(find(&deep), None, "21 levels up is past the SDK's search");
+    }
+
+    #[test]
+    fn only_a_config_meant_for_the_sdk_is_said_to_be_passed_over() {
+        let plain = Path::new("/p/config.json");
+        assert!(!is_sdk_config(plain, r#"{"port": 8080}"#), "another tool's config.json");
+        assert!(!is_sdk_config(plain, "not json"));
+        assert!(is_sdk_config(plain, r#"{"workspace_name": "w"}"#));
+        assert!(is_sdk_config(plain, "\u{feff}{\"Scope\": \"/subscriptions/x\"}"));
+        assert!(is_sdk_config(Path::new("/p/.azureml/config.json"), "{}"));
+        assert!(is_sdk_config(Path::new("/p/aml_config/project.json"), "not json"));
     }
 
     #[test]
