@@ -51,6 +51,10 @@ skip() {
 command -v ip >/dev/null || skip "iproute2 ('ip') is not installed"
 ip netns add amlp-precheck 2>/dev/null || skip "cannot create network namespaces here (container without CAP_SYS_ADMIN?)"
 ip netns del amlp-precheck
+# One testbed at a time per machine: the namespaces and daemons have fixed names, so a second
+# run (another checkout, a benchmark) waits here instead of tearing the first one's world down.
+exec 9>/run/amlp-vnet.lock
+flock 9
 
 if [ "$down" = 1 ]; then
   if [ -f "$WORK/daemons.pids" ]; then
