@@ -144,6 +144,9 @@ pub enum ReasonCode {
     ProxyError,
     /// An HTTP answer came back, but not from the Azure service (a block page or captive portal).
     HttpNotAzure,
+    /// A firewall answered in the service's place and denied the request (Azure Firewall's HTTP
+    /// 470 and its deny text).
+    HttpFirewallDenied,
     /// No valid HTTP response came back.
     HttpError,
     /// The port answered, but not with SMB: a middlebox is in the way.
@@ -158,7 +161,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 37] = [
+    pub const ALL: [ReasonCode; 38] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
         ReasonCode::DnsCnameLoop,
@@ -191,6 +194,7 @@ impl ReasonCode {
         ReasonCode::ProxyTunnelClosed,
         ReasonCode::ProxyError,
         ReasonCode::HttpNotAzure,
+        ReasonCode::HttpFirewallDenied,
         ReasonCode::HttpError,
         ReasonCode::SmbNotSmb,
         ReasonCode::SmbNoResponse,
@@ -233,6 +237,7 @@ impl ReasonCode {
             ReasonCode::ProxyTunnelClosed => "proxy_tunnel_closed",
             ReasonCode::ProxyError => "proxy_error",
             ReasonCode::HttpNotAzure => "http_not_azure",
+            ReasonCode::HttpFirewallDenied => "http_firewall_denied",
             ReasonCode::HttpError => "http_error",
             ReasonCode::SmbNotSmb => "smb_not_smb",
             ReasonCode::SmbNoResponse => "smb_no_response",

@@ -327,6 +327,30 @@ pub struct HttpDetails {
     pub server: Option<String>,
     /// Whether Azure's headers were present.
     pub azure: bool,
+    /// A firewall's denial, when the answer was one (HTTP 470, Azure Firewall's deny text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallDenial>,
+}
+
+/// A firewall that answered in the service's place to say it denies the request, with what its
+/// answer names (newer Azure Firewall versions echo the policy and rule).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct FirewallDenial {
+    /// The deny text as it came (control characters escaped, at most 300 characters).
+    pub text: String,
+    /// `Policy: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// `Rule Collection Group: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_collection_group: Option<String>,
+    /// `Rule Collection: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_collection: Option<String>,
+    /// `Rule: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// What the server presented.

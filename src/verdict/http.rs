@@ -1,6 +1,7 @@
-//! HTTP answers → reason codes: who answered (the Azure front end, a block page, the proxy
-//! itself) and whether the flow asked for Azure's headers.
+//! HTTP answers → reason codes: who answered (the Azure front end, a firewall denying the
+//! request, a block page, the proxy itself) and whether the flow asked for Azure's headers.
 
+use super::firewall;
 use super::proxy::{classify_status, describe_refusal};
 use super::step::StepVerdict;
 use crate::engine::probe::http::{Exchange, ExchangeError};
@@ -28,13 +29,29 @@ pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (
         status: head.status,
         server: head.header("server").map(str::to_string),
         azure: head.looks_like_azure(),
+        firewall: firewall::azure_firewall_denial(head.status, &exchange.body),
     };
     let server = details
         .server
         .as_deref()
         .map(|s| format!(", server '{s}'"))
         .unwrap_or_default();
-    let obs = if check == HttpCheck::Azure && !details.azure {
+    let obs = if let Some(denial) = &details.firewall {
+        // Checked first, for every flow: a denial is never the service answering.
+        let text = if denial.text.is_empty() {
+            String::new()
+        } else {
+            format!(": '{}'", denial.text)
+        };
+        StepVerdict::fail(
+            ReasonCode::HttpFirewallDenied,
+            format!(
+                "a firewall answered for {host} and denied the request (HTTP {}{server}){text}",
+                head.status
+            ),
+            elapsed,
+        )
+    } else if check == HttpCheck::Azure && !details.azure {
         StepVerdict::fail(
             ReasonCode::HttpNotAzure,
             format!(
@@ -60,6 +77,7 @@ pub fn classify_proxied_response(
 ) -> (StepVerdict, Option<HttpDetails>) {
     if let Ok(head) = &exchange.response
         && !head.looks_like_azure()
+        && firewall::azure_firewall_denial(head.status, &exchange.body).is_none()
         && let Some(reason) = classify_status(head).filter(|r| *r != ReasonCode::ProxyError)
     {
         let message = describe_refusal(proxy, head, &format!("GET http://{host}/"));
@@ -76,8 +94,10 @@ mod tests {
     use std::time::Duration;
 
     fn answered(raw: &[u8]) -> Exchange {
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         Exchange {
-            response: Ok(parse_response(raw).unwrap()),
+            response: Ok(parse_response(&raw[..split]).unwrap()),
+            body: raw[split..].to_vec(),
             elapsed: Duration::ZERO,
         }
     }
@@ -91,6 +111,7 @@ mod tests {
         assert_eq!((o.reason, d.unwrap().status), (None, 200));
         let none = Exchange {
             response: Err(ExchangeError::Other("x".into())),
+            body: Vec::new(),
             elapsed: Duration::ZERO,
         };
         assert_eq!(
@@ -103,6 +124,7 @@ mod tests {
     fn an_endless_head_says_what_was_seen() {
         let endless = Exchange {
             response: Err(ExchangeError::TooLarge(HeadTooLarge::Headers(200))),
+            body: Vec::new(),
             elapsed: Duration::ZERO,
         };
         let (o, _) = classify_response("h", &endless, HttpCheck::Any);
@@ -125,5 +147,44 @@ mod tests {
         let azure = answered(b"HTTP/1.1 403 Forbidden\r\nx-ms-request-id: 1\r\n\r\n");
         let (o, _) = classify_proxied_response("h", &proxy, &azure, HttpCheck::Azure);
         assert_eq!(o.reason, None);
+    }
+
+    #[test]
+    fn a_firewall_denial_is_never_the_service_answering() {
+        // Azure Firewall's application rules deny plain HTTP with 470 and a text; a flow that
+        // accepts any answer must not count it as working (issue 21, finding 0).
+        let denied = answered(
+            b"HTTP/1.1 470 status code 470\r\nContent-Type: text/plain\r\n\r\nAction: Deny. Reason: No rule matched. Proceeding with default action.",
+        );
+        for check in [HttpCheck::Any, HttpCheck::Azure] {
+            let (o, d) = classify_response("security.ubuntu.com", &denied, check);
+            assert_eq!(o.reason, Some(ReasonCode::HttpFirewallDenied), "{check:?}");
+            assert!(
+                o.message.contains("'Action: Deny. Reason: No rule matched."),
+                "{}",
+                o.message
+            );
+            assert!(d.unwrap().firewall.is_some());
+        }
+        let proxy = ProxyUrl::parse("http://10.0.0.9:3128").unwrap();
+        let (o, _) = classify_proxied_response("h", &proxy, &denied, HttpCheck::Any);
+        assert_eq!(
+            o.reason,
+            Some(ReasonCode::HttpFirewallDenied),
+            "a firewall behind the proxy"
+        );
+        // The same text under another status, and 470 with an empty body, are denials too.
+        let text_only = answered(b"HTTP/1.1 403 Forbidden\r\n\r\nAction: Deny. Policy: p. Rule: r");
+        assert_eq!(
+            classify_response("h", &text_only, HttpCheck::Any).0.reason,
+            Some(ReasonCode::HttpFirewallDenied)
+        );
+        let bare = answered(b"HTTP/1.1 470 Unknown\r\n\r\n");
+        assert_eq!(
+            classify_response("h", &bare, HttpCheck::Any).0.reason,
+            Some(ReasonCode::HttpFirewallDenied)
+        );
+        let origin = answered(b"HTTP/1.1 200 OK\r\nServer: nginx\r\n\r\n<html>ubuntu archive</html>");
+        assert_eq!(classify_response("h", &origin, HttpCheck::Any).0.reason, None);
     }
 }

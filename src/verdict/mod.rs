@@ -4,6 +4,7 @@
 
 pub mod causes;
 mod dns;
+mod firewall;
 mod http;
 pub(crate) mod proxy;
 pub mod resolvers;

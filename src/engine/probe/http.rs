@@ -1,11 +1,11 @@
 //! HTTP: one small request after the connection is up, to see who answers. A firewall's block
-//! page or a captive portal answers HTTP too, but without the headers Azure front ends add;
-//! `verdict::http` decides what an answer means.
+//! page or a captive portal answers HTTP too, but without the headers Azure front ends add, and
+//! a firewall's denial says so in its body; `verdict::http` decides what an answer means.
 
 pub use crate::wire::http1::ResponseHead;
 use crate::wire::http1::{self, HeadError};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 // Which headers mark Azure is this probe's knowledge, not the wire format's.
@@ -65,16 +65,28 @@ impl From<HeadError> for ExchangeError {
     }
 }
 
-/// What one HTTP exchange observed: the response head, or why there is none, and its duration.
+/// What one HTTP exchange observed: the response head, or why there is none, the first bytes of
+/// the body, and its duration.
 #[derive(Debug, Clone)]
 pub struct Exchange {
     /// The head.
     pub response: Result<ResponseHead, ExchangeError>,
+    /// Up to [`BODY_SNIPPET`] bytes of the body (raw: chunk sizes stay in), whatever arrived
+    /// within [`BODY_WAIT`] of the head.
+    pub body: Vec<u8>,
     /// Time taken.
     pub elapsed: Duration,
 }
 
-/// Sends `HEAD <target>` and reads the response head within `timeout`.
+/// How much of a body is read: enough for a firewall's deny text or a block page's title,
+/// which is what the verdict looks for; the rest of a body says nothing about the network.
+pub const BODY_SNIPPET: usize = 2048;
+/// How long the body may take after the head: an origin sends it at once, and a verdict is
+/// never held up by a slow body.
+pub const BODY_WAIT: Duration = Duration::from_millis(300);
+
+/// Sends `GET <target>` and reads the response head within `timeout`, then the start of the
+/// body (GET rather than HEAD: a firewall's deny page names the policy and rule in its body).
 pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     request_target: &str,
@@ -85,7 +97,7 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let started = Instant::now();
     let deadline = started + timeout;
     let request = format!(
-        "HEAD {request_target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: amlprobe/{}\r\nAccept: */*\r\n{extra_headers}Connection: close\r\n\r\n",
+        "GET {request_target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: amlprobe/{}\r\nAccept: */*\r\n{extra_headers}Connection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     );
     let io = async {
@@ -97,10 +109,35 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         .await
         .unwrap_or(Err(HeadError::TimedOut))
         .map_err(ExchangeError::from);
+    let body = match &response {
+        Ok(head) => read_snippet(stream, head, deadline.min(Instant::now() + BODY_WAIT)).await,
+        Err(_) => Vec::new(),
+    };
     Exchange {
         response,
+        body,
         elapsed: started.elapsed(),
     }
+}
+
+/// The first bytes of the body: up to [`BODY_SNIPPET`], `Content-Length` and `deadline`, stopping
+/// at the end of the stream; a read error ends it with what came so far.
+async fn read_snippet<S: AsyncRead + Unpin>(stream: &mut S, head: &ResponseHead, deadline: Instant) -> Vec<u8> {
+    let declared = head
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    let want = declared.min(BODY_SNIPPET);
+    let mut body = vec![0; want];
+    let mut got = 0;
+    while got < want {
+        match tokio::time::timeout_at(deadline, stream.read(&mut body[got..])).await {
+            Ok(Ok(n)) if n > 0 => got += n,
+            _ => break,
+        }
+    }
+    body.truncate(got);
+    body
 }
 
 #[cfg(test)]
@@ -144,6 +181,31 @@ mod tests {
             e.response,
             Err(ExchangeError::TooLarge(HeadTooLarge::NoStatus))
         ));
+    }
+
+    #[tokio::test]
+    async fn the_body_is_read_up_to_its_length_the_snippet_or_a_short_wait() {
+        let answer = |raw: &'static [u8]| async move {
+            let (mut ours, mut theirs) = tokio::io::duplex(64 * 1024);
+            theirs.write_all(raw).await.unwrap();
+            // The peer keeps the connection open: only the length or the wait ends the read.
+            let e = exchange(&mut ours, "/", "h", "", Duration::from_secs(5)).await;
+            drop(theirs);
+            e
+        };
+        let started = Instant::now();
+        let e = answer(b"HTTP/1.1 470 x\r\nContent-Length: 12\r\n\r\nAction: Deny and more").await;
+        assert_eq!(e.body, b"Action: Deny");
+        assert!(started.elapsed() < BODY_WAIT, "the length ends the read at once");
+        let e = answer(b"HTTP/1.1 200 OK\r\n\r\npartial").await;
+        assert_eq!(e.body, b"partial");
+        assert!(e.elapsed < Duration::from_secs(1), "{:?}: the wait is short", e.elapsed);
+        let mut big = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        big.resize(big.len() + 10_000, b'x');
+        let (mut ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        theirs.write_all(&big).await.unwrap();
+        let e = exchange(&mut ours, "/", "h", "", Duration::from_secs(5)).await;
+        assert_eq!(e.body.len(), BODY_SNIPPET);
     }
 
     #[tokio::test]

@@ -739,6 +739,7 @@ pub(crate) mod tests {
                     status: 200,
                     server: Some(bad.into()),
                     azure: false,
+                    firewall: None,
                 });
             }
         }
@@ -899,6 +900,7 @@ pub(crate) mod tests {
                         status: 404,
                         server: Some("Microsoft-HTTPAPI/2.0".into()),
                         azure: true,
+                        firewall: None,
                     });
                     probes.push(p);
                 }

@@ -1,0 +1,126 @@
+//! Fingerprints of firewalls answering in a service's place. What a middlebox sends is never
+//! the service working: Azure Firewall denies a plain-HTTP request its application rules don't
+//! allow with status 470 and a text naming the action, which no origin server sends.
+//!
+//! Sources (docs/sources.md, "Firewall fingerprints"): the 470 status and the deny texts as
+//! Azure Firewall sends them (`Action: Deny. Reason: No rule matched. Proceeding with default
+//! action.`; newer versions `… Action: Deny. Policy: <p>. Rule Collection Group: <g>. Rule
+//! Collection: <c>. Rule: <r>`), shared/reference/azure-attribution.md section 5.
+
+use crate::redact;
+use crate::report::schema::FirewallDenial;
+use crate::sanitize;
+
+/// The status Azure Firewall answers a denied plain-HTTP request with; not a registered HTTP
+/// status, so no origin sends it.
+pub const AZURE_FIREWALL_DENY_STATUS: u16 = 470;
+
+/// The words every Azure Firewall deny text carries.
+const DENY_MARK: &str = "Action: Deny";
+
+/// How much of a deny text a report quotes.
+const TEXT_LIMIT: usize = 300;
+
+/// The labels a newer deny text names its rule with, in the order it writes them.
+const LABELS: [&str; 4] = ["Policy: ", "Rule Collection Group: ", "Rule Collection: ", "Rule: "];
+
+/// The denial `status` and `body` announce, if they announce one: status 470, or a body with
+/// Azure Firewall's deny text (whatever status carries it).
+pub fn azure_firewall_denial(status: u16, body: &[u8]) -> Option<FirewallDenial> {
+    let body = String::from_utf8_lossy(body);
+    let text = body.trim();
+    if status != AZURE_FIREWALL_DENY_STATUS && !text.contains(DENY_MARK) {
+        return None;
+    }
+    let from = text.find(DENY_MARK).unwrap_or(0);
+    let [policy, rule_collection_group, rule_collection, rule] = LABELS.map(|label| labelled(&text[from..], label));
+    Some(FirewallDenial {
+        text: quoted(text),
+        policy,
+        rule_collection_group,
+        rule_collection,
+        rule,
+    })
+}
+
+/// The value after `label`: up to the next label, the end of the line or of the text, without
+/// the sentence's full stop. `Rule: ` never matches inside `Rule Collection: `.
+fn labelled(text: &str, label: &str) -> Option<String> {
+    let start = text
+        .match_indices(label)
+        .map(|(i, _)| i)
+        .find(|&i| label != "Rule: " || !text[..i].ends_with("Collection Group: "))?
+        + label.len();
+    let rest = &text[start..];
+    let end = LABELS
+        .iter()
+        .filter_map(|l| rest.find(&format!(". {l}")))
+        .chain(rest.find(['\r', '\n']))
+        .min()
+        .unwrap_or(rest.len());
+    let value = rest[..end].trim().trim_end_matches('.').trim();
+    (!value.is_empty()).then(|| quoted(value))
+}
+
+/// Secrets masked, control characters escaped, at most [`TEXT_LIMIT`] characters.
+fn quoted(text: &str) -> String {
+    let safe = sanitize::terminal(&redact::text(text)).into_owned();
+    if safe.chars().count() <= TEXT_LIMIT {
+        return safe;
+    }
+    let kept: String = safe.chars().take(TEXT_LIMIT).collect();
+    format!("{kept}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_470_is_a_denial_whatever_the_body() {
+        let d = azure_firewall_denial(470, b"").unwrap();
+        assert_eq!(d.text, "");
+        let d = azure_firewall_denial(
+            470,
+            b"Action: Deny. Reason: No rule matched. Proceeding with default action.\n",
+        )
+        .unwrap();
+        assert_eq!(
+            d.text,
+            "Action: Deny. Reason: No rule matched. Proceeding with default action."
+        );
+        assert_eq!((d.policy, d.rule), (None, None));
+    }
+
+    #[test]
+    fn the_deny_text_is_a_denial_under_any_status() {
+        let body = b"HTTP request from 10.0.0.4:50748 to security.ubuntu.com:80. Url: security.ubuntu.com. Action: Deny. No rule matched. Proceeding with default action";
+        assert!(azure_firewall_denial(403, body).is_some());
+        assert!(azure_firewall_denial(200, body).is_some());
+        assert!(azure_firewall_denial(200, b"<html>Welcome to nginx</html>").is_none());
+        assert!(azure_firewall_denial(404, b"").is_none());
+    }
+
+    #[test]
+    fn a_newer_deny_text_names_policy_and_rule() {
+        let body = b"HTTP request from 10.0.0.4:1 to x.example:80. Url: x.example. Action: Deny. Policy: fw-policy. Rule Collection Group: DefaultApplicationRuleCollectionGroup. Rule Collection: deny-web. Rule: block-x";
+        let d = azure_firewall_denial(470, body).unwrap();
+        assert_eq!(d.policy.as_deref(), Some("fw-policy"));
+        assert_eq!(
+            d.rule_collection_group.as_deref(),
+            Some("DefaultApplicationRuleCollectionGroup")
+        );
+        assert_eq!(d.rule_collection.as_deref(), Some("deny-web"));
+        assert_eq!(d.rule.as_deref(), Some("block-x"));
+    }
+
+    #[test]
+    fn hostile_deny_texts_are_inert_and_short() {
+        let mut body = b"Action: Deny. Policy: p\x1b[2J\xe2\x80\xae. Rule: r".to_vec();
+        body.extend(vec![b'a'; 5000]);
+        let d = azure_firewall_denial(470, &body).unwrap();
+        assert!(!d.text.contains('\x1b') && !d.text.contains('\u{202e}'), "{}", d.text);
+        assert!(d.text.chars().count() <= TEXT_LIMIT + 1, "{}", d.text.len());
+        assert_eq!(d.policy.as_deref(), Some("p\\x1b[2J\\u{202e}"));
+    }
+}
