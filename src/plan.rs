@@ -2,6 +2,7 @@
 //! decide per flow whether it is probed, skipped for missing context, or not testable.
 
 use crate::model::context::{CONTEXT_VARIABLES, WorkspaceContext};
+use crate::model::facts::{Fact, FactValue};
 use crate::model::proxy::ProxySettings;
 use crate::model::suite::HttpCheck;
 use crate::model::suite::{Catalog, Expectation, FlowSpec, Protocol, Suite};
@@ -140,6 +141,13 @@ pub enum FlowPlan {
         /// Explanation.
         why: String,
     },
+    /// Not probed: a fact the flow depends on (`when`) does not hold here.
+    NotApplicable {
+        /// The fact.
+        fact: Fact,
+        /// Its value and basis.
+        value: FactValue,
+    },
 }
 
 /// A flow ready for execution.
@@ -149,8 +157,35 @@ pub struct PlannedFlow {
     pub suite: String,
     /// The flow as written.
     pub spec: FlowSpec,
+    /// Whether a blocked flow fails the run here: `required` as written, unless the flow is
+    /// optional in this cloud (`optional_in`) or does not apply (`when`).
+    pub required: bool,
+    /// The service tag for this context: its `{region}`-style suffix rendered, or dropped
+    /// (the tag without a region is valid too) when that region is unknown.
+    pub service_tag: String,
+    /// Why the flow is optional or not applicable here, when it is.
+    pub applicability: Option<String>,
     /// What to do with it.
     pub plan: FlowPlan,
+}
+
+/// The selected suites that run here: every suite the user named, and of the others those
+/// whose facts (`when`) hold.
+pub fn applicable<'a>(chosen: &[&'a Suite], named: bool, ctx: &WorkspaceContext) -> Vec<&'a Suite> {
+    chosen
+        .iter()
+        .filter(|s| named || s.meta.when.iter().all(|f| ctx.fact(*f).holds))
+        .copied()
+        .collect()
+}
+
+/// `template` for this context; a service tag whose regional suffix cannot be rendered loses
+/// the suffix (`Storage.{storage_region}` → `Storage`), which NSGs and Azure Firewall accept too.
+fn service_tag(template: &str, lookup: &dyn Fn(&str) -> Lookup) -> String {
+    template::render(template, lookup).unwrap_or_else(|_| {
+        let base = template.split(".{").next().unwrap_or(template);
+        template::render(base, lookup).unwrap_or_else(|_| base.to_string())
+    })
 }
 
 /// Every selected flow that applies to the context's cloud, in suite order.
@@ -167,10 +202,27 @@ pub fn expand(catalog: &Catalog, suites: &[&Suite], ctx: &WorkspaceContext, rout
         .iter()
         .flat_map(|suite| suite.flows.iter().map(move |f| (suite, f)))
         .filter(|(_, f)| f.applies_to(ctx.cloud))
-        .map(|(suite, spec)| PlannedFlow {
-            suite: suite.meta.name.clone(),
-            spec: spec.clone(),
-            plan: plan_flow(spec, ctx, routing, &lookup),
+        .map(|(suite, spec)| {
+            let plan = plan_flow(spec, ctx, routing, &lookup);
+            let optional_here = spec.optional_in.contains(&ctx.cloud);
+            let applicability = match &plan {
+                FlowPlan::NotApplicable { fact, value } => {
+                    Some(format!("applies only when {} (here: {})", fact.describe(), value.basis))
+                }
+                _ if spec.required && optional_here => Some(format!(
+                    "optional in the {} cloud: no source settles it there (see its source)",
+                    ctx.cloud.as_str()
+                )),
+                _ => None,
+            };
+            PlannedFlow {
+                suite: suite.meta.name.clone(),
+                required: spec.required && !optional_here && !matches!(plan, FlowPlan::NotApplicable { .. }),
+                service_tag: service_tag(&spec.service_tag, &lookup),
+                applicability,
+                spec: spec.clone(),
+                plan,
+            }
         })
         .collect()
 }
@@ -178,6 +230,9 @@ pub fn expand(catalog: &Catalog, suites: &[&Suite], ctx: &WorkspaceContext, rout
 fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, routing: &Routing, lookup: &dyn Fn(&str) -> Lookup) -> FlowPlan {
     if let Some(why) = &spec.not_testable {
         return FlowPlan::NotTestable { why: why.clone() };
+    }
+    if let Some((fact, value)) = spec.when.iter().map(|f| (*f, ctx.fact(*f))).find(|(_, v)| !v.holds) {
+        return FlowPlan::NotApplicable { fact, value };
     }
     let mut hosts = Vec::new();
     let mut missing: Vec<String> = Vec::new();
@@ -260,6 +315,7 @@ fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, routing: &Routing, lookup:
 mod tests {
     use super::*;
     use crate::model::context::{Cloud, Resource};
+    use crate::model::facts::{Fact, FactValue};
 
     fn full_context(cloud: Cloud) -> WorkspaceContext {
         WorkspaceContext {
@@ -297,6 +353,7 @@ mod tests {
                     }
                     FlowPlan::NotTestable { why } => assert!(!why.trim().is_empty(), "{}", f.spec.id),
                     FlowPlan::MissingContext { flags } => panic!("{} lacks {flags:?} with a full context", f.spec.id),
+                    FlowPlan::NotApplicable { .. } => {}
                 }
             }
         }
@@ -341,5 +398,185 @@ mod tests {
         assert!(storage_private(&expand(&catalog, &suites, &ctx, &Routing::default())));
         ctx.public_resources.insert(Resource::Storage);
         assert!(!storage_private(&expand(&catalog, &suites, &ctx, &Routing::default())));
+    }
+
+    const CONDITIONAL: &str = r#"
+[suite]
+name = "cond"
+title = "Conditional flows"
+default = false
+when = ["aks_node"]
+
+[[flow]]
+id = "cond.language_server"
+title = "Language server, only with a workspace private endpoint"
+direction = "outbound"
+service_tag = "AzureMachineLearning"
+required = true
+scenario = "s"
+source = "s"
+hosts = ["{compute_instance}.{region}.{instances_domain}", "{compute_instance}.{region}.{instances_domain_alt}"]
+hosts_match = "any"
+ports = [18881]
+when = ["workspace_private_endpoint"]
+optional_in = ["china"]
+
+[[flow]]
+id = "cond.registry_data"
+title = "Registry data endpoint"
+direction = "outbound"
+service_tag = "AzureContainerRegistry.{container_registry_region}"
+required = true
+scenario = "s"
+source = "s"
+hosts = ["{container_registry}.{container_registry_region}.data.{acr_suffix}"]
+ports = [443]
+when = ["registry_data_endpoint"]
+"#;
+
+    fn conditional() -> Catalog {
+        let mut catalog = Catalog::builtin().unwrap();
+        catalog.add_suite("cond.toml", "cond.toml", CONDITIONAL).unwrap();
+        catalog
+    }
+
+    fn planned<'a>(flows: &'a [PlannedFlow], id: &str) -> &'a PlannedFlow {
+        flows.iter().find(|f| f.spec.id == id).unwrap()
+    }
+
+    #[test]
+    fn a_flow_whose_fact_does_not_hold_is_not_applicable_and_not_required() {
+        let catalog = conditional();
+        let suites = catalog.select(&["cond".to_string()]).unwrap();
+        let mut ctx = full_context(Cloud::Public);
+        let flows = expand(&catalog, &suites, &ctx, &Routing::default());
+        let f = planned(&flows, "cond.language_server");
+        assert!(
+            matches!(f.plan, FlowPlan::Probe { .. }) && f.required,
+            "assumed private"
+        );
+        ctx.public_resources.insert(Resource::Workspace);
+        let flows = expand(&catalog, &suites, &ctx, &Routing::default());
+        let f = planned(&flows, "cond.language_server");
+        assert!(
+            matches!(
+                f.plan,
+                FlowPlan::NotApplicable {
+                    fact: Fact::WorkspacePrivateEndpoint,
+                    ..
+                }
+            ),
+            "{:?}",
+            f.plan
+        );
+        assert!(!f.required);
+        assert!(
+            f.applicability
+                .as_deref()
+                .unwrap()
+                .contains("the workspace has a private endpoint"),
+            "{:?}",
+            f.applicability
+        );
+        // A fact a source told wins over what the context implies.
+        ctx.facts.insert(
+            Fact::WorkspacePrivateEndpoint,
+            FactValue::known(true, crate::model::context::ValueSource::FlagOrEnv, "--assume"),
+        );
+        let flows = expand(&catalog, &suites, &ctx, &Routing::default());
+        assert!(matches!(
+            planned(&flows, "cond.language_server").plan,
+            FlowPlan::Probe { .. }
+        ));
+        ctx.public_resources.insert(Resource::ContainerRegistry);
+        let flows = expand(&catalog, &suites, &ctx, &Routing::default());
+        assert!(matches!(
+            planned(&flows, "cond.registry_data").plan,
+            FlowPlan::NotApplicable {
+                fact: Fact::RegistryDataEndpoint,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_flow_can_be_optional_in_one_cloud() {
+        let catalog = conditional();
+        let suites = catalog.select(&["cond".to_string()]).unwrap();
+        let required = |cloud| {
+            let flows = expand(&catalog, &suites, &full_context(cloud), &Routing::default());
+            let f = planned(&flows, "cond.language_server");
+            (f.required, f.applicability.is_some())
+        };
+        assert_eq!(required(Cloud::Public), (true, false));
+        assert_eq!(required(Cloud::China), (false, true));
+    }
+
+    #[test]
+    fn alternatives_render_both_documented_forms_unless_one_is_given() {
+        let catalog = conditional();
+        let suites = catalog.select(&["cond".to_string()]).unwrap();
+        let hosts = |ctx: &WorkspaceContext| {
+            let flows = expand(&catalog, &suites, ctx, &Routing::default());
+            match &planned(&flows, "cond.language_server").plan {
+                FlowPlan::Probe { targets, .. } => targets.iter().map(|t| t.host.clone()).collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let mut ctx = full_context(Cloud::Public);
+        assert_eq!(
+            hosts(&ctx),
+            [
+                "ci-alice.eastus.instances.ml.azure.ms",
+                "ci-alice.eastus.instances.azureml.ms"
+            ]
+        );
+        ctx.instances_domain = Some("instances.example.net".into());
+        assert_eq!(
+            hosts(&ctx),
+            ["ci-alice.eastus.instances.example.net"],
+            "one override, one host"
+        );
+    }
+
+    #[test]
+    fn service_tags_carry_the_resource_region_or_none() {
+        let catalog = conditional();
+        let suites = catalog.select(&["cond".to_string()]).unwrap();
+        let tag = |ctx: &WorkspaceContext| {
+            let flows = expand(&catalog, &suites, ctx, &Routing::default());
+            planned(&flows, "cond.registry_data").service_tag.clone()
+        };
+        let mut ctx = full_context(Cloud::Public);
+        assert_eq!(tag(&ctx), "AzureContainerRegistry.eastus");
+        ctx.container_registry_region = Some("westeurope".into());
+        assert_eq!(tag(&ctx), "AzureContainerRegistry.westeurope");
+        let unknown = WorkspaceContext::default();
+        assert_eq!(
+            tag(&unknown),
+            "AzureContainerRegistry",
+            "no region: the tag without one"
+        );
+    }
+
+    #[test]
+    fn a_suite_with_facts_runs_unnamed_only_when_they_hold() {
+        let catalog = conditional();
+        let all = catalog.select(&[]).unwrap();
+        let mut ctx = full_context(Cloud::Public);
+        let names = |v: Vec<&Suite>| v.iter().map(|s| s.meta.name.clone()).collect::<Vec<_>>();
+        assert!(!names(applicable(&all, false, &ctx)).contains(&"cond".to_string()));
+        assert!(!names(applicable(&all, false, &ctx)).contains(&"aks".to_string()));
+        ctx.facts.insert(
+            Fact::AksNode,
+            FactValue::known(true, crate::model::context::ValueSource::Imds, "tags"),
+        );
+        let on_aks = names(applicable(&all, false, &ctx));
+        assert!(
+            on_aks.contains(&"cond".to_string()) && on_aks.contains(&"aks".to_string()),
+            "{on_aks:?}"
+        );
+        let named = catalog.select(&["cond".to_string()]).unwrap();
+        assert_eq!(names(applicable(&named, true, &WorkspaceContext::default())), ["cond"]);
     }
 }

@@ -9,6 +9,7 @@ use crate::env::imds;
 use crate::model::context::ValueSource;
 use crate::model::context::WorkspaceContext;
 use crate::model::duration::FlagDuration;
+use crate::model::facts::{Fact, FactValue};
 use crate::model::netaddr::PrivateRanges;
 use crate::model::suite::{Catalog, Expectation, Suite};
 use crate::report::schema::ImdsInfo;
@@ -33,11 +34,17 @@ fn resolved_names(flows: &[plan::PlannedFlow]) -> Vec<(String, Expectation)> {
     names.into_iter().collect()
 }
 
-/// IMDS fills in the region and cloud the user left out.
+/// IMDS tells this machine's region (not the workspace's: ARM does), whether it is an AKS
+/// node, and the cloud when the user left it out.
 fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) {
-    if ctx.region.is_none() && !info.location.is_empty() {
-        ctx.region = Some(info.location.clone());
-        ctx.sources.insert("region".into(), ValueSource::Imds);
+    if !info.location.is_empty() {
+        ctx.machine_region = Some(info.location.clone());
+        ctx.sources.insert("machine_region".into(), ValueSource::Imds);
+    }
+    if let Some(basis) = info.aks_node() {
+        ctx.facts
+            .entry(Fact::AksNode)
+            .or_insert_with(|| FactValue::known(true, ValueSource::Imds, basis));
     }
     if let Some(cloud) = info
         .cloud()
@@ -85,15 +92,29 @@ pub async fn run_once(
             proxies: &cfg.routing.proxies,
             env: &env,
         };
-        match discovery::discover(settings, context.cloud, &net).await {
+        match discovery::discover(settings, context.cloud, context.compute_instance.as_deref(), &net).await {
             Ok(found) => discovery_notes.extend(discovery::apply(&mut context, &mut expected_ips, found)),
             Err(why) => discovery_notes.push(format!("workspace discovery: {why}")),
         }
     }
+    // The workspace's region comes from the flags or ARM; this machine's own region stands in
+    // only when neither gave one, and the report says so (a hub jump box or an AKS cluster in
+    // another region would probe names that do not exist).
+    if context.region.is_none()
+        && let Some(machine) = context.machine_region.clone()
+    {
+        discovery_notes.push(format!(
+            "the workspace region is taken to be this machine's region ({machine}, from IMDS): nothing else named it; pass --region if the workspace is in another region"
+        ));
+        context.region = Some(machine);
+        context.sources.insert("region".into(), ValueSource::Imds);
+    }
     // The region may have come from IMDS or ARM just now, and the derived notebook label with it.
     context.warnings = context.notebook_label_warnings();
     context.warnings.extend(discovery_notes);
-    let flows = plan::expand(catalog, chosen, &context, &cfg.routing);
+    context.settle_facts();
+    let chosen = plan::applicable(chosen, !cfg.selection.suites.is_empty(), &context);
+    let flows = plan::expand(catalog, &chosen, &context, &cfg.routing);
     let engine = Engine::new(cfg.engine.clone(), cfg.routing.proxies.clone())?;
     let observed = engine.execute(&flows, progress).await;
     if observed.unfinished > 0 {

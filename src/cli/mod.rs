@@ -92,6 +92,11 @@ pub struct ContextArgs {
         value_name = "RESOURCE"
     )]
     pub public_resource: Vec<Resource>,
+    /// A fact about this deployment that decides whether flows apply (repeatable): FACT or
+    /// FACT=no, one of workspace_private_endpoint, registry_data_endpoint, aks_node; it wins
+    /// over what ARM, IMDS or the rest of the context imply.
+    #[arg(long, env = "AMLPROBE_ASSUME", value_delimiter = ',', value_name = "FACT[=no]")]
+    pub assume: Vec<String>,
     /// Suite to run (repeatable) [default: all but those marked `default = false`: arc, aks-training].
     #[arg(long, env = "AMLPROBE_SUITE", value_delimiter = ',', value_name = "NAME")]
     pub suite: Vec<String>,

@@ -10,6 +10,7 @@ use crate::files;
 use crate::model::context::ValueSource;
 use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
 use crate::model::endpoints::{self, ExpectedIps};
+use crate::model::facts::{self, FactValue};
 use crate::model::netaddr::Cidr;
 use crate::model::proxy::ProxySettings;
 use crate::plan::Routing;
@@ -62,6 +63,8 @@ struct FileConfig {
     notebook_label: Option<String>,
     #[serde(default)]
     public_resource: Vec<Resource>,
+    #[serde(default)]
+    assume: Vec<String>,
     #[serde(default)]
     suite: Vec<String>,
     #[serde(default)]
@@ -265,6 +268,22 @@ fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, Conf
         public_resources: first_list(args.public_resource, std::mem::take(&mut file.public_resource))
             .into_iter()
             .collect(),
+        storage_region: None,
+        key_vault_region: None,
+        machine_region: None,
+        facts: first_list(args.assume, std::mem::take(&mut file.assume))
+            .iter()
+            .map(|a| {
+                let (fact, holds) = facts::parse_assumption(a).map_err(|message| InvalidValue {
+                    flag: "assume",
+                    message,
+                })?;
+                Ok((
+                    fact,
+                    FactValue::known(holds, ValueSource::FlagOrEnv, format!("--assume {a}")),
+                ))
+            })
+            .collect::<Result<_, InvalidValue>>()?,
         sources,
         token_source: None,
         warnings: Vec::new(),

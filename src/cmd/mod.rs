@@ -99,9 +99,11 @@ fn print(text: &str) -> Result<(), Failure> {
 }
 
 fn suites(args: SuitesArgs) -> Result<u8, Failure> {
-    let selection = settings::suites_selection(args.context).map_err(usage)?;
+    let mut selection = settings::suites_selection(args.context).map_err(usage)?;
     let catalog = load_catalog(&selection)?;
+    selection.context.settle_facts();
     let chosen = catalog.select(&selection.suites).map_err(usage)?;
+    let chosen = plan::applicable(&chosen, !selection.suites.is_empty(), &selection.context);
     let flows = plan::expand(&catalog, &chosen, &selection.context, &plan::Routing::default());
     let listing = report::render::listing::build(&chosen, &flows);
     if args.format == ListFormat::Table {

@@ -108,9 +108,66 @@ impl Dependency {
         match self {
             Dependency::Storage => "/privateEndpointConnections?api-version=2023-05-01",
             Dependency::KeyVault => "/privateEndpointConnections?api-version=2023-07-01",
-            Dependency::Registry => "?api-version=2023-07-01",
+            Dependency::Registry => RESOURCE_PATH_REGISTRY,
         }
     }
+
+    /// What follows the resource id to GET the resource itself: its `location`, network rules
+    /// and (registry) `dataEndpointEnabled`. The registry's is also its connections path.
+    fn resource_path(self) -> &'static str {
+        match self {
+            Dependency::Storage => "?api-version=2023-05-01",
+            Dependency::KeyVault => "?api-version=2023-07-01",
+            Dependency::Registry => RESOURCE_PATH_REGISTRY,
+        }
+    }
+
+    /// Where its network rules are: storage and key vault `properties.networkAcls`, the
+    /// registry `properties.networkRuleSet`.
+    fn network_rules_pointer(self) -> &'static str {
+        match self {
+            Dependency::Storage | Dependency::KeyVault => "/properties/networkAcls",
+            Dependency::Registry => "/properties/networkRuleSet",
+        }
+    }
+}
+
+/// The registry GET (azure-rest-api-specs `Microsoft.ContainerRegistry/stable/2023-07-01`:
+/// `RegistryProperties.dataEndpointEnabled`, `privateEndpointConnections`, `networkRuleSet`).
+const RESOURCE_PATH_REGISTRY: &str = "?api-version=2023-07-01";
+
+/// What a dependency's own GET says about how it is reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DependencyFacts {
+    /// `location`, as given.
+    pub location: Option<String>,
+    /// `properties.dataEndpointEnabled` (registries).
+    pub data_endpoint_enabled: bool,
+    /// The network rules' `defaultAction` (`Allow`, `Deny`).
+    pub default_action: Option<String>,
+    /// How many virtual network rules (service endpoints) the network rules list.
+    pub vnet_rules: usize,
+    /// `properties.publicNetworkAccess`.
+    pub public_network_access: Option<String>,
+}
+
+/// Parses a storage account, key vault or registry GET body.
+pub fn parse_dependency(dependency: Dependency, body: &str) -> Result<DependencyFacts, String> {
+    let v: Value = serde_json::from_str(body).map_err(|_| "ARM answered with invalid JSON")?;
+    let rules = v.pointer(dependency.network_rules_pointer());
+    Ok(DependencyFacts {
+        location: text(&v, "/location"),
+        data_endpoint_enabled: v
+            .pointer("/properties/dataEndpointEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        default_action: rules.and_then(|r| text(r, "/defaultAction")),
+        vnet_rules: rules
+            .and_then(|r| r.get("virtualNetworkRules"))
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len),
+        public_network_access: text(&v, "/properties/publicNetworkAccess"),
+    })
 }
 
 /// What the workspace document says, as given (validation happens when it is applied).
@@ -287,8 +344,13 @@ pub struct ArmFindings {
     /// The dependencies' private endpoint connections, each with its owner
     /// (`storage account <name>`).
     pub dependency_connections: Vec<(String, Connection)>,
+    /// What each dependency's own GET said, for those whose GET and connection list were
+    /// both read (a dependency missing here tells nothing about its private endpoints).
+    pub dependency_facts: Vec<(Dependency, String, DependencyFacts)>,
     /// Endpoints that could not be read, one line each.
     pub problems: Vec<String>,
+    /// The compute instance's domain, when its ARM document was read.
+    pub instances_domain: Option<String>,
 }
 
 async fn get(
@@ -339,6 +401,73 @@ fn next_page(arm: &Url, list: &Value) -> Result<Option<String>, String> {
         .ok_or_else(refused)
 }
 
+/// The instance domain the compute instance `name`'s applications are served under, from its
+/// ARM document (`properties.properties.applications[].endpointUri`, e.g.
+/// `https://<name>.<region>.instances.azureml.ms/lab`): the service's own answer to which of
+/// the two documented forms this workspace uses.
+pub fn parse_instances_domain(body: &str, name: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    v.pointer("/properties/properties/applications")?
+        .as_array()?
+        .iter()
+        .filter_map(|a| a.get("endpointUri").and_then(Value::as_str))
+        .find_map(|uri| {
+            let host = uri.split("://").nth(1)?.split(['/', ':', '?']).next()?;
+            let labels: Vec<&str> = host.split('.').collect();
+            // <name>[-<port>].<region>.<domain…>
+            let first = labels.first()?;
+            let own = first.eq_ignore_ascii_case(name)
+                || first
+                    .rsplit_once('-')
+                    .is_some_and(|(n, port)| n.eq_ignore_ascii_case(name) && port.chars().all(|c| c.is_ascii_digit()));
+            (own && labels.len() > 3 && labels[2].eq_ignore_ascii_case("instances")).then(|| labels[2..].join("."))
+        })
+}
+
+/// Reads the compute instance `name` of `workspace` for its instance domain; `None` when ARM
+/// does not say (no such compute, no permission, another compute type).
+pub async fn read_instances_domain(
+    client: &Client,
+    arm: &Url,
+    token: &ArmToken,
+    workspace: &WorkspaceRef,
+    name: &str,
+    deadline: Instant,
+) -> Option<String> {
+    let path = format!("{}/computes/{name}?api-version={WORKSPACE_API}", workspace.id);
+    let r = get(client, arm, token, &path, deadline).await.ok()?;
+    (r.status == 200)
+        .then(|| parse_instances_domain(&r.body, name))
+        .flatten()
+}
+
+/// GETs a storage account or key vault itself.
+async fn read_dependency(
+    client: &Client,
+    arm: &Url,
+    token: &ArmToken,
+    dependency: Dependency,
+    id: &str,
+    deadline: Instant,
+) -> Result<DependencyFacts, String> {
+    let r = get(
+        client,
+        arm,
+        token,
+        &format!("{id}{}", dependency.resource_path()),
+        deadline,
+    )
+    .await?;
+    if r.status != 200 {
+        return Err(format!(
+            "ARM answered HTTP {}{} (Reader on it tells its region and network rules)",
+            r.status,
+            error_code(&r.body)
+        ));
+    }
+    parse_dependency(dependency, &r.body)
+}
+
 /// Reads the workspace and its approved private endpoints before `deadline`.
 pub async fn read(
     client: &Client,
@@ -376,13 +505,25 @@ pub async fn read(
         ..Default::default()
     };
     for (dependency, id) in findings.workspace.dependencies.clone() {
-        let owner = format!("{} {}", dependency.label(), id.rsplit('/').next().unwrap_or_default());
+        let name = id.rsplit('/').next().unwrap_or_default().to_string();
+        let owner = format!("{} {name}", dependency.label());
+        let mut facts = None;
+        if dependency != Dependency::Registry {
+            facts = read_dependency(client, arm, token, dependency, &id, deadline)
+                .await
+                .map_err(|e| findings.problems.push(format!("{owner}: {e}")))
+                .ok();
+        }
+        let mut listed = true;
         let mut next = Some(format!("{id}{}", dependency.connections_path()));
         let mut pages = 0;
         while let Some(path) = next.take() {
             match get(client, arm, token, &path, deadline).await {
                 Ok(r) if r.status == 200 => match serde_json::from_str::<Value>(&r.body) {
                     Ok(v) => {
+                        if dependency == Dependency::Registry && pages == 0 {
+                            facts = parse_dependency(dependency, &r.body).ok();
+                        }
                         findings
                             .dependency_connections
                             .extend(parse_connections(&v).into_iter().map(|c| (owner.clone(), c)));
@@ -395,17 +536,29 @@ pub async fn read(
                             Err(e) => findings.problems.push(format!("{owner}: {e}")),
                         }
                     }
-                    Err(_) => findings
-                        .problems
-                        .push(format!("{owner}: ARM answered with invalid JSON")),
+                    Err(_) => {
+                        listed = false;
+                        findings
+                            .problems
+                            .push(format!("{owner}: ARM answered with invalid JSON"));
+                    }
                 },
-                Ok(r) => findings.problems.push(format!(
-                    "{owner}: ARM answered HTTP {}{} (Reader on it is needed for exact-IP checks of its names)",
-                    r.status,
-                    error_code(&r.body)
-                )),
-                Err(e) => findings.problems.push(format!("{owner}: {e}")),
+                Ok(r) => {
+                    listed = false;
+                    findings.problems.push(format!(
+                        "{owner}: ARM answered HTTP {}{} (Reader on it is needed for exact-IP checks of its names)",
+                        r.status,
+                        error_code(&r.body)
+                    ));
+                }
+                Err(e) => {
+                    listed = false;
+                    findings.problems.push(format!("{owner}: {e}"));
+                }
             }
+        }
+        if let (true, Some(facts)) = (listed, facts) {
+            findings.dependency_facts.push((dependency, name, facts));
         }
     }
     let mut approved: Vec<String> = findings
@@ -487,6 +640,64 @@ pub async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dependency_says_its_region_rules_and_data_endpoint() {
+        // Shapes of the GETs: Microsoft.Storage 2023-05-01 StorageAccount (networkAcls),
+        // Microsoft.KeyVault 2023-07-01 Vault (networkAcls), Microsoft.ContainerRegistry
+        // 2023-07-01 Registry (networkRuleSet, dataEndpointEnabled).
+        let storage = r#"{"location":"westeurope","properties":{"networkAcls":{"defaultAction":"Deny",
+            "virtualNetworkRules":[{"id":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/a"}],"ipRules":[]}}}"#;
+        let f = parse_dependency(Dependency::Storage, storage).unwrap();
+        assert_eq!(f.location.as_deref(), Some("westeurope"));
+        assert_eq!((f.default_action.as_deref(), f.vnet_rules), (Some("Deny"), 1));
+        assert!(!f.data_endpoint_enabled);
+        let registry = r#"{"location":"northeurope","properties":{"dataEndpointEnabled":true,
+            "dataEndpointHostNames":["acr.northeurope.data.azurecr.io"],"networkRuleSet":{"defaultAction":"Allow"},
+            "publicNetworkAccess":"Enabled"}}"#;
+        let f = parse_dependency(Dependency::Registry, registry).unwrap();
+        assert!(f.data_endpoint_enabled);
+        assert_eq!(f.default_action.as_deref(), Some("Allow"));
+        assert_eq!(f.public_network_access.as_deref(), Some("Enabled"));
+        assert_eq!(
+            parse_dependency(Dependency::KeyVault, "{}").unwrap(),
+            DependencyFacts::default()
+        );
+        assert!(parse_dependency(Dependency::KeyVault, "<html>").is_err());
+    }
+
+    #[test]
+    fn the_instance_domain_comes_from_the_compute_applications() {
+        let compute = |uri: &str| {
+            format!(
+                r#"{{"properties":{{"computeType":"ComputeInstance","properties":{{"applications":[{{"displayName":"Jupyter","endpointUri":"{uri}"}}]}}}}}}"#
+            )
+        };
+        assert_eq!(
+            parse_instances_domain(
+                &compute("https://ci-alice.westeurope.instances.azureml.ms/tree/"),
+                "ci-alice"
+            )
+            .as_deref(),
+            Some("instances.azureml.ms")
+        );
+        assert_eq!(
+            parse_instances_domain(
+                &compute("https://CI-Alice-8787.eastus.instances.ml.azure.ms"),
+                "ci-alice"
+            )
+            .as_deref(),
+            Some("instances.ml.azure.ms")
+        );
+        for other in [
+            "https://someone-else.eastus.instances.azureml.ms",
+            "https://ci-alice.eastus.notebooks.azure.net",
+            "not a uri",
+        ] {
+            assert_eq!(parse_instances_domain(&compute(other), "ci-alice"), None, "{other}");
+        }
+        assert_eq!(parse_instances_domain("{}", "ci-alice"), None);
+    }
 
     #[test]
     fn next_pages_are_followed_on_arm_only() {

@@ -14,7 +14,8 @@ use crate::http_client::{Client, Url};
 use crate::model::context::ValueSource;
 use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
 use crate::model::endpoints::ExpectedIps;
-use arm::{ArmFindings, WorkspaceRef};
+use crate::model::facts::{Fact, FactValue};
+use arm::{ArmFindings, Connection, Dependency, DependencyFacts, WorkspaceRef};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -205,7 +206,12 @@ pub struct Network<'a> {
 }
 
 /// Gets a token and reads the workspace within [`DEADLINE`]. The error is one line.
-pub async fn discover(settings: &Settings, cloud: Cloud, net: &Network<'_>) -> Result<Found, String> {
+pub async fn discover(
+    settings: &Settings,
+    cloud: Cloud,
+    compute_instance: Option<&str>,
+    net: &Network<'_>,
+) -> Result<Found, String> {
     let deadline = Instant::now() + DEADLINE;
     let client = Client::new(net.ca_files, net.dns_server, net.proxies.clone())?;
     let inputs = TokenInputs {
@@ -223,9 +229,13 @@ pub async fn discover(settings: &Settings, cloud: Cloud, net: &Network<'_>) -> R
         Some(url) => url.clone(),
         None => Url::parse(arm_audience(cloud)).expect("valid ARM URL"),
     };
-    let findings = arm::read(&client, &arm, &token, source.label(), &settings.workspace, deadline)
+    let mut findings = arm::read(&client, &arm, &token, source.label(), &settings.workspace, deadline)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(name) = compute_instance {
+        findings.instances_domain =
+            arm::read_instances_domain(&client, &arm, &token, &settings.workspace, name, deadline).await;
+    }
     Ok(Found { findings, source })
 }
 
@@ -248,6 +258,67 @@ fn fill(
         }
         Err(e) => notes.push(format!("ARM's {key} is not usable: {}", e.message)),
     }
+}
+
+/// Records a fact ARM told, unless `--assume` already settled it.
+fn note_fact(ctx: &mut WorkspaceContext, fact: Fact, holds: bool, basis: String) {
+    ctx.facts
+        .entry(fact)
+        .or_insert_with(|| FactValue::known(holds, ValueSource::Arm, basis));
+}
+
+/// What a dependency's own GET and its approved private endpoints tell: its region (for its
+/// regional names and service tag), whether a registry has a data endpoint, and whether a
+/// storage account or key vault is reached without a private endpoint (a service endpoint or
+/// public access, both supported: how-to-secure-workspace-vnet), so its names resolve publicly.
+fn apply_dependency(
+    ctx: &mut WorkspaceContext,
+    notes: &mut Vec<String>,
+    dependency: Dependency,
+    owner: &str,
+    endpoints: usize,
+    facts: &DependencyFacts,
+) {
+    let (slot, key, resource) = match dependency {
+        Dependency::Storage => (&mut ctx.storage_region, "storage_region", Resource::Storage),
+        Dependency::KeyVault => (&mut ctx.key_vault_region, "key_vault_region", Resource::KeyVault),
+        Dependency::Registry => (
+            &mut ctx.container_registry_region,
+            "container_registry_region",
+            Resource::ContainerRegistry,
+        ),
+    };
+    let location = facts.location.as_ref().map(|l| l.to_ascii_lowercase());
+    fill(slot, &mut ctx.sources, notes, key, location, context::validate_region);
+    let owner = crate::sanitize::echo(owner);
+    if dependency == Dependency::Registry {
+        let why = match (endpoints, facts.data_endpoint_enabled) {
+            (0, false) => "has no approved private endpoint and dataEndpointEnabled is off".to_string(),
+            (0, true) => "has dataEndpointEnabled".to_string(),
+            (n, _) => format!("has {n} approved private endpoint connection(s)"),
+        };
+        note_fact(
+            ctx,
+            Fact::RegistryDataEndpoint,
+            endpoints > 0 || facts.data_endpoint_enabled,
+            format!("ARM: {owner} {why}"),
+        );
+        return;
+    }
+    if endpoints > 0 || !ctx.public_resources.insert(resource) {
+        return;
+    }
+    ctx.sources.insert("public_resources".into(), ValueSource::Arm);
+    let rules = match (&facts.default_action, facts.vnet_rules) {
+        (Some(action), n) => format!(
+            "network rules: default action {}, {n} virtual network rule(s)",
+            crate::sanitize::echo(action)
+        ),
+        (None, _) => "no network rules".to_string(),
+    };
+    notes.push(format!(
+        "{owner} has no approved private endpoint ({rules}): it is reached through a service endpoint or its public endpoint, so its names are expected to resolve to public addresses"
+    ));
 }
 
 /// Fills what the flags left open, adds exact addresses for names the flags did not pin, and
@@ -300,6 +371,15 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
         registry,
         context::validate_container_registry,
     );
+    // The compute instance's domain as the service serves it: settles the two documented forms.
+    fill(
+        &mut ctx.instances_domain,
+        s,
+        n,
+        "instances_domain",
+        found.findings.instances_domain.clone(),
+        context::validate_instances_domain,
+    );
     // The notebook host as Azure named it: no guessing at how long names are truncated.
     let label = ws
         .notebook_fqdn
@@ -321,6 +401,24 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
         && ctx.public_resources.insert(Resource::Workspace)
     {
         ctx.sources.insert("public_resources".into(), ValueSource::Arm);
+    }
+    let approved = |c: &Connection| c.status.eq_ignore_ascii_case("approved");
+    let workspace_endpoints = ws.connections.iter().filter(|c| approved(c)).count();
+    note_fact(
+        ctx,
+        Fact::WorkspacePrivateEndpoint,
+        workspace_endpoints > 0,
+        format!("ARM: the workspace has {workspace_endpoints} approved private endpoint connection(s)"),
+    );
+    for (dependency, name, facts) in &found.findings.dependency_facts {
+        let owner = format!("{} {name}", dependency.label());
+        let endpoints = found
+            .findings
+            .dependency_connections
+            .iter()
+            .filter(|(o, c)| *o == owner && approved(c))
+            .count();
+        apply_dependency(ctx, n, *dependency, &owner, endpoints, facts);
     }
     if let Some(mode) = ws
         .isolation_mode
@@ -373,7 +471,7 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arm::{Connection, WorkspaceFacts};
+    use arm::WorkspaceFacts;
 
     fn found(workspace: WorkspaceFacts) -> Found {
         Found {
@@ -414,6 +512,104 @@ mod tests {
         );
         assert!(all.contains("c1 (endpoint pe1) is Rejected, not Approved"), "{all}");
         assert!(all.contains("ARM's storage_account is not usable"), "{all}");
+    }
+
+    #[test]
+    fn dependencies_tell_regions_facts_and_service_endpoints() {
+        let mut ctx = WorkspaceContext::default();
+        let mut f = found(WorkspaceFacts {
+            connections: vec![Connection {
+                name: "ws".into(),
+                endpoint_id: "/x/privateEndpoints/pe-ws".into(),
+                status: "Approved".into(),
+            }],
+            ..Default::default()
+        });
+        let facts = |location: &str, data: bool| DependencyFacts {
+            location: Some(location.into()),
+            data_endpoint_enabled: data,
+            default_action: Some("Deny".into()),
+            vnet_rules: 1,
+            public_network_access: None,
+        };
+        f.findings.dependency_facts = vec![
+            (Dependency::Storage, "st1".into(), facts("WestEurope", false)),
+            (Dependency::KeyVault, "kv1".into(), facts("northeurope", false)),
+            (Dependency::Registry, "acr1".into(), facts("uksouth", false)),
+        ];
+        // The vault and the registry have private endpoints; the storage account has none.
+        for owner in ["key vault kv1", "container registry acr1"] {
+            f.findings.dependency_connections.push((
+                owner.into(),
+                Connection {
+                    name: "c".into(),
+                    endpoint_id: "/x/privateEndpoints/pe".into(),
+                    status: "Approved".into(),
+                },
+            ));
+        }
+        let notes = apply(&mut ctx, &mut ExpectedIps::new(), f);
+        assert_eq!(ctx.storage_region.as_deref(), Some("westeurope"));
+        assert_eq!(ctx.key_vault_region.as_deref(), Some("northeurope"));
+        assert_eq!(ctx.container_registry_region.as_deref(), Some("uksouth"));
+        assert_eq!(ctx.sources["container_registry_region"], ValueSource::Arm);
+        assert!(
+            ctx.public_resources.contains(&Resource::Storage),
+            "a service endpoint account"
+        );
+        assert!(!ctx.public_resources.contains(&Resource::KeyVault));
+        let all = notes.join("\n");
+        assert!(
+            all.contains("storage account st1 has no approved private endpoint (network rules: default action Deny, 1 virtual network rule(s))"),
+            "{all}"
+        );
+        let ws = &ctx.facts[&Fact::WorkspacePrivateEndpoint];
+        assert!(ws.holds && ws.source == ValueSource::Arm, "{ws:?}");
+        let acr = &ctx.facts[&Fact::RegistryDataEndpoint];
+        assert!(
+            acr.holds && acr.basis.contains("1 approved private endpoint"),
+            "{acr:?}"
+        );
+    }
+
+    #[test]
+    fn a_registry_without_endpoints_has_no_data_endpoint_and_assumptions_win() {
+        let registry = |ctx: &mut WorkspaceContext, data| {
+            let mut f = found(WorkspaceFacts::default());
+            f.findings.dependency_facts = vec![(
+                Dependency::Registry,
+                "acr1".into(),
+                DependencyFacts {
+                    data_endpoint_enabled: data,
+                    ..Default::default()
+                },
+            )];
+            apply(ctx, &mut ExpectedIps::new(), f);
+        };
+        let mut ctx = WorkspaceContext::default();
+        registry(&mut ctx, false);
+        let acr = &ctx.facts[&Fact::RegistryDataEndpoint];
+        assert!(
+            !acr.holds && acr.basis.contains("dataEndpointEnabled is off"),
+            "{acr:?}"
+        );
+        assert!(
+            !ctx.facts[&Fact::WorkspacePrivateEndpoint].holds,
+            "no approved workspace connection"
+        );
+        let mut dedicated = WorkspaceContext::default();
+        registry(&mut dedicated, true);
+        assert!(dedicated.facts[&Fact::RegistryDataEndpoint].holds);
+        let mut assumed = WorkspaceContext::default();
+        assumed.facts.insert(
+            Fact::RegistryDataEndpoint,
+            FactValue::known(true, ValueSource::FlagOrEnv, "--assume registry_data_endpoint"),
+        );
+        registry(&mut assumed, false);
+        assert_eq!(
+            assumed.facts[&Fact::RegistryDataEndpoint].source,
+            ValueSource::FlagOrEnv
+        );
     }
 
     #[test]

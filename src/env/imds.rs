@@ -50,6 +50,18 @@ pub fn parse(body: &str) -> Result<ImdsInfo, String> {
         vm_size: text("/compute/vmSize"),
         az_environment: text("/compute/azEnvironment"),
         resource_id: text("/compute/resourceId"),
+        vm_scale_set_name: text("/compute/vmScaleSetName"),
+        // tagsList rather than the `;`-joined tags string, which tags containing `;` break
+        // (IMDS docs, "Tags").
+        tag_names: v
+            .pointer("/compute/tagsList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get("name").and_then(Value::as_str))
+            .take(64)
+            .map(str::to_string)
+            .collect(),
         ..Default::default()
     };
     for nic in &nics {
@@ -148,6 +160,22 @@ mod tests {
         assert_eq!(i.subnets, vec!["10.1.2.0/24"]);
         assert!(parse("{}").is_err());
         assert!(parse("<html>").is_err());
+        assert_eq!(i.aks_node(), None, "a plain VM is not an AKS node");
+    }
+
+    #[test]
+    fn an_aks_node_is_told_by_its_tags() {
+        // The shape of an AKS node's compute metadata: a uniform scale set in the node resource
+        // group, tagged by AKS.
+        let node = SAMPLE.replace(
+            r#""vmSize":"Standard_DS3_v2""#,
+            r#""vmSize":"Standard_DS3_v2","vmScaleSetName":"aks-nodepool1-12345678-vmss",
+            "tagsList":[{"name":"aks-managed-poolName","value":"nodepool1"},{"name":"team","value":"ml"}]"#,
+        );
+        let i = parse(&node).unwrap();
+        assert_eq!(i.vm_scale_set_name, "aks-nodepool1-12345678-vmss");
+        assert_eq!(i.tag_names, ["aks-managed-poolName", "team"]);
+        assert!(i.aks_node().unwrap().contains("aks-managed-poolName"));
     }
 
     #[test]

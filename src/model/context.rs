@@ -1,6 +1,7 @@
 //! The facts about the user's workspace that suites are templated with, and their validation.
 //! Validation follows Azure's naming rules so a typo is caught before any probe is sent.
 
+use crate::model::facts::{self, Fact, FactValue};
 use crate::sanitize;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,6 +138,22 @@ pub struct WorkspaceContext {
     /// region when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_registry_region: Option<String>,
+    /// Location of the storage account (ARM), for its regional service tag; the workspace
+    /// region when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_region: Option<String>,
+    /// Location of the key vault (ARM), for its regional service tag; the workspace region when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_vault_region: Option<String>,
+    /// This machine's own region (IMDS `compute.location`): not the workspace's, which may be
+    /// another (a hub jump box, an AKS cluster elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_region: Option<String>,
+    /// The facts flows depend on (`when`), each with where it came from; the report lists
+    /// every fact, assumed ones as `default`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub facts: BTreeMap<Fact, FactValue>,
     /// Facts amlprobe derived but is unsure of, with the flag that settles each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -438,7 +455,7 @@ pub fn validate_notebook_label(value: &str) -> Result<String, InvalidValue> {
 }
 
 /// The template variables a context provides, with the flag that supplies each.
-pub const CONTEXT_VARIABLES: [(&str, &str); 9] = [
+pub const CONTEXT_VARIABLES: [(&str, &str); 12] = [
     ("region", "--region"),
     ("workspace_id", "--workspace-id"),
     ("workspace_name", "--workspace-name"),
@@ -446,6 +463,9 @@ pub const CONTEXT_VARIABLES: [(&str, &str); 9] = [
     ("key_vault", "--key-vault"),
     ("container_registry", "--container-registry"),
     ("container_registry_region", "--container-registry-region, or --region"),
+    ("storage_region", "--region"),
+    ("key_vault_region", "--region"),
+    ("machine_region", "IMDS (on an Azure VM)"),
     ("compute_instance", "--compute-instance"),
     (
         "notebook_label",
@@ -460,7 +480,10 @@ impl WorkspaceContext {
     #[allow(clippy::result_unit_err)]
     pub fn variable(&self, name: &str) -> Result<Option<String>, ()> {
         Ok(match name {
-            "instances_domain" => return self.instances_domain.clone().map(Some).ok_or(()),
+            // An override settles the domain: the documented form and the older one alike.
+            "instances_domain" | "instances_domain_alt" => {
+                return self.instances_domain.clone().map(Some).ok_or(());
+            }
             "region" => self.region.clone(),
             "workspace_id" => self.workspace_id.clone(),
             "workspace_name" => self.workspace_name.clone(),
@@ -468,10 +491,29 @@ impl WorkspaceContext {
             "key_vault" => self.key_vault.clone(),
             "container_registry" => self.container_registry.clone(),
             "container_registry_region" => self.container_registry_region.clone().or_else(|| self.region.clone()),
+            "storage_region" => self.storage_region.clone().or_else(|| self.region.clone()),
+            "key_vault_region" => self.key_vault_region.clone().or_else(|| self.region.clone()),
+            "machine_region" => self.machine_region.clone(),
             "compute_instance" => self.compute_instance.clone(),
             "notebook_label" => self.notebook_label(),
             _ => return Err(()),
         })
+    }
+
+    /// The value of `fact`: what a source told, else what the rest of the context implies.
+    pub fn fact(&self, fact: Fact) -> FactValue {
+        self.facts
+            .get(&fact)
+            .cloned()
+            .unwrap_or_else(|| facts::assumed(fact, self))
+    }
+
+    /// Records every fact no source told as assumed, so the report shows each one's basis.
+    pub fn settle_facts(&mut self) {
+        for fact in Fact::ALL {
+            let value = self.fact(fact);
+            self.facts.insert(fact, value);
+        }
     }
 
     /// `ml-<workspace name, truncated>-<region>-<workspace id>`, at most 63 characters (one DNS

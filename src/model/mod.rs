@@ -6,6 +6,7 @@ pub mod context;
 pub mod duration;
 pub mod endpoints;
 pub mod exit;
+pub mod facts;
 pub mod netaddr;
 pub mod outcome;
 pub mod proxy;

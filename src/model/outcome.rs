@@ -155,13 +155,15 @@ pub enum ReasonCode {
     SmbNoResponse,
     /// The flow needs workspace context that was not given.
     MissingContext,
+    /// The flow does not apply here: a fact it depends on does not hold (it is not required).
+    NotApplicable,
     /// A probe the plan asked for produced no observation (its task failed or never ran).
     NotObserved,
 }
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 38] = [
+    pub const ALL: [ReasonCode; 39] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
         ReasonCode::DnsCnameLoop,
@@ -199,6 +201,7 @@ impl ReasonCode {
         ReasonCode::SmbNotSmb,
         ReasonCode::SmbNoResponse,
         ReasonCode::MissingContext,
+        ReasonCode::NotApplicable,
         ReasonCode::NotObserved,
     ];
 
@@ -242,6 +245,7 @@ impl ReasonCode {
             ReasonCode::SmbNotSmb => "smb_not_smb",
             ReasonCode::SmbNoResponse => "smb_no_response",
             ReasonCode::MissingContext => "missing_context",
+            ReasonCode::NotApplicable => "not_applicable",
             ReasonCode::NotObserved => "not_observed",
         }
     }

@@ -2,6 +2,7 @@
 //! loading them (embedded at build time, or from `--suite-file`) with file:line errors.
 
 use crate::model::context::{CONTEXT_VARIABLES, Cloud, Resource};
+use crate::model::facts::Fact;
 use crate::model::outcome::ReasonCode;
 use crate::model::template::{self, Lookup, TemplateError};
 use crate::sanitize;
@@ -51,6 +52,18 @@ pub enum HttpCheck {
     Azure,
     /// Send no HTTP request.
     None,
+}
+
+/// How many of a flow's hosts must work for the flow to work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostsMatch {
+    /// Every host (the default).
+    #[default]
+    All,
+    /// Any one of them: the hosts are alternatives (a mirror and its fallback, two documented
+    /// forms of one name); the report shows each.
+    Any,
 }
 
 /// What a flow's DNS answer must look like.
@@ -115,6 +128,17 @@ pub struct FlowSpec {
     /// Host templates.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Whether every host must work or any one of them.
+    #[serde(default)]
+    pub hosts_match: HostsMatch,
+    /// Facts the flow depends on: it applies only when every one holds (otherwise it is
+    /// skipped as `not_applicable`, naming the fact).
+    #[serde(default)]
+    pub when: Vec<Fact>,
+    /// Clouds where the flow is optional though `required` says otherwise, because no source
+    /// settles it there (the `source` field says which).
+    #[serde(default)]
+    pub optional_in: Vec<Cloud>,
     /// Ports; empty means DNS only.
     #[serde(default)]
     pub ports: Vec<u16>,
@@ -198,6 +222,10 @@ pub struct SuiteMeta {
     /// some deployments (Azure Arc, Kubernetes training), which run only when named.
     #[serde(default = "default_selected")]
     pub default: bool,
+    /// Facts under which the suite also runs when no `--suite` is given (e.g. `aks_node`); a
+    /// named suite always runs.
+    #[serde(default)]
+    pub when: Vec<Fact>,
 }
 
 fn default_selected() -> bool {
@@ -428,6 +456,9 @@ impl Catalog {
         if flow.hosts.is_empty() {
             return Err("needs at least one host (or a not_testable explanation)".into());
         }
+        if flow.hosts_match == HostsMatch::Any && flow.hosts.len() < 2 {
+            return Err("hosts_match = \"any\" needs at least two hosts (the alternatives)".into());
+        }
         if flow.ports.contains(&0) {
             return Err("port 0 is not a port".into());
         }
@@ -455,7 +486,8 @@ impl Catalog {
                 return Err(format!("probes/clouds.toml has no [{}] table", cloud.as_str()));
             };
             let hosts = flow.hosts.iter().map(|h| (h, true));
-            for (t, is_host) in hosts.chain(flow.private_dns_zone.iter().map(|z| (z, false))) {
+            let others = flow.private_dns_zone.iter().chain([&flow.service_tag]);
+            for (t, is_host) in hosts.chain(others.map(|z| (z, false))) {
                 let lookup = |name: &str| {
                     if CONTEXT_VARIABLES.iter().any(|(v, _)| *v == name) {
                         // Context values are validated names: one DNS label stands in for each.
@@ -490,11 +522,16 @@ impl Catalog {
         Ok(())
     }
 
-    /// Suites selected by `--suite` (when `names` is empty: every suite whose `default` is
-    /// true). Unknown names are an error.
+    /// Suites selected by `--suite`; when `names` is empty, every suite whose `default` is true
+    /// and every suite that runs under some facts (`when`), which `plan::applicable` keeps only
+    /// when the facts hold. Unknown names are an error.
     pub fn select(&self, names: &[String]) -> Result<Vec<&Suite>, String> {
         if names.is_empty() {
-            return Ok(self.suites.iter().filter(|s| s.meta.default).collect());
+            return Ok(self
+                .suites
+                .iter()
+                .filter(|s| s.meta.default || !s.meta.when.is_empty())
+                .collect());
         }
         names
             .iter()

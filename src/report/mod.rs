@@ -132,6 +132,8 @@ pub(crate) mod test_support {
             direction: Direction::Outbound,
             service_tag: "Storage".into(),
             required: true,
+            applicability: None,
+            hosts_match: crate::model::suite::HostsMatch::All,
             scenario: "always".into(),
             source: "seed".into(),
             representative_of: None,

@@ -6,7 +6,7 @@
 use crate::model::context::{Cloud, WorkspaceContext};
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::model::suite::HttpCheck;
-use crate::model::suite::{Direction, Expectation, FlowSpec, Protocol};
+use crate::model::suite::{Direction, Expectation, FlowSpec, HostsMatch, Protocol};
 use crate::plan::Route;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -158,8 +158,14 @@ pub struct FlowReport {
     pub direction: Direction,
     /// Service tag that allows it.
     pub service_tag: String,
-    /// Whether it fails the run when blocked.
+    /// Whether it fails the run when blocked, in this context.
     pub required: bool,
+    /// Why the flow is optional or does not apply here, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applicability: Option<String>,
+    /// Whether every host must work (`all`) or any one of them (`any`: alternatives).
+    #[serde(default, skip_serializing_if = "is_all")]
+    pub hosts_match: HostsMatch,
     /// Scenario that needs it.
     pub scenario: String,
     /// Document and section it comes from.
@@ -191,6 +197,11 @@ pub struct FlowReport {
     pub cause: Option<u32>,
     /// Every probe, in order: DNS per host, then per port and address.
     pub probes: Vec<ProbeReport>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+fn is_all(m: &HostsMatch) -> bool {
+    *m == HostsMatch::All
 }
 
 /// Probe kinds.
@@ -393,9 +404,26 @@ pub struct ImdsInfo {
     pub private_ips: Vec<String>,
     /// Subnets of every NIC, as `address/prefix`.
     pub subnets: Vec<String>,
+    /// `compute.vmScaleSetName` (empty for a standalone VM).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub vm_scale_set_name: String,
+    /// The names of the VM's tags (`compute.tagsList[].name`); values are not kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_names: Vec<String>,
 }
 
 impl ImdsInfo {
+    /// Why this VM is an AKS node, when its tags say so: AKS tags what it creates in the node
+    /// resource group `aks-managed-*` (azure-aks-docs `aks/faq.yml`, "Azure-created tags … For
+    /// AKS, there are the `aks-managed` and `k8s-azure` tags").
+    pub fn aks_node(&self) -> Option<String> {
+        let tag = self.tag_names.iter().find(|t| t.starts_with("aks-managed"))?;
+        Some(format!(
+            "IMDS: this VM carries AKS's tag {}",
+            crate::sanitize::echo(tag)
+        ))
+    }
+
     /// The cloud `azEnvironment` names.
     pub fn cloud(&self) -> Option<Cloud> {
         match self.az_environment.to_ascii_lowercase().as_str() {
@@ -570,6 +598,13 @@ pub struct ListedFlow {
     pub suite: String,
     /// The flow as its suite file says (docs/suite-format.md).
     pub spec: FlowSpec,
+    /// Whether a blocked flow would fail the run in this context.
+    pub required: bool,
+    /// The service tag for this context.
+    pub service_tag: String,
+    /// Why the flow is optional or not applicable here, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applicability: Option<String>,
     /// What a run would do with it.
     pub plan: ListedPlan,
 }
@@ -594,6 +629,13 @@ pub enum ListedPlan {
     NotTestable {
         /// Explanation.
         why: String,
+    },
+    /// Not probed: a fact the flow depends on does not hold here.
+    NotApplicable {
+        /// The fact.
+        fact: crate::model::facts::Fact,
+        /// Why amlprobe holds it false.
+        basis: String,
     },
 }
 

@@ -299,6 +299,8 @@ mod tests {
             direction: Direction::Outbound,
             service_tag: "Storage".into(),
             required: true,
+            applicability: None,
+            hosts_match: crate::model::suite::HostsMatch::All,
             scenario: String::new(),
             source: String::new(),
             representative_of: None,

@@ -2,10 +2,12 @@
 //! the service working: Azure Firewall denies a plain-HTTP request its application rules don't
 //! allow with status 470 and a text naming the action, which no origin server sends.
 //!
-//! Sources (docs/sources.md, "Firewall fingerprints"): the 470 status and the deny texts as
-//! Azure Firewall sends them (`Action: Deny. Reason: No rule matched. Proceeding with default
-//! action.`; newer versions `… Action: Deny. Policy: <p>. Rule Collection Group: <g>. Rule
-//! Collection: <c>. Rule: <r>`), shared/reference/azure-attribution.md section 5.
+//! Sources (docs/sources.md, AZFW and "Azure Firewall's HTTP denial"): status 470 for denied
+//! plain HTTP (Microsoft's support article on apt: "Failed to fetch <url> 470 status code 470");
+//! the body text as third-party captures show it (`Action: Deny. Reason: No rule matched.
+//! Proceeding with default action.`), and the log's form naming the rule (`Action: Deny. Policy:
+//! <p>. Rule Collection Group: <g>. Rule Collection: <c>. Rule: <r>`), which newer versions
+//! echo in the body.
 
 use crate::redact;
 use crate::report::schema::FirewallDenial;

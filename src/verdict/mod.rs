@@ -17,12 +17,13 @@ use crate::engine::{self, AppObservation, ConnKey, ConnObservation, MAX_ADDRESSE
 use crate::model::endpoints::ExpectedIps;
 use crate::model::netaddr::PrivateRanges;
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
-use crate::model::suite::{Protocol, ReasonHint};
+use crate::model::suite::{HostsMatch, Protocol, ReasonHint};
 use crate::model::template::{self, Lookup};
 use crate::plan::{Check, FlowPlan, PlannedFlow, Route, Target};
 use crate::report::{DirectPath, FlowReport, ProbeKind, ProbeReport};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::time::Duration;
 use step::StepVerdict;
 
@@ -89,14 +90,18 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
         suite: flow.suite.clone(),
         title: spec.title.clone(),
         direction: spec.direction,
-        service_tag: spec.service_tag.clone(),
-        required: spec.required,
+        service_tag: flow.service_tag.clone(),
+        required: flow.required,
+        applicability: flow.applicability.clone(),
+        hosts_match: spec.hosts_match,
         scenario: spec.scenario.clone(),
         source: spec.source.clone(),
         representative_of: spec.representative_of.clone(),
         hosts: match &flow.plan {
             FlowPlan::Probe { targets, .. } => targets.iter().map(|t| t.host.clone()).collect(),
-            FlowPlan::MissingContext { .. } | FlowPlan::NotTestable { .. } => spec.hosts.clone(),
+            FlowPlan::MissingContext { .. } | FlowPlan::NotTestable { .. } | FlowPlan::NotApplicable { .. } => {
+                spec.hosts.clone()
+            }
         },
         ports: spec.ports.clone(),
         protocol: spec.protocol,
@@ -108,7 +113,7 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
         direct_path: None,
         private_dns_zone: match &flow.plan {
             FlowPlan::Probe { private_dns_zone, .. } => private_dns_zone.clone(),
-            FlowPlan::MissingContext { .. } | FlowPlan::NotTestable { .. } => None,
+            FlowPlan::MissingContext { .. } | FlowPlan::NotTestable { .. } | FlowPlan::NotApplicable { .. } => None,
         },
         cause: None,
         probes: Vec::new(),
@@ -124,12 +129,18 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
             report.message = format!("not probed: needs {}", flags.join(", "));
             report.hint = Some(format!("pass {} to probe this flow", flags.join(" and ")));
         }
+        FlowPlan::NotApplicable { fact, value } => {
+            report.status = FlowStatus::Skipped;
+            report.reason = Some(ReasonCode::NotApplicable);
+            report.message = format!("not probed: applies only when {} ({})", fact.describe(), value.basis);
+            report.hint = Some(format!("pass --assume {fact} if it does"));
+        }
         FlowPlan::Probe {
             targets,
             private_dns_zone,
         } => {
             let base = HintValues {
-                service_tag: Some(&spec.service_tag),
+                service_tag: Some(&flow.service_tag),
                 private_dns_zone: private_dns_zone.as_deref(),
                 protocol: match spec.protocol {
                     Protocol::Tcp => "TCP",
@@ -149,13 +160,18 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
             direct_ports.sort_unstable();
             direct_ports.dedup();
             let mut direct_compare = Vec::new();
+            let mut alternatives = Vec::new();
             for target in targets {
+                let start = report.probes.len();
                 for (probe, counts) in target_probes(target, observed, j, base) {
                     if counts {
                         report.probes.push(probe);
                     } else {
                         direct_compare.push(probe);
                     }
+                }
+                if spec.hosts_match == HostsMatch::Any && report.probes.len() > start {
+                    alternatives.push((target.host.clone(), start..report.probes.len()));
                 }
             }
             if report.probes.is_empty() {
@@ -184,7 +200,7 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
                     reason: culprit.and_then(|p| p.reason),
                 });
             }
-            conclude(&mut report, &direct_ports);
+            conclude(&mut report, &direct_ports, &alternatives);
             report.probes.extend(direct_compare);
         }
     }
@@ -455,16 +471,49 @@ fn status_of(probes: &[ProbeReport]) -> (FlowStatus, Option<&ProbeReport>) {
 
 /// Sets the flow's status, reason, hint and message from its real-path probes. `direct_ports`
 /// are the ports of a proxied flow that have no proxy for their scheme and go direct.
-fn conclude(report: &mut FlowReport, direct_ports: &[u16]) {
-    let (status, culprit) = status_of(&report.probes);
-    let (reason, hint, mut message) = match culprit {
+///
+/// A flow whose hosts are alternatives (`hosts_match = "any"`, `alternatives` gives each host's
+/// probes in `report.probes`) works when one alternative works; the message names it and what
+/// the others met. Otherwise every probe counts.
+fn conclude(report: &mut FlowReport, direct_ports: &[u16], alternatives: &[(String, Range<usize>)]) {
+    let working = alternatives
+        .iter()
+        .find(|(_, range)| status_of(&report.probes[range.clone()]).0 == FlowStatus::Works);
+    let (status, reason, hint, mut message) = match working {
+        Some((host, range)) => {
+            let (status, reason, hint, message) = summarise(&report.probes[range.clone()]);
+            let others: Vec<String> = alternatives
+                .iter()
+                .filter(|(h, _)| h != host)
+                .map(|(h, r)| match status_of(&report.probes[r.clone()]) {
+                    (_, Some(p)) => format!("{h}: {}", p.reason.map_or("not proven", ReasonCode::as_str)),
+                    (_, None) => format!("{h}: works"),
+                })
+                .collect();
+            let message = format!("via {host} ({}): {message}", others.join("; "));
+            (status, reason, hint, message)
+        }
+        None => summarise(&report.probes),
+    };
+    if report.path == Route::Proxy {
+        message.push_str(&proxy_suffix(report, direct_ports));
+    }
+    report.status = status;
+    report.reason = reason;
+    report.hint = hint;
+    report.message = message;
+}
+
+/// The status, reason, hint and message `probes` add up to.
+fn summarise(probes: &[ProbeReport]) -> (FlowStatus, Option<ReasonCode>, Option<String>, String) {
+    let (status, culprit) = status_of(probes);
+    let (reason, hint, message) = match culprit {
         Some(p) => {
-            let failing = report
-                .probes
+            let failing = probes
                 .iter()
                 .filter(|q| q.status == p.status && q.kind == p.kind)
                 .count();
-            let total = report.probes.iter().filter(|q| q.kind == p.kind).count();
+            let total = probes.iter().filter(|q| q.kind == p.kind).count();
             let message = if failing > 1 || (total > 1 && p.kind != ProbeKind::Dns) {
                 format!(
                     "{} ({failing} of {total} {} probes)",
@@ -477,36 +526,36 @@ fn conclude(report: &mut FlowReport, direct_ports: &[u16]) {
             (p.reason, p.hint.clone(), message)
         }
         None => {
-            let conns = report.probes.iter().filter(|p| p.kind != ProbeKind::Dns).count();
-            let message = match report.probes.iter().find_map(|p| p.warning.clone()) {
+            let conns = probes.iter().filter(|p| p.kind != ProbeKind::Dns).count();
+            let message = match probes.iter().find_map(|p| p.warning.clone()) {
                 Some(w) => format!("works, but {w}"),
-                None if conns == 0 => report.probes.first().map(|p| p.message.clone()).unwrap_or_default(),
+                None if conns == 0 => probes.first().map(|p| p.message.clone()).unwrap_or_default(),
                 None => format!("{conns} probe(s) passed"),
             };
             (None, None, message)
         }
     };
-    if report.path == Route::Proxy {
-        message.push_str(" [via proxy");
-        if !direct_ports.is_empty() {
-            let ports: Vec<String> = direct_ports.iter().map(ToString::to_string).collect();
-            message.push_str(&format!(
-                " except port {} (no proxy for its scheme: direct)",
-                ports.join(", ")
-            ));
-        }
-        if let Some(d) = &report.direct_path {
-            match d.reason {
-                Some(r) => message.push_str(&format!("; direct path {} ({r})", d.status.label().to_lowercase())),
-                None => message.push_str(&format!("; direct path {}", d.status.label().to_lowercase())),
-            }
-        }
-        message.push(']');
+    (status, reason, hint, message)
+}
+
+/// ` [via proxy …]`: which ports went direct, and what `--compare-direct` saw.
+fn proxy_suffix(report: &FlowReport, direct_ports: &[u16]) -> String {
+    let mut message = String::from(" [via proxy");
+    if !direct_ports.is_empty() {
+        let ports: Vec<String> = direct_ports.iter().map(ToString::to_string).collect();
+        message.push_str(&format!(
+            " except port {} (no proxy for its scheme: direct)",
+            ports.join(", ")
+        ));
     }
-    report.status = status;
-    report.reason = reason;
-    report.hint = hint;
-    report.message = message;
+    if let Some(d) = &report.direct_path {
+        match d.reason {
+            Some(r) => message.push_str(&format!("; direct path {} ({r})", d.status.label().to_lowercase())),
+            None => message.push_str(&format!("; direct path {}", d.status.label().to_lowercase())),
+        }
+    }
+    message.push(']');
+    message
 }
 
 #[cfg(test)]
@@ -543,6 +592,8 @@ mod tests {
             direction: crate::model::suite::Direction::Outbound,
             service_tag: "X".into(),
             required: true,
+            applicability: None,
+            hosts_match: HostsMatch::All,
             scenario: String::new(),
             source: String::new(),
             representative_of: None,
@@ -572,7 +623,7 @@ mod tests {
                 Some(ReasonCode::TcpTimeout),
             ),
         ]);
-        conclude(&mut f, &[]);
+        conclude(&mut f, &[], &[]);
         assert_eq!(
             (f.status, f.reason),
             (FlowStatus::Blocked, Some(ReasonCode::TcpTimeout))
@@ -591,7 +642,7 @@ mod tests {
                 Some(ReasonCode::TcpUnreachable),
             ),
         ]);
-        conclude(&mut f, &[]);
+        conclude(&mut f, &[], &[]);
         assert_eq!(f.status, FlowStatus::Works);
         let mut only_v6 = flow(vec![p(
             ProbeKind::Tcp,
@@ -599,8 +650,53 @@ mod tests {
             ProbeStatus::Fail,
             Some(ReasonCode::TcpUnreachable),
         )]);
-        conclude(&mut only_v6, &[]);
+        conclude(&mut only_v6, &[], &[]);
         assert_eq!(only_v6.status, FlowStatus::Blocked);
+    }
+
+    #[test]
+    fn alternatives_work_when_one_of_them_works() {
+        // hosts_match = "any": two documented forms of one name; only one exists here.
+        let on = |host: &str, status, reason| {
+            let mut probe = p(ProbeKind::Dns, "10.0.0.5", status, reason);
+            probe.host = host.into();
+            probe
+        };
+        let mut f = flow(vec![
+            on(
+                "ci.eastus.instances.ml.azure.ms",
+                ProbeStatus::Fail,
+                Some(ReasonCode::DnsNxdomain),
+            ),
+            on("ci.eastus.instances.azureml.ms", ProbeStatus::Pass, None),
+        ]);
+        let alternatives = [
+            ("ci.eastus.instances.ml.azure.ms".to_string(), 0..1),
+            ("ci.eastus.instances.azureml.ms".to_string(), 1..2),
+        ];
+        conclude(&mut f, &[], &alternatives);
+        assert_eq!((f.status, f.reason), (FlowStatus::Works, None));
+        assert!(
+            f.message
+                .starts_with("via ci.eastus.instances.azureml.ms (ci.eastus.instances.ml.azure.ms: dns_nxdomain): "),
+            "{}",
+            f.message
+        );
+        // Neither works: blocked, by the first failure, like any flow.
+        f.probes[1] = on(
+            "ci.eastus.instances.azureml.ms",
+            ProbeStatus::Fail,
+            Some(ReasonCode::DnsPublicIp),
+        );
+        conclude(&mut f, &[], &alternatives);
+        assert_eq!(
+            (f.status, f.reason),
+            (FlowStatus::Blocked, Some(ReasonCode::DnsNxdomain))
+        );
+        // Without alternatives, one failing host blocks the flow.
+        f.probes[0] = on("a", ProbeStatus::Pass, None);
+        conclude(&mut f, &[], &[]);
+        assert_eq!(f.status, FlowStatus::Blocked);
     }
 
     #[test]
@@ -611,7 +707,7 @@ mod tests {
             ProbeStatus::Inconclusive,
             Some(ReasonCode::UdpNoReply),
         )]);
-        conclude(&mut f, &[]);
+        conclude(&mut f, &[], &[]);
         assert_eq!(
             (f.status, f.reason),
             (FlowStatus::Inconclusive, Some(ReasonCode::UdpNoReply))
@@ -626,7 +722,7 @@ mod tests {
             status: FlowStatus::Blocked,
             reason: Some(ReasonCode::TcpTimeout),
         });
-        conclude(&mut f, &[]);
+        conclude(&mut f, &[], &[]);
         assert_eq!(f.status, FlowStatus::Works);
         assert!(
             f.message.contains("via proxy; direct path blocked (tcp_timeout)"),
@@ -667,6 +763,9 @@ ports = [80, 443]"#,
         };
         PlannedFlow {
             suite: "t".into(),
+            required: spec.required,
+            service_tag: spec.service_tag.clone(),
+            applicability: None,
             spec,
             plan: FlowPlan::Probe {
                 targets: vec![target],

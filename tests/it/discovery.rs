@@ -321,7 +321,9 @@ fn a_token_in_the_environment_discovers_the_whole_context() {
         w.contains("key vault mlws-kv-01's private endpoint connection kv-conn"),
         "{w}"
     );
-    // The workspace, its three dependencies and the two approved endpoints; not the pending ones.
+    // The workspace, its three dependencies (the storage account and key vault twice: the
+    // resource for its region and network rules, then its connection list) and the two approved
+    // endpoints; not the pending ones.
     let mut asked: Vec<String> = seen
         .lock()
         .unwrap()
@@ -340,8 +342,10 @@ fn a_token_in_the_environment_discovers_the_whole_context() {
     assert_eq!(
         asked,
         [
+            "mlws-kv-01",
             "mlws01",
             "mlwsacr01",
+            "mlwsstorage01",
             "privateEndpointConnections",
             "privateEndpointConnections",
             "sa-blob-pe",
@@ -635,6 +639,62 @@ fn on_a_vm_the_managed_identity_and_the_sdk_config_are_enough() {
         "{asked}"
     );
     assert!(!out.everything().contains("planted-arm-token"));
+}
+
+/// The instance metadata of a jump box in westus2.
+const METADATA_WESTUS2: &str = r#"{"compute":{"azEnvironment":"AzurePublicCloud","location":"westus2","name":"jump-1","vmId":"v"},"network":{"interface":[]}}"#;
+
+#[test]
+fn the_workspace_region_is_arms_not_this_machines() {
+    // A hub jump box in westus2 whose workspace (ARM: eastus) lives elsewhere: the workspace's
+    // names carry eastus; IMDS's region is this machine's own.
+    let pki = Pki::new();
+    let (port, _) = fake_arm(&pki, Arm::Fixtures, TOKEN);
+    let (imds, _) = support::imds_server(METADATA_WESTUS2, TOKEN);
+    let arm = format!("https://127.0.0.1:{port}");
+    let imds = format!("http://127.0.0.1:{imds}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), SDK_CONFIG).unwrap();
+    let out = run_in(dir.path(), &pki, |cmd| cmd.imds(&imds).flag("--arm-endpoint", &arm));
+    let ctx = out.json()["context"].clone();
+    assert_eq!(
+        (&ctx["region"], &ctx["sources"]["region"]),
+        (&"eastus".into(), &"arm".into()),
+        "{ctx:#}"
+    );
+    assert_eq!(ctx["machine_region"], "westus2");
+    assert_eq!(ctx["sources"]["machine_region"], "imds");
+    assert!(!warnings(&out.json()).contains("this machine's region"), "{ctx:#}");
+    assert!(
+        flows_of(&out.json()).iter().any(|h| h.contains(".workspace.eastus.")),
+        "the workspace's names follow its own region"
+    );
+    // Without ARM, this machine's region stands in, and the report says so.
+    let out = run_in(dir.path(), &pki, |cmd| cmd.imds(&imds).args(["--no-discovery"]));
+    let report = out.json();
+    assert_eq!(report["context"]["region"], "westus2");
+    assert_eq!(report["context"]["sources"]["region"], "imds");
+    assert!(
+        warnings(&report).contains("taken to be this machine's region (westus2, from IMDS)"),
+        "{}",
+        warnings(&report)
+    );
+}
+
+/// Every host the report's flows probed.
+fn flows_of(report: &Value) -> Vec<String> {
+    report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            f["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap().to_string())
+        })
+        .collect()
 }
 
 #[test]

@@ -37,8 +37,9 @@ fn id(f: &Value) -> &str {
     f["spec"]["id"].as_str().unwrap()
 }
 
+/// Whether the flow fails the run in the listed context (after `optional_in` and `when`).
 fn required(f: &Value) -> bool {
-    f["spec"]["required"].as_bool().unwrap()
+    f["required"].as_bool().unwrap()
 }
 
 fn ports(f: &Value) -> Vec<u64> {
@@ -81,7 +82,7 @@ fn all_hosts(all: &[Value]) -> Vec<String> {
 const CLOUDS: [&str; 3] = ["public", "usgov", "china"];
 
 #[test]
-fn rstudio_port_8787_is_never_required() {
+fn rstudio_port_8787_is_never_required_and_18881_only_with_a_workspace_private_endpoint() {
     for cloud in CLOUDS {
         let all = every_suite(cloud, &[]);
         for f in all.iter().filter(|f| required(f)) {
@@ -92,13 +93,32 @@ fn rstudio_port_8787_is_never_required() {
         assert!(!required(rstudio));
         for kept in ["compute.compute_instance", "workspace.compute_instance"] {
             let f = flow(&all, kept);
-            assert!(
-                required(f) && ports(f) == vec![443, 18881],
-                "{cloud} {kept}: {:?}",
-                ports(f)
-            );
+            assert_eq!(ports(f), vec![443], "{cloud} {kept}");
+            assert_eq!(required(f), cloud != "china", "{cloud} {kept}: optional in China only");
+        }
+        for language_server in ["compute.compute_instance_18881", "workspace.compute_instance_18881"] {
+            assert_eq!(ports(flow(&all, language_server)), vec![18881]);
         }
     }
+    // The firewall page's tip: "Ports 8787 and 18881 for compute instance are only needed when
+    // your Azure Machine workspace has a private endpoint".
+    let public = every_suite("public", &["--public-resource", "workspace"]);
+    let f = flow(&public, "compute.compute_instance_18881");
+    assert_eq!(f["plan"]["state"], "not_applicable", "{f:#}");
+    assert_eq!(f["plan"]["fact"], "workspace_private_endpoint");
+    assert!(!required(f));
+    let assumed = every_suite(
+        "public",
+        &[
+            "--public-resource",
+            "workspace",
+            "--assume",
+            "workspace_private_endpoint",
+        ],
+    );
+    let f = flow(&assumed, "compute.compute_instance_18881");
+    assert_eq!(f["plan"]["state"], "probe", "--assume wins: {f:#}");
+    assert!(required(f));
 }
 
 #[test]
@@ -138,26 +158,28 @@ fn microsoft_graph_is_a_studio_flow_not_a_compute_one() {
 }
 
 #[test]
-fn compute_instance_names_follow_the_newest_custom_dns_page() {
-    for (cloud, domain) in [
-        ("public", "instances.ml.azure.ms"),
-        ("usgov", "instances.ml.azure.us"),
-        ("china", "instances.ml.azure.ms"),
+fn compute_instance_names_are_probed_in_both_documented_forms() {
+    for (cloud, custom_dns, firewall_page) in [
+        ("public", "instances.ml.azure.ms", "instances.azureml.ms"),
+        ("usgov", "instances.ml.azure.us", "instances.azureml.us"),
+        ("china", "instances.ml.azure.ms", "instances.azureml.cn"),
     ] {
         let all = every_suite(cloud, &[]);
-        let expected = format!("ci-alice.eastus.{domain}");
+        let expected = vec![
+            format!("ci-alice.eastus.{custom_dns}"),
+            format!("ci-alice.eastus.{firewall_page}"),
+        ];
         for f in ["compute.compute_instance", "workspace.compute_instance"] {
-            assert_eq!(hosts(flow(&all, f)), vec![expected.clone()], "{cloud} {f}");
+            let f = flow(&all, f);
+            assert_eq!(hosts(f), expected, "{cloud}");
+            assert_eq!(f["spec"]["hosts_match"], "any", "either form will do");
         }
-        assert!(
-            !all_hosts(&all).iter().any(|h| h.ends_with("instances.azureml.cn")),
-            "{cloud}"
-        );
     }
 }
 
 #[test]
 fn instances_domain_flag_env_and_config_change_the_instance_hosts() {
+    // One domain given settles both documented forms: one host.
     let all = every_suite("china", &["--instances-domain", "instances.azureml.ms"]);
     assert_eq!(
         hosts(flow(&all, "compute.compute_instance")),
@@ -218,15 +240,28 @@ fn derived_notebook_label_warns_when_uncertain() {
 }
 
 #[test]
-fn mcr_cdn_storage_is_probed() {
+fn mcr_cdn_storage_is_required_on_aks_nodes_only() {
     let all = every_suite("public", &[]);
-    for f in ["images.mcr_cdn", "aks.mcr_cdn"] {
+    for (f, on_aks) in [("images.mcr_cdn", false), ("aks.mcr_cdn", true)] {
         let f = flow(&all, f);
         assert_eq!(hosts(f), vec!["mcr-0001.mcr-msedge.net"]);
-        assert!(required(f));
+        assert_eq!(required(f), on_aks, "only the AKS egress page lists it");
     }
     let china = every_suite("china", &[]);
     assert_eq!(hosts(flow(&china, "aks.mcr_china")), vec!["mcr.azure.cn"]);
+}
+
+#[test]
+fn the_aks_suite_runs_only_when_named_or_on_an_aks_node() {
+    let default = flows("public", &[]);
+    assert!(
+        !default.iter().any(|f| f["suite"] == "aks"),
+        "not on a compute instance or jump box"
+    );
+    let on_node = flows("public", &["--assume", "aks_node"]);
+    assert!(on_node.iter().any(|f| f["suite"] == "aks"));
+    let named = flows("public", &["--suite", "aks"]);
+    assert!(named.iter().all(|f| f["suite"] == "aks") && !named.is_empty());
 }
 
 #[test]
@@ -254,11 +289,13 @@ fn arc_suite_is_optional_and_documents_the_agent_endpoints() {
         "gbl.his.arc.azure.com",
         "eastus.login.microsoft.com",
         "guestnotificationservice.azure.com",
-        "k8connecthelm.azureedge.net",
+        "linuxgeneva-microsoft.azurecr.io",
         "eastus.dp.kubernetesconfiguration.azure.com",
     ] {
         assert!(hosts.iter().any(|x| x == h), "{h} not in {hosts:?}");
     }
+    // Removed from the Arc pages in 2025 (azure-management-docs commit a93cd719).
+    assert!(!hosts.iter().any(|h| h == "k8connecthelm.azureedge.net"), "{hosts:?}");
     let bus = flow(&arc, "arc.service_bus");
     assert_eq!(bus["plan"]["state"], "not_testable");
     assert!(bus["spec"]["not_testable"].as_str().unwrap().contains("WebSocket"));
@@ -278,7 +315,12 @@ fn china_container_registry_flows_are_real_and_under_azurecr_cn() {
     let all = every_suite("china", &[]);
     assert!(all.iter().all(|f| id(f) != "images.workspace_acr_china"));
     let mut seen = 0;
-    for f in ["images.workspace_acr", "images.workspace_acr_data", "aks.workspace_acr"] {
+    for f in [
+        "images.workspace_acr",
+        "images.workspace_acr_data",
+        "aks.workspace_acr",
+        "aks.workspace_acr_data",
+    ] {
         let f = flow(&all, f);
         assert_eq!(f["plan"]["state"], "probe", "{}", id(f));
         assert_eq!(f["plan"]["private_dns_zone"], "privatelink.azurecr.cn");
@@ -304,7 +346,20 @@ fn container_registry_region_picks_the_data_endpoint() {
         hosts(flow(&all, "images.workspace_acr_data")),
         vec!["myacr01.westeurope.data.azurecr.io"]
     );
-    assert!(hosts(flow(&all, "aks.workspace_acr")).contains(&"myacr01.westeurope.data.azurecr.io".to_string()));
+    assert_eq!(
+        hosts(flow(&all, "aks.workspace_acr_data")),
+        vec!["myacr01.westeurope.data.azurecr.io"]
+    );
+    assert_eq!(
+        flow(&all, "images.workspace_acr_data")["service_tag"],
+        "AzureContainerRegistry.westeurope",
+        "the registry's own region in its service tag"
+    );
+    // A registry reached over its public endpoint has no data endpoint unless ARM says so.
+    let public = every_suite("public", &["--public-resource", "container_registry"]);
+    let f = flow(&public, "images.workspace_acr_data");
+    assert_eq!(f["plan"]["state"], "not_applicable", "{f:#}");
+    assert_eq!(f["plan"]["fact"], "registry_data_endpoint");
     let bad = Amlprobe::new(["suites", "--container-registry-region", "West Europe"]).output();
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("--container-registry-region"), "{}", bad.stderr);

@@ -1,7 +1,7 @@
 //! `amlprobe suites`: what each suite would probe for the given context, without probing.
 
 use crate::model::context::WorkspaceContext;
-use crate::model::suite::Suite;
+use crate::model::suite::{HostsMatch, Suite};
 use crate::plan::{App, FlowPlan, PlannedFlow, Route};
 use crate::report::schema::{ListedCheck, ListedFlow, ListedPlan, ListedSuite, ListedTarget, SuitesListing};
 use crate::sanitize::terminal;
@@ -85,10 +85,17 @@ fn listed(flow: &PlannedFlow) -> ListedFlow {
             flags: flags.iter().map(|f| (*f).to_string()).collect(),
         },
         FlowPlan::NotTestable { why } => ListedPlan::NotTestable { why: why.clone() },
+        FlowPlan::NotApplicable { fact, value } => ListedPlan::NotApplicable {
+            fact: *fact,
+            basis: value.basis.clone(),
+        },
     };
     ListedFlow {
         suite: flow.suite.clone(),
         spec: flow.spec.clone(),
+        required: flow.required,
+        service_tag: flow.service_tag.clone(),
+        applicability: flow.applicability.clone(),
         plan,
     }
 }
@@ -106,15 +113,23 @@ pub fn to_text(listing: &[SuiteListing]) -> String {
         );
         for f in &suite.flows {
             let s = &f.spec;
-            let need = if s.required { "required" } else { "optional" };
+            let need = if f.required { "required" } else { "optional" };
+            let any = if s.hosts_match == HostsMatch::Any {
+                ", any one host"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "  {:<34} {} ({}, {}, {need})",
+                "  {:<34} {} ({}, {}, {need}{any})",
                 s.id,
                 terminal(&s.title),
                 s.direction.as_str(),
-                terminal(&s.service_tag)
+                terminal(&f.service_tag)
             );
+            if let Some(why) = &f.applicability {
+                let _ = writeln!(out, "      {}", terminal(why));
+            }
             match &f.plan {
                 FlowPlan::Probe { targets, .. } => {
                     for t in targets {
@@ -146,6 +161,9 @@ pub fn to_text(listing: &[SuiteListing]) -> String {
                 }
                 FlowPlan::NotTestable { why } => {
                     let _ = writeln!(out, "      not testable: {}", terminal(why));
+                }
+                FlowPlan::NotApplicable { .. } => {
+                    let _ = writeln!(out, "      skipped: not applicable");
                 }
             }
             if let Some(w) = &s.representative_of {
