@@ -157,11 +157,13 @@ stop_daemons() {
 
 # start NAME LOG CMD...: runs CMD in the service namespace in the foreground of a background job.
 # `ip netns exec` execs CMD, so $! is the daemon's own pid (not through nsx: a backgrounded shell
-# function would be a subshell, and $! its pid).
+# function would be a subshell, and $! its pid). The daemon does not inherit the machine-wide
+# lock (fd 9): the daemons --keep leaves up would otherwise hold it, and the next run (--down
+# included) would wait for it forever.
 start() {
   local name=$1 log=$2
   shift 2
-  ip netns exec "$NS_SVC" "$@" >"$log" 2>&1 &
+  ip netns exec "$NS_SVC" "$@" >"$log" 2>&1 9>&- &
   DAEMON_PIDS+=("$!")
   DAEMON_NAMES+=("$name")
   echo "$! $name" >>"$WORK/daemons.pids"
