@@ -262,10 +262,11 @@ run_scenario() {
   mkdir -p "$out"
   started=$(date +%s%N)
   "$PY" "$HERE/lib/vnet.py" prepare "$file" "$out" || return 1
-  local description pending requires
+  local description pending requires amlprobe
   description=$("$PY" -c 'import json,sys,textwrap; print(textwrap.shorten(json.load(open(sys.argv[1]))["description"], 110))' "$out/meta.json")
   pending=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["pending"])' "$out/meta.json")
   requires=$("$PY" -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["requires"]))' "$out/meta.json")
+  amlprobe=$("$PY" -c 'import json,sys; print(str(json.load(open(sys.argv[1]))["amlprobe"]).lower())' "$out/meta.json")
   echo "== $name: $description"
   local flag
   for flag in $requires; do
@@ -287,6 +288,20 @@ run_scenario() {
   fi
   "$PY" "$HERE/lib/vnet.py" render "$file" "$out" ${SMBD:+--samba} || return 1
   bring_up "$out" || return 1
+
+  # [app_firewall] worlds: first prove on the wire, from the client, that every port of every
+  # name answers as built (the deny responder's style, or the name's own server).
+  if [ -f "$out/wire.json" ]; then
+    if ! ip netns exec "$NS_CLIENT" "$PY" "$HERE/lib/vnet.py" wire "$out" | tee "$out/wire.txt"; then
+      echo "    FAILED: the world does not answer as built (world: $out/world.txt, responder log: $out/stubs.out)"
+      return 1
+    fi
+  fi
+  if [ "$amlprobe" = false ]; then
+    local ds=$((($(date +%s%N) - started) / 100000000))
+    echo "    ok (world self-test, amlprobe not run; $((ds / 10)).$((ds % 10))s)"
+    return 0
+  fi
 
   # [azure_vm]: the client sees Azure's DMI chassis asset tag (a private mount namespace with a
   # tmpfs over /sys/class, /sys/class/net bound back in), so amlprobe asks the testbed IMDS.
