@@ -157,11 +157,13 @@ stop_daemons() {
 
 # start NAME LOG CMD...: runs CMD in the service namespace in the foreground of a background job.
 # `ip netns exec` execs CMD, so $! is the daemon's own pid (not through nsx: a backgrounded shell
-# function would be a subshell, and $! its pid).
+# function would be a subshell, and $! its pid). The daemon does not inherit the machine-wide
+# lock (fd 9): the daemons --keep leaves up would otherwise hold it, and the next run (--down
+# included) would wait for it forever.
 start() {
   local name=$1 log=$2
   shift 2
-  ip netns exec "$NS_SVC" "$@" >"$log" 2>&1 &
+  ip netns exec "$NS_SVC" "$@" >"$log" 2>&1 9>&- &
   DAEMON_PIDS+=("$!")
   DAEMON_NAMES+=("$name")
   echo "$! $name" >>"$WORK/daemons.pids"
@@ -260,10 +262,11 @@ run_scenario() {
   mkdir -p "$out"
   started=$(date +%s%N)
   "$PY" "$HERE/lib/vnet.py" prepare "$file" "$out" || return 1
-  local description pending requires
+  local description pending requires amlprobe
   description=$("$PY" -c 'import json,sys,textwrap; print(textwrap.shorten(json.load(open(sys.argv[1]))["description"], 110))' "$out/meta.json")
   pending=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["pending"])' "$out/meta.json")
   requires=$("$PY" -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["requires"]))' "$out/meta.json")
+  amlprobe=$("$PY" -c 'import json,sys; print(str(json.load(open(sys.argv[1]))["amlprobe"]).lower())' "$out/meta.json")
   echo "== $name: $description"
   local flag
   for flag in $requires; do
@@ -285,6 +288,20 @@ run_scenario() {
   fi
   "$PY" "$HERE/lib/vnet.py" render "$file" "$out" ${SMBD:+--samba} || return 1
   bring_up "$out" || return 1
+
+  # [app_firewall] worlds: first prove on the wire, from the client, that every port of every
+  # name answers as built (the deny responder's style, or the name's own server).
+  if [ -f "$out/wire.json" ]; then
+    if ! ip netns exec "$NS_CLIENT" "$PY" "$HERE/lib/vnet.py" wire "$out" | tee "$out/wire.txt"; then
+      echo "    FAILED: the world does not answer as built (world: $out/world.txt, responder log: $out/stubs.out)"
+      return 1
+    fi
+  fi
+  if [ "$amlprobe" = false ]; then
+    local ds=$((($(date +%s%N) - started) / 100000000))
+    echo "    ok (world self-test, amlprobe not run; $((ds / 10)).$((ds % 10))s)"
+    return 0
+  fi
 
   # [azure_vm]: the client sees Azure's DMI chassis asset tag (a private mount namespace with a
   # tmpfs over /sys/class, /sys/class/net bound back in), so amlprobe asks the testbed IMDS.

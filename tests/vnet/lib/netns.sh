@@ -10,6 +10,7 @@
 #                                                                          private endpoints 10.10.1.x,
 #                                                                          public front ends 198.18.x.x,
 #                                                                          proxy 10.10.3.10,
+#                                                                          app firewall deny responder 10.10.3.20,
 #                                                                          IMDS 169.254.169.254
 #
 # The client reaches only 10.10.0.0/16, 198.18.0.0/15 and 169.254.169.254, through the router; nftables rules
@@ -24,6 +25,7 @@ DNS_DEAD_REFUSING=10.10.2.98   # exists, nothing listens: ICMP port unreachable 
 DNS_DEAD_SILENT=10.10.2.99     # exists, every packet dropped: the forwarder hears nothing
 AZURE_DNS_IP=10.10.2.168       # plays 168.63.129.16 for --compare-resolvers ([azure_dns] scenarios)
 PROXY_IP=10.10.3.10   # squid listens on $PROXY_IP:3128 (vnet.py renders its config)
+APPFW_IP=10.10.3.20   # the app firewall's deny responder (lib/stubs.py appfw_*): the router DNATs to it
 IMDS_IP=169.254.169.254   # nginx plays IMDS here in [azure_vm] scenarios (only they fake the DMI tag)
 CLIENT_IP=10.10.0.10
 
@@ -75,6 +77,7 @@ topology_up() {
   nsx "$NS_SVC" ip addr add "$DNS_DEAD_SILENT/32" dev lo
   nsx "$NS_SVC" ip addr add "$AZURE_DNS_IP/32" dev lo
   nsx "$NS_SVC" ip addr add "$PROXY_IP/32" dev lo
+  nsx "$NS_SVC" ip addr add "$APPFW_IP/32" dev lo
   nsx "$NS_SVC" ip addr add "$IMDS_IP/32" dev lo
   # The silent upstream: whatever is sent to it disappears.
   nsx "$NS_SVC" nft -f - <<NFT

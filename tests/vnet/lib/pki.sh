@@ -1,26 +1,31 @@
 # shellcheck shell=bash
 # Testbed PKI: a root CA (trusted by amlprobe through --ca-file), an "inspection" CA (a TLS
-# inspecting firewall's CA, never passed with --ca-file) and leaf certificates signed by them.
+# inspecting firewall's CA, never passed with --ca-file), an "nva" CA (the block_page NVA's own
+# CA, FortiGate-like, never passed with --ca-file either) and leaf certificates signed by them.
 # EC P-256 keys: generating them takes milliseconds, so everything is made fresh on every run.
 
-# pki_init DIR: both CAs, plus a tiny `openssl ca` database for back-dated (expired) leaves.
+# pki_init DIR: the CAs, plus a tiny `openssl ca` database for back-dated (expired) leaves.
 pki_init() {
   local dir=$1
   mkdir -p "$dir/ca-db"
   : >"$dir/ca-db/index.txt"
   echo 1000 >"$dir/ca-db/serial"
-  local ca
-  for ca in root inspection; do
-    local cn="amlprobe testbed root CA"
-    [ "$ca" = inspection ] && cn="Contoso TLS Inspection CA"
+  local ca subject
+  for ca in root inspection nva; do
+    case "$ca" in
+      root) subject="/O=amlprobe testbed/CN=amlprobe testbed root CA" ;;
+      inspection) subject="/O=amlprobe testbed/CN=Contoso TLS Inspection CA" ;;
+      # vnet.py's NVA_CA_CN names this CN.
+      nva) subject="/O=Fortinet/OU=Certificate Authority/CN=FortiGate CA" ;;
+    esac
     openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-      -keyout "$dir/$ca-ca.key" -out "$dir/$ca-ca.pem" -days 30 -subj "/O=amlprobe testbed/CN=$cn" \
+      -keyout "$dir/$ca-ca.key" -out "$dir/$ca-ca.pem" -days 30 -subj "$subject" \
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
       2>/dev/null
   done
 }
 
-# pki_leaf DIR NAME ISSUER(root|inspection) VALIDITY(valid|expired) SAN...
+# pki_leaf DIR NAME ISSUER(root|inspection|nva) VALIDITY(valid|expired) SAN...
 # Writes DIR/NAME.pem (leaf + issuing CA, as servers send it) and DIR/NAME.key.
 pki_leaf() {
   local dir=$1 name=$2 issuer=$3 validity=$4

@@ -9,13 +9,22 @@ kinds:
   servfail  a DNS server that answers SERVFAIL to everything (a broken upstream zone)
   silent    accepts TCP connections and never says a word (SMB port behind a broken middlebox)
   notsmb    accepts TCP connections and answers with an HTTP error (a middlebox on 445)
+  appfw_http, appfw_tls
+            the app firewall's deny responder ([app_firewall]): the router DNATs denied names'
+            HTTP and TLS ports here; entries carry "style" and its options (see appfw_* below)
 """
 import asyncio
+import email.utils
 import json
 import os
+import re
+import socket
+import ssl
 import struct
 import sys
 import uuid
+
+DEADLINE = 10  # seconds a peer gets to send its request or ClientHello (or its next request)
 
 
 def smb2_negotiate_response(request: bytes) -> bytes:
@@ -50,6 +59,162 @@ async def handle_tcp(kind: str, reader: asyncio.StreamReader, writer: asyncio.St
         writer.close()
 
 
+# ---------------------------------------------------------------- the app firewall's deny responder
+# The router DNATs the HTTP and TLS ports of every name [app_firewall] denies to these listeners.
+# What each style sends is documented in tests/vnet/README.md ([app_firewall]). Nothing a peer
+# sends is written down except the host name it asked for (Host header or SNI), and only when it
+# is a plain DNS name: no request line, path, header or body (they may carry tokens).
+
+BLOCK_PAGE = """<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>Web Filter Violation</title></head>
+<body>
+<h1>Web Page Blocked</h1>
+<p>The page you have requested has been blocked because the URL is banned.</p>
+<p>URL: {host}</p>
+<p>Contact your network administrator if you believe this page should not be blocked.</p>
+</body>
+</html>
+"""
+REASON = {200: "OK", 403: "Forbidden"}
+
+
+def log(text: str):
+    print(text, flush=True)
+
+
+def plain_name(raw: str) -> str:
+    """A host name fit for the log (port dropped), or '?'."""
+    name = raw.strip().lower()
+    if ":" in name:
+        name = name.rsplit(":", 1)[0]
+    return name if re.fullmatch(r"[a-z0-9.-]{1,253}", name) else "?"
+
+
+async def read_http_request(reader: asyncio.StreamReader):
+    """(method, version, lower-cased headers) of the next request, its body read and dropped;
+    None when the peer closes or stays silent until the deadline."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)
+    except (asyncio.IncompleteReadError, asyncio.TimeoutError, asyncio.LimitOverrunError, ConnectionError):
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        return None
+    headers = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            headers[key.strip().lower()] = value.strip()
+    length = headers.get("content-length", "0")
+    if length.isdigit() and 0 < int(length) <= 1 << 20:
+        try:
+            await asyncio.wait_for(reader.readexactly(int(length)), DEADLINE)
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+            return None
+    return parts[0], parts[2], headers
+
+
+async def read_client_hello(reader: asyncio.StreamReader) -> bytes | None:
+    """The first handshake message (the ClientHello), over as many records as it spans; None for
+    anything that is not a TLS handshake."""
+    data = b""
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[1:4], "big"):
+        head = await asyncio.wait_for(reader.readexactly(5), DEADLINE)
+        if head[0] != 0x16 or len(data) > 1 << 16:
+            return None
+        data += await asyncio.wait_for(reader.readexactly(int.from_bytes(head[3:5], "big")), DEADLINE)
+    return data if data[0] == 1 else None
+
+
+def sni_of(hello: bytes) -> str:
+    """The server_name extension of a ClientHello handshake message, for the log, or '?'."""
+    try:
+        i = 4 + 2 + 32
+        i += 1 + hello[i]                                   # session id
+        i += 2 + int.from_bytes(hello[i:i + 2], "big")      # cipher suites
+        i += 1 + hello[i]                                   # compression methods
+        end = i + 2 + int.from_bytes(hello[i:i + 2], "big")
+        i += 2
+        while i + 4 <= end:
+            kind, size = int.from_bytes(hello[i:i + 2], "big"), int.from_bytes(hello[i + 2:i + 4], "big")
+            if kind == 0:   # server_name: list length, name type, name length, name
+                n = int.from_bytes(hello[i + 7:i + 9], "big")
+                return plain_name(hello[i + 9:i + 9 + n].decode("ascii", "replace"))
+            i += 4 + size
+    except IndexError:
+        pass
+    return "?"
+
+
+def reset(writer: asyncio.StreamWriter):
+    """Close with a TCP RST (SO_LINGER 0) instead of a FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def azure_firewall_http(entry: dict, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    """HTTP 470 with the deny text on every request, as Azure Firewall's Go-based proxy writes it:
+    Go's net/http has no reason phrase for 470 and writes "status code 470"; Date, Content-Length
+    and Content-Type come in that order; the connection stays open for further requests unless
+    the client asks to close it (then `Connection: close`)."""
+    body = entry["deny_text"].encode()
+    while True:
+        # The first request, then each next one on a kept-alive connection: DEADLINE each.
+        request = await read_http_request(reader)
+        if request is None:
+            return
+        method, version, headers = request
+        keep = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+        lines = [f"{'HTTP/1.1' if version == 'HTTP/1.1' else 'HTTP/1.0'} 470 status code 470",
+                 f"Date: {email.utils.formatdate(usegmt=True)}", f"Content-Length: {len(body)}",
+                 "Content-Type: text/plain; charset=utf-8"] + ([] if keep else ["Connection: close"])
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (b"" if method == "HEAD" else body))
+        await writer.drain()
+        log(f"appfw azure_firewall: http {plain_name(headers.get('host', ''))} -> 470")
+        if not keep:
+            return
+
+
+async def handle_appfw(entry: dict, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    style, tls = entry["style"], entry["kind"] == "appfw_tls"
+    try:
+        if style == "block_page":
+            # TLS (if any) is already terminated with the NVA's own certificate by the listener.
+            request = await read_http_request(reader)
+            if request is None:
+                return
+            host = plain_name(request[2].get("host", ""))
+            status = int(entry["block_status"])
+            body = BLOCK_PAGE.format(host=host).encode()
+            head = (f"HTTP/1.1 {status} {REASON[status]}\r\nContent-Type: text/html; charset=utf-8\r\n"
+                    f"Content-Length: {len(body)}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n")
+            writer.write(head.encode() + (b"" if request[0] == "HEAD" else body))
+            await writer.drain()
+            log(f"appfw block_page: {'https' if tls else 'http'} {host} -> {status} block page")
+        elif tls:
+            hello = await read_client_hello(reader)
+            name = sni_of(hello) if hello else "(not TLS)"
+            if style == "nva_reset" or entry.get("reset"):
+                log(f"appfw {style}: tls {name} -> RST after the ClientHello")
+                reset(writer)
+            else:
+                log(f"appfw {style}: tls {name} -> FIN after the ClientHello, no alert")
+        elif style == "nva_reset":
+            request = await read_http_request(reader)
+            log(f"appfw nva_reset: http {plain_name(request[2].get('host', '')) if request else '?'} -> RST")
+            reset(writer)
+        else:
+            await azure_firewall_http(entry, reader, writer)
+    except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, ssl.SSLError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
 class Udp(asyncio.DatagramProtocol):
     def __init__(self, kind: str):
         self.kind = kind
@@ -72,11 +237,21 @@ async def main(path: str):
     with open(path) as f:
         listeners = json.load(f)
     loop = asyncio.get_running_loop()
+    # A client refusing the block page's certificate is expected: one line, not a traceback.
+    loop.set_exception_handler(lambda _loop, context: log(f"stubs: {context.get('message')}: {context.get('exception')!r}"))
     servers = []
     for entry in listeners:
         kind, address, port = entry["kind"], entry["address"], int(entry["port"])
         if kind in ("udp", "servfail"):
             await loop.create_datagram_endpoint(lambda k=kind: Udp(k), local_addr=(address, port))
+        elif kind in ("appfw_http", "appfw_tls"):
+            tls = None
+            if kind == "appfw_tls" and entry["style"] == "block_page":
+                tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                tls.load_cert_chain(entry["cert"], entry["key"])
+            servers.append(await asyncio.start_server(
+                lambda r, w, e=entry: handle_appfw(e, r, w), address, port, reuse_address=True,
+                ssl=tls, ssl_handshake_timeout=DEADLINE if tls else None))
         else:
             servers.append(await asyncio.start_server(
                 lambda r, w, k=kind: handle_tcp(k, r, w), address, port, reuse_address=True))

@@ -7,6 +7,9 @@
                                          scenario's overrides into daemon configs (--samba:
                                          healthy SMB on 445 from smbd, not the stub)
   vnet.py check   SCENARIO.toml OUTDIR   compares OUTDIR/report.json with the expectations
+  vnet.py wire    OUTDIR                 [app_firewall] worlds: from inside the client namespace,
+                                         proves on the wire what OUTDIR/wire.json says each port
+                                         of each name answers (deny responder or its own server)
 
 The world is derived from what amlprobe itself will probe (`amlprobe suites --format json` for
 the scenario's context), so a healthy world covers every name the suites use without listing
@@ -17,8 +20,13 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
+import secrets
+import socket
+import ssl
 import subprocess
 import sys
+import time
 import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,6 +39,7 @@ DNS_SILENT_IP = "10.10.2.99"
 AZURE_DNS_IP = "10.10.2.168"   # a second dnsmasq playing Azure DNS (168.63.129.16), [azure_dns]
 PROXY_IP, PROXY_PORT = "10.10.3.10", 3128
 IMDS_IP = "169.254.169.254"    # nginx plays IMDS in [azure_vm] scenarios
+APPFW_IP = "10.10.3.20"        # the app firewall's deny responder (lib/stubs.py appfw_*), [app_firewall]
 # What cloud-init and Microsoft's docs read on every Azure VM (see src/env/imds.rs).
 AZURE_ASSET_TAG = "7783-7084-3265-9085-8269-3286-77"
 CLOUD_OF_ENVIRONMENT = {"AzurePublicCloud": "public", "AzureUSGovernmentCloud": "usgov", "AzureChinaCloud": "china"}
@@ -43,6 +52,11 @@ CONTEXT_KEYS = ["cloud", "region", "workspace_id", "workspace_name", "storage_ac
 DNS_MODES = {"privatelink", "a", "public", "nxdomain", "nodata", "servfail", "timeout"}
 CERT_KINDS = {"testbed", "inspection", "wrong_name", "expired"}
 FIREWALL_ACTIONS = {"drop", "reset", "unreachable", "accept"}
+APPFW_STYLES = {"azure_firewall", "nva_reset", "block_page"}
+# The body Azure Firewall answers plain HTTP with when no application rule matches (README,
+# [app_firewall], cites where this comes from).
+AZFW_DENY_TEXT = "Action: Deny. Reason: No rule matched. Proceeding with default action."
+NVA_CA_CN = "FortiGate CA"     # subject CN of lib/pki.sh's nva CA: the block_page NVA's own CA
 FLOW_STATUSES = {"works", "blocked", "inconclusive", "skipped", "not_testable"}
 PROBE_STATUSES = {"pass", "fail", "inconclusive"}
 
@@ -59,8 +73,8 @@ def load(path):
         base = tomllib.load(f)
     with open(path, "rb") as f:
         sc = tomllib.load(f)
-    known = {"description", "context", "run", "dns", "endpoint", "firewall", "proxy", "azure_dns", "azure_vm",
-             "arm", "expect"}
+    known = {"description", "context", "run", "dns", "endpoint", "firewall", "app_firewall", "proxy", "azure_dns",
+             "azure_vm", "arm", "expect"}
     unknown = set(sc) - known
     if unknown:
         raise ScenarioError(f"unknown top-level keys {sorted(unknown)} (known: {sorted(known)})")
@@ -68,17 +82,18 @@ def load(path):
     allowed = {
         "context": set(CONTEXT_KEYS) | {"public_resources"},
         "run": {"suites", "suite_files", "timeout", "ca_file", "args", "env", "pending", "requires",
-                "expect_failure", "expect_mismatches", "prometheus", "context_flags"},
+                "expect_failure", "expect_mismatches", "prometheus", "context_flags", "amlprobe"},
         "dns": {"name", "mode", "address", "cname", "private", "private_only", "ports", "protocol"},
         "endpoint": {"host", "cert", "azure_headers", "listen", "smb"},
         "firewall": {"host", "address", "port", "protocol", "action", "comment"},
+        "app_firewall": {"allow", "deny", "style", "deny_text", "reset", "block_status"},
         "proxy": {"allow", "auth"},
         "proxy.auth": {"user", "password"},
         "azure_dns": {"enabled"},
         "azure_vm": {"asset_tag", "location", "az_environment", "name", "identity"},
         "arm": {"wrong_ip", "pending"},
         "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report", "alerts",
-                   "cause", "causes"},
+                   "cause", "causes", "wire_denied"},
         "expect.cause": {"reason", "kind", "subject", "flows", "count", "required", "summary_contains",
                          "fix_contains"},
         "expect.flow": {"id", "status", "reason", "probes", "probe", "path", "direct"},
@@ -94,7 +109,7 @@ def load(path):
         if extra:
             raise ScenarioError(f"[{section}]: unknown keys {sorted(extra)} (known: {sorted(allowed[section])})")
 
-    for section in ("context", "run", "proxy", "azure_dns", "azure_vm", "arm", "expect"):
+    for section in ("context", "run", "app_firewall", "proxy", "azure_dns", "azure_vm", "arm", "expect"):
         validate(section, sc.get(section) or {})
     if "auth" in (sc.get("proxy") or {}):
         validate("proxy.auth", sc["proxy"]["auth"])
@@ -128,6 +143,7 @@ def load(path):
         "dns": sc.get("dns", []),
         "endpoint": sc.get("endpoint", []),
         "firewall": sc.get("firewall", []),
+        "app_firewall": app_firewall(sc.get("app_firewall")),
         "proxy": sc.get("proxy"),
         "azure_dns": sc.get("azure_dns") if (sc.get("azure_dns") or {}).get("enabled", True) else None,
         "azure_vm": azure_vm(sc.get("azure_vm")),
@@ -135,6 +151,33 @@ def load(path):
         "expect": {**base.get("expect", {}), **sc.get("expect", {})},
     }
     return merged
+
+
+def app_firewall(table):
+    """[app_firewall]: its options checked and completed with their defaults (None without it).
+    Options of another style are an error, not silently ignored."""
+    if table is None:
+        return None
+    fw = {"allow": [], "deny": [], "style": "azure_firewall", **table}
+    if fw["style"] not in APPFW_STYLES:
+        raise ScenarioError(f"[app_firewall] style {fw['style']!r} is not one of {sorted(APPFW_STYLES)}")
+    for key in ("allow", "deny"):
+        if not isinstance(fw[key], list) or not all(isinstance(p, str) and p for p in fw[key]):
+            raise ScenarioError(f"[app_firewall] {key} must be a list of FQDN patterns (\"name\", \"*.suffix\" or \"*\")")
+    for key, owner in (("deny_text", "azure_firewall"), ("reset", "azure_firewall"), ("block_status", "block_page")):
+        if key in table and fw["style"] != owner:
+            raise ScenarioError(f"[app_firewall] {key} applies only to style = \"{owner}\", not {fw['style']!r}")
+    fw.setdefault("deny_text", AZFW_DENY_TEXT)
+    fw.setdefault("reset", False)
+    fw.setdefault("block_status", 200)
+    text = fw["deny_text"]
+    if not isinstance(text, str) or not text.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ScenarioError("[app_firewall] deny_text must be a non-empty line of text (no control characters)")
+    if not isinstance(fw["reset"], bool):
+        raise ScenarioError("[app_firewall] reset must be true or false")
+    if fw["block_status"] not in (200, 403):
+        raise ScenarioError(f"[app_firewall] block_status must be 200 or 403, not {fw['block_status']!r}")
+    return fw
 
 
 def azure_vm(table):
@@ -293,7 +336,16 @@ def cmd_prepare(path, outdir):
         "pending": run.get("pending", ""),
         "requires": run.get("requires", []),
         "expect_failure": bool(run.get("expect_failure", False)),
+        "amlprobe": run.get("amlprobe", True),
     }
+    # amlprobe = false: a self-test of the world itself (its wire checks), amlprobe is not run.
+    if not isinstance(meta["amlprobe"], bool):
+        raise ScenarioError("[run] amlprobe must be true or false")
+    if "wire_denied" in sc["expect"] and sc["app_firewall"] is None:
+        raise ScenarioError("[expect] wire_denied needs an [app_firewall]: there are no wire checks without it")
+    if not meta["amlprobe"] and (sc["app_firewall"] is None or "wire_denied" not in sc["expect"]):
+        raise ScenarioError("[run] amlprobe = false needs [app_firewall] and [expect] wire_denied: "
+                            "its wire checks are all there is to check")
     os.makedirs(outdir, exist_ok=True)
     # The world is built from `amlprobe suites`, which runs outside the VM and cannot ask IMDS:
     # give it the region and cloud the run will learn from IMDS by itself.
@@ -425,7 +477,55 @@ def build_world(sc, plan, tv):
         h = hosts[name]
         own = [a for a in h["addresses"] if (ipaddress.ip_address(a) in PRIVATE_POOL) == h["private"]]
         h["azure_addresses"] = own or [(priv if h["private"] else pub).take()] if sc.get("azure_dns") else None
+    app_firewall_verdicts(sc["app_firewall"], hosts, tv)
     return hosts
+
+
+FQDN_PATTERN = re.compile(r"(\*|(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9])?)+)")
+
+
+def fqdn_matches(name, pattern):
+    """Azure Firewall's target FQDN match: `*.contoso.com` matches any name below contoso.com
+    but not contoso.com itself (azure-docs firewall-faq.md, "How do wildcards work in an
+    application rule target FQDN?"); `*` matches every name."""
+    if pattern == "*" or pattern == name:
+        return True
+    return pattern.startswith("*.") and name.endswith(pattern[1:])
+
+
+def public_addresses(h):
+    return [a for a in h["addresses"] if ipaddress.ip_address(a) in PUBLIC_POOL]
+
+
+def app_firewall_verdicts(fw, hosts, tv):
+    """h["appfw"] for every host: None (no [app_firewall], or VNet-local: only private endpoint
+    addresses), "allow" or "deny". Only public front end addresses pass the app firewall, and
+    a public address is DNATed as a whole, so it may not serve an allowed and a denied name."""
+    for h in hosts.values():
+        h["appfw"] = None
+    if fw is None:
+        return
+    fw["deny_text"] = render_str(fw["deny_text"], tv)
+    for key in ("allow", "deny"):
+        fw[key] = [render_str(p, tv).lower() for p in fw[key]]
+        for p in fw[key]:
+            if not FQDN_PATTERN.fullmatch(p):
+                raise ScenarioError(f"[app_firewall] {key}: {p!r} is not an FQDN, a \"*.suffix\" wildcard or \"*\"")
+            if not any(fqdn_matches(n, p) for n in hosts):
+                raise ScenarioError(f"[app_firewall] {key}: {p!r} matches no name of this world (a typo?)")
+    owners = {}
+    for name in sorted(hosts):
+        h = hosts[name]
+        if public_addresses(h):
+            # Deny rules first (a higher-priority Deny collection), then allow, then the default deny.
+            allowed = not any(fqdn_matches(name, p) for p in fw["deny"]) and any(fqdn_matches(name, p) for p in fw["allow"])
+            h["appfw"] = "allow" if allowed else "deny"
+            for a in public_addresses(h):
+                owners.setdefault(a, {}).setdefault(h["appfw"], []).append(name)
+    for a, verdicts in owners.items():
+        if len(verdicts) > 1:
+            raise ScenarioError(f"[app_firewall]: {a} serves allowed {verdicts['allow']} and denied {verdicts['deny']}: "
+                                "the testbed denies by address, give them addresses of their own")
 
 
 def dnsmasq_conf(hosts, workdir, azure=False):
@@ -554,9 +654,10 @@ def stub_listeners(hosts):
     return unique
 
 
-def nft_rules(sc, hosts, tv):
-    """The router's forward chain: the NSG / Azure Firewall of the scenario."""
-    rules = []
+def firewall_entries(sc, hosts, tv):
+    """[[firewall]] in file order: dicts of dests (addresses or CIDRs), proto (None: every
+    protocol), ports, action and comment."""
+    entries = []
     for r in sc["firewall"]:
         action = r.get("action", "drop")
         if action not in FIREWALL_ACTIONS:
@@ -574,22 +675,139 @@ def nft_rules(sc, hosts, tv):
             dests = [render_str(r["address"], tv)]
         else:
             raise ScenarioError("firewall: each rule needs host or address (an IP or CIDR)")
-        match = f"meta l4proto {proto}" if proto else ""
-        if ports:
-            match = f"{proto} dport {{ {', '.join(str(p) for p in ports)} }}"
+        target = render_str(r.get("host", r.get("address")), tv)
+        comment = render_str(r.get("comment", f"{action} {target}"), tv).replace('"', "'")[:120]
+        entries.append({"dests": dests, "proto": proto, "ports": ports, "action": action, "comment": comment})
+    return entries
+
+
+def firewall_action(entries, address, port, proto):
+    """The action of the first [[firewall]] entry matching a new connection, or None."""
+    for e in entries:
+        if e["proto"] not in (None, proto) or (e["ports"] and port not in e["ports"]):
+            continue
+        if any(ipaddress.ip_address(address) in ipaddress.ip_network(d, strict=False) for d in e["dests"]):
+            return e["action"]
+    return None
+
+
+def appfw_ports(h):
+    """A denied name's TCP ports by what the app firewall does with them: the TLS ones and the
+    plain HTTP ones go to the deny responder, everything else (other TCP ports, UDP) is dropped."""
+    tls = sorted({p for p, pr, a in h["checks"] if pr == "tcp" and a == "tls"})
+    http = sorted({p for p, pr, a in h["checks"] if pr == "tcp" and a == "http"} - set(tls))
+    return tls, http
+
+
+def nft_rules(sc, hosts, tv):
+    """The router. Its forward chain holds [[firewall]], the NSG and the firewall's network
+    rules, in order. With [app_firewall], a NAT chain before it sends the TLS and HTTP ports of
+    denied names to the deny responder, and the forward chain drops whatever else goes to them.
+    Azure Firewall processes network rules before application rules: a connection any
+    [[firewall]] entry matches is decided by it (`accept` included) and never meets the
+    application rules, so the NAT chain first returns for every [[firewall]] match."""
+    entries = firewall_entries(sc, hosts, tv)
+    matches = []
+    for e in entries:
+        match = f"meta l4proto {e['proto']}" if e["proto"] else ""
+        if e["ports"]:
+            match = f"{e['proto']} dport {{ {', '.join(str(p) for p in e['ports'])} }}"
         verdict = {
             "drop": "drop",
             "accept": "accept",
-            "reset": {"tcp": "reject with tcp reset", None: "reject"}.get(proto, "reject with icmp type port-unreachable"),
+            "reset": {"tcp": "reject with tcp reset", None: "reject"}.get(e["proto"], "reject with icmp type port-unreachable"),
             "unreachable": "reject with icmp type host-unreachable",
-        }[action]
-        target = render_str(r.get("host", r.get("address")), tv)
-        comment = render_str(r.get("comment", f"{action} {target}"), tv).replace('"', "'")[:120]
-        for d in dests:
-            words = ["ip daddr", d] + ([match] if match else []) + [verdict, f'comment "{comment}"']
-            rules.append("    " + " ".join(words))
-    return ("table inet amlp_fw {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n"
-            + "\n".join(rules) + ("\n" if rules else "") + "  }\n}\n")
+        }[e["action"]]
+        for d in e["dests"]:
+            matches.append((" ".join(["ip daddr", d] + ([match] if match else [])), verdict, e["comment"]))
+    forward = [f'    {m} {v} comment "{c}"' for m, v, c in matches]
+    out = "table inet amlp_fw {\n"
+    fw = sc["app_firewall"]
+    if fw is not None:
+        nat = [f'    {m} return comment "{c[:100]} (network rule first)"' for m, _, c in matches]
+        denied = []
+        for name in sorted(hosts):
+            h = hosts[name]
+            if h["appfw"] != "deny":
+                continue
+            tls, http = appfw_ports(h)
+            for a in public_addresses(h):
+                denied.append(a)
+                for ports, target, what in ((tls, 443, "TLS"), (http, 80, "HTTP")):
+                    if ports:
+                        nat.append(f"    ip daddr {a} tcp dport {{ {', '.join(map(str, ports))} }} "
+                                   f'dnat ip to {APPFW_IP}:{target} comment "app firewall denies {name[:80]} ({what})"')
+        out += ("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+                + "".join(line + "\n" for line in nat) + "  }\n")
+        # What the NAT chain sent to the responder matched no [[firewall]] entry: let it through.
+        forward.insert(0, '    ct status dnat accept comment "app firewall: to the deny responder"')
+        if denied:
+            forward.append(f"    ip daddr {{ {', '.join(denied)} }} drop "
+                           'comment "app firewall: no application rule allows these names (default deny)"')
+    return (out + "  chain forward {\n    type filter hook forward priority 0; policy accept;\n"
+            + "".join(line + "\n" for line in forward) + "  }\n}\n")
+
+
+def appfw_action(fw, port, proto, app):
+    """What the app firewall does with a connection to a denied name's port (README,
+    [app_firewall]); also the name of the wire check that proves it."""
+    if proto == "tcp" and app == "tls":
+        return {"azure_firewall": "rst_after_hello" if fw["reset"] else "fin_after_hello",
+                "nva_reset": "rst_after_hello", "block_page": "block_page_tls"}[fw["style"]]
+    if proto == "tcp" and app == "http":
+        return {"azure_firewall": "deny_470", "nva_reset": "rst_after_request",
+                "block_page": "block_page_http"}[fw["style"]]
+    return "drop_udp" if proto == "udp" else "drop_tcp"
+
+
+def appfw_listeners(fw, hosts, pki):
+    """The deny responder's listeners (lib/stubs.py appfw_*) when [app_firewall] denies a name."""
+    if fw is None or not any(h["appfw"] == "deny" for h in hosts.values()):
+        return []
+    common = {"address": APPFW_IP, "host": "(app firewall deny responder)", "style": fw["style"]}
+    http, tls = {"kind": "appfw_http", "port": 80, **common}, {"kind": "appfw_tls", "port": 443, **common}
+    if fw["style"] == "azure_firewall":
+        http["deny_text"], tls["reset"] = fw["deny_text"], fw["reset"]
+    if fw["style"] == "block_page":
+        http["block_status"] = tls["block_status"] = fw["block_status"]
+        tls.update(cert=f"{pki}/leaf-nva.pem", key=f"{pki}/leaf-nva.key")
+    return [http, tls]
+
+
+def wire_plan(sc, hosts, tv, outdir):
+    """What `vnet.py wire` checks from the client in an [app_firewall] world: every port of
+    every name, denied ones answered as the style does, the others by their own servers.
+    Which names are denied comes from [expect] wire_denied when the scenario states it (an
+    oracle independent of the world's own pattern matching), else from the world."""
+    fw = sc["app_firewall"]
+    entries = firewall_entries(sc, hosts, tv)
+    listed = sc["expect"].get("wire_denied")
+    if listed is None:
+        denied = {n for n, h in hosts.items() if h["appfw"] == "deny"}
+    else:
+        denied = {render_str(n, tv).lower() for n in listed}
+        if denied - set(hosts):
+            raise ScenarioError(f"[expect] wire_denied: {sorted(denied - set(hosts))} are not names of this world")
+    checks = []
+    for name in sorted(hosts):
+        h = hosts[name]
+        for a in h["addresses"]:
+            for port, proto, app in sorted(h["checks"]):
+                action = firewall_action(entries, a, port, proto)
+                if action not in (None, "accept"):
+                    continue  # the NSG decides: amlprobe's own scenarios prove those rules
+                # Private endpoint addresses are VNet-local: never behind the app firewall.
+                if name in denied and action is None and ipaddress.ip_address(a) in PUBLIC_POOL:
+                    expect = appfw_action(fw, port, proto, app)
+                elif not h["listen"] or (app == "tls" and h["cert"] != "testbed"):
+                    continue  # a broken endpoint of the scenario's own making
+                else:
+                    expect = {"tls": "service_tls", "http": "service_http"}.get(app, f"service_{proto}")
+                checks.append({"host": name, "address": a, "port": port, "expect": expect,
+                               "azure_headers": h["azure_headers"]})
+    return {"style": fw["style"], "deny_text": fw["deny_text"], "block_status": fw["block_status"],
+            "root_ca": os.path.join(tv["pki"], "root-ca.pem"), "nva_ca": os.path.join(tv["pki"], "nva-ca.pem"),
+            "logs": [os.path.join(os.path.abspath(outdir), "stubs.out")], "checks": checks}
 
 
 def squid_helper(name):
@@ -715,7 +933,7 @@ def cmd_render(path, outdir, samba=False):
         # The Azure ML SDK's config.json, where amlprobe runs (run.sh starts it in this folder).
         write("config.json", json.dumps({"subscription_id": ARM_SUBSCRIPTION, "resource_group": ARM_GROUP,
                                          "workspace_name": sc["context"]["workspace_name"]}, indent=1) + "\n")
-    stubs = stub_listeners(hosts)
+    stubs = stub_listeners(hosts) + appfw_listeners(sc["app_firewall"], hosts, tv["pki"])
     # Healthy SMB on 445 is a real smbd when run.sh found one (--samba); the stub stays for the
     # broken answers (notsmb, silent) and as the fallback.
     smbd = [e for e in stubs if samba and e["kind"] == "smb" and e["port"] == 445]
@@ -733,14 +951,24 @@ def cmd_render(path, outdir, samba=False):
         auth = sc["proxy"].get("auth")
         if auth:
             write("squid.passwd", htpasswd_line(auth["user"], auth["password"]))
+    fw = sc["app_firewall"]
+    entries = firewall_entries(sc, hosts, tv)
+    if fw is not None:
+        write("wire.json", json.dumps(wire_plan(sc, hosts, tv, outdir), indent=1))
     # Leaf certificates: one per kind in use, each valid for every name of the scenario.
-    kinds = sorted({h["cert"] for h in hosts.values()} | {"testbed"})
+    kinds = sorted({h["cert"] for h in hosts.values()} | {"testbed"}
+                   | ({"nva"} if fw is not None and fw["style"] == "block_page" else set()))
     names = sorted(hosts)
     spec = {"testbed": ("root", "valid", names), "inspection": ("inspection", "valid", names),
-            "expired": ("root", "expired", names), "wrong_name": ("root", "valid", ["wrong-name.testbed.invalid"])}
+            "expired": ("root", "expired", names), "wrong_name": ("root", "valid", ["wrong-name.testbed.invalid"]),
+            "nva": ("nva", "valid", names)}
     write("certs.txt", "".join(f"leaf-{k} {spec[k][0]} {spec[k][1]} {' '.join(spec[k][2])}\n" for k in kinds))
     # A readable map of the world, for whoever debugs a failing scenario.
     with open(os.path.join(outdir, "world.txt"), "w") as f:
+        if fw is not None:
+            f.write(f"# [app_firewall] style={fw['style']} deny={fw['deny']} allow={fw['allow']}: denied names' TLS and HTTP ports are "
+                    f"DNATed to the deny responder {APPFW_IP}, their other ports dropped; "
+                    "[[firewall]] entries come first\n")
         for name in names:
             h = hosts[name]
             ports = ",".join(f"{p}/{pr}:{a}" for p, pr, a in sorted(h["checks"])) or "-"
@@ -751,6 +979,15 @@ def cmd_render(path, outdir, samba=False):
                 flags.append("smb=samba" if any(e["address"] in h["addresses"] for e in smbd) else f"smb=stub:{h['smb']}")
             if h["azure_addresses"] is not None:
                 flags.append(f"azure-dns={','.join(h['azure_addresses'])}")
+            if h["appfw"] == "deny":
+                # Per port: what the app firewall does, unless a [[firewall]] entry decides first.
+                done = []
+                for p, pr, a in sorted(h["checks"]):
+                    nsg = {firewall_action(entries, addr, p, pr) for addr in public_addresses(h)} - {None}
+                    done.append(f"{p}/{pr}:" + (f"[[firewall]] {'/'.join(sorted(nsg))}" if nsg else appfw_action(fw, p, pr, a)))
+                flags.append(f"appfw=DENIED({','.join(done)})")
+            elif fw is not None:
+                flags.append("appfw=allowed" if h["appfw"] == "allow" else "appfw=vnet-local")
             f.write(f"{name:70} {h['mode']:11} {','.join(h['addresses']) or '-':15} {ports} {' '.join(flags)}\n")
 
 
@@ -1234,6 +1471,275 @@ def cmd_listeners(outdir, proto):
     print("\n".join(sorted(found)))
 
 
+# ---------------------------------------------------------------- wire (run in the client namespace)
+
+WIRE_TIMEOUT = 3      # seconds for an answer that must come
+SILENCE = 1.0         # seconds of silence that count as "dropped"
+
+
+class WireError(Exception):
+    pass
+
+
+def client_hello(host):
+    """The bytes of a real ClientHello for `host` (SNI), made by Python's OpenSSL."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def connect(address, port, timeout=WIRE_TIMEOUT):
+    try:
+        return socket.create_connection((address, port), timeout=timeout)
+    except OSError as e:
+        raise WireError(f"TCP connect failed: {e!r}")
+
+
+def read_all(sock):
+    """Everything until the peer's FIN; a reset or silence is an error."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        raise WireError(f"TCP reset after {len(data)} bytes")
+    except socket.timeout:
+        raise WireError(f"no FIN within {WIRE_TIMEOUT}s (got {data[:80]!r})")
+    return data
+
+
+def read_response(sock, head_only=False):
+    """One HTTP response: (status line, [(header, value)], body), read by Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise WireError(f"connection closed before a full response head: {data[:120]!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
+    length = int(dict((k.lower(), v) for k, v in headers).get("content-length", "0"))
+    while not head_only and len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return lines[0], headers, body
+
+
+def expect_end(sock, what):
+    """The peer must send nothing more and then FIN (not RST, not silence)."""
+    rest = read_all(sock)
+    if rest:
+        raise WireError(f"{what}: unexpected bytes after the response: {rest[:80]!r}")
+
+
+def request(host, method, marker, close=True):
+    """An HTTP request carrying a marker secret in its path and Authorization header: the deny
+    responder must never write it down."""
+    return (f"{method} /?sig={marker} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: amlprobe-testbed-wire\r\n"
+            f"Authorization: Bearer {marker}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n").encode()
+
+
+def check_service(c, root_ca):
+    """The name's own server answers: nginx's 200 (with x-ms-request-id where the world gives
+    it), the SMB or other TCP listener accepts, the UDP echo replies."""
+    if c["expect"] == "service_udp":
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(WIRE_TIMEOUT)
+            s.sendto(b"amlprobe testbed wire\n", (c["address"], c["port"]))
+            try:
+                s.recvfrom(512)
+            except socket.timeout:
+                raise WireError("no UDP reply from the service")
+        return
+    sock = connect(c["address"], c["port"])
+    with sock:
+        if c["expect"] == "service_tcp":
+            return
+        if c["expect"] == "service_tls":
+            ctx = ssl.create_default_context(cafile=root_ca)
+            try:
+                sock = ctx.wrap_socket(sock, server_hostname=c["host"])
+            except (ssl.SSLError, OSError) as e:
+                raise WireError(f"TLS with the testbed root CA failed: {e!r}")
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: {c['host']}\r\nConnection: close\r\n\r\n".encode())
+        status, headers, _ = read_response(sock)
+        names = {k.lower() for k, _ in headers}
+        if not status.startswith("HTTP/1.1 200"):
+            raise WireError(f"the service answered {status!r}, not 200")
+        if c["azure_headers"] and "x-ms-request-id" not in names:
+            raise WireError("the service's answer lacks x-ms-request-id")
+
+
+def check_deny_470(c, plan, marker):
+    """Azure Firewall's HTTP deny: exactly its status line, headers and body; then FIN when the
+    request said Connection: close; HEAD without the body; a kept-alive connection answered
+    again."""
+    body = plan["deny_text"].encode()
+    want = ["Date", "Content-Length", "Content-Type"]
+    for method, close in (("GET", True), ("HEAD", True), ("GET", False)):
+        with connect(c["address"], c["port"]) as sock:
+            sock.sendall(request(c["host"], method, marker, close))
+            status, headers, got = read_response(sock, head_only=method == "HEAD")
+            what = f"{method}{'' if close else ' (keep-alive)'}"
+            if status != "HTTP/1.1 470 status code 470":
+                raise WireError(f"{what}: status line {status!r}")
+            names = [k for k, _ in headers]
+            if names != want + (["Connection"] if close else []):
+                raise WireError(f"{what}: headers {names}, want {want}{' + Connection' if close else ''}")
+            values = dict(headers)
+            if values["Content-Type"] != "text/plain; charset=utf-8":
+                raise WireError(f"{what}: Content-Type {values['Content-Type']!r}")
+            if values["Content-Length"] != str(len(body)):
+                raise WireError(f"{what}: Content-Length {values['Content-Length']}, the deny text has {len(body)} bytes")
+            if method == "GET" and got != body:
+                raise WireError(f"{what}: body {got[:120]!r}, want {body!r}")
+            if method == "HEAD" and got:
+                raise WireError(f"HEAD: a body came: {got[:80]!r}")
+            if not close:
+                # Go's net/http keeps the connection: a second request gets a second 470.
+                sock.sendall(request(c["host"], "GET", marker, True))
+                status, _, got = read_response(sock)
+                if status != "HTTP/1.1 470 status code 470" or got != body:
+                    raise WireError(f"second request on a kept-alive connection: {status!r} {got[:80]!r}")
+            expect_end(sock, what)
+
+
+def check_after_hello(c, how):
+    """Connect, send a ClientHello with the name as SNI: the peer must close with a FIN
+    (how="fin") or a RST (how="rst") without a single byte: no ServerHello, no TLS alert."""
+    with connect(c["address"], c["port"]) as sock:
+        sock.sendall(client_hello(c["host"]))
+        try:
+            data = sock.recv(4096)
+        except ConnectionResetError:
+            if how == "rst":
+                return
+            raise WireError("RST after the ClientHello, want FIN")
+        except socket.timeout:
+            raise WireError(f"neither FIN nor RST within {WIRE_TIMEOUT}s of the ClientHello")
+        if data:
+            kind = {0x15: "a TLS alert", 0x16: "a TLS handshake"}.get(data[0], "bytes")
+            raise WireError(f"{kind} after the ClientHello ({data[:16].hex()}), want a silent {how.upper()}")
+        if how == "rst":
+            raise WireError("FIN after the ClientHello, want RST")
+
+
+def check_rst_after_request(c, marker):
+    with connect(c["address"], c["port"]) as sock:
+        sock.sendall(request(c["host"], "GET", marker))
+        try:
+            data = sock.recv(4096)
+        except ConnectionResetError:
+            return
+        except socket.timeout:
+            raise WireError(f"no RST within {WIRE_TIMEOUT}s of the request")
+        raise WireError(f"{'FIN' if not data else repr(data[:80])} after the request, want RST")
+
+
+def check_block_page(c, plan, marker):
+    """The NVA's block page: its status, HTML, no Server and no Azure header; over TLS, with a
+    certificate from the NVA's CA: refused with the testbed root CA, accepted with the NVA's."""
+    if c["expect"] == "block_page_tls":
+        with connect(c["address"], c["port"]) as probe:
+            try:
+                ssl.create_default_context(cafile=plan["root_ca"]).wrap_socket(probe, server_hostname=c["host"])
+                raise WireError("the block page's certificate is trusted by the testbed root CA")
+            except ssl.SSLCertVerificationError:
+                pass
+        sock = connect(c["address"], c["port"])
+        try:
+            sock = ssl.create_default_context(cafile=plan["nva_ca"]).wrap_socket(sock, server_hostname=c["host"])
+        except (ssl.SSLError, OSError) as e:
+            raise WireError(f"TLS with the NVA's CA failed: {e!r}")
+        issuer = dict(x[0] for x in sock.getpeercert()["issuer"])
+        if issuer.get("commonName") != NVA_CA_CN:
+            raise WireError(f"issuer {issuer}, want CN={NVA_CA_CN}")
+    else:
+        sock = connect(c["address"], c["port"])
+    with sock:
+        sock.sendall(request(c["host"], "GET", marker))
+        status, headers, body = read_response(sock)
+        want = f"HTTP/1.1 {plan['block_status']} {'OK' if plan['block_status'] == 200 else 'Forbidden'}"
+        names = {k.lower(): v for k, v in headers}
+        if status != want:
+            raise WireError(f"status line {status!r}, want {want!r}")
+        if not names.get("content-type", "").startswith("text/html") or b"Web Page Blocked" not in body:
+            raise WireError(f"not the block page: {names} {body[:120]!r}")
+        if "server" in names or "x-ms-request-id" in names:
+            raise WireError(f"the block page carries {sorted(names)}")
+        if marker.encode() in body:
+            raise WireError("the block page echoes the request's path or Authorization")
+
+
+def check_dropped(c):
+    """Silence: no SYN-ACK (not a refusal, not an ICMP error), no UDP reply."""
+    if c["expect"] == "drop_udp":
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(SILENCE)
+            s.connect((c["address"], c["port"]))
+            s.send(b"amlprobe testbed wire\n")
+            try:
+                data = s.recv(512)
+            except socket.timeout:
+                return
+            except OSError as e:
+                raise WireError(f"an ICMP error came back ({e!r}), want silence")
+            raise WireError(f"a UDP reply came back ({data[:40]!r}), want silence")
+    try:
+        socket.create_connection((c["address"], c["port"]), timeout=SILENCE).close()
+    except socket.timeout:
+        return
+    except OSError as e:
+        raise WireError(f"{e!r}, want silence")
+    raise WireError("the TCP connection was accepted, want silence")
+
+
+def cmd_wire(outdir):
+    """Runs OUTDIR/wire.json's checks from the client namespace; prints each failure."""
+    with open(os.path.join(outdir, "wire.json")) as f:
+        plan = json.load(f)
+    marker = "amlp-wire-" + secrets.token_hex(8)
+    socket.setdefaulttimeout(WIRE_TIMEOUT)
+    failures, counts = [], {}
+    for c in plan["checks"]:
+        expect = c["expect"]
+        try:
+            if expect.startswith("service_"):
+                check_service(c, plan["root_ca"])
+            elif expect == "deny_470":
+                check_deny_470(c, plan, marker)
+            elif expect in ("fin_after_hello", "rst_after_hello"):
+                check_after_hello(c, expect[:3])
+            elif expect == "rst_after_request":
+                check_rst_after_request(c, marker)
+            elif expect.startswith("block_page_"):
+                check_block_page(c, plan, marker)
+            else:
+                check_dropped(c)
+        except (WireError, OSError, ValueError, KeyError, IndexError) as e:
+            failures.append(f"{c['host']}:{c['port']} ({c['address']}) {expect}: {e}")
+        counts[expect] = counts.get(expect, 0) + 1
+    time.sleep(0.2)  # the responder's last log line
+    for path in plan["logs"]:
+        with open(path, errors="replace") as f:
+            if marker in f.read():
+                failures.append(f"{path} holds the request's secret: the deny responder must not record requests")
+    for line in failures:
+        print(f"    WIRE MISMATCH {line}")
+    print(f"    wire: {len(plan['checks']) - len(failures)}/{len(plan['checks'])} checks as expected ("
+          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")")
+    return 1 if failures else 0
+
+
 def main(argv):
     try:
         if len(argv) >= 3 and argv[0] == "listeners":
@@ -1242,6 +1748,8 @@ def main(argv):
         if len(argv) >= 3 and argv[0] == "prepare":
             cmd_prepare(argv[1], argv[2])
             return 0
+        if len(argv) >= 2 and argv[0] == "wire":
+            return cmd_wire(argv[1])
         if len(argv) >= 3 and argv[0] == "render":
             cmd_render(argv[1], argv[2], samba="--samba" in argv[3:])
             return 0
