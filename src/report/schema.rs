@@ -199,7 +199,10 @@ pub struct FlowReport {
     pub probes: Vec<ProbeReport>,
 }
 
-#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
 fn is_all(m: &HostsMatch) -> bool {
     *m == HostsMatch::All
 }

@@ -86,13 +86,13 @@ def load(path):
         "dns": {"name", "mode", "address", "cname", "private", "private_only", "ports", "protocol"},
         "endpoint": {"host", "cert", "azure_headers", "listen", "smb"},
         "firewall": {"host", "address", "port", "protocol", "action", "comment"},
-        "app_firewall": {"allow", "deny", "style", "deny_text", "reset", "block_status"},
+        "app_firewall": {"allow", "unprobed", "deny", "style", "deny_text", "reset", "block_status"},
         "proxy": {"allow", "auth"},
         "proxy.auth": {"user", "password"},
         "azure_dns": {"enabled"},
         "azure_vm": {"asset_tag", "location", "az_environment", "name", "identity"},
         "arm": {"wrong_ip", "pending"},
-        "expect": {"others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report", "alerts",
+        "expect": {"others", "optional_others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report", "alerts",
                    "cause", "causes", "wire_denied"},
         "expect.cause": {"reason", "kind", "subject", "flows", "count", "required", "summary_contains",
                          "fix_contains"},
@@ -158,10 +158,10 @@ def app_firewall(table):
     Options of another style are an error, not silently ignored."""
     if table is None:
         return None
-    fw = {"allow": [], "deny": [], "style": "azure_firewall", **table}
+    fw = {"allow": [], "unprobed": [], "deny": [], "style": "azure_firewall", **table}
     if fw["style"] not in APPFW_STYLES:
         raise ScenarioError(f"[app_firewall] style {fw['style']!r} is not one of {sorted(APPFW_STYLES)}")
-    for key in ("allow", "deny"):
+    for key in ("allow", "unprobed", "deny"):
         if not isinstance(fw[key], list) or not all(isinstance(p, str) and p for p in fw[key]):
             raise ScenarioError(f"[app_firewall] {key} must be a list of FQDN patterns (\"name\", \"*.suffix\" or \"*\")")
     for key, owner in (("deny_text", "azure_firewall"), ("reset", "azure_firewall"), ("block_status", "block_page")):
@@ -506,13 +506,19 @@ def app_firewall_verdicts(fw, hosts, tv):
     if fw is None:
         return
     fw["deny_text"] = render_str(fw["deny_text"], tv)
+    # Rules for names no probe uses (a documented wildcard with no concrete name under it) are
+    # listed apart, so the allow-list can be a page's whole table while typos still fail.
+    unprobed = {render_str(p, tv).lower() for p in fw.get("unprobed", [])}
     for key in ("allow", "deny"):
         fw[key] = [render_str(p, tv).lower() for p in fw[key]]
-        for p in fw[key]:
+        for p in fw[key] + (sorted(unprobed) if key == "allow" else []):
             if not FQDN_PATTERN.fullmatch(p):
                 raise ScenarioError(f"[app_firewall] {key}: {p!r} is not an FQDN, a \"*.suffix\" wildcard or \"*\"")
-            if not any(fqdn_matches(n, p) for n in hosts):
+            matched = any(fqdn_matches(n, p) for n in hosts)
+            if not matched and p not in unprobed:
                 raise ScenarioError(f"[app_firewall] {key}: {p!r} matches no name of this world (a typo?)")
+            if matched and p in unprobed:
+                raise ScenarioError(f"[app_firewall] unprobed: {p!r} matches a name of this world; move it to allow")
     owners = {}
     for name in sorted(hosts):
         h = hosts[name]
@@ -1261,11 +1267,13 @@ def check(sc, report, exit_code, tv, raw=None):
                 raise ScenarioError(f"expect.flow {pattern}: probe status {pe['status']!r} is not one of {sorted(PROBE_STATUSES)}")
             problems += [(fid, m) for m in check_probe(pe, f, tv)]
     others = exp.get("others")
-    if others:
-        for f in flows:
-            if f.get("id") not in named and f.get("status") not in others:
-                problems.append((f.get("id"), f"status {f.get('status')} (reason {f.get('reason')}: {f.get('message')}); "
-                                               f"flows not named in the scenario must be one of {others}"))
+    optional_others = exp.get("optional_others", others)
+    for f in flows:
+        allowed = others if f.get("required") else optional_others
+        if allowed and f.get("id") not in named and f.get("status") not in allowed:
+            which = "" if f.get("required") or optional_others is others else "optional "
+            problems.append((f.get("id"), f"status {f.get('status')} (reason {f.get('reason')}: {f.get('message')}); "
+                                           f"{which}flows not named in the scenario must be one of {allowed}"))
     problems += check_resolvers(sc, report, tv)
     problems += check_causes(sc, report, tv)
     # Secrets (e.g. a proxy password) must appear nowhere in what amlprobe wrote.
