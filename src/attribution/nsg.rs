@@ -16,6 +16,8 @@
 //!   and the source address and port. A tag without its prefixes, or a source port range other
 //!   than all ports (the client's port is ephemeral), makes a rule `Unknown`: the verdict is then
 //!   undetermined unless every such rule before the deciding one has the same access.
+//! - The platform's 168.63.129.16 and 169.254.169.254 answer only to rules naming their
+//!   AzurePlatform tags.
 
 use super::change::{self, ArmId};
 use super::finding::{AzureFinding, Basis, Detail, Effect, FindingKind, Verdict};
@@ -248,9 +250,31 @@ impl Outcome {
     }
 }
 
+/// The platform's virtual IPs: DNS, DHCP and health (168.63.129.16) and IMDS (169.254.169.254).
+/// They "aren't subject to the configured network security groups unless targeted by service
+/// tags specific to each service" — AzurePlatformDNS, AzurePlatformIMDS, AzurePlatformLKM
+/// (network-security-groups-overview.md, "Azure platform considerations").
+const PLATFORM_ADDRESSES: [IpAddr; 2] = [
+    IpAddr::V4(std::net::Ipv4Addr::new(168, 63, 129, 16)),
+    IpAddr::V4(std::net::Ipv4Addr::new(169, 254, 169, 254)),
+];
+
+fn targets_platform(rule: &SecurityRule) -> bool {
+    rule.destinations()
+        .iter()
+        .any(|d| d.to_ascii_lowercase().starts_with("azureplatform"))
+}
+
 /// Evaluates `flow` against the groups, NIC stage then subnet stage.
 pub fn evaluate(groups: &[EffectiveNsg], flow: &Flow) -> Outcome {
     let mut outcome = Outcome::default();
+    let platform = PLATFORM_ADDRESSES.contains(&flow.destination);
+    if platform {
+        outcome.notes.push(format!(
+            "{} is a platform address: only NSG rules naming its AzurePlatform service tag apply to it",
+            flow.destination
+        ));
+    }
     if groups.iter().any(|g| g.association.network_manager.is_some()) {
         outcome.notes.push(
             "Azure Virtual Network Manager security admin rules apply to this network and are evaluated before NSG rules; they are not part of this evaluation".into(),
@@ -267,8 +291,17 @@ pub fn evaluate(groups: &[EffectiveNsg], flow: &Flow) -> Outcome {
             AppliedTo::NetworkInterface => g.association.network_interface.is_some(),
             AppliedTo::Subnet => g.association.subnet.is_some(),
         }) {
-            let (decision, notes) = decide(group, flow);
+            let (decision, notes) = if platform {
+                let mut only_platform = group.clone();
+                only_platform.effective_security_rules.retain(targets_platform);
+                decide(&only_platform, flow)
+            } else {
+                decide(group, flow)
+            };
             outcome.notes.extend(notes);
+            if platform && decision == Decision::NothingMatched {
+                continue;
+            }
             let allows = matches!(&decision, Decision::Matched(rule) if rule.allows());
             outcome.stages.push(Stage {
                 nsg_id: group.network_security_group.clone().unwrap_or_default().id,
@@ -800,6 +833,18 @@ mod tests {
         assert_eq!(free_priority_before(105, &[]), Some(104));
         assert_eq!(free_priority_before(100, &[]), None);
         assert_eq!(free_priority_before(101, &[100]), None);
+    }
+
+    #[test]
+    fn platform_addresses_answer_only_to_their_tags() {
+        let groups = [nsg("n", false, vec![rule("DenyAll", 100, "Deny", "*", "*")])];
+        let out = evaluate(&groups, &flow("168.63.129.16", 53));
+        assert_eq!(out.effect(), Effect::Allows, "{out:?}");
+        assert!(out.stages.is_empty() && out.notes[0].contains("platform address"));
+        let mut dns = rule("DenyAzureDns", 200, "Deny", "AzurePlatformDNS", "*");
+        dns.expanded_destination_address_prefix = vec!["168.63.129.16/32".into()];
+        let groups = [nsg("n", false, vec![dns])];
+        assert_eq!(evaluate(&groups, &flow("168.63.129.16", 53)).effect(), Effect::Blocks);
     }
 
     #[test]
