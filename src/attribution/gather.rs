@@ -63,6 +63,27 @@ mod permission {
     pub const RECORDS: &str = "Microsoft.Network/privateDnsZones/A/read";
     pub const ZONE_GROUPS: &str = "Microsoft.Network/privateEndpoints/privateDnsZoneGroups/read";
     pub const WORKSPACE: &str = "Microsoft.MachineLearningServices/workspaces/read";
+    /// Every one, for the custom role's test.
+    #[cfg(test)]
+    pub const ALL: &[&str] = &[
+        VM,
+        NIC,
+        EFFECTIVE_NSG,
+        EFFECTIVE_ROUTES,
+        SUBNET,
+        VNET,
+        NSG,
+        ROUTE_TABLE,
+        SUBSCRIPTIONS,
+        FIREWALLS,
+        POLICY,
+        RULE_GROUPS,
+        ZONES,
+        LINKS,
+        RECORDS,
+        ZONE_GROUPS,
+        WORKSPACE,
+    ];
 }
 
 /// Where to start.
@@ -893,6 +914,23 @@ mod tests {
         assert_eq!(i.ips, ["10.1.0.4".parse::<IpAddr>().unwrap()]);
         assert!(!i.flexible && i.scale_set.is_empty());
         assert!(parse_instance(r#"{"compute":{}}"#).is_none());
+    }
+
+    #[test]
+    fn the_custom_role_grants_every_read_and_nothing_broader() {
+        let role: Value =
+            serde_json::from_str(include_str!("../../packaging/azure/amlprobe-reader-role.json")).unwrap();
+        let actions = strings(&role, "/Actions");
+        for needed in permission::ALL {
+            assert!(actions.iter().any(|a| a == needed), "the role lacks {needed}");
+        }
+        assert!(
+            actions
+                .iter()
+                .all(|a| !a.contains('*') && (a.ends_with("/read") || a.ends_with("/action"))),
+            "{actions:?}"
+        );
+        assert_eq!(strings(&role, "/DataActions"), Vec::<String>::new());
     }
 
     #[test]
