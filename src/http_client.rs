@@ -108,13 +108,26 @@ pub fn encode(value: &str) -> String {
         .collect()
 }
 
-/// A status and body.
+/// A status, headers and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// HTTP status.
     pub status: u16,
+    /// Header lines, names lower-cased (ARM's long-running operations answer with `Location`
+    /// and `Retry-After`).
+    pub headers: http1::Headers,
     /// The body, de-chunked.
     pub body: String,
+}
+
+impl Response {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One request.
@@ -233,11 +246,14 @@ impl Client {
         for (name, value) in &request.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        if let Some(body) = &request.body {
-            head.push_str(&format!(
+        match &request.body {
+            Some(body) => head.push_str(&format!(
                 "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
                 body.len()
-            ));
+            )),
+            // A POST without a body still says so: front ends may answer 411 otherwise.
+            None if request.method == "POST" => head.push_str("Content-Length: 0\r\n"),
+            None => {}
         }
         head.push_str("\r\n");
         head.push_str(request.body.as_deref().unwrap_or_default());
@@ -311,6 +327,7 @@ async fn roundtrip<S: AsyncRead + AsyncWrite + Unpin>(
     let body = if chunked { dechunk(&body)? } else { body };
     Ok(Response {
         status: head.status,
+        headers: head.headers,
         body,
     })
 }
@@ -390,6 +407,7 @@ mod tests {
             for reply in [
                 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
                 "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
+                "HTTP/1.1 202 Accepted\r\nLocation: https://arm.test/op/1\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n",
             ] {
                 let (mut s, _) = listener.accept().await.unwrap();
                 let mut buf = vec![0u8; 4096];
@@ -417,9 +435,26 @@ mod tests {
         };
         let r = client.send(post, Duration::from_secs(2)).await.unwrap();
         assert_eq!((r.status, r.body.as_str()), (403, "{\"a\":1}"));
+        let bodiless = Request {
+            method: "POST",
+            url: &url,
+            headers: vec![],
+            body: None,
+        };
+        let r = client.send(bodiless, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(
+            (r.status, r.header("LOCATION"), r.header("retry-after")),
+            (202, Some("https://arm.test/op/1"), Some("3"))
+        );
         let requests = server.await.unwrap();
         assert!(requests[0].starts_with("GET /x?y=1 HTTP/1.1\r\n") && requests[0].contains("Metadata: true"));
         assert!(requests[1].contains("Content-Length: 3") && requests[1].ends_with("\r\n\r\na=b"));
+        assert!(
+            requests[2].starts_with("POST ") && requests[2].ends_with("Content-Length: 0\r\n\r\n"),
+            "{}",
+            requests[2]
+        );
+        assert!(!requests[0].contains("Content-Length"), "a GET says nothing of a body");
     }
 
     #[tokio::test]

@@ -16,6 +16,9 @@ const LAYERS: &[&[&str]] = &[
     &["verdict"],
     &["http_client"],
     &["env", "discovery"],
+    // Attribution reuses discovery's ARM access (its token type and client), so it sits just
+    // above it, at discovery's stage of the run.
+    &["attribution"],
     &["cli"],
     &["runner"],
     &["cmd"],

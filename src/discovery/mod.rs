@@ -189,6 +189,30 @@ pub struct Found {
     pub findings: ArmFindings,
     /// Where the token came from.
     pub source: Source,
+    /// The token, client and endpoint discovery used, for later ARM reads (attribution) to
+    /// reuse rather than acquire a second token: take it before [`apply`] consumes the rest.
+    // The runner takes it once attribution is joined to root causes (issue 25).
+    #[allow(dead_code)]
+    pub access: Option<ArmAccess>,
+}
+
+/// An ARM endpoint with a token for it and the client that reaches it.
+pub struct ArmAccess {
+    /// The HTTP client (trust store, DNS server, proxies of the run).
+    pub client: Client,
+    /// ARM's base URL (the cloud's, or `--arm-endpoint`).
+    pub arm: Url,
+    /// The bearer token; only ever sent to `arm`'s origin.
+    pub token: ArmToken,
+}
+
+impl std::fmt::Debug for ArmAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmAccess")
+            .field("arm", &self.arm.origin())
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where discovery's requests go.
@@ -236,7 +260,11 @@ pub async fn discover(
         findings.instances_domain =
             arm::read_instances_domain(&client, &arm, &token, &settings.workspace, name, deadline).await;
     }
-    Ok(Found { findings, source })
+    Ok(Found {
+        findings,
+        source,
+        access: Some(ArmAccess { client, arm, token }),
+    })
 }
 
 /// Fills one context value the flags left open, marking it `arm`; an unusable value becomes a note.
@@ -480,6 +508,7 @@ mod tests {
                 ..Default::default()
             },
             source: Source::Imds,
+            access: None,
         }
     }
 

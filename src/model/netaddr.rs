@@ -12,6 +12,11 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// The prefix length: longest-prefix route selection compares it.
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix
+    }
+
     /// Whether `addr` lies inside this network.
     pub fn contains(&self, addr: IpAddr) -> bool {
         match (self.network, addr) {
