@@ -6,7 +6,7 @@
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::model::suite::CauseHint;
 use crate::model::suite::ReasonHint;
-use crate::model::template::{self, Lookup};
+use crate::model::template;
 use crate::report::schema::Comparison;
 use crate::report::schema::{CauseKind, RootCause};
 use crate::report::{FlowReport, ProbeKind, ProbeReport};
@@ -106,6 +106,55 @@ fn push_new(v: &mut Vec<String>, item: String) {
     }
 }
 
+/// What a cause's texts may name, read from its group.
+struct CauseValues<'a> {
+    resolver: &'a str,
+    private_dns_zone: Option<&'a str>,
+    issuer: Option<&'a str>,
+    proxy: Option<&'a str>,
+    protocol: &'static str,
+    ports: &'a [String],
+    service_tag: &'a str,
+    hosts: &'a [String],
+    addresses: &'a [String],
+    flows: usize,
+}
+
+/// A variable of [`CAUSE_VARIABLES`] (any cause's values: the alias keeps their lifetime open).
+type CauseVariable = (&'static str, fn(&CauseValues) -> String);
+
+/// The variables a `[cause.*]` text, and a reason's hint filled in for a cause, may name, each
+/// with how it reads the cause's values.
+const CAUSE_VARIABLES: &[CauseVariable] = &[
+    ("resolver", |v| v.resolver.to_string()),
+    ("private_dns_zone", |v| {
+        v.private_dns_zone
+            .unwrap_or("the matching privatelink DNS zone")
+            .to_string()
+    }),
+    ("issuer", |v| v.issuer.unwrap_or("the presenting CA").to_string()),
+    ("proxy", |v| v.proxy.unwrap_or("the proxy").to_string()),
+    ("protocol", |v| v.protocol.to_string()),
+    ("port", |v| or_else(v.ports, "the port")),
+    ("service_tag", |v| v.service_tag.to_string()),
+    ("host", |v| list(v.hosts)),
+    ("hosts", |v| list(v.hosts)),
+    ("examples", |v| examples(v.hosts)),
+    ("names", |v| v.hosts.len().to_string()),
+    ("address", |v| or_else(v.addresses, "the address")),
+    ("addresses", |v| or_else(v.addresses, "the address")),
+    ("flows", |v| v.flows.to_string()),
+];
+
+/// `items` listed, or `none` when there are none.
+fn or_else(items: &[String], none: &str) -> String {
+    if items.is_empty() {
+        none.to_string()
+    } else {
+        list(items)
+    }
+}
+
 /// A group being built: its key, flows and the values its observations had.
 struct Group<'a> {
     key: Key,
@@ -154,29 +203,20 @@ impl Group<'_> {
         let ports: Vec<String> = port_numbers.iter().map(ToString::to_string).collect();
         let first = self.probes[0];
         let key = &self.key;
-        let issuer = first.tls.as_ref().and_then(|t| t.issuer.clone());
-        let lookup = |name: &str| {
-            let value = match name {
-                "resolver" => facts.resolver.to_string(),
-                "private_dns_zone" => (self.flows[0].private_dns_zone.clone())
-                    .unwrap_or_else(|| "the matching privatelink DNS zone".into()),
-                "issuer" => issuer.clone().unwrap_or_else(|| "the presenting CA".into()),
-                "proxy" => first.proxy.clone().unwrap_or_else(|| "the proxy".into()),
-                "protocol" => protocol(first).to_string(),
-                "port" if ports.is_empty() => "the port".into(),
-                "port" => list(&ports),
-                "service_tag" => self.flows[0].service_tag.clone(),
-                "host" | "hosts" => list(&hosts),
-                "examples" => examples(&hosts),
-                "names" => hosts.len().to_string(),
-                "address" | "addresses" if addresses.is_empty() => "the address".into(),
-                "address" | "addresses" => list(&addresses),
-                "flows" => self.flows.len().to_string(),
-                _ => return Lookup::Unknown,
-            };
-            Lookup::Value(value)
+        let values = CauseValues {
+            resolver: facts.resolver,
+            private_dns_zone: self.flows[0].private_dns_zone.as_deref(),
+            issuer: first.tls.as_ref().and_then(|t| t.issuer.as_deref()),
+            proxy: first.proxy.as_deref(),
+            protocol: protocol(first),
+            ports: &ports,
+            service_tag: &self.flows[0].service_tag,
+            hosts: &hosts,
+            addresses: &addresses,
+            flows: self.flows.len(),
         };
-        let fill = |t: &str| template::render(t, lookup).unwrap_or_else(|_| t.to_string());
+        let lookup = template::lookup_in(CAUSE_VARIABLES, &values);
+        let fill = |t: &str| template::render(t, &lookup).unwrap_or_else(|_| t.to_string());
         let reason_hint = facts.hints.get(&key.reason);
         let text = facts
             .causes
@@ -694,21 +734,54 @@ mod tests {
         assert_eq!(cause.reason, ReasonCode::TcpRefused, "the probe that decided the flow");
     }
 
+    /// Values for every cause variable: empty lists once (the neutral phrases), full ones once.
+    fn cause_values(full: bool) -> CauseValues<'static> {
+        const LIST: &[String] = &[];
+        CauseValues {
+            resolver: "10.0.0.4 (resolv.conf)",
+            private_dns_zone: full.then_some("privatelink.blob.core.windows.net"),
+            issuer: full.then_some("Contoso CA"),
+            proxy: full.then_some("http://proxy:3128"),
+            protocol: "TCP",
+            ports: LIST,
+            service_tag: "Storage",
+            hosts: LIST,
+            addresses: LIST,
+            flows: 2,
+        }
+    }
+
     #[test]
-    fn every_cause_text_renders_with_known_values_only() {
+    fn every_cause_text_and_hint_renders_with_the_variables_its_renderer_knows() {
         let catalog = crate::model::suite::Catalog::builtin().unwrap();
-        for (reason, text) in &catalog.causes {
-            for t in std::iter::once(&text.summary).chain(&text.fix) {
-                let known = |name: &str| match name {
-                    "resolver" | "private_dns_zone" | "issuer" | "proxy" | "protocol" | "port" | "service_tag"
-                    | "host" | "hosts" | "examples" | "names" | "address" | "addresses" | "flows" => {
-                        Lookup::Value(String::new())
-                    }
-                    _ => Lookup::Unknown,
-                };
-                assert!(template::render(t, known).is_ok(), "[cause.{reason}]: {t}");
+        let (hosts, addresses, ports) = (
+            vec!["a.test".to_string(), "b.test".to_string()],
+            vec!["10.0.0.5".to_string()],
+            vec!["443".to_string()],
+        );
+        let full = CauseValues {
+            hosts: &hosts,
+            addresses: &addresses,
+            ports: &ports,
+            ..cause_values(true)
+        };
+        // Reason hints are filled in with a cause's values when no cause text fits.
+        let hints = catalog
+            .hints
+            .iter()
+            .map(|(r, h)| (format!("[reason.{r}].hint"), &h.hint));
+        let causes = catalog.causes.iter().flat_map(|(r, c)| {
+            std::iter::once((format!("[cause.{r}].summary"), &c.summary))
+                .chain(c.fix.iter().map(move |f| (format!("[cause.{r}].fix"), f)))
+        });
+        for (name, text) in hints.chain(causes) {
+            for values in [&cause_values(false), &full] {
+                let rendered = template::render(text, template::lookup_in(CAUSE_VARIABLES, values));
+                assert!(rendered.is_ok(), "probes/hints.toml {name}: {rendered:?} in {text}");
             }
         }
+        let typo = template::render("fix {hots}", template::lookup_in(CAUSE_VARIABLES, &full));
+        assert_eq!(typo, Err(vec![template::TemplateError::Unknown("hots".into())]));
         // Every grouping rule has its text: only observations of their own fall back to the probe's.
         for reason in [
             ReasonCode::DnsTimeout,
