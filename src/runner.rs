@@ -84,7 +84,7 @@ pub async fn run_once(
     let mut discovery_notes = cfg.discovery_notes.clone();
     if let Some(settings) = &cfg.discovery {
         discovery::note_origin(&mut context, settings);
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let env = |name: &str| cfg.environment.get(name).filter(|v| !v.is_empty()).map(str::to_string);
         let net = discovery::Network {
             imds: cfg.imds.as_ref(),
             ca_files: &cfg.engine.ca_files,

@@ -349,10 +349,16 @@ pub struct ServeArgs {
     pub run: RunArgs,
 }
 
-/// Parses `amlprobe <words…>`: the one way unit tests build a command line.
+/// Parses `amlprobe <words…>`: the one way unit tests build a command line. No argument reads
+/// its environment variable here, so `AMLPROBE_*` exported in the shell running the tests
+/// changes nothing.
 #[cfg(test)]
 pub(crate) fn parse_argv<T: Into<std::ffi::OsString>>(words: impl IntoIterator<Item = T>) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(std::iter::once("amlprobe".into()).chain(words.into_iter().map(Into::into)))
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command().mut_subcommands(|sub| sub.mut_args(|arg| arg.env(None)));
+    let matches =
+        command.try_get_matches_from(std::iter::once("amlprobe".into()).chain(words.into_iter().map(Into::into)))?;
+    Cli::from_arg_matches(&matches)
 }
 
 /// The run settings of `amlprobe run <words…>`, which must parse.

@@ -1,11 +1,12 @@
 //! Validated settings: flags and environment (via clap) layered over an optional `--config` TOML
-//! file, checked once here so the engine only ever sees good values.
+//! file, checked once here so the engine only ever sees good values. Nothing here reads the
+//! machine: what the run depends on of it comes in as [`HostFacts`], gathered by the caller.
 
 use crate::cli::{ContextArgs, Format, RunArgs, defaults};
 use crate::engine::EngineConfig;
 use crate::engine::resolvers::{self, ResolverRole, ResolverSpec};
+use crate::env::host::{Environment, HostFacts};
 use crate::env::imds;
-use crate::env::sysdns;
 use crate::files;
 use crate::model::context::ValueSource;
 use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
@@ -163,6 +164,8 @@ pub struct RunConfig {
     pub discovery: Option<crate::discovery::Settings>,
     /// Lines for `context.warnings` from looking for the workspace.
     pub discovery_notes: Vec<String>,
+    /// The environment the identity sources read (managed identity, workload identity, az).
+    pub environment: Environment,
     /// Resolvers to compare side by side (empty: no comparison).
     pub compare_resolvers: Vec<ResolverSpec>,
     /// Output on stdout.
@@ -454,8 +457,10 @@ fn parse_dns_server(value: &str) -> Result<SocketAddr, InvalidValue> {
 }
 
 impl RunConfig {
-    /// Validates `amlprobe run` arguments.
-    pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
+    /// Validates `amlprobe run` arguments against this machine's `host` facts. Reads the files
+    /// the settings name (`--config`, `--private-endpoints`, `--arm-token-file`,
+    /// `--workspace-config`), nothing else.
+    pub fn from_args(args: RunArgs, host: &HostFacts) -> Result<Self, ConfigError> {
         let mut file = match &args.context.config {
             Some(p) => load_file(p)?,
             None => FileConfig::default(),
@@ -510,10 +515,12 @@ impl RunConfig {
             .collect::<Result<Vec<_>, _>>()?;
         let no_proxy = args.no_proxy || file.no_proxy.unwrap_or(false);
         let proxy_flag = first(args.proxy, file.proxy);
-        let proxies = ProxySettings::resolve(proxy_flag.as_deref(), no_proxy, |name| std::env::var(name).ok())
-            .map_err(|e| InvalidValue {
-                flag: "proxy",
-                message: format!("{} (from {})", e.message, e.source),
+        let proxies =
+            ProxySettings::resolve(proxy_flag.as_deref(), no_proxy, host.environment.lookup()).map_err(|e| {
+                InvalidValue {
+                    flag: "proxy",
+                    message: format!("{} (from {})", e.message, e.source),
+                }
             })?;
         let mut expected_ips = ExpectedIps::new();
         for pair in first_list(args.expect_ip, file.expect_ip) {
@@ -538,9 +545,9 @@ impl RunConfig {
                 flag: "imds-endpoint",
                 message,
             })?),
-            (false, None) => {
-                imds::on_azure().then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default"))
-            }
+            (false, None) => host
+                .on_azure
+                .then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default")),
         };
         let (discovery, discovery_notes) = crate::discovery::settings(crate::discovery::Inputs {
             resource_id: first(args.discovery.workspace_resource_id, file.workspace_resource_id),
@@ -548,28 +555,21 @@ impl RunConfig {
             off: args.discovery.no_discovery || file.no_discovery.unwrap_or(false),
             arm_endpoint: first(args.discovery.arm_endpoint, file.arm_endpoint),
             token_file: first(args.discovery.arm_token_file, file.arm_token_file),
-            token_env: std::env::var("AMLPROBE_ARM_TOKEN")
-                .ok()
-                .filter(|t| !t.trim().is_empty()),
+            token_env: host
+                .environment
+                .get("AMLPROBE_ARM_TOKEN")
+                .filter(|t| !t.trim().is_empty())
+                .map(str::to_string),
             identity_client_id: first(args.discovery.identity_client_id, file.identity_client_id),
-            search_from: std::env::current_dir().ok(),
-            azureml_env: crate::discovery::azureml_env::Variables::read(|name| std::env::var(name).ok()),
+            sdk_config: host.sdk_config.clone().map(|found| (found.path, found.text)),
+            azureml_env: crate::discovery::azureml_env::Variables::read(host.environment.lookup()),
         })?;
         let mut compare_resolvers = Vec::new();
         if args.compare_resolvers || file.compare_resolvers.unwrap_or(false) {
-            let text = files::read_text(Path::new("/etc/resolv.conf")).unwrap_or_default();
-            let (mut system, _) = sysdns::parse_resolv_conf(&text);
-            if system.iter().any(|s| s == "127.0.0.53") {
-                // systemd-resolved's stub hides the real servers; compare those too.
-                let upstream = files::read_text(Path::new("/run/systemd/resolve/resolv.conf")).unwrap_or_default();
-                system.extend(sysdns::parse_resolv_conf(&upstream).0);
-            }
-            for ip in system.iter().filter_map(|s| s.parse::<IpAddr>().ok()) {
-                compare_resolvers.push(ResolverSpec {
-                    address: SocketAddr::new(ip, 53),
-                    role: ResolverRole::ResolvConf,
-                });
-            }
+            compare_resolvers.extend(host.nameservers.iter().map(|ip| ResolverSpec {
+                address: SocketAddr::new(*ip, 53),
+                role: ResolverRole::ResolvConf,
+            }));
             compare_resolvers.extend(dns_server.map(|address| ResolverSpec {
                 address,
                 role: ResolverRole::DnsServer,
@@ -577,7 +577,9 @@ impl RunConfig {
             let azure = match first(args.azure_dns, file.azure_dns) {
                 Some(a) => Some(parse_address("azure-dns", &a)?),
                 // 168.63.129.16 answers only inside Azure; elsewhere don't send it anything.
-                None => imds::on_azure().then(|| SocketAddr::new(resolvers::AZURE_DNS.parse().expect("valid"), 53)),
+                None => host
+                    .on_azure
+                    .then(|| SocketAddr::new(resolvers::AZURE_DNS.parse().expect("valid"), 53)),
             };
             compare_resolvers.extend(azure.map(|address| ResolverSpec {
                 address,
@@ -606,6 +608,7 @@ impl RunConfig {
             imds,
             discovery,
             discovery_notes,
+            environment: host.environment.clone(),
             compare_resolvers,
             format: first(args.format, file.format).unwrap_or_default(),
             report: first(args.report, file.report)
@@ -640,9 +643,14 @@ mod tests {
     use super::*;
     use crate::cli::run_args;
 
+    /// Validates `args` on a machine that tells nothing.
+    fn from_args(args: RunArgs) -> Result<RunConfig, ConfigError> {
+        RunConfig::from_args(args, &HostFacts::default())
+    }
+
     #[test]
     fn defaults_apply() {
-        let c = RunConfig::from_args(run_args(&[])).unwrap();
+        let c = from_args(run_args(&[])).unwrap();
         assert_eq!(c.engine.timeout, Duration::from_secs(5));
         assert_eq!(c.engine.concurrency, 64);
         assert_eq!(c.engine.per_destination, 16);
@@ -653,9 +661,9 @@ mod tests {
 
     #[test]
     fn the_udp_wait_is_at_most_the_timeout_unless_given() {
-        let short = RunConfig::from_args(run_args(&["--timeout", "0.5"])).unwrap();
+        let short = from_args(run_args(&["--timeout", "0.5"])).unwrap();
         assert_eq!(short.engine.udp_timeout, Duration::from_millis(500));
-        let given = RunConfig::from_args(run_args(&["--udp-timeout", "3"])).unwrap();
+        let given = from_args(run_args(&["--udp-timeout", "3"])).unwrap();
         assert_eq!(given.engine.udp_timeout, Duration::from_secs(3));
     }
 
@@ -663,7 +671,7 @@ mod tests {
     fn an_out_of_range_wait_says_the_range_it_needs() {
         for flag in ["--timeout", "--udp-timeout"] {
             for value in ["0", "121"] {
-                let e = RunConfig::from_args(run_args(&[flag, value])).unwrap_err().to_string();
+                let e = from_args(run_args(&[flag, value])).unwrap_err().to_string();
                 assert!(e.ends_with("is not a number of seconds above 0 and at most 120"), "{e}");
             }
         }
@@ -692,7 +700,7 @@ mod tests {
             ),
         ];
         for (argv, prefix) in cases {
-            let e = RunConfig::from_args(run_args(argv)).unwrap_err().to_string();
+            let e = from_args(run_args(argv)).unwrap_err().to_string();
             assert!(e.starts_with(prefix), "{argv:?}: {e}");
             assert!(!e.contains('\n'), "one line: {e}");
         }
@@ -747,7 +755,7 @@ mod tests {
         )
         .unwrap();
         let p = path.to_str().unwrap();
-        let c = RunConfig::from_args(run_args(&["--config", p, "--storage-account", "flagsa"])).unwrap();
+        let c = from_args(run_args(&["--config", p, "--storage-account", "flagsa"])).unwrap();
         assert_eq!(c.selection.context.region.as_deref(), Some("westeurope"));
         assert_eq!(c.selection.context.storage_account.as_deref(), Some("flagsa"));
         assert_eq!(c.selection.suite_files, vec![dir.path().join("extra.toml")]);
@@ -760,12 +768,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ws.toml");
         std::fs::write(&path, "region = \"eastus\"\nstorage_acount = \"x\"\n").unwrap();
-        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()]))
+        let e = from_args(run_args(&["--config", path.to_str().unwrap()]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("ws.toml:2:") && e.contains("storage_acount"), "{e}");
         std::fs::write(&path, "region = \"East US\"\n").unwrap();
-        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()]))
+        let e = from_args(run_args(&["--config", path.to_str().unwrap()]))
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("--region: "), "{e}");

@@ -10,6 +10,7 @@ use crate::cli::{
     BundleArgs, Cli, Command, DiffArgs, Format, ListFormat, MatrixFormat, MergeArgs, RunArgs, RunCommand, ServeArgs,
     SuitesArgs,
 };
+use crate::env::host::HostFacts;
 use crate::model::exit;
 use crate::model::suite::Catalog;
 use crate::report::{self, Report};
@@ -131,7 +132,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Validates the settings, runs the probes once and saves the report where asked.
 fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report), Failure> {
-    let cfg = RunConfig::from_args(args).map_err(usage)?;
+    let cfg = RunConfig::from_args(args, &HostFacts::gather()).map_err(usage)?;
     let catalog = load_catalog(&cfg.selection)?;
     let chosen = catalog.select(&cfg.selection.suites).map_err(usage)?;
     let runtime = runtime()?;
@@ -267,7 +268,7 @@ fn serve(args: ServeArgs) -> Result<u8, Failure> {
         }
         (None, false) => serve::ReportAccess::Open,
     };
-    let cfg = RunConfig::from_args(args.run).map_err(usage)?;
+    let cfg = RunConfig::from_args(args.run, &HostFacts::gather()).map_err(usage)?;
     let catalog = load_catalog(&cfg.selection)?;
     catalog.select(&cfg.selection.suites).map_err(usage)?;
     let runtime = runtime()?;

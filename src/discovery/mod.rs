@@ -57,8 +57,8 @@ pub struct Inputs {
     pub token_env: Option<String>,
     /// `--identity-client-id`.
     pub identity_client_id: Option<String>,
-    /// Where the SDK config search starts (`None`: no search).
-    pub search_from: Option<PathBuf>,
+    /// The SDK config file found near the working directory, and its text.
+    pub sdk_config: Option<(PathBuf, String)>,
     /// The variables an Azure ML compute instance or job sets, tried last.
     pub azureml_env: azureml_env::Variables,
 }
@@ -116,8 +116,8 @@ pub fn settings(inputs: Inputs) -> Result<(Option<Settings>, Vec<String>), Inval
     // A config.json found by searching may belong to something else: one that names no
     // workspace is passed over rather than refused, and said only when it is the SDK's.
     let mut notes = Vec::new();
-    let found = match (&explicit, inputs.search_from.as_deref().and_then(sdk_config::find)) {
-        (None, Some(path)) => crate::files::read_text(&path).ok().map(|text| (path, text)),
+    let found = match (&explicit, inputs.sdk_config) {
+        (None, Some(found)) => Some(found),
         _ => None,
     };
     let named = explicit.or_else(|| {
@@ -695,6 +695,14 @@ mod tests {
         assert!(off.unwrap().0.is_none());
     }
 
+    /// The SDK config file found from `dir`, as the host facts carry it.
+    fn found_in(dir: &std::path::Path) -> Option<(PathBuf, String)> {
+        crate::env::workdir::find_sdk_config(dir).map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+    }
+
     fn job_variables() -> azureml_env::Variables {
         azureml_env::Variables {
             subscription: Some("00000000-1111-2222-3333-444444444444".into()),
@@ -714,7 +722,7 @@ mod tests {
         )
         .unwrap();
         let (found, notes) = settings(Inputs {
-            search_from: Some(dir.path().to_path_buf()),
+            sdk_config: found_in(dir.path()),
             azureml_env: job_variables(),
             ..Default::default()
         })
@@ -729,7 +737,7 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         std::fs::write(other.path().join("config.json"), r#"{"port": 8080}"#).unwrap();
         let (found, notes) = settings(Inputs {
-            search_from: Some(other.path().to_path_buf()),
+            sdk_config: found_in(other.path()),
             ..Default::default()
         })
         .unwrap();
@@ -764,7 +772,7 @@ mod tests {
         )
         .unwrap();
         let (sdk, _) = settings(Inputs {
-            search_from: Some(dir.path().to_path_buf()),
+            sdk_config: found_in(dir.path()),
             azureml_env: job_variables(),
             ..Default::default()
         })
@@ -772,7 +780,7 @@ mod tests {
         assert_eq!(sdk.unwrap().workspace.name, "sdkws");
 
         let (env, notes) = settings(Inputs {
-            search_from: Some(tempfile::tempdir().unwrap().path().to_path_buf()),
+            sdk_config: found_in(tempfile::tempdir().unwrap().path()),
             azureml_env: job_variables(),
             ..Default::default()
         })

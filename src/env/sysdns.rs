@@ -36,6 +36,20 @@ pub fn parse_hosts(text: &str) -> BTreeMap<String, Vec<IpAddr>> {
     map
 }
 
+fn read_file(path: &str) -> String {
+    crate::files::read_text(std::path::Path::new(path)).unwrap_or_default()
+}
+
+/// The system's nameservers (resolv.conf's, and systemd-resolved's upstreams behind its stub).
+pub fn system_nameservers() -> Vec<IpAddr> {
+    let (mut servers, _) = parse_resolv_conf(&read_file("/etc/resolv.conf"));
+    if servers.iter().any(|s| s == "127.0.0.53") {
+        // systemd-resolved's stub hides the real servers; list those too.
+        servers.extend(parse_resolv_conf(&read_file("/run/systemd/resolve/resolv.conf")).0);
+    }
+    servers.iter().filter_map(|s| s.parse().ok()).collect()
+}
+
 /// Reads the live configuration; `probed` limits hosts overrides to names this run probed.
 pub fn read(probed: &[&str]) -> (ResolverSetup, BTreeMap<String, Vec<IpAddr>>) {
     let read = |p: &str| crate::files::read_text(std::path::Path::new(p)).unwrap_or_default();
