@@ -145,39 +145,60 @@ pub struct Selection {
     pub suite_files: Vec<PathBuf>,
 }
 
-/// Everything `amlprobe run` needs, validated.
+/// Everything `amlprobe run` needs, validated: the run and where its report goes.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Context and suites.
+    /// What `runner::run_once` takes.
+    pub run: RunSettings,
+    /// Where the report goes.
+    pub output: Output,
+}
+
+/// One run's settings, in the parts the stages take: `run_once` hands each stage its own.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// The context as given, and the suites (IMDS and ARM complete the context in the run).
     pub selection: Selection,
-    /// Engine settings.
-    pub engine: EngineConfig,
-    /// Extra private ranges.
-    pub private_cidrs: Vec<Cidr>,
-    /// Proxies and the direct-path comparison.
+    /// Where the run may learn more of the context.
+    pub learning: Learning,
+    /// Proxies and the direct-path comparison (plan and engine).
     pub routing: Routing,
-    /// Exact addresses private-endpoint names must resolve to.
+    /// Limits, resolver and trust anchors (engine).
+    pub engine: EngineConfig,
+    /// Resolvers to compare side by side (empty: no comparison).
+    pub compare_resolvers: Vec<ResolverSpec>,
+    /// Extra private ranges (verdict).
+    pub private_cidrs: Vec<Cidr>,
+    /// Exact addresses private-endpoint names must resolve to (verdict; ARM adds to them).
     pub expected_ips: ExpectedIps,
+    /// The machine's name in the report (`None`: the kernel's host name).
+    pub host_name: Option<String>,
+    /// Whether inconclusive/skipped required flows fail (recorded in the report).
+    pub strict: bool,
+}
+
+/// Where a run learns what was not given: IMDS and ARM.
+#[derive(Debug, Clone)]
+pub struct Learning {
     /// Where to ask for instance metadata (`None`: don't).
     pub imds: Option<crate::http_client::Url>,
     /// Which workspace to read from ARM (`None`: no discovery).
     pub discovery: Option<crate::discovery::Settings>,
     /// Lines for `context.warnings` from looking for the workspace.
-    pub discovery_notes: Vec<String>,
+    pub notes: Vec<String>,
     /// The environment the identity sources read (managed identity, workload identity, az).
     pub environment: Environment,
-    /// Resolvers to compare side by side (empty: no comparison).
-    pub compare_resolvers: Vec<ResolverSpec>,
+}
+
+/// Where a run's report goes.
+#[derive(Debug, Clone)]
+pub struct Output {
     /// Output on stdout.
     pub format: Format,
     /// JSON report path.
     pub report: Option<PathBuf>,
     /// Directory of rotated reports, and how many to keep.
     pub report_dir: Option<(PathBuf, usize)>,
-    /// The machine's name in the report (`None`: the kernel's host name).
-    pub host_name: Option<String>,
-    /// Whether inconclusive/skipped required flows fail.
-    pub strict: bool,
     /// Colours wanted (before the TTY check).
     pub color: bool,
     /// Summary line only.
@@ -591,49 +612,59 @@ impl RunConfig {
             proxies,
             compare_direct: args.compare_direct || file.compare_direct.unwrap_or(false),
         };
-        Ok(RunConfig {
-            selection,
-            engine: EngineConfig {
-                timeout: Duration::from_secs_f64(timeout),
-                concurrency,
-                per_destination,
-                dns_concurrency,
-                udp_timeout: Duration::from_secs_f64(udp_timeout),
-                dns_server,
-                ca_files: first_list(args.ca_file, file.ca_file),
-            },
-            private_cidrs,
-            routing,
-            expected_ips,
-            imds,
-            discovery,
-            discovery_notes,
-            environment: host.environment.clone(),
-            compare_resolvers,
-            format: first(args.format, file.format).unwrap_or_default(),
-            report: first(args.report, file.report)
-                .map(|path| output_file("report", path))
-                .transpose()?,
-            report_dir: match first(args.report_dir, file.report_dir) {
-                None => None,
-                Some(dir) => {
-                    let keep = first(args.keep_reports, file.keep_reports).unwrap_or(defaults::KEEP_REPORTS);
-                    if keep == 0 {
-                        return Err(InvalidValue {
-                            flag: "keep-reports",
-                            message: "must keep at least 1 report".into(),
-                        }
-                        .into());
+        let format = first(args.format, file.format).unwrap_or_default();
+        let report = first(args.report, file.report)
+            .map(|path| output_file("report", path))
+            .transpose()?;
+        let report_dir = match first(args.report_dir, file.report_dir) {
+            None => None,
+            Some(dir) => {
+                let keep = first(args.keep_reports, file.keep_reports).unwrap_or(defaults::KEEP_REPORTS);
+                if keep == 0 {
+                    return Err(InvalidValue {
+                        flag: "keep-reports",
+                        message: "must keep at least 1 report".into(),
                     }
-                    Some((output_dir("report-dir", dir)?, keep))
+                    .into());
                 }
+                Some((output_dir("report-dir", dir)?, keep))
+            }
+        };
+        let host_name = first(args.host_name, file.host_name)
+            .map(|n| validate_host_name(&n))
+            .transpose()?;
+        Ok(RunConfig {
+            run: RunSettings {
+                selection,
+                learning: Learning {
+                    imds,
+                    discovery,
+                    notes: discovery_notes,
+                    environment: host.environment.clone(),
+                },
+                routing,
+                engine: EngineConfig {
+                    timeout: Duration::from_secs_f64(timeout),
+                    concurrency,
+                    per_destination,
+                    dns_concurrency,
+                    udp_timeout: Duration::from_secs_f64(udp_timeout),
+                    dns_server,
+                    ca_files: first_list(args.ca_file, file.ca_file),
+                },
+                compare_resolvers,
+                private_cidrs,
+                expected_ips,
+                host_name,
+                strict: args.strict || file.strict.unwrap_or(false),
             },
-            host_name: first(args.host_name, file.host_name)
-                .map(|n| validate_host_name(&n))
-                .transpose()?,
-            strict: args.strict || file.strict.unwrap_or(false),
-            color: !args.no_color,
-            quiet: args.quiet,
+            output: Output {
+                format,
+                report,
+                report_dir,
+                color: !args.no_color,
+                quiet: args.quiet,
+            },
         })
     }
 }
@@ -651,20 +682,20 @@ mod tests {
     #[test]
     fn defaults_apply() {
         let c = from_args(run_args(&[])).unwrap();
-        assert_eq!(c.engine.timeout, Duration::from_secs(5));
-        assert_eq!(c.engine.concurrency, 64);
-        assert_eq!(c.engine.per_destination, 16);
-        assert_eq!(c.engine.udp_timeout, Duration::from_secs(1));
-        assert_eq!(c.selection.context.cloud, Cloud::Public);
-        assert_eq!(c.format, Format::Table);
+        assert_eq!(c.run.engine.timeout, Duration::from_secs(5));
+        assert_eq!(c.run.engine.concurrency, 64);
+        assert_eq!(c.run.engine.per_destination, 16);
+        assert_eq!(c.run.engine.udp_timeout, Duration::from_secs(1));
+        assert_eq!(c.run.selection.context.cloud, Cloud::Public);
+        assert_eq!(c.output.format, Format::Table);
     }
 
     #[test]
     fn the_udp_wait_is_at_most_the_timeout_unless_given() {
         let short = from_args(run_args(&["--timeout", "0.5"])).unwrap();
-        assert_eq!(short.engine.udp_timeout, Duration::from_millis(500));
+        assert_eq!(short.run.engine.udp_timeout, Duration::from_millis(500));
         let given = from_args(run_args(&["--udp-timeout", "3"])).unwrap();
-        assert_eq!(given.engine.udp_timeout, Duration::from_secs(3));
+        assert_eq!(given.run.engine.udp_timeout, Duration::from_secs(3));
     }
 
     #[test]
@@ -756,11 +787,11 @@ mod tests {
         .unwrap();
         let p = path.to_str().unwrap();
         let c = from_args(run_args(&["--config", p, "--storage-account", "flagsa"])).unwrap();
-        assert_eq!(c.selection.context.region.as_deref(), Some("westeurope"));
-        assert_eq!(c.selection.context.storage_account.as_deref(), Some("flagsa"));
-        assert_eq!(c.selection.suite_files, vec![dir.path().join("extra.toml")]);
-        assert_eq!(c.engine.timeout, Duration::from_millis(2500));
-        assert!(c.selection.context.public_resources.contains(&Resource::Storage));
+        assert_eq!(c.run.selection.context.region.as_deref(), Some("westeurope"));
+        assert_eq!(c.run.selection.context.storage_account.as_deref(), Some("flagsa"));
+        assert_eq!(c.run.selection.suite_files, vec![dir.path().join("extra.toml")]);
+        assert_eq!(c.run.engine.timeout, Duration::from_millis(2500));
+        assert!(c.run.selection.context.public_resources.contains(&Resource::Storage));
     }
 
     #[test]
