@@ -391,10 +391,14 @@ fn flags_win_over_discovered_values() {
     });
     let report = out.json();
     assert_eq!(report["context"]["storage_account"], "flagstorage01");
-    // Discovery ran and recorded what it set; the flag's value is not recorded as ARM's.
+    // Discovery ran and recorded what it set; the flag's value is recorded as the flag's.
     let sources = report["context"]["sources"].as_object().expect("context.sources");
     assert_eq!(sources.get("region"), Some(&Value::from("arm")), "{sources:#?}");
-    assert!(!sources.contains_key("storage_account"), "{sources:#?}");
+    assert_eq!(
+        sources.get("storage_account"),
+        Some(&Value::from("flag_or_env")),
+        "{sources:#?}"
+    );
     check(&report, "api", "works", None);
     check(&report, "sa", "works", None);
 }
