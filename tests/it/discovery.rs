@@ -223,7 +223,7 @@ impl Outcome {
     }
 }
 
-/// Runs `amlprobe run` with a clean environment, JSON on stdout and a --report file, after
+/// Runs `amlprobe run` with discovery on, JSON on stdout and a --report file, after
 /// `with` adds the test's own flags and variables.
 fn run(pki: &Pki, with: impl FnOnce(Amlprobe) -> Amlprobe) -> Outcome {
     run_in(tempfile::tempdir().unwrap().path(), pki, with)
@@ -233,13 +233,13 @@ fn run(pki: &Pki, with: impl FnOnce(Amlprobe) -> Amlprobe) -> Outcome {
 fn run_in(dir: &Path, pki: &Pki, with: impl FnOnce(Amlprobe) -> Amlprobe) -> Outcome {
     let report = dir.join("report.json");
     let cmd = Amlprobe::offline("run", dns())
+        .without("--no-discovery")
         .format("json")
         .flows(&flows())
         .ca(pki)
         .flag("--report", &report)
         .dir(dir)
-        // No az, and no identity of this machine: only what the test gives.
-        .clean_env()
+        // No az: only what the test gives.
         .env("PATH", dir);
     let run = with(cmd).output();
     Outcome {
