@@ -1,4 +1,6 @@
-//! Command-line definitions (clap). Parsing only records values; `config` validates them.
+//! Command-line definitions (clap): the commands here; the settings' arguments are built from
+//! their rows (`model::values`, `flags.rs`) by `given.rs`. Parsing only records values;
+//! `settings.rs` validates them.
 
 pub mod defaults;
 pub mod flags;
