@@ -365,10 +365,206 @@ fn parse_dns_server(value: &str) -> Result<SocketAddr, InvalidValue> {
     parse_address("dns-server", value)
 }
 
+/// The engine's limits, resolver and trust anchors.
+fn engine(given: &Layered) -> Result<EngineConfig, InvalidValue> {
+    let timeout = seconds(
+        "timeout",
+        given.seconds(&flags::TIMEOUT).unwrap_or(defaults::TIMEOUT_SECS),
+    )?;
+    let concurrency = in_range(
+        "concurrency",
+        given.count(&flags::CONCURRENCY).unwrap_or(defaults::CONCURRENCY),
+    )?;
+    let per_destination = in_range(
+        "per-destination",
+        given
+            .count(&flags::PER_DESTINATION)
+            .unwrap_or(defaults::PER_DESTINATION),
+    )?;
+    let dns_concurrency = in_range(
+        "dns-concurrency",
+        given
+            .count(&flags::DNS_CONCURRENCY)
+            .unwrap_or(defaults::DNS_CONCURRENCY),
+    )?;
+    let udp_timeout = seconds(
+        "udp-timeout",
+        given
+            .seconds(&flags::UDP_TIMEOUT)
+            .unwrap_or_else(|| timeout.min(defaults::UDP_TIMEOUT_CAP_SECS)),
+    )?;
+    Ok(EngineConfig {
+        timeout: Duration::from_secs_f64(timeout),
+        concurrency,
+        per_destination,
+        dns_concurrency,
+        udp_timeout: Duration::from_secs_f64(udp_timeout),
+        dns_server: given
+            .text(&flags::DNS_SERVER)
+            .map(|s| parse_dns_server(&s))
+            .transpose()?,
+        ca_files: given.paths(&flags::CA_FILE),
+    })
+}
+
+/// `--private-cidr`.
+fn private_cidrs(given: &Layered) -> Result<Vec<Cidr>, InvalidValue> {
+    given
+        .texts(&flags::PRIVATE_CIDR)
+        .iter()
+        .map(|c| {
+            c.trim().parse::<Cidr>().map_err(|message| InvalidValue {
+                flag: "private-cidr",
+                message,
+            })
+        })
+        .collect()
+}
+
+/// The proxies (`--proxy`, `--no-proxy`, else the environment's) and `--compare-direct`.
+fn routing(given: &Layered, host: &HostFacts) -> Result<Routing, InvalidValue> {
+    let proxies = ProxySettings::resolve(
+        given.text(&flags::PROXY).as_deref(),
+        given.switch(&flags::NO_PROXY),
+        host.environment.lookup(),
+    )
+    .map_err(|e| InvalidValue {
+        flag: "proxy",
+        message: format!("{} (from {})", e.message, e.source),
+    })?;
+    Ok(Routing {
+        proxies,
+        compare_direct: given.switch(&flags::COMPARE_DIRECT),
+    })
+}
+
+/// `--expect-ip` pairs and the `--private-endpoints` file.
+fn expected_ips(given: &Layered) -> Result<ExpectedIps, InvalidValue> {
+    let mut expected = ExpectedIps::new();
+    for pair in given.texts(&flags::EXPECT_IP) {
+        endpoints::parse_pair(&pair, &mut expected).map_err(|message| InvalidValue {
+            flag: "expect-ip",
+            message,
+        })?;
+    }
+    if let Some(path) = given.path(&flags::PRIVATE_ENDPOINTS) {
+        let text = files::read_input("private-endpoints", &path)?;
+        endpoints::parse_file(&text, &mut expected).map_err(|m| InvalidValue {
+            flag: "private-endpoints",
+            message: format!("{} {m}", path.display()),
+        })?;
+    }
+    Ok(expected)
+}
+
+/// Where the run may learn more: IMDS (asked by default on an Azure VM only) and ARM.
+fn learning(given: &Layered, host: &HostFacts) -> Result<Learning, InvalidValue> {
+    let imds = match (given.switch(&flags::NO_IMDS), given.text(&flags::IMDS_ENDPOINT)) {
+        (true, _) => None,
+        (false, Some(url)) => Some(imds::parse_endpoint(&url).map_err(|message| InvalidValue {
+            flag: "imds-endpoint",
+            message,
+        })?),
+        (false, None) => host
+            .on_azure
+            .then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default")),
+    };
+    let (discovery, notes) = crate::discovery::settings(crate::discovery::Inputs {
+        resource_id: given.text(&flags::WORKSPACE_RESOURCE_ID),
+        workspace_config: given.path(&flags::WORKSPACE_CONFIG),
+        off: given.switch(&flags::NO_DISCOVERY),
+        arm_endpoint: given.text(&flags::ARM_ENDPOINT),
+        token_file: given.path(&flags::ARM_TOKEN_FILE),
+        token_env: host
+            .environment
+            .get("AMLPROBE_ARM_TOKEN")
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_string),
+        identity_client_id: given.text(&flags::IDENTITY_CLIENT_ID),
+        sdk_config: host.sdk_config.clone().map(|found| (found.path, found.text)),
+        azureml_env: crate::discovery::azureml_env::Variables::read(host.environment.lookup()),
+    })?;
+    Ok(Learning {
+        imds,
+        discovery,
+        notes,
+        environment: host.environment.clone(),
+    })
+}
+
+/// With `--compare-resolvers`: the system's resolvers, `--dns-server` and Azure DNS (asked by
+/// default on an Azure VM only), each once.
+fn compare_resolvers(
+    given: &Layered,
+    host: &HostFacts,
+    dns_server: Option<SocketAddr>,
+) -> Result<Vec<ResolverSpec>, InvalidValue> {
+    if !given.switch(&flags::COMPARE_RESOLVERS) {
+        return Ok(Vec::new());
+    }
+    let mut compared: Vec<ResolverSpec> = host
+        .nameservers
+        .iter()
+        .map(|ip| ResolverSpec {
+            address: SocketAddr::new(*ip, 53),
+            role: ResolverRole::ResolvConf,
+        })
+        .collect();
+    compared.extend(dns_server.map(|address| ResolverSpec {
+        address,
+        role: ResolverRole::DnsServer,
+    }));
+    let azure = match given.text(&flags::AZURE_DNS) {
+        Some(a) => Some(parse_address("azure-dns", &a)?),
+        // 168.63.129.16 answers only inside Azure; elsewhere don't send it anything.
+        None => host
+            .on_azure
+            .then(|| SocketAddr::new(resolvers::AZURE_DNS.parse().expect("valid"), 53)),
+    };
+    compared.extend(azure.map(|address| ResolverSpec {
+        address,
+        role: ResolverRole::AzureDns,
+    }));
+    compared.dedup_by_key(|r| r.address);
+    Ok(compared)
+}
+
+/// Where the report goes; `no_color` and `quiet` are the command line's alone.
+fn output(given: &Layered, no_color: bool, quiet: bool) -> Result<Output, InvalidValue> {
+    let format = given
+        .text(&flags::FORMAT)
+        .and_then(|name| Format::from_name(&name))
+        .unwrap_or_default();
+    let report = given
+        .path(&flags::REPORT)
+        .map(|path| output_file("report", path))
+        .transpose()?;
+    let report_dir = match given.path(&flags::REPORT_DIR) {
+        None => None,
+        Some(dir) => {
+            let keep = given.count(&flags::KEEP_REPORTS).unwrap_or(defaults::KEEP_REPORTS);
+            if keep == 0 {
+                return Err(InvalidValue {
+                    flag: "keep-reports",
+                    message: "must keep at least 1 report".into(),
+                });
+            }
+            Some((output_dir("report-dir", dir)?, keep))
+        }
+    };
+    Ok(Output {
+        format,
+        report,
+        report_dir,
+        color: !no_color,
+        quiet,
+    })
+}
+
 impl RunConfig {
-    /// Validates `amlprobe run` arguments against this machine's `host` facts. Reads the files
-    /// the settings name (`--config`, `--private-endpoints`, `--arm-token-file`,
-    /// `--workspace-config`), nothing else.
+    /// Validates `amlprobe run` arguments against this machine's `host` facts, in the order the
+    /// flags are listed. Reads the files the settings name (`--config`, `--private-endpoints`,
+    /// `--arm-token-file`, `--workspace-config`), nothing else.
     pub fn from_args(args: RunArgs, host: &HostFacts) -> Result<Self, ConfigError> {
         let file = config_file(args.context.config.as_deref())?;
         let given = Layered::new(
@@ -380,140 +576,13 @@ impl RunConfig {
             file,
         );
         let selection = selection(&given)?;
-        let timeout = seconds(
-            "timeout",
-            given.seconds(&flags::TIMEOUT).unwrap_or(defaults::TIMEOUT_SECS),
-        )?;
-        let concurrency = in_range(
-            "concurrency",
-            given.count(&flags::CONCURRENCY).unwrap_or(defaults::CONCURRENCY),
-        )?;
-        let per_destination = in_range(
-            "per-destination",
-            given
-                .count(&flags::PER_DESTINATION)
-                .unwrap_or(defaults::PER_DESTINATION),
-        )?;
-        let dns_concurrency = in_range(
-            "dns-concurrency",
-            given
-                .count(&flags::DNS_CONCURRENCY)
-                .unwrap_or(defaults::DNS_CONCURRENCY),
-        )?;
-        let udp_timeout = seconds(
-            "udp-timeout",
-            given
-                .seconds(&flags::UDP_TIMEOUT)
-                .unwrap_or_else(|| timeout.min(defaults::UDP_TIMEOUT_CAP_SECS)),
-        )?;
-        let dns_server = given
-            .text(&flags::DNS_SERVER)
-            .map(|s| parse_dns_server(&s))
-            .transpose()?;
-        let private_cidrs = given
-            .texts(&flags::PRIVATE_CIDR)
-            .iter()
-            .map(|c| {
-                c.trim().parse::<Cidr>().map_err(|message| InvalidValue {
-                    flag: "private-cidr",
-                    message,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let proxy_flag = given.text(&flags::PROXY);
-        let proxies = ProxySettings::resolve(
-            proxy_flag.as_deref(),
-            given.switch(&flags::NO_PROXY),
-            host.environment.lookup(),
-        )
-        .map_err(|e| InvalidValue {
-            flag: "proxy",
-            message: format!("{} (from {})", e.message, e.source),
-        })?;
-        let mut expected_ips = ExpectedIps::new();
-        for pair in given.texts(&flags::EXPECT_IP) {
-            endpoints::parse_pair(&pair, &mut expected_ips).map_err(|message| InvalidValue {
-                flag: "expect-ip",
-                message,
-            })?;
-        }
-        if let Some(path) = given.path(&flags::PRIVATE_ENDPOINTS) {
-            let text = files::read_input("private-endpoints", &path).map_err(InvalidValue::from)?;
-            endpoints::parse_file(&text, &mut expected_ips).map_err(|m| InvalidValue {
-                flag: "private-endpoints",
-                message: format!("{} {m}", path.display()),
-            })?;
-        }
-        let imds = match (given.switch(&flags::NO_IMDS), given.text(&flags::IMDS_ENDPOINT)) {
-            (true, _) => None,
-            (false, Some(url)) => Some(imds::parse_endpoint(&url).map_err(|message| InvalidValue {
-                flag: "imds-endpoint",
-                message,
-            })?),
-            (false, None) => host
-                .on_azure
-                .then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default")),
-        };
-        let (discovery, notes) = crate::discovery::settings(crate::discovery::Inputs {
-            resource_id: given.text(&flags::WORKSPACE_RESOURCE_ID),
-            workspace_config: given.path(&flags::WORKSPACE_CONFIG),
-            off: given.switch(&flags::NO_DISCOVERY),
-            arm_endpoint: given.text(&flags::ARM_ENDPOINT),
-            token_file: given.path(&flags::ARM_TOKEN_FILE),
-            token_env: host
-                .environment
-                .get("AMLPROBE_ARM_TOKEN")
-                .filter(|t| !t.trim().is_empty())
-                .map(str::to_string),
-            identity_client_id: given.text(&flags::IDENTITY_CLIENT_ID),
-            sdk_config: host.sdk_config.clone().map(|found| (found.path, found.text)),
-            azureml_env: crate::discovery::azureml_env::Variables::read(host.environment.lookup()),
-        })?;
-        let mut compare_resolvers = Vec::new();
-        if given.switch(&flags::COMPARE_RESOLVERS) {
-            compare_resolvers.extend(host.nameservers.iter().map(|ip| ResolverSpec {
-                address: SocketAddr::new(*ip, 53),
-                role: ResolverRole::ResolvConf,
-            }));
-            compare_resolvers.extend(dns_server.map(|address| ResolverSpec {
-                address,
-                role: ResolverRole::DnsServer,
-            }));
-            let azure = match given.text(&flags::AZURE_DNS) {
-                Some(a) => Some(parse_address("azure-dns", &a)?),
-                // 168.63.129.16 answers only inside Azure; elsewhere don't send it anything.
-                None => host
-                    .on_azure
-                    .then(|| SocketAddr::new(resolvers::AZURE_DNS.parse().expect("valid"), 53)),
-            };
-            compare_resolvers.extend(azure.map(|address| ResolverSpec {
-                address,
-                role: ResolverRole::AzureDns,
-            }));
-            compare_resolvers.dedup_by_key(|r| r.address);
-        }
-        let format = given
-            .text(&flags::FORMAT)
-            .and_then(|name| Format::from_name(&name))
-            .unwrap_or_default();
-        let report = given
-            .path(&flags::REPORT)
-            .map(|path| output_file("report", path))
-            .transpose()?;
-        let report_dir = match given.path(&flags::REPORT_DIR) {
-            None => None,
-            Some(dir) => {
-                let keep = given.count(&flags::KEEP_REPORTS).unwrap_or(defaults::KEEP_REPORTS);
-                if keep == 0 {
-                    return Err(InvalidValue {
-                        flag: "keep-reports",
-                        message: "must keep at least 1 report".into(),
-                    }
-                    .into());
-                }
-                Some((output_dir("report-dir", dir)?, keep))
-            }
-        };
+        let engine = engine(&given)?;
+        let private_cidrs = private_cidrs(&given)?;
+        let routing = routing(&given, host)?;
+        let expected_ips = expected_ips(&given)?;
+        let learning = learning(&given, host)?;
+        let compare_resolvers = compare_resolvers(&given, host, engine.dns_server)?;
+        let output = output(&given, args.no_color, args.quiet)?;
         let host_name = given
             .text(&flags::HOST_NAME)
             .map(|n| validate_host_name(&n))
@@ -521,38 +590,16 @@ impl RunConfig {
         Ok(RunConfig {
             run: RunSettings {
                 selection,
-                learning: Learning {
-                    imds,
-                    discovery,
-                    notes,
-                    environment: host.environment.clone(),
-                },
-                routing: Routing {
-                    proxies,
-                    compare_direct: given.switch(&flags::COMPARE_DIRECT),
-                },
-                engine: EngineConfig {
-                    timeout: Duration::from_secs_f64(timeout),
-                    concurrency,
-                    per_destination,
-                    dns_concurrency,
-                    udp_timeout: Duration::from_secs_f64(udp_timeout),
-                    dns_server,
-                    ca_files: given.paths(&flags::CA_FILE),
-                },
+                learning,
+                routing,
+                engine,
                 compare_resolvers,
                 private_cidrs,
                 expected_ips,
                 host_name,
                 strict: given.switch(&flags::STRICT),
             },
-            output: Output {
-                format,
-                report,
-                report_dir,
-                color: !args.no_color,
-                quiet: args.quiet,
-            },
+            output,
         })
     }
 }
