@@ -159,6 +159,7 @@ pub async fn run_once(
         hints: &catalog.hints,
         causes: &catalog.causes,
         comparison: resolver_comparison.as_deref(),
+        ranges: &ranges,
     };
     let root_causes = causes::find(&flow_reports, &facts);
     causes::link(&mut flow_reports, &root_causes);

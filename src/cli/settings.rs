@@ -177,8 +177,19 @@ pub struct RunConfig {
     pub strict: bool,
     /// Colours wanted (before the TTY check).
     pub color: bool,
-    /// Summary line only.
-    pub quiet: bool,
+    /// How much the table shows.
+    pub view: View,
+}
+
+/// How much the table shows (`--quiet`, the default, `--all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The root causes of required flows and the summary line.
+    Quiet,
+    /// One screen.
+    Screen,
+    /// Every flow and every cause.
+    All,
 }
 
 fn first<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
@@ -630,7 +641,11 @@ impl RunConfig {
                 .transpose()?,
             strict: args.strict || file.strict.unwrap_or(false),
             color: !args.no_color,
-            quiet: args.quiet,
+            view: match (args.quiet, args.all) {
+                (true, _) => View::Quiet,
+                (false, true) => View::All,
+                (false, false) => View::Screen,
+            },
         })
     }
 }

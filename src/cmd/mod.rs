@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod serve;
 
 use crate::analyze::saved;
+use crate::cli::settings::View;
 use crate::cli::settings::{self, RunConfig, Selection};
 use crate::cli::{
     BundleArgs, Cli, Command, DiffArgs, Format, ListFormat, MatrixFormat, MergeArgs, RunArgs, RunCommand, ServeArgs,
@@ -135,7 +136,7 @@ fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report
     let catalog = load_catalog(&cfg.selection)?;
     let chosen = catalog.select(&cfg.selection.suites).map_err(usage)?;
     let runtime = runtime()?;
-    let (progress, bar) = progress::bar(progress_wanted && !cfg.quiet);
+    let (progress, bar) = progress::bar(progress_wanted && cfg.view != View::Quiet);
     let report = runtime
         .block_on(runner::run_once(&cfg, &catalog, &chosen, progress))
         .map_err(|e| Failure {
@@ -161,18 +162,19 @@ fn run(command: RunCommand) -> Result<u8, Failure> {
         .transpose()
         .map_err(usage)?;
     let (cfg, report) = probe_once(command.run, true)?;
-    print(&match (cfg.quiet, cfg.format) {
-        (true, _) => report::render::table::quiet(&report, colored(&cfg)),
-        (false, Format::Json) => report.to_json() + "\n",
-        (false, Format::Table) => report::render::table::render(&report, colored(&cfg)),
-        (false, Format::Junit) => report::render::junit::render(&report),
-        (false, Format::Prometheus) => report::render::prometheus::render(&report),
-        (false, Format::Html) => report::render::html::render(&report),
+    print(&match (cfg.view, cfg.format) {
+        (View::Quiet, _) => report::render::table::quiet(&report, colored(&cfg)),
+        (_, Format::Json) => report.to_json() + "\n",
+        (View::All, Format::Table) => report::render::table::render_all(&report, colored(&cfg)),
+        (View::Screen, Format::Table) => report::render::table::render(&report, colored(&cfg)),
+        (_, Format::Junit) => report::render::junit::render(&report),
+        (_, Format::Prometheus) => report::render::prometheus::render(&report),
+        (_, Format::Html) => report::render::html::render(&report),
     })?;
     if let Some(path) = bundle_to {
         // stdout carries the report in the chosen format: the note goes to stderr.
         let json = report.to_json() + "\n";
-        let text = report::render::table::render(&report, false);
+        let text = report::render::table::render_all(&report, false);
         let html = report::render::html::render(&report);
         eprintln!("{}", write_bundle(&path, &json, &text, Some(&html))?);
     }
@@ -200,7 +202,7 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             match Report::from_json(&json) {
                 Ok(report) => (
                     json,
-                    report::render::table::render(&report, false),
+                    report::render::table::render_all(&report, false),
                     Some(report::render::html::render(&report)),
                     exit::OK,
                 ),
@@ -220,7 +222,7 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             let (_, report) = probe_once(args.run, true)?;
             (
                 report.to_json() + "\n",
-                report::render::table::render(&report, false),
+                report::render::table::render_all(&report, false),
                 Some(report::render::html::render(&report)),
                 report.exit_code(),
             )

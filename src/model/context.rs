@@ -75,6 +75,18 @@ pub enum Resource {
     ContainerRegistry,
 }
 
+impl Resource {
+    /// What to call it in a sentence ("the container registry's private endpoint").
+    pub fn label(self) -> &'static str {
+        match self {
+            Resource::Workspace => "the workspace",
+            Resource::Storage => "the storage account",
+            Resource::KeyVault => "the key vault",
+            Resource::ContainerRegistry => "the container registry",
+        }
+    }
+}
+
 /// Where a context value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -30,12 +30,17 @@ pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (
         server: head.header("server").map(str::to_string),
         azure: head.looks_like_azure(),
         firewall: firewall::azure_firewall_denial(head.status, &exchange.body),
+        block_page: None,
     };
     let server = details
         .server
         .as_deref()
         .map(|s| format!(", server '{s}'"))
         .unwrap_or_default();
+    let mut details = details;
+    if !details.azure {
+        details.block_page = firewall::block_page(head, &exchange.body).map(str::to_string);
+    }
     let obs = if let Some(denial) = &details.firewall {
         // Checked first, for every flow: a denial is never the service answering.
         let text = if denial.text.is_empty() {
@@ -47,6 +52,15 @@ pub fn classify_response(host: &str, exchange: &Exchange, check: HttpCheck) -> (
             ReasonCode::HttpFirewallDenied,
             format!(
                 "a firewall answered for {host} and denied the request (HTTP {}{server}){text}",
+                head.status
+            ),
+            elapsed,
+        )
+    } else if let Some(who) = &details.block_page {
+        StepVerdict::fail(
+            ReasonCode::HttpBlockPage,
+            format!(
+                "{host} answered HTTP {}{server} with {who}'s block page, not the service",
                 head.status
             ),
             elapsed,
@@ -186,5 +200,27 @@ mod tests {
         );
         let origin = answered(b"HTTP/1.1 200 OK\r\nServer: nginx\r\n\r\n<html>ubuntu archive</html>");
         assert_eq!(classify_response("h", &origin, HttpCheck::Any).0.reason, None);
+    }
+
+    #[test]
+    fn a_block_page_is_never_the_service_even_where_any_answer_will_do() {
+        let blocked = answered(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html><head><title>Web Page Blocked</title></head><body>FortiGuard</body></html>",
+        );
+        for check in [HttpCheck::Any, HttpCheck::Azure] {
+            let (o, _) = classify_response("security.ubuntu.com", &blocked, check);
+            assert_eq!(o.reason, Some(ReasonCode::HttpBlockPage), "{check:?}");
+            assert!(
+                o.message.contains("a FortiGate web filter's block page"),
+                "{}",
+                o.message
+            );
+        }
+        // Without a vendor's mark, an answer lacking Azure's headers stays http_not_azure.
+        let plain = answered(b"HTTP/1.1 200 OK\r\nServer: nginx\r\n\r\n<html>hello</html>");
+        assert_eq!(
+            classify_response("h", &plain, HttpCheck::Azure).0.reason,
+            Some(ReasonCode::HttpNotAzure)
+        );
     }
 }
