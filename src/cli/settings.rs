@@ -490,11 +490,10 @@ impl RunConfig {
             .collect::<Result<Vec<_>, _>>()?;
         let no_proxy = args.no_proxy || file.no_proxy.unwrap_or(false);
         let proxy_flag = first(args.proxy, file.proxy);
-        let proxies = crate::env::sysproxy::resolve(proxy_flag.as_deref(), no_proxy)
-            .map_err(|e| InvalidValue {
-                flag: "proxy",
-                message: format!("{} (from {})", e.message, e.source),
-            })?;
+        let proxies = crate::env::sysproxy::resolve(proxy_flag.as_deref(), no_proxy).map_err(|e| InvalidValue {
+            flag: "proxy",
+            message: format!("{} (from {})", e.message, e.source),
+        })?;
         let mut expected_ips = ExpectedIps::new();
         for pair in first_list(args.expect_ip, file.expect_ip) {
             endpoints::parse_pair(&pair, &mut expected_ips).map_err(|message| InvalidValue {

@@ -90,8 +90,8 @@ pub fn stdout_takes_ansi() -> bool {
 /// labels are localised). Each tool gets [`TOOL_DEADLINE`]; one that fails says why in its file.
 #[cfg(windows)]
 pub fn windows_facts() -> Vec<(String, String)> {
-    let system32 = std::path::Path::new(&std::env::var_os("SystemRoot").unwrap_or_else(|| r"C:\Windows".into()))
-        .join("System32");
+    let system32 =
+        std::path::Path::new(&std::env::var_os("SystemRoot").unwrap_or_else(|| r"C:\Windows".into())).join("System32");
     let tool = |exe: &str, args: &[&str]| {
         run_tool(&system32.join(exe), args, TOOL_DEADLINE)
             .unwrap_or_else(|e| format!("# {exe} {}: {e}\n", args.join(" ")))
@@ -189,7 +189,10 @@ mod tests {
         assert_ne!(super::hostname(), "unknown");
         let facts = super::windows_facts();
         let names: Vec<&str> = facts.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["windows.txt", "routes.txt", "interfaces.txt", "winhttp-proxy.txt"]);
+        assert_eq!(
+            names,
+            ["windows.txt", "routes.txt", "interfaces.txt", "winhttp-proxy.txt"]
+        );
         assert!(facts.iter().all(|(_, text)| !text.is_empty()));
     }
 
@@ -205,6 +208,9 @@ mod tests {
             std::time::Duration::from_millis(500),
         )
         .unwrap_err();
-        assert!(e.contains("stopped") && started.elapsed() < std::time::Duration::from_secs(10), "{e}");
+        assert!(
+            e.contains("stopped") && started.elapsed() < std::time::Duration::from_secs(10),
+            "{e}"
+        );
     }
 }

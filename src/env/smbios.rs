@@ -45,7 +45,7 @@ struct Structure<'a> {
     strings: &'a [u8],
 }
 
-impl<'a> Structure<'a> {
+impl Structure<'_> {
     /// String number `n` (1-based; 0 means "none"), as text.
     fn string(&self, n: u8) -> Option<String> {
         let index = usize::from(n).checked_sub(1)?;
@@ -140,7 +140,10 @@ mod tests {
         assert_eq!(chassis.formatted[ASSET_TAG_OFFSET], 3);
         assert_eq!(chassis.string(1).as_deref(), Some("Microsoft Corporation"));
         assert_eq!(chassis.string(2).as_deref(), Some("023078193757"));
-        assert_eq!(structures(&SURFACE_RSMB[RAW_HEADER..]).last().unwrap().kind, END_OF_TABLE);
+        assert_eq!(
+            structures(&SURFACE_RSMB[RAW_HEADER..]).last().unwrap().kind,
+            END_OF_TABLE
+        );
     }
 
     #[test]

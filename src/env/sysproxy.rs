@@ -172,7 +172,11 @@ pub fn choose(
         }
     }
     if let Some(o) = options {
-        let followed = if from_env { "" } else { "; pass --proxy with the proxy it picks" };
+        let followed = if from_env {
+            ""
+        } else {
+            "; pass --proxy with the proxy it picks"
+        };
         if !o.auto_config_url.trim().is_empty() {
             notes.push(format!(
                 "Internet Options use an automatic configuration script ({}): amlprobe does not run PAC scripts, so browsers may pick another proxy{followed}",
@@ -362,9 +366,15 @@ mod tests {
         assert_eq!(https.unwrap().to_string(), "http://proxy.contoso.com:8080");
         assert_eq!(http.unwrap().to_string(), "http://proxy.contoso.com:8080");
         let (https, http) = per_scheme("http=web:80;https=secure:8443;ftp=ftp:21").unwrap();
-        assert_eq!((https.unwrap().host, http.unwrap().host), ("secure".into(), "web".into()));
+        assert_eq!(
+            (https.unwrap().host, http.unwrap().host),
+            ("secure".into(), "web".into())
+        );
         let (https, http) = per_scheme("http=http://web:80 fallback:3128").unwrap();
-        assert_eq!((https.unwrap().host, http.unwrap().host), ("fallback".into(), "web".into()));
+        assert_eq!(
+            (https.unwrap().host, http.unwrap().host),
+            ("fallback".into(), "web".into())
+        );
         let (https, http) = per_scheme("socks=s:1080").unwrap();
         assert!(https.is_none() && http.is_none());
         assert!(per_scheme("https=https://p:443").unwrap_err().contains("https"));
@@ -436,8 +446,16 @@ mod tests {
     #[test]
     fn describes_the_decoded_values_for_the_bundle() {
         let text = describe(&windows(Some(("u:80", "<local>")), Some(WINE_WRITTEN)));
-        assert!(text.contains("WinHttpSettings: flags 0x2, proxy \"proxy.contoso.com:8080\", bypass \"<local>;*.contoso.com\""), "{text}");
-        assert!(text.contains("ProxyEnable 1, ProxyServer \"u:80\", ProxyOverride \"<local>\""), "{text}");
+        assert!(
+            text.contains(
+                "WinHttpSettings: flags 0x2, proxy \"proxy.contoso.com:8080\", bypass \"<local>;*.contoso.com\""
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("ProxyEnable 1, ProxyServer \"u:80\", ProxyOverride \"<local>\""),
+            "{text}"
+        );
         assert!(describe(&SystemProxy::default()).contains("not set (direct access)"));
     }
 

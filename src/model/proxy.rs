@@ -301,7 +301,10 @@ impl ProxySettings {
         }
         let mut names = Vec::new();
         let mut named = |found: Option<(String, String)>| {
-            found.inspect(|(name, _)| names.push(name.clone())).map(parse).transpose()
+            found
+                .inspect(|(name, _)| names.push(name.clone()))
+                .map(parse)
+                .transpose()
         };
         let all = named(var(&["all_proxy", "ALL_PROXY"]))?;
         let https = named(var(&["https_proxy", "HTTPS_PROXY"]))?.or_else(|| all.clone());

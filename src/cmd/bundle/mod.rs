@@ -343,7 +343,10 @@ mod tests {
             net_class: dir.path().join("no-sys"),
             captured: vec![
                 ("routes.txt".into(), route_print.into()),
-                ("interfaces.txt".into(), "Ethernet adapter Ethernet:\r\n   DNS Servers . . . : 168.63.129.16\r\n".into()),
+                (
+                    "interfaces.txt".into(),
+                    "Ethernet adapter Ethernet:\r\n   DNS Servers . . . : 168.63.129.16\r\n".into(),
+                ),
                 (
                     "winhttp-proxy.txt".into(),
                     format!("Proxy Server(s) :  http://alice:{}@proxy:3128\n", SECRETS[0]),
@@ -361,6 +364,9 @@ mod tests {
         assert_eq!(text_of("routes.txt"), route_print);
         assert!(text_of("interfaces.txt").contains("168.63.129.16"));
         assert!(!text_of("winhttp-proxy.txt").contains(SECRETS[0]));
-        assert!(text_of("version.txt").starts_with(&format!("amlprobe {}\ncommand amlprobe.exe", env!("CARGO_PKG_VERSION"))));
+        assert!(
+            text_of("version.txt")
+                .starts_with(&format!("amlprobe {}\ncommand amlprobe.exe", env!("CARGO_PKG_VERSION")))
+        );
     }
 }

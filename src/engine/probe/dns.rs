@@ -513,14 +513,18 @@ mod tests {
 
     #[test]
     fn socket_errors_that_mean_no_query_gets_through() {
-        let server: SocketAddr = "10.0.0.4:53".parse().unwrap();
         use crate::engine::probe::os_error::*;
+        let server: SocketAddr = "10.0.0.4:53".parse().unwrap();
         let why = |errno| unreachable_reason(server, &io::Error::from_raw_os_error(errno));
         assert!(why(REFUSED).unwrap().contains("ICMP port unreachable"));
         assert!(why(NET_UNREACHABLE).unwrap().contains("no route to 10.0.0.4:53"));
         assert!(why(HOST_UNREACHABLE).unwrap().contains("ICMP host unreachable"));
         assert_eq!(why(TIMED_OUT), None, "maybe only slow");
-        assert_eq!(why(RESET).is_some(), cfg!(windows), "Windows' form of the ICMP error on UDP");
+        assert_eq!(
+            why(RESET).is_some(),
+            cfg!(windows),
+            "Windows' form of the ICMP error on UDP"
+        );
     }
 
     #[tokio::test]
