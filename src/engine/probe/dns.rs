@@ -131,8 +131,11 @@ impl DnsProber {
                     ResolverOpts::default(),
                 )
             }
-            None => hickory_resolver::system_conf::read_system_conf()
-                .map_err(|e| SetupError::ResolverConfig(e.to_string()))?,
+            None => {
+                let (config, opts) = hickory_resolver::system_conf::read_system_conf()
+                    .map_err(|e| SetupError::ResolverConfig(e.to_string()))?;
+                (distinct_servers(&config), opts)
+            }
         };
         let servers: Vec<SocketAddr> = config
             .name_servers()
@@ -427,6 +430,23 @@ async fn all_unreachable(servers: Vec<SocketAddr>, wait: Duration) -> Option<Str
     (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
+/// `config` with each nameserver once: on Windows two adapters often name the same server, and
+/// it would be asked (and reported) twice.
+fn distinct_servers(config: &ResolverConfig) -> ResolverConfig {
+    let mut seen = Vec::new();
+    let servers = config
+        .name_servers()
+        .iter()
+        .filter(|ns| {
+            let first = !seen.contains(&ns.ip);
+            seen.push(ns.ip);
+            first
+        })
+        .cloned()
+        .collect();
+    ResolverConfig::from_parts(config.domain().cloned(), config.search().to_vec(), servers)
+}
+
 /// A DNS query for the root's NS records: any answer at all shows the server is there.
 const ROOT_NS_QUERY: [u8; 17] = [0x61, 0x6d, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1];
 
@@ -556,6 +576,18 @@ mod tests {
         assert_eq!(all_unreachable(vec![silent.local_addr().unwrap()], wait).await, None);
         // One server that may work is enough for the timeout to stand.
         assert_eq!(all_unreachable(vec![closed, answering_addr], wait).await, None);
+    }
+
+    #[test]
+    fn a_server_named_by_two_adapters_is_asked_once() {
+        let ns = |ip: &str| NameServerConfig::udp_and_tcp(ip.parse().unwrap());
+        let config = ResolverConfig::from_parts(None, vec![], vec![ns("10.0.0.4"), ns("10.0.0.5"), ns("10.0.0.4")]);
+        let ips: Vec<String> = distinct_servers(&config)
+            .name_servers()
+            .iter()
+            .map(|n| n.ip.to_string())
+            .collect();
+        assert_eq!(ips, ["10.0.0.4", "10.0.0.5"]);
     }
 
     #[test]
