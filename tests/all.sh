@@ -32,15 +32,15 @@ fi
 echo "== VNet testbed (network namespaces, real daemons)"
 AMLPROBE_BIN="$PWD/$bin" bash tests/vnet/run.sh
 
-echo "== Windows: cross-build, unit tests and testbed scenarios under Wine"
-start=$SECONDS
-AMLPROBE_BIN="$PWD/$bin" bash tests/windows/check.sh
-echo "Windows checks took $((SECONDS - start)) s"
-
 if [ -f packaging/check.sh ]; then
   echo "== packaging checks"
   AMLPROBE_BIN="$PWD/$bin" bash packaging/check.sh
 fi
+
+echo "== Windows: cross-build, unit tests and testbed scenarios under Wine"
+start=$SECONDS
+AMLPROBE_BIN="$PWD/$bin" bash tests/windows/check.sh
+echo "Windows checks took $((SECONDS - start)) s"
 
 echo "== aarch64 under qemu-user and the release artifacts"
 AMLPROBE_BIN="$PWD/$bin" bash packaging/check-platforms.sh
