@@ -112,6 +112,7 @@ pub async fn run_once(
     // The region may have come from IMDS or ARM just now, and the derived notebook label with it.
     context.warnings = context.notebook_label_warnings();
     context.warnings.extend(discovery_notes);
+    context.warnings.extend(cfg.routing.proxies.notes.iter().cloned());
     context.settle_facts();
     let chosen = plan::applicable(chosen, !cfg.selection.suites.is_empty(), &context);
     let flows = plan::expand(catalog, &chosen, &context, &cfg.routing);
@@ -144,7 +145,7 @@ pub async fn run_once(
     let resolver_label = match (cfg.engine.dns_server, engine.nameservers()) {
         (Some(server), _) => format!("{server} (--dns-server)"),
         (None, []) => "the system resolver".to_string(),
-        (None, servers) => format!("{} (resolv.conf)", servers.join(", ")),
+        (None, servers) => format!("{} ({})", servers.join(", "), engine::resolvers::SYSTEM_RESOLVERS),
     };
     let judgement = verdict::Judgement {
         ranges: &ranges,
@@ -189,6 +190,7 @@ pub async fn run_once(
             ca_files: cfg.engine.ca_files.iter().map(|p| p.display().to_string()).collect(),
             private_cidrs: cfg.private_cidrs.iter().map(ToString::to_string).collect(),
             strict: cfg.strict,
+            proxy_source: cfg.routing.proxies.source.clone(),
         },
         summary: Summary::of(&flow_reports),
         root_causes,

@@ -12,7 +12,6 @@ use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContex
 use crate::model::endpoints::{self, ExpectedIps};
 use crate::model::facts::{self, FactValue};
 use crate::model::netaddr::Cidr;
-use crate::model::proxy::ProxySettings;
 use crate::plan::Routing;
 use crate::sanitize;
 use serde::Deserialize;
@@ -521,11 +520,10 @@ impl RunConfig {
             .collect::<Result<Vec<_>, _>>()?;
         let no_proxy = args.no_proxy || file.no_proxy.unwrap_or(false);
         let proxy_flag = first(args.proxy, file.proxy);
-        let proxies = ProxySettings::resolve(proxy_flag.as_deref(), no_proxy, |name| std::env::var(name).ok())
-            .map_err(|e| InvalidValue {
-                flag: "proxy",
-                message: format!("{} (from {})", e.message, e.source),
-            })?;
+        let proxies = crate::env::sysproxy::resolve(proxy_flag.as_deref(), no_proxy).map_err(|e| InvalidValue {
+            flag: "proxy",
+            message: format!("{} (from {})", e.message, e.source),
+        })?;
         let mut expected_ips = ExpectedIps::new();
         for pair in first_list(args.expect_ip, file.expect_ip) {
             endpoints::parse_pair(&pair, &mut expected_ips).map_err(|message| InvalidValue {
@@ -568,14 +566,7 @@ impl RunConfig {
         })?;
         let mut compare_resolvers = Vec::new();
         if args.compare_resolvers || file.compare_resolvers.unwrap_or(false) {
-            let text = files::read_text(Path::new("/etc/resolv.conf")).unwrap_or_default();
-            let (mut system, _) = sysdns::parse_resolv_conf(&text);
-            if system.iter().any(|s| s == "127.0.0.53") {
-                // systemd-resolved's stub hides the real servers; compare those too.
-                let upstream = files::read_text(Path::new("/run/systemd/resolve/resolv.conf")).unwrap_or_default();
-                system.extend(sysdns::parse_resolv_conf(&upstream).0);
-            }
-            for ip in system.iter().filter_map(|s| s.parse::<IpAddr>().ok()) {
+            for ip in sysdns::system_nameservers() {
                 compare_resolvers.push(ResolverSpec {
                     address: SocketAddr::new(ip, 53),
                     role: ResolverRole::ResolvConf,

@@ -152,7 +152,10 @@ fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report
 }
 
 fn colored(cfg: &RunConfig) -> bool {
-    cfg.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    cfg.color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal()
+        && crate::env::hostinfo::stdout_takes_ansi()
 }
 
 fn run(command: RunCommand) -> Result<u8, Failure> {

@@ -1,7 +1,13 @@
-//! Facts about the machine amlprobe runs on: Azure instance metadata (IMDS) and the DMI tag
-//! that says this is an Azure VM, the resolver setup (resolv.conf, systemd-resolved, hosts) and
-//! host identity. Read once per run, never judged here.
+//! Facts about the machine amlprobe runs on: Azure instance metadata (IMDS) and the DMI/SMBIOS
+//! tag that says this is an Azure VM, the resolver setup (resolv.conf, systemd-resolved, hosts;
+//! on Windows the adapters' DNS and the hosts file), the proxy settings of the machine, and host
+//! identity. Read once per run, never judged here.
 
 pub mod hostinfo;
 pub mod imds;
+#[cfg(any(windows, test))]
+pub mod smbios;
 pub mod sysdns;
+pub mod sysproxy;
+#[cfg(windows)]
+mod winreg;

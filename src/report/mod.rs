@@ -194,6 +194,7 @@ pub(crate) mod test_support {
                 ca_files: vec![],
                 private_cidrs: vec![],
                 strict: false,
+                proxy_source: None,
             },
             summary: Summary::of(&flows),
             root_causes: vec![RootCause {

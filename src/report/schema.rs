@@ -112,6 +112,10 @@ pub struct Settings {
     pub private_cidrs: Vec<String>,
     /// Whether inconclusive and skipped required flows fail the run.
     pub strict: bool,
+    /// Where the proxy in force came from: `--proxy`, the environment variables' names, or on
+    /// Windows "Windows Internet Options (ProxyServer)" or "WinHTTP machine proxy (netsh winhttp)";
+    /// null when no proxy applied.
+    pub proxy_source: Option<String>,
 }
 
 /// Counts per flow status.
