@@ -152,6 +152,9 @@ pub enum ReasonCode {
     HttpFirewallDenied,
     /// A web filter's block page answered in the service's place (its vendor's marks).
     HttpBlockPage,
+    /// The peer closed or reset the connection right after the HTTP request without a byte of
+    /// answer: a firewall denying the name it read (the Host header).
+    HttpClosedAfterRequest,
     /// No valid HTTP response came back.
     HttpError,
     /// The port answered, but not with SMB: a middlebox is in the way.
@@ -168,7 +171,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 41] = [
+    pub const ALL: [ReasonCode; 42] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
         ReasonCode::DnsCnameLoop,
@@ -204,6 +207,7 @@ impl ReasonCode {
         ReasonCode::HttpNotAzure,
         ReasonCode::HttpFirewallDenied,
         ReasonCode::HttpBlockPage,
+        ReasonCode::HttpClosedAfterRequest,
         ReasonCode::HttpError,
         ReasonCode::SmbNotSmb,
         ReasonCode::SmbNoResponse,
@@ -250,6 +254,7 @@ impl ReasonCode {
             ReasonCode::HttpNotAzure => "http_not_azure",
             ReasonCode::HttpFirewallDenied => "http_firewall_denied",
             ReasonCode::HttpBlockPage => "http_block_page",
+            ReasonCode::HttpClosedAfterRequest => "http_closed_after_request",
             ReasonCode::HttpError => "http_error",
             ReasonCode::SmbNotSmb => "smb_not_smb",
             ReasonCode::SmbNoResponse => "smb_no_response",

@@ -128,9 +128,9 @@ impl<'a> Run<'a> {
             {
                 (CauseKind::Proxy, reason, p.proxy.clone().unwrap_or_default())
             }
-            // One firewall answers both ways: 470 for plain HTTP, a hang-up after the
-            // ClientHello for TLS. The path names it: direct, or the proxy in front of it.
-            HttpFirewallDenied | TlsClosedAfterHello => (
+            // One firewall answers both ways: 470 (or a hang-up) for plain HTTP, a hang-up after
+            // the ClientHello for TLS. The path names it: direct, or the proxy in front of it.
+            HttpFirewallDenied | TlsClosedAfterHello | HttpClosedAfterRequest => (
                 CauseKind::FirewallRules,
                 HttpFirewallDenied,
                 p.proxy.clone().unwrap_or_else(|| "direct".into()),
@@ -446,20 +446,21 @@ impl Group<'_> {
                 ReasonCode::DnsNxdomain | ReasonCode::DnsNoRecords | ReasonCode::DnsWrongIp,
             ) => {
                 let zone = &self.key.subject;
-                self.probes
-                    .iter()
-                    .filter_map(|p| {
+                let mut commands = Vec::new();
+                for command in self.probes.iter().filter_map(|p| {
                         let record = record_name(&p.host, zone)?;
                         let address = p
                             .expected_addresses
                             .as_ref()
                             .and_then(|a| a.first())
                             .map_or_else(|| "<private-endpoint-ip>".to_string(), ToString::to_string);
-                        Some(format!(
-                            "az network private-dns record-set a add-record -g <zone-resource-group> -z {zone} -n {record} -a {address}"
-                        ))
-                    })
-                    .collect()
+                    Some(format!(
+                        "az network private-dns record-set a add-record -g <zone-resource-group> -z {zone} -n {record} -a {address}"
+                    ))
+                }) {
+                    push_new(&mut commands, command);
+                }
+                commands
             }
             _ => Vec::new(),
         }

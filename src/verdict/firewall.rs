@@ -52,6 +52,13 @@ pub fn azure_firewall_denial(status: u16, body: &[u8]) -> Option<FirewallDenial>
 const BLOCK_PAGES: &[(&str, Where, &str)] = &[
     ("a FortiGate web filter", Where::Body, "FortiGuard"),
     ("a FortiGate web filter", Where::Body, "Fortinet"),
+    // FortiOS's default URL block replacement message.
+    ("a FortiGate web filter", Where::Body, "<title>Web Filter Violation"),
+    (
+        "a FortiGate web filter",
+        Where::Body,
+        "has been blocked because the URL is banned",
+    ),
     (
         "a Palo Alto Networks URL filter",
         Where::Body,

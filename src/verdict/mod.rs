@@ -20,7 +20,7 @@ use crate::model::netaddr::PrivateRanges;
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::model::suite::{Expectation, HostsMatch, Protocol, ReasonHint};
 use crate::model::template::{self, Lookup};
-use crate::plan::{Check, FlowPlan, PlannedFlow, Route, Target};
+use crate::plan::{App, Check, FlowPlan, PlannedFlow, Route, Target};
 use crate::report::{DirectPath, FlowReport, ProbeKind, ProbeReport};
 use precedence::status_of;
 use std::collections::BTreeMap;
@@ -444,7 +444,7 @@ fn conn_probes(
         Some(AppObservation::Http { exchange, to_proxy }) => {
             let (o, details) = match (&conn.proxy, to_proxy) {
                 (Some(p), true) => http::classify_proxied_response(host, p, exchange, check.http),
-                _ => http::classify_response(host, exchange, check.http),
+                _ => http::classify_response(host, exchange, check.http, check.app == App::Tls),
             };
             let mut p = probe(ProbeKind::Http, host, Some(check.port), address, &o, route);
             p.http = details;
@@ -551,7 +551,6 @@ mod tests {
     use crate::engine::probe::proxy::{TunnelAnswer, TunnelObservation};
     use crate::engine::probe::{SocketObservation, SocketOutcome};
     use crate::model::suite::Expectation;
-    use crate::plan::App;
 
     fn p(kind: ProbeKind, addr: &str, status: ProbeStatus, reason: Option<ReasonCode>) -> ProbeReport {
         let o = StepVerdict {

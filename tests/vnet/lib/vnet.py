@@ -82,7 +82,7 @@ def load(path):
     allowed = {
         "context": set(CONTEXT_KEYS) | {"public_resources"},
         "run": {"suites", "suite_files", "timeout", "ca_file", "args", "env", "pending", "requires",
-                "expect_failure", "expect_mismatches", "prometheus", "context_flags", "amlprobe"},
+                "expect_failure", "expect_mismatches", "prometheus", "table", "context_flags", "amlprobe"},
         "dns": {"name", "mode", "address", "cname", "private", "private_only", "ports", "protocol"},
         "endpoint": {"host", "cert", "azure_headers", "listen", "smb"},
         "firewall": {"host", "address", "port", "protocol", "action", "comment"},
@@ -1182,7 +1182,7 @@ def check_causes(sc, report, tv):
         problems.append(("-", f"root_causes of required flows: expected {required_total}, got {len(required)}: {shown}"))
     for e in wanted:
         subject = render_str(e.get("subject", "*"), tv)
-        picked = [c for c in causes if c.get("reason") == e["reason"]
+        picked = [c for c in causes if fnmatch.fnmatchcase(c.get("reason") or "", e["reason"])
                   and e.get("kind", c.get("kind")) == c.get("kind")
                   and fnmatch.fnmatchcase(c.get("subject") or "", subject)]
         where = f"root cause {e['reason']} {subject}"
