@@ -4,8 +4,9 @@
 #   - under qemu-user it prints the same --version and `suites` as the x86_64 binary, and a run
 #     against loopback peers (DNS, TLS with its own CA, a closed port; nothing leaves the
 #     machine: --no-imds, --no-proxy, --dns-server on 127.0.0.1) gives the same verdicts;
-#   - packaging/release.sh writes both archives and SHA256SUMS: names, contents, checksums
-#     (`sha256sum -c`), reproducible bytes; the README and the cloud-config use those names.
+#   - packaging/release.sh writes the three archives (two Linux, one Windows zip) and SHA256SUMS:
+#     names, contents, checksums (`sha256sum -c`), reproducible bytes; the zip holds the .exe
+#     alone, importing only system DLLs; the README and the cloud-config use those names.
 #
 #   bash packaging/check-platforms.sh               builds what it needs
 #   AMLPROBE_BIN=x86_64-binary AMLPROBE_BIN_AARCH64=aarch64-binary bash packaging/check-platforms.sh
@@ -110,13 +111,14 @@ version=$("$bin" --version | awk '{print $2}')
 start=$SECONDS
 bash packaging/release.sh "$W/rel" >/dev/null 2>"$W/release.err" || die "release.sh: $(cat "$W/release.err")"
 echo "platforms: release.sh took $((SECONDS - start)) s"
-want=("amlprobe-$version-aarch64-unknown-linux-musl.tar.gz" "amlprobe-$version-x86_64-unknown-linux-musl.tar.gz" SHA256SUMS)
+want=("amlprobe-$version-aarch64-unknown-linux-musl.tar.gz" "amlprobe-$version-x86_64-unknown-linux-musl.tar.gz"
+  "amlprobe-$version-x86_64-pc-windows-gnu.zip" SHA256SUMS)
 [ "$(cd "$W/rel" && LC_ALL=C ls)" = "$(printf '%s\n' "${want[@]}" | LC_ALL=C sort)" ] \
   || die "release.sh wrote $(ls "$W/rel" | tr '\n' ' '), expected ${want[*]}"
 ok "release.sh writes ${want[*]}"
 (cd "$W/rel" && sha256sum -c --strict SHA256SUMS >"$W/sums.out") || die "sha256sum -c: $(cat "$W/sums.out")"
-[ "$(wc -l <"$W/rel/SHA256SUMS")" = 2 ] || die "SHA256SUMS has $(wc -l <"$W/rel/SHA256SUMS") lines, expected 2"
-ok "sha256sum -c SHA256SUMS: both archives match"
+[ "$(wc -l <"$W/rel/SHA256SUMS")" = 3 ] || die "SHA256SUMS has $(wc -l <"$W/rel/SHA256SUMS") lines, expected 3"
+ok "sha256sum -c SHA256SUMS: the three archives match"
 for arch in x86_64 aarch64; do
   a="$W/rel/amlprobe-$version-$arch-unknown-linux-musl.tar.gz"
   [ "$(tar -tvzf "$a" | awk '{print $1, $2, $6}')" = "-rwxr-xr-x 0/0 amlprobe" ] \
@@ -135,12 +137,22 @@ done
 [ "$(qemu-aarch64-static "$W/x/aarch64/amlprobe" --version | awk '{print $2}')" = "$version" ] \
   || die "the aarch64 archive's binary is not version $version"
 ok "each archive holds only amlprobe (0755, root-owned) at its top level, static, version $version"
+zip="$W/rel/amlprobe-$version-x86_64-pc-windows-gnu.zip"
+[ "$(python3 -c 'import sys, zipfile; print(" ".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$zip")" = amlprobe.exe ] \
+  || die "$zip does not hold amlprobe.exe alone"
+python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("amlprobe.exe"))' "$zip" >"$W/amlprobe.exe"
+cmp -s "$W/amlprobe.exe" "$root/target/x86_64-pc-windows-gnu/release/amlprobe.exe" \
+  || die "$zip does not hold target/x86_64-pc-windows-gnu/release/amlprobe.exe"
+file "$W/amlprobe.exe" | grep -q 'PE32+ executable (console) x86-64.*MS Windows' || die "$zip: $(file "$W/amlprobe.exe")"
+imports=$(x86_64-w64-mingw32-objdump -p "$W/amlprobe.exe" | awk '/DLL Name:/ {print tolower($3)}' | sort -u | tr '\n' ' ')
+grep -qiE 'libgcc|libwinpthread|libstdc|vcruntime|msvcp' <<<"$imports" && die "$zip's .exe needs runtime DLLs: $imports"
+ok "the Windows zip holds only amlprobe.exe, a console PE32+ for x86-64 importing system DLLs only ($imports)"
 bash packaging/release.sh "$W/rel2" >/dev/null 2>&1 || die "release.sh (second run) failed"
 cmp -s "$W/rel/SHA256SUMS" "$W/rel2/SHA256SUMS" || die "release.sh is not reproducible: $(diff "$W/rel/SHA256SUMS" "$W/rel2/SHA256SUMS")"
 ok "release.sh is reproducible: a second run writes the same bytes"
 
 # Every archive name the docs and the cloud-config mention is one release.sh writes.
-pattern='amlprobe-(\$version|<version>|[0-9])[^ /"'"'"'?]*\.tar\.gz'
+pattern='amlprobe-(\$version|<version>|[0-9])[^ /"'"'"'?]*\.(tar\.gz|zip)'
 mapfile -t mentioned < <(grep -ohE "$pattern" README.md packaging/cloud-init/amlprobe.yaml | sort -u)
 [ "${#mentioned[@]}" -gt 0 ] || die "neither README.md nor the cloud-config names a release archive"
 for m in "${mentioned[@]}"; do

@@ -2,8 +2,10 @@
 # Builds the release artifacts into OUTDIR:
 #   amlprobe-<version>-x86_64-unknown-linux-musl.tar.gz
 #   amlprobe-<version>-aarch64-unknown-linux-musl.tar.gz
-#   SHA256SUMS                                   (`sha256sum -c SHA256SUMS` checks both)
-# Each archive holds one file at its top level, `amlprobe`, the static binary (mode 0755).
+#   amlprobe-<version>-x86_64-pc-windows-gnu.zip
+#   SHA256SUMS                                   (`sha256sum -c SHA256SUMS` checks all three)
+# Each Linux archive holds one file at its top level, `amlprobe`, the static binary (mode 0755);
+# the zip holds `amlprobe.exe` alone (the C runtime linked in, system DLLs only: .ci/build-windows).
 # Archives are reproducible: same binaries, same bytes (fixed owner, mtime and gzip header).
 #
 #   packaging/release.sh OUTDIR
@@ -36,6 +38,21 @@ for arch in x86_64 aarch64; do
   names+=("$name")
   echo "release.sh: $out/$name" >&2
 done
+exe="$root/$("$root/.ci/build-windows")"
+name="amlprobe-$version-x86_64-pc-windows-gnu.zip"
+# One stored name, a fixed timestamp (the zip format's earliest) and fixed attributes: same bytes
+# for the same .exe.
+python3 - "$exe" "$out/$name.tmp" <<'PY'
+import sys, zipfile
+info = zipfile.ZipInfo("amlprobe.exe", date_time=(1980, 1, 1, 0, 0, 0))
+info.compress_type = zipfile.ZIP_DEFLATED
+info.external_attr = 0o100755 << 16
+with open(sys.argv[1], "rb") as exe, zipfile.ZipFile(sys.argv[2], "w") as z:
+    z.writestr(info, exe.read(), compresslevel=9)
+PY
+mv -f "$out/$name.tmp" "$out/$name"
+names+=("$name")
+echo "release.sh: $out/$name" >&2
 (cd "$out" && sha256sum "${names[@]}" >SHA256SUMS.tmp && mv -f SHA256SUMS.tmp SHA256SUMS)
 echo "release.sh: $out/SHA256SUMS" >&2
 echo "$out"

@@ -288,6 +288,36 @@ mod tests {
         assert_eq!(unfit_output(Path::new("/dev/null")).unwrap(), Some("a device"));
     }
 
+    /// On Windows the replace is std's rename, MoveFileExW with MOVEFILE_REPLACE_EXISTING
+    /// (library/std/src/sys/fs/windows.rs), so an older file is replaced, not refused.
+    #[test]
+    fn refuses_a_directory_and_replaces_a_file_on_every_platform() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("report.json");
+        std::fs::create_dir(&sub).unwrap();
+        let e = write_text(&sub, "x").unwrap_err().to_string();
+        assert!(e.contains("a directory") && e.contains("refused"), "{e}");
+        assert!(sub.is_dir());
+        let file = dir.path().join("r.json");
+        for text in ["first", "second, longer", "third"] {
+            write_text(&file, text).unwrap();
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+        }
+        assert_eq!(names(dir.path()), ["r.json", "report.json"]);
+    }
+
+    /// Windows' device names are not regular files: writing there is refused, nothing is created.
+    #[cfg(windows)]
+    #[test]
+    fn refuses_windows_devices() {
+        for device in ["NUL", "CON"] {
+            assert!(write_text(Path::new(device), "x").is_err(), "{device}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert!(write_text(&dir.path().join("NUL"), "x").is_err());
+        assert!(names(dir.path()).is_empty());
+    }
+
     #[test]
     fn reads_up_to_the_cap_and_refuses_more() {
         let dir = tempfile::tempdir().unwrap();

@@ -118,6 +118,7 @@ pub async fn run_once(
     // The region may have come from IMDS or ARM just now, and the derived notebook label with it.
     context.warnings = context.notebook_label_warnings();
     context.warnings.extend(discovery_notes);
+    context.warnings.extend(run.routing.proxies.notes.iter().cloned());
     context.settle_facts();
     let chosen = plan::applicable(chosen, !run.selection.suites.is_empty(), &context);
     let flows = plan::expand(catalog, &chosen, &context, &run.routing);
@@ -150,7 +151,7 @@ pub async fn run_once(
     let resolver_label = match (run.engine.dns_server, engine.nameservers()) {
         (Some(server), _) => format!("{server} (--dns-server)"),
         (None, []) => "the system resolver".to_string(),
-        (None, servers) => format!("{} (resolv.conf)", servers.join(", ")),
+        (None, servers) => format!("{} ({})", servers.join(", "), engine::resolvers::SYSTEM_RESOLVERS),
     };
     let judgement = verdict::Judgement {
         ranges: &ranges,
@@ -165,6 +166,7 @@ pub async fn run_once(
         hints: &catalog.hints,
         causes: &catalog.causes,
         comparison: resolver_comparison.as_deref(),
+        ranges: &ranges,
     };
     let root_causes = causes::find(&flow_reports, &facts);
     causes::link(&mut flow_reports, &root_causes);
@@ -194,6 +196,7 @@ pub async fn run_once(
             ca_files: run.engine.ca_files.iter().map(|p| p.display().to_string()).collect(),
             private_cidrs: run.private_cidrs.iter().map(ToString::to_string).collect(),
             strict: run.strict,
+            proxy_source: run.routing.proxies.source.clone(),
         },
         summary: Summary::of(&flow_reports),
         root_causes,

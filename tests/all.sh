@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and loopback integration tests, the HTML pages in Chromium, the
 # static build, the network namespace testbed (needs root; skips loudly without it), the
-# packaging checks, and the aarch64 build run under qemu-user with the release artifacts.
+# Windows build under Wine, the packaging checks, and the aarch64 build run under qemu-user with
+# the release artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,11 @@ if [ -f packaging/check.sh ]; then
   echo "== packaging checks"
   AMLPROBE_BIN="$PWD/$bin" bash packaging/check.sh
 fi
+
+echo "== Windows: cross-build, unit tests and testbed scenarios under Wine"
+start=$SECONDS
+AMLPROBE_BIN="$PWD/$bin" bash tests/windows/check.sh
+echo "Windows checks took $((SECONDS - start)) s"
 
 echo "== aarch64 under qemu-user and the release artifacts"
 AMLPROBE_BIN="$PWD/$bin" bash packaging/check-platforms.sh

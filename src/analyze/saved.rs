@@ -127,11 +127,13 @@ pub fn parse(text: &str, path: &Path) -> Result<SavedReport, LoadError> {
         path: shown.clone(),
         message: e.to_string(),
     })?;
-    if report.schema_version != crate::report::SCHEMA_VERSION {
+    // Every version so far has the fields read here (schema 2 regrouped root causes, whose
+    // id, reason, subject, summary, fix and flows stay), so a fleet mid-upgrade still merges.
+    if !(1..=crate::report::SCHEMA_VERSION).contains(&report.schema_version) {
         return Err(LoadError::Parse {
             path: shown,
             message: format!(
-                "schema_version {} where this amlprobe reads {}",
+                "schema_version {} where this amlprobe reads 1 to {}",
                 report.schema_version,
                 crate::report::SCHEMA_VERSION
             ),
@@ -200,10 +202,18 @@ pub(crate) mod tests {
             &path,
             sample_report()
                 .to_json()
-                .replace("\"schema_version\": 1", "\"schema_version\": 9"),
+                .replace("\"schema_version\": 2", "\"schema_version\": 9"),
         )
         .unwrap();
         assert!(load(&path).unwrap_err().to_string().contains("schema_version 9"));
+        std::fs::write(
+            &path,
+            sample_report()
+                .to_json()
+                .replace("\"schema_version\": 2", "\"schema_version\": 1"),
+        )
+        .unwrap();
+        assert!(load(&path).is_ok(), "a report of schema 1 still loads");
         let e = load(&dir.path().join("missing.json")).unwrap_err().to_string();
         assert!(e.contains("missing.json"), "{e}");
         let empty = tempfile::tempdir().unwrap();

@@ -124,9 +124,13 @@ pub struct RunArgs {
     /// No ANSI colours (also when NO_COLOR is set or stdout is not a terminal).
     #[arg(long)]
     pub no_color: bool,
-    /// Print only the summary line.
-    #[arg(long, short)]
+    /// Print only the root causes of required flows and the summary line.
+    #[arg(long, short, conflicts_with = "all")]
     pub quiet: bool,
+    /// The table lists every flow, grouped by suite, and every root cause in full (by default it
+    /// fits on one screen: the causes of required flows and the required flows that fail).
+    #[arg(long, short = 'v', visible_short_alias = 'a')]
+    pub all: bool,
     /// Learning the workspace from ARM (`run`, `bundle`, `serve`).
     #[command(flatten)]
     pub discovery: Given<given::Discovery>,

@@ -10,12 +10,12 @@ use crate::engine::EngineConfig;
 use crate::engine::resolvers::{self, ResolverRole, ResolverSpec};
 use crate::env::host::{Environment, HostFacts};
 use crate::env::imds;
+use crate::env::sysproxy;
 use crate::files;
 use crate::model::context::{Cloud, InvalidValue, Resource, ValueSource, WorkspaceContext};
 use crate::model::endpoints::{self, ExpectedIps};
 use crate::model::facts::{self, FactValue};
 use crate::model::netaddr::Cidr;
-use crate::model::proxy::ProxySettings;
 use crate::model::values::{self, Slot};
 use crate::plan::Routing;
 use crate::sanitize;
@@ -116,8 +116,19 @@ pub struct Output {
     pub report_dir: Option<(PathBuf, usize)>,
     /// Colours wanted (before the TTY check).
     pub color: bool,
-    /// Summary line only.
-    pub quiet: bool,
+    /// How much the table shows.
+    pub view: View,
+}
+
+/// How much the table shows (`--quiet`, the default, `--all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The root causes of required flows and the summary line.
+    Quiet,
+    /// One screen.
+    Screen,
+    /// Every flow and every cause.
+    All,
 }
 
 /// A count flag, 1 to [`defaults::MAX_PARALLEL`].
@@ -421,12 +432,14 @@ fn private_cidrs(given: &Layered) -> Result<Vec<Cidr>, InvalidValue> {
         .collect()
 }
 
-/// The proxies (`--proxy`, `--no-proxy`, else the environment's) and `--compare-direct`.
+/// The proxies (`--proxy`, `--no-proxy`, else the environment's, else on Windows the machine's)
+/// and `--compare-direct`.
 fn routing(given: &Layered, host: &HostFacts) -> Result<Routing, InvalidValue> {
-    let proxies = ProxySettings::resolve(
+    let proxies = sysproxy::choose(
         given.text(&flags::PROXY).as_deref(),
         given.switch(&flags::NO_PROXY),
         host.environment.lookup(),
+        &host.system_proxy,
     )
     .map_err(|e| InvalidValue {
         flag: "proxy",
@@ -529,8 +542,8 @@ fn compare_resolvers(
     Ok(compared)
 }
 
-/// Where the report goes; `no_color` and `quiet` are the command line's alone.
-fn output(given: &Layered, no_color: bool, quiet: bool) -> Result<Output, InvalidValue> {
+/// Where the report goes; colours and the view are the command line's alone.
+fn output(given: &Layered, no_color: bool, view: View) -> Result<Output, InvalidValue> {
     let format = given
         .text(&flags::FORMAT)
         .and_then(|name| Format::from_name(&name))
@@ -557,7 +570,7 @@ fn output(given: &Layered, no_color: bool, quiet: bool) -> Result<Output, Invali
         report,
         report_dir,
         color: !no_color,
-        quiet,
+        view,
     })
 }
 
@@ -582,7 +595,12 @@ impl RunConfig {
         let expected_ips = expected_ips(&given)?;
         let learning = learning(&given, host)?;
         let compare_resolvers = compare_resolvers(&given, host, engine.dns_server)?;
-        let output = output(&given, args.no_color, args.quiet)?;
+        let view = match (args.quiet, args.all) {
+            (true, _) => View::Quiet,
+            (false, true) => View::All,
+            (false, false) => View::Screen,
+        };
+        let output = output(&given, args.no_color, view)?;
         let host_name = given
             .text(&flags::HOST_NAME)
             .map(|n| validate_host_name(&n))

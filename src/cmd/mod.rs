@@ -5,7 +5,7 @@ pub mod bundle;
 pub mod serve;
 
 use crate::analyze::saved;
-use crate::cli::settings::{self, Output, RunConfig, Selection};
+use crate::cli::settings::{self, Output, RunConfig, Selection, View};
 use crate::cli::{
     BundleArgs, Cli, Command, DiffArgs, Format, ListFormat, MatrixFormat, MergeArgs, RunArgs, RunCommand, ServeArgs,
     SuitesArgs,
@@ -136,7 +136,7 @@ fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report
     let catalog = load_catalog(&cfg.run.selection)?;
     let chosen = catalog.select(&cfg.run.selection.suites).map_err(usage)?;
     let runtime = runtime()?;
-    let (progress, bar) = progress::bar(progress_wanted && !cfg.output.quiet);
+    let (progress, bar) = progress::bar(progress_wanted && cfg.output.view != View::Quiet);
     let report = runtime
         .block_on(runner::run_once(&cfg.run, &catalog, &chosen, progress))
         .map_err(|e| Failure {
@@ -152,7 +152,10 @@ fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report
 }
 
 fn colored(output: &Output) -> bool {
-    output.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    output.color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal()
+        && crate::env::hostinfo::stdout_takes_ansi()
 }
 
 fn run(command: RunCommand) -> Result<u8, Failure> {
@@ -162,18 +165,19 @@ fn run(command: RunCommand) -> Result<u8, Failure> {
         .transpose()
         .map_err(usage)?;
     let (cfg, report) = probe_once(command.run, true)?;
-    print(&match (cfg.output.quiet, cfg.output.format) {
-        (true, _) => report::render::table::quiet(&report, colored(&cfg.output)),
-        (false, Format::Json) => report.to_json() + "\n",
-        (false, Format::Table) => report::render::table::render(&report, colored(&cfg.output)),
-        (false, Format::Junit) => report::render::junit::render(&report),
-        (false, Format::Prometheus) => report::render::prometheus::render(&report),
-        (false, Format::Html) => report::render::html::render(&report),
+    print(&match (cfg.output.view, cfg.output.format) {
+        (View::Quiet, _) => report::render::table::quiet(&report, colored(&cfg.output)),
+        (_, Format::Json) => report.to_json() + "\n",
+        (View::All, Format::Table) => report::render::table::render_all(&report, colored(&cfg.output)),
+        (View::Screen, Format::Table) => report::render::table::render(&report, colored(&cfg.output)),
+        (_, Format::Junit) => report::render::junit::render(&report),
+        (_, Format::Prometheus) => report::render::prometheus::render(&report),
+        (_, Format::Html) => report::render::html::render(&report),
     })?;
     if let Some(path) = bundle_to {
         // stdout carries the report in the chosen format: the note goes to stderr.
         let json = report.to_json() + "\n";
-        let text = report::render::table::render(&report, false);
+        let text = report::render::table::render_all(&report, false);
         let html = report::render::html::render(&report);
         eprintln!("{}", write_bundle(&path, &json, &text, Some(&html))?);
     }
@@ -201,7 +205,7 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             match Report::from_json(&json) {
                 Ok(report) => (
                     json,
-                    report::render::table::render(&report, false),
+                    report::render::table::render_all(&report, false),
                     Some(report::render::html::render(&report)),
                     exit::OK,
                 ),
@@ -221,7 +225,7 @@ fn bundle(args: BundleArgs) -> Result<u8, Failure> {
             let (_, report) = probe_once(args.run, true)?;
             (
                 report.to_json() + "\n",
-                report::render::table::render(&report, false),
+                report::render::table::render_all(&report, false),
                 Some(report::render::html::render(&report)),
                 report.exit_code(),
             )

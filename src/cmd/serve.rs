@@ -493,7 +493,7 @@ async fn read_request<S: AsyncRead + Unpin>(
         })),
         Err(HeadError::TooLarge { .. } | HeadError::TooManyHeaders) => Some(Err(431)),
         Err(HeadError::Malformed(_)) => Some(Err(400)),
-        Err(HeadError::TimedOut | HeadError::Closed | HeadError::Io(_)) => None,
+        Err(HeadError::TimedOut | HeadError::Closed | HeadError::HungUp { .. } | HeadError::Io(_)) => None,
     }
 }
 

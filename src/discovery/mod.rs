@@ -740,7 +740,10 @@ mod tests {
         assert_eq!(found.unwrap().workspace.name, "wsjob", "the next source is tried");
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(
-            notes[0].contains(".azureml/config.json has a Scope") && notes[0].ends_with("it was passed over"),
+            notes[0].contains(&format!(
+                "{} has a Scope",
+                std::path::Path::new(".azureml").join("config.json").display()
+            )) && notes[0].ends_with("it was passed over"),
             "{notes:?}"
         );
 

@@ -259,8 +259,12 @@ fn find_on_path(env: &dyn Fn(&str) -> Option<String>, program: &str) -> Option<P
         .find(|p| p.is_file())
 }
 
+/// The Azure CLI's launcher: a batch file on Windows (`…\CLI2\wbin\az.cmd`), which std runs
+/// through cmd.exe with its arguments escaped.
+const AZ: &str = if cfg!(windows) { "az.cmd" } else { "az" };
+
 async fn azure_cli(inputs: &TokenInputs<'_>, left: Duration) -> Attempt {
-    let Some(az) = find_on_path(inputs.env, "az") else {
+    let Some(az) = find_on_path(inputs.env, AZ) else {
         return Attempt::Absent("az not on PATH".into());
     };
     let child = std::process::Command::new(&az)
@@ -480,13 +484,22 @@ mod tests {
     #[tokio::test]
     async fn the_azure_cli_is_the_last_resort() {
         let dir = tempfile::tempdir().unwrap();
-        let az = dir.path().join("az");
+        let az = dir.path().join(AZ);
+        #[cfg(unix)]
+        {
+            std::fs::write(
+                &az,
+                format!("#!/bin/sh\n[ \"$4\" = \"https://management.azure.com/\" ] && echo {TOKEN}\n"),
+            )
+            .unwrap();
+            std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        }
+        #[cfg(windows)]
         std::fs::write(
             &az,
-            format!("#!/bin/sh\n[ \"$4\" = \"https://management.azure.com/\" ] && echo {TOKEN}\n"),
+            format!("@if \"%4\"==\"https://management.azure.com/\" echo {TOKEN}\r\n"),
         )
         .unwrap();
-        std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let env = env_of(HashMap::from([("PATH", dir.path().display().to_string())]));
         let (t, source) = acquire(
             &inputs(&env, None),

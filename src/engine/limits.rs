@@ -101,8 +101,17 @@ pub fn socket_budget(resolves: usize) -> usize {
     usize::try_from(budget).unwrap_or(usize::MAX)
 }
 
+/// Windows has no open-file limit on sockets; what runs out first is the dynamic (ephemeral) port
+/// range, 49152-65535 by default since Windows Vista and Server 2008 (Microsoft Learn, "The
+/// default dynamic port range for TCP/IP has changed"): 16,384 ports.
+#[cfg(windows)]
+fn raise_open_files() -> u64 {
+    16_384
+}
+
 /// Raises the soft open-file limit to the hard one; returns the soft limit in force afterwards.
 /// A failure (a sandbox refusing setrlimit) keeps the old limit: the budget then follows it.
+#[cfg(unix)]
 fn raise_open_files() -> u64 {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let current = getrlimit(Resource::Nofile);
@@ -193,6 +202,7 @@ mod tests {
         assert_eq!(peak.load(Ordering::SeqCst), 7);
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
         use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};

@@ -13,10 +13,13 @@ use tokio::task::JoinSet;
 /// Azure's virtual DNS server, reachable only from inside a VNet.
 pub const AZURE_DNS: &str = "168.63.129.16";
 
+/// How reports name the machine's own resolvers: by where they are configured on this platform.
+pub const SYSTEM_RESOLVERS: &str = if cfg!(windows) { "adapter DNS" } else { "resolv.conf" };
+
 /// Where a compared resolver came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResolverRole {
-    /// A nameserver of this machine's resolv.conf.
+    /// A nameserver of this machine's resolv.conf (on Windows: of its adapters).
     ResolvConf,
     /// `--dns-server`.
     DnsServer,
@@ -28,7 +31,7 @@ impl ResolverRole {
     /// How reports name it.
     pub fn as_str(self) -> &'static str {
         match self {
-            ResolverRole::ResolvConf => "resolv.conf",
+            ResolverRole::ResolvConf => SYSTEM_RESOLVERS,
             ResolverRole::DnsServer => "--dns-server",
             ResolverRole::AzureDns => "Azure DNS",
         }

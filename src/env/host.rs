@@ -1,9 +1,10 @@
 //! What a run reads from this machine before its settings are validated, gathered in one
 //! place by the caller ([`HostFacts::gather`]): validation (`cli::settings`) then reads no file
 //! and no environment of its own, and its tests start from [`HostFacts::default`] (nothing),
-//! whatever the machine they run on. Plain data, so another platform's readers (adapter DNS,
-//! a machine proxy) fill the same fields or join them.
+//! whatever the machine they run on. Plain data, each platform's readers filling the same
+//! fields (adapter DNS and the registry's proxies on Windows).
 
+use crate::env::sysproxy::{self, SystemProxy};
 use crate::env::{imds, sysdns, workdir};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -14,9 +15,12 @@ use std::path::PathBuf;
 pub struct HostFacts {
     /// This is an Azure VM (the DMI asset tag): IMDS and Azure DNS are asked only then.
     pub on_azure: bool,
-    /// The system's resolvers: resolv.conf's, and systemd-resolved's upstreams behind its
-    /// stub; `--compare-resolvers` asks each.
+    /// The system's resolvers (resolv.conf's and systemd-resolved's upstreams behind its stub;
+    /// on Windows the adapters'); `--compare-resolvers` asks each.
     pub nameservers: Vec<IpAddr>,
+    /// The machine's own proxy settings (Windows: Internet Options, WinHTTP), after the
+    /// environment's proxy variables.
+    pub system_proxy: SystemProxy,
     /// The process environment: the proxy variables, `AMLPROBE_ARM_TOKEN`, an Azure ML
     /// compute's variables and the identity variables discovery reads.
     pub environment: Environment,
@@ -46,6 +50,7 @@ impl HostFacts {
         HostFacts {
             on_azure: imds::on_azure(),
             nameservers: sysdns::system_nameservers(),
+            system_proxy: sysproxy::system(),
             environment: Environment::current(),
             sdk_config,
         }
@@ -64,9 +69,17 @@ impl Environment {
             .collect()
     }
 
-    /// The value of `name`, if it is set.
+    /// The value of `name`, if it is set (on Windows, whatever the case of its name, as
+    /// `std::env::var` finds it there).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        let exact = self.0.get(name);
+        #[cfg(windows)]
+        let exact = exact.or_else(|| {
+            self.0
+                .iter()
+                .find_map(|(k, v)| k.eq_ignore_ascii_case(name).then_some(v))
+        });
+        exact.map(String::as_str)
     }
 
     /// A lookup by name, as the readers that take one want it.

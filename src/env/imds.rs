@@ -6,6 +6,7 @@ use crate::http_client::{Client, Request, Url};
 use crate::report::schema::ImdsInfo;
 use crate::sanitize;
 use serde_json::Value;
+#[cfg(any(not(windows), test))]
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,15 +20,28 @@ pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
 const AZURE_ASSET_TAG: &str = "7783-7084-3265-9085-8269-3286-77";
 
 /// Where the kernel publishes DMI data.
+#[cfg(not(windows))]
 const DMI_ROOT: &str = "/sys/class/dmi/id";
 
 /// Whether this machine is an Azure VM, by its DMI chassis asset tag. The default endpoint is
 /// only asked on Azure, so nothing is sent to 169.254.169.254 anywhere else.
+#[cfg(not(windows))]
 pub fn on_azure() -> bool {
     on_azure_under(Path::new(DMI_ROOT))
 }
 
+/// Whether this machine is an Azure VM, by the chassis asset tag in the SMBIOS table that
+/// Windows' firmware table API returns (the same value Linux reads from DMI).
+#[cfg(windows)]
+pub fn on_azure() -> bool {
+    smbioslib::raw_smbios_from_device()
+        .ok()
+        .and_then(|raw| super::smbios::chassis_asset_tag(&raw))
+        .is_some_and(|tag| tag == AZURE_ASSET_TAG)
+}
+
 /// [`on_azure`] reading `chassis_asset_tag` under `dmi_root` (a fixture in tests).
+#[cfg(any(not(windows), test))]
 fn on_azure_under(dmi_root: &Path) -> bool {
     crate::files::read_text(&dmi_root.join("chassis_asset_tag")).is_ok_and(|t| t.trim() == AZURE_ASSET_TAG)
 }
@@ -143,6 +157,18 @@ mod tests {
         assert!(!tag("None\n"), "Hyper-V outside Azure");
         std::fs::remove_file(dir.path().join("chassis_asset_tag")).unwrap();
         assert!(!on_azure_under(dir.path()), "no DMI data");
+    }
+
+    /// Under Wine the table comes from the host's DMI data; on Windows from the firmware.
+    #[cfg(windows)]
+    #[test]
+    fn the_firmware_table_api_returns_a_table_that_parses() {
+        let raw = smbioslib::raw_smbios_from_device().expect("GetSystemFirmwareTable('RSMB')");
+        let length = u32::from_le_bytes(raw[4..8].try_into().unwrap()) as usize;
+        assert_eq!(raw.len(), 8 + length, "RawSMBIOSData header and table");
+        // Whatever the tag, reading it must agree with on_azure().
+        let tag = crate::env::smbios::chassis_asset_tag(&raw);
+        assert_eq!(on_azure(), tag.as_deref() == Some(AZURE_ASSET_TAG));
     }
 
     const SAMPLE: &str = r#"{"compute":{"azEnvironment":"AzurePublicCloud","location":"EastUS","name":"ci-alice",

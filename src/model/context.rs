@@ -60,9 +60,19 @@ impl Resource {
         Resource::ContainerRegistry,
     ];
 
-    /// The resource named `name` (as [`Resource::as_str`] gives it).
+    /// The resource named `name` (snake_case, as flags, the config file and reports write it).
     pub fn from_name(name: &str) -> Option<Resource> {
         values::RESOURCES.position(name).map(|i| Resource::ALL[i])
+    }
+
+    /// What to call it in a sentence ("the container registry's private endpoint").
+    pub fn label(self) -> &'static str {
+        match self {
+            Resource::Workspace => "the workspace",
+            Resource::Storage => "the storage account",
+            Resource::KeyVault => "the key vault",
+            Resource::ContainerRegistry => "the container registry",
+        }
     }
 }
 

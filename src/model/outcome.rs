@@ -126,6 +126,9 @@ pub enum ReasonCode {
     TlsExpired,
     /// The handshake failed (alert, protocol mismatch, connection closed).
     TlsHandshakeFailed,
+    /// TCP connected, then the peer closed or reset the connection right after the ClientHello
+    /// without sending a byte: a firewall denying the name (SNI).
+    TlsClosedAfterHello,
     /// No reply to a UDP datagram; inconclusive by nature.
     UdpNoReply,
     /// An ICMP unreachable came back for a UDP datagram.
@@ -147,6 +150,11 @@ pub enum ReasonCode {
     /// A firewall answered in the service's place and denied the request (Azure Firewall's HTTP
     /// 470 and its deny text).
     HttpFirewallDenied,
+    /// A web filter's block page answered in the service's place (its vendor's marks).
+    HttpBlockPage,
+    /// The peer closed or reset the connection right after the HTTP request without a byte of
+    /// answer: a firewall denying the name it read (the Host header).
+    HttpClosedAfterRequest,
     /// No valid HTTP response came back.
     HttpError,
     /// The port answered, but not with SMB: a middlebox is in the way.
@@ -163,7 +171,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 39] = [
+    pub const ALL: [ReasonCode; 42] = [
         ReasonCode::DnsNxdomain,
         ReasonCode::DnsNoRecords,
         ReasonCode::DnsCnameLoop,
@@ -187,6 +195,7 @@ impl ReasonCode {
         ReasonCode::TlsNameMismatch,
         ReasonCode::TlsExpired,
         ReasonCode::TlsHandshakeFailed,
+        ReasonCode::TlsClosedAfterHello,
         ReasonCode::UdpNoReply,
         ReasonCode::UdpRefused,
         ReasonCode::ProxyUnreachable,
@@ -197,6 +206,8 @@ impl ReasonCode {
         ReasonCode::ProxyError,
         ReasonCode::HttpNotAzure,
         ReasonCode::HttpFirewallDenied,
+        ReasonCode::HttpBlockPage,
+        ReasonCode::HttpClosedAfterRequest,
         ReasonCode::HttpError,
         ReasonCode::SmbNotSmb,
         ReasonCode::SmbNoResponse,
@@ -231,6 +242,7 @@ impl ReasonCode {
             ReasonCode::TlsNameMismatch => "tls_name_mismatch",
             ReasonCode::TlsExpired => "tls_expired",
             ReasonCode::TlsHandshakeFailed => "tls_handshake_failed",
+            ReasonCode::TlsClosedAfterHello => "tls_closed_after_hello",
             ReasonCode::UdpNoReply => "udp_no_reply",
             ReasonCode::UdpRefused => "udp_refused",
             ReasonCode::ProxyUnreachable => "proxy_unreachable",
@@ -241,6 +253,8 @@ impl ReasonCode {
             ReasonCode::ProxyError => "proxy_error",
             ReasonCode::HttpNotAzure => "http_not_azure",
             ReasonCode::HttpFirewallDenied => "http_firewall_denied",
+            ReasonCode::HttpBlockPage => "http_block_page",
+            ReasonCode::HttpClosedAfterRequest => "http_closed_after_request",
             ReasonCode::HttpError => "http_error",
             ReasonCode::SmbNotSmb => "smb_not_smb",
             ReasonCode::SmbNoResponse => "smb_no_response",
@@ -249,6 +263,60 @@ impl ReasonCode {
             ReasonCode::NotObserved => "not_observed",
         }
     }
+}
+
+/// What the flows of a root cause share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CauseKind {
+    /// The DNS server fails (timeout, unreachable, SERVFAIL, REFUSED) for every name.
+    DnsServer,
+    /// Names of one private DNS zone resolve wrong.
+    PrivateDnsZone,
+    /// One TLS issuer intercepts several hosts.
+    TlsIssuer,
+    /// One proxy fails or denies several hosts.
+    Proxy,
+    /// One destination (a host, on the ports its flows use) is dropped, refused or unreachable,
+    /// whatever flows or service tags reach it.
+    Destination,
+    /// A firewall's application rules deny these names (HTTP 470, a hang-up right after the
+    /// TLS ClientHello): one rule collection listing them fixes it.
+    FirewallRules,
+    /// A web filter serves its block page for these names.
+    BlockPage,
+    /// One observation that shares nothing with the others (one host, maybe in several flows).
+    Observation,
+}
+
+impl CauseKind {
+    /// The snake_case name as it appears in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CauseKind::DnsServer => "dns_server",
+            CauseKind::PrivateDnsZone => "private_dns_zone",
+            CauseKind::TlsIssuer => "tls_issuer",
+            CauseKind::Proxy => "proxy",
+            CauseKind::Destination => "destination",
+            CauseKind::FirewallRules => "firewall_rules",
+            CauseKind::BlockPage => "block_page",
+            CauseKind::Observation => "observation",
+        }
+    }
+}
+
+impl CauseKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [CauseKind; 8] = [
+        CauseKind::DnsServer,
+        CauseKind::PrivateDnsZone,
+        CauseKind::TlsIssuer,
+        CauseKind::Proxy,
+        CauseKind::Destination,
+        CauseKind::FirewallRules,
+        CauseKind::BlockPage,
+        CauseKind::Observation,
+    ];
 }
 
 impl std::fmt::Display for ReasonCode {

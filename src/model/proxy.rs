@@ -1,5 +1,7 @@
 //! Which proxy a target goes through: `--proxy`/`--no-proxy`, else the usual environment
-//! variables (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`, either case).
+//! variables (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`, either case). On Windows the
+//! machine's own settings come after those (`env::sysproxy`); their bypass lists use the
+//! Windows form that [`NoProxy::parse_windows`] reads.
 
 use crate::model::netaddr::Cidr;
 use crate::sanitize;
@@ -121,12 +123,17 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-/// `no_proxy` entries: `*`, domain suffixes (with or without a leading dot), IPs and CIDRs.
+/// `no_proxy` entries: `*`, domain suffixes (with or without a leading dot), IPs and CIDRs; from
+/// a Windows bypass list also `<local>` and `*` wildcards.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NoProxy {
     all: bool,
     domains: Vec<String>,
     networks: Vec<Cidr>,
+    /// `<local>`: names without a dot.
+    local: bool,
+    /// Windows wildcard patterns (`*.contoso.com`, `10.*`), lower-cased.
+    patterns: Vec<String>,
 }
 
 impl NoProxy {
@@ -159,19 +166,81 @@ impl NoProxy {
         np
     }
 
+    /// Parses a Windows bypass list (Internet Options' `ProxyOverride`, WinHTTP's bypass list):
+    /// entries separated by `;` (or spaces), `*` wildcards anywhere, and `<local>` for names
+    /// without a dot (Microsoft Learn, `WINHTTP_PROXY_INFO` and `InternetOpen`: "<local>" bypasses
+    /// "any host name that does not contain a period"). Entries it can't read are ignored.
+    pub fn parse_windows(value: &str) -> Self {
+        let mut np = NoProxy::default();
+        for entry in value
+            .split([';', ' ', '\t', '\r', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let entry = entry
+                .strip_prefix("http://")
+                .or_else(|| entry.strip_prefix("https://"))
+                .unwrap_or(entry)
+                .to_ascii_lowercase();
+            if entry == "<local>" {
+                np.local = true;
+            } else if entry == "*" {
+                np.all = true;
+            } else if entry.contains('*') {
+                np.patterns.push(entry);
+            } else if !entry.starts_with('<') {
+                let plain = NoProxy::parse(&entry);
+                np.domains.extend(plain.domains);
+                np.networks.extend(plain.networks);
+            }
+        }
+        np
+    }
+
+    /// Adds `other`'s entries to these.
+    pub fn extend(&mut self, other: NoProxy) {
+        self.all |= other.all;
+        self.local |= other.local;
+        self.domains.extend(other.domains);
+        self.networks.extend(other.networks);
+        self.patterns.extend(other.patterns);
+    }
+
     /// Whether `host` bypasses the proxy.
     pub fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        if self.all {
+        if self.all || self.patterns.iter().any(|p| wildcard_match(p, &host)) {
             return true;
         }
         if let Ok(ip) = host.parse::<IpAddr>() {
             return self.networks.iter().any(|n| n.contains(ip));
         }
-        self.domains
-            .iter()
-            .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+        (self.local && !host.contains('.'))
+            || self
+                .domains
+                .iter()
+                .any(|d| host == *d || host.ends_with(&format!(".{d}")))
     }
+}
+
+/// `pattern` with `*` matching any run of characters (none included) against all of `text`.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The proxies in force for this run.
@@ -183,6 +252,12 @@ pub struct ProxySettings {
     pub http: Option<ProxyUrl>,
     /// Hosts that bypass both.
     pub no_proxy: NoProxy,
+    /// Where the proxies came from (`--proxy`, the variables' names, a Windows setting), for the
+    /// report; `None` when no proxy is in force.
+    pub source: Option<String>,
+    /// What the report should say about proxy settings that were seen but not followed (a PAC
+    /// script, WPAD, a second machine proxy).
+    pub notes: Vec<String>,
 }
 
 /// The flag a bad proxy value came from, and why.
@@ -220,15 +295,27 @@ impl ProxySettings {
                 https: Some(url.clone()),
                 http: Some(url),
                 no_proxy,
+                source: Some("--proxy".into()),
+                notes: Vec::new(),
             });
         }
-        let all = var(&["all_proxy", "ALL_PROXY"]).map(parse).transpose()?;
-        let https = var(&["https_proxy", "HTTPS_PROXY"])
-            .map(parse)
-            .transpose()?
-            .or_else(|| all.clone());
-        let http = var(&["http_proxy", "HTTP_PROXY"]).map(parse).transpose()?.or(all);
-        Ok(ProxySettings { https, http, no_proxy })
+        let mut names = Vec::new();
+        let mut named = |found: Option<(String, String)>| {
+            found
+                .inspect(|(name, _)| names.push(name.clone()))
+                .map(parse)
+                .transpose()
+        };
+        let all = named(var(&["all_proxy", "ALL_PROXY"]))?;
+        let https = named(var(&["https_proxy", "HTTPS_PROXY"]))?.or_else(|| all.clone());
+        let http = named(var(&["http_proxy", "HTTP_PROXY"]))?.or(all);
+        Ok(ProxySettings {
+            source: (!names.is_empty()).then(|| names.join(", ")),
+            https,
+            http,
+            no_proxy,
+            notes: Vec::new(),
+        })
     }
 
     /// The proxy for `host`, for TLS (`tls = true`) or plain HTTP.
@@ -298,6 +385,35 @@ mod tests {
         assert!(NoProxy::parse("*").matches("anything"));
     }
 
+    /// Forms from Microsoft Learn's `WINHTTP_PROXY_INFO` and Internet Options' "Exceptions" box.
+    #[test]
+    fn windows_bypass_lists() {
+        let np = NoProxy::parse_windows("<local>;*.contoso.com; 10.*;192.168.1.5 ;*internal*;http://plain.example");
+        assert!(np.matches("intranet"), "<local>: no dot");
+        assert!(!np.matches("intranet.corp.net"));
+        assert!(np.matches("www.CONTOSO.com") && !np.matches("contoso.com.evil.net"));
+        assert!(np.matches("10.1.2.3") && !np.matches("110.1.2.3"));
+        assert!(np.matches("192.168.1.5") && !np.matches("192.168.1.6"));
+        assert!(np.matches("svc.internal.example") && np.matches("internal"));
+        assert!(np.matches("a.plain.example"), "a plain name is a domain suffix");
+        assert!(!np.matches("management.azure.com"));
+        assert!(NoProxy::parse_windows("*").matches("anything"));
+        assert!(!NoProxy::parse_windows("<-loopback>").matches("localhost"));
+        let mut merged = NoProxy::parse(".example.org");
+        merged.extend(NoProxy::parse_windows("<local>"));
+        assert!(merged.matches("a.example.org") && merged.matches("host"));
+    }
+
+    #[test]
+    fn wildcards_match_whole_names() {
+        assert!(wildcard_match("*.a.com", "x.a.com"));
+        assert!(!wildcard_match("*.a.com", "a.com"));
+        assert!(wildcard_match("a*c", "ac") && wildcard_match("a*c", "abbc"));
+        assert!(!wildcard_match("a*c", "abcd"));
+        assert!(wildcard_match("*a*", "banana") && !wildcard_match("*x*", "banana"));
+        assert!(!wildcard_match("ab*ba", "aba"), "the parts may not overlap");
+    }
+
     #[test]
     fn environment_and_flags() {
         let env: HashMap<&str, &str> = [
@@ -313,11 +429,14 @@ mod tests {
         assert!(s.for_host("login.microsoftonline.com", true).is_some());
         assert!(s.for_host("a.internal", true).is_none());
         let flag = ProxySettings::resolve(Some("http://flag:8080"), false, lookup).unwrap();
-        assert_eq!(flag.https.unwrap().host, "flag");
+        assert_eq!(flag.https.as_ref().unwrap().host, "flag");
+        assert_eq!(s.source.as_deref(), Some("ALL_PROXY, HTTPS_PROXY"));
+        assert_eq!(flag.source.as_deref(), Some("--proxy"));
         assert_eq!(
             ProxySettings::resolve(None, true, lookup).unwrap(),
             ProxySettings::default()
         );
+        assert_eq!(ProxySettings::resolve(None, false, |_| None).unwrap().source, None);
         let bad =
             ProxySettings::resolve(None, false, |n| (n == "https_proxy").then(|| "ftp://x".to_string())).unwrap_err();
         assert_eq!(bad.source, "https_proxy");

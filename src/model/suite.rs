@@ -3,7 +3,7 @@
 
 use crate::model::context::{Cloud, Resource};
 use crate::model::facts::Fact;
-use crate::model::outcome::ReasonCode;
+use crate::model::outcome::{CauseKind, ReasonCode};
 use crate::model::template::{self, Lookup, TemplateError};
 use crate::model::values;
 use crate::sanitize;
@@ -253,7 +253,8 @@ pub struct Suite {
     pub flows: Vec<FlowSpec>,
 }
 
-/// Root-cause text for one reason code: `[cause.<reason>]` in `probes/hints.toml`.
+/// Root-cause text for one kind of cause and reason code: `[cause.<kind>.<reason>]` in
+/// `probes/hints.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CauseHint {
@@ -262,6 +263,9 @@ pub struct CauseHint {
     /// The one change that fixes every flow of the cause; absent: the reason's hint.
     #[serde(default)]
     pub fix: Option<String>,
+    /// A destination's fix when it is a private endpoint address (never a public service tag).
+    #[serde(default)]
+    pub fix_private: Option<String>,
 }
 
 /// Explanations for one reason code, from `probes/hints.toml`.
@@ -274,6 +278,10 @@ pub struct ReasonHint {
     pub cause: String,
     /// The change to make; a template over probe values.
     pub hint: String,
+    /// The change to make for a public service name (no private DNS zone, no private answer
+    /// expected): never privatelink advice. Absent: `hint`.
+    #[serde(default)]
+    pub hint_public: Option<String>,
     /// A Microsoft Learn page.
     #[serde(default)]
     pub learn: Option<String>,
@@ -284,7 +292,7 @@ pub struct ReasonHint {
 struct HintsFile {
     reason: BTreeMap<String, ReasonHint>,
     #[serde(default)]
-    cause: BTreeMap<String, CauseHint>,
+    cause: BTreeMap<String, BTreeMap<String, CauseHint>>,
 }
 
 /// A suite, cloud or hints file that could not be used.
@@ -319,8 +327,8 @@ pub struct Catalog {
     pub clouds: BTreeMap<Cloud, BTreeMap<String, String>>,
     /// Hints per reason code.
     pub hints: BTreeMap<ReasonCode, ReasonHint>,
-    /// Root-cause texts per reason code.
-    pub causes: BTreeMap<ReasonCode, CauseHint>,
+    /// Root-cause texts per kind of cause and reason code.
+    pub causes: BTreeMap<(CauseKind, ReasonCode), CauseHint>,
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -586,28 +594,46 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
 }
 
-/// Reason hints and root-cause texts, each keyed by a reason code.
-type Hints = (BTreeMap<ReasonCode, ReasonHint>, BTreeMap<ReasonCode, CauseHint>);
+/// Reason hints, keyed by a reason code, and root-cause texts, by kind of cause and reason.
+type Hints = (
+    BTreeMap<ReasonCode, ReasonHint>,
+    BTreeMap<(CauseKind, ReasonCode), CauseHint>,
+);
 
 fn parse_hints(file: &str, text: &str) -> Result<Hints, SuiteError> {
     let parsed: HintsFile = parse_toml(file, text)?;
+    let invalid = |table: &str, message: String| SuiteError::Invalid {
+        file: file.to_string(),
+        line: text.find(&format!("[{table}")).map_or(1, |o| line_of(text, o)),
+        message,
+    };
     let code = |table: &str, name: &str| {
         ReasonCode::ALL
             .into_iter()
             .find(|c| c.as_str() == name)
-            .ok_or_else(|| SuiteError::Invalid {
-                file: file.to_string(),
-                line: text.find(&format!("[{table}.{name}]")).map_or(1, |o| line_of(text, o)),
-                message: format!("'{name}' is not a reason code", name = sanitize::echo(name)),
-            })
+            .ok_or_else(|| invalid(table, format!("'{}' is not a reason code", sanitize::echo(name))))
     };
     let mut hints = BTreeMap::new();
     for (name, hint) in parsed.reason {
-        hints.insert(code("reason", &name)?, hint);
+        hints.insert(code(&format!("reason.{name}]"), &name)?, hint);
     }
     let mut causes = BTreeMap::new();
-    for (name, cause) in parsed.cause {
-        causes.insert(code("cause", &name)?, cause);
+    for (kind_name, by_reason) in parsed.cause {
+        let kind = CauseKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind_name && *k != CauseKind::Observation)
+            .ok_or_else(|| {
+                invalid(
+                    &format!("cause.{kind_name}."),
+                    format!(
+                        "'{}' is not a kind of root cause with texts of its own",
+                        sanitize::echo(&kind_name)
+                    ),
+                )
+            })?;
+        for (name, cause) in by_reason {
+            causes.insert((kind, code(&format!("cause.{kind_name}.{name}]"), &name)?), cause);
+        }
     }
     Ok((hints, causes))
 }

@@ -138,6 +138,8 @@ pub(crate) mod test_support {
             direct_path: None,
             private_dns_zone: None,
             cause: reason.map(|_| 1),
+            causes: Vec::new(),
+            resource: None,
             probes: vec![
                 probe(ProbeKind::Dns, host, None, ProbeStatus::Pass, None),
                 probe(ProbeKind::Tcp, host, Some(443), tcp_status, reason),
@@ -182,6 +184,7 @@ pub(crate) mod test_support {
                 ca_files: vec![],
                 private_cidrs: vec![],
                 strict: false,
+                proxy_source: None,
             },
             summary: Summary::of(&flows),
             root_causes: vec![RootCause {
@@ -191,7 +194,11 @@ pub(crate) mod test_support {
                 subject: "TCP 443 to Storage".into(),
                 summary: "TCP 443 to Storage is silently dropped".into(),
                 fix: "Allow TCP 443 to Storage in the NSG.".into(),
+                commands: vec![],
+                destinations: vec![],
+                resolver: None,
                 required: true,
+                required_flows: 1,
                 flows: vec!["w.blob".into()],
                 probes: 1,
             }],
@@ -206,7 +213,7 @@ pub(crate) mod test_support {
         let report = sample_report();
         let json = report.to_json();
         assert_eq!(Report::from_json(&json).unwrap().to_json(), json);
-        let older = json.replacen("\"schema_version\": 1", "\"schema_version\": 0", 1);
+        let older = json.replacen("\"schema_version\": 2", "\"schema_version\": 0", 1);
         assert!(Report::from_json(&older).unwrap_err().contains("schema 0"));
         assert!(
             Report::from_json("{\"flows\": []}")

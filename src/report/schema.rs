@@ -3,7 +3,8 @@
 //! is generated from them (`UPDATE_SCHEMA=1 cargo test report_schema`), and the testbed checks
 //! every report it produces against that file.
 
-use crate::model::context::{Cloud, WorkspaceContext};
+use crate::model::context::{Cloud, Resource, WorkspaceContext};
+pub use crate::model::outcome::CauseKind;
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::model::suite::HttpCheck;
 use crate::model::suite::{Direction, Expectation, FlowSpec, HostsMatch, Protocol};
@@ -13,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// Bumped on any incompatible change to the JSON shape.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped on any incompatible change to the JSON shape. 2: a flow may belong to several root
+/// causes (`causes`), causes are grouped by the change to make (new kinds, `destinations`,
+/// `resolver`, `commands`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -109,6 +112,10 @@ pub struct Settings {
     pub private_cidrs: Vec<String>,
     /// Whether inconclusive and skipped required flows fail the run.
     pub strict: bool,
+    /// Where the proxy in force came from: `--proxy`, the environment variables' names, or on
+    /// Windows "Windows Internet Options (ProxyServer)" or "WinHTTP machine proxy (netsh winhttp)";
+    /// null when no proxy applied.
+    pub proxy_source: Option<String>,
 }
 
 /// Counts per flow status.
@@ -193,9 +200,18 @@ pub struct FlowReport {
     /// The private DNS zone that should hold the flow's records.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_dns_zone: Option<String>,
-    /// The id of the root cause that explains this flow (blocked and inconclusive flows).
+    /// The id of the root cause of the observation that decided this flow (blocked and
+    /// inconclusive flows).
     pub cause: Option<u32>,
-    /// Every probe, in order: DNS per host, then per port and address.
+    /// Every root cause this flow is listed under: more than one when independent problems
+    /// block it (a dropped port and a missing record), `cause` first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<u32>,
+    /// The workspace-owned resource behind the flow's hosts, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
+    /// Every probe, in order: DNS per host, then per port and address; the probes of
+    /// `--compare-direct`'s side path last.
     pub probes: Vec<ProbeReport>,
 }
 
@@ -272,6 +288,10 @@ pub struct ProbeReport {
     /// TLS: the presented certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsDetails>,
+    /// Probed only for `--compare-direct`: the path real clients don't take, never counted in
+    /// the flow's verdict or causes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compare_only: bool,
     /// HTTP: status and server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpDetails>,
@@ -306,6 +326,7 @@ impl ProbeReport {
             addresses: None,
             expected_addresses: None,
             tls: None,
+            compare_only: false,
             http: None,
         }
     }
@@ -344,6 +365,9 @@ pub struct HttpDetails {
     /// A firewall's denial, when the answer was one (HTTP 470, Azure Firewall's deny text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<FirewallDenial>,
+    /// Who served a block page in the service's place, when the answer was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_page: Option<String>,
 }
 
 /// A firewall that answered in the service's place to say it denies the request, with what its
@@ -460,38 +484,6 @@ pub struct HostsOverride {
     pub address: IpAddr,
 }
 
-/// What the flows of a root cause share.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CauseKind {
-    /// The DNS server fails (timeout, unreachable, SERVFAIL, REFUSED) for every name.
-    DnsServer,
-    /// Names of one private DNS zone resolve wrong.
-    PrivateDnsZone,
-    /// One TLS issuer intercepts several hosts.
-    TlsIssuer,
-    /// One proxy fails or denies several hosts.
-    Proxy,
-    /// One port to one service tag is dropped, refused or unreachable.
-    Destination,
-    /// One observation that shares nothing with the others (one host, maybe in several flows).
-    Observation,
-}
-
-impl CauseKind {
-    /// The snake_case name as it appears in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CauseKind::DnsServer => "dns_server",
-            CauseKind::PrivateDnsZone => "private_dns_zone",
-            CauseKind::TlsIssuer => "tls_issuer",
-            CauseKind::Proxy => "proxy",
-            CauseKind::Destination => "destination",
-            CauseKind::Observation => "observation",
-        }
-    }
-}
-
 /// Failing flows that one change fixes.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -502,18 +494,47 @@ pub struct RootCause {
     pub kind: CauseKind,
     /// The reason code every one of its observations has.
     pub reason: ReasonCode,
-    /// The shared thing: a DNS server, zone, issuer, proxy, `TCP 445 to Storage` or `host:port`.
+    /// The shared thing: a DNS server, zone, issuer, proxy, firewall path, `TCP 445 to
+    /// <host>` or `host:port`.
     pub subject: String,
     /// One line: what is wrong.
     pub summary: String,
     /// The change to make.
     pub fix: String,
+    /// Commands that make the change, ready to edit: `<placeholders>` stand for names amlprobe
+    /// cannot know (resource group, NSG, firewall policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    /// The names the change is about, each with its ports and addresses: the destination, the
+    /// names a firewall denies, the names a resolver fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<CauseDestination>,
+    /// The resolver that gave the answers, for DNS causes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
     /// Whether a required flow is among its flows.
     pub required: bool,
+    /// How many of its flows are required.
+    #[serde(default)]
+    pub required_flows: usize,
     /// The flows it explains, in report order.
     pub flows: Vec<String>,
     /// How many probes of those flows observed it.
     pub probes: usize,
+}
+
+/// One name a root cause is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct CauseDestination {
+    /// The name.
+    pub host: String,
+    /// Transport.
+    pub protocol: Protocol,
+    /// The ports that failed (empty for DNS).
+    pub ports: Vec<u16>,
+    /// The addresses that failed (empty for DNS).
+    pub addresses: Vec<IpAddr>,
 }
 
 /// One resolver's answer for one name.

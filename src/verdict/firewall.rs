@@ -9,6 +9,7 @@
 //! <p>. Rule Collection Group: <g>. Rule Collection: <c>. Rule: <r>`), which newer versions
 //! echo in the body.
 
+use crate::engine::probe::http::ResponseHead;
 use crate::redact;
 use crate::report::schema::FirewallDenial;
 use crate::sanitize;
@@ -43,6 +44,57 @@ pub fn azure_firewall_denial(status: u16, body: &[u8]) -> Option<FirewallDenial>
         rule_collection,
         rule,
     })
+}
+
+/// What a web filter's block page carries that no origin's page at a service's root does: the
+/// filter's own name or its stock wording. Each entry: (what to call it, where to look, text).
+/// Sources: the vendors' documented default block pages (docs/sources.md, "Block pages").
+const BLOCK_PAGES: &[(&str, Where, &str)] = &[
+    ("a FortiGate web filter", Where::Body, "FortiGuard"),
+    ("a FortiGate web filter", Where::Body, "Fortinet"),
+    // FortiOS's default URL block replacement message.
+    ("a FortiGate web filter", Where::Body, "<title>Web Filter Violation"),
+    (
+        "a FortiGate web filter",
+        Where::Body,
+        "has been blocked because the URL is banned",
+    ),
+    (
+        "a Palo Alto Networks URL filter",
+        Where::Body,
+        "has been blocked in accordance with company policy",
+    ),
+    ("a Zscaler web filter", Where::Body, "Zscaler"),
+    ("a Cisco Umbrella web filter", Where::Body, "Cisco Umbrella"),
+    ("a Sophos web filter", Where::Body, "Sophos"),
+    ("a Check Point web filter", Where::Body, "Check Point"),
+    ("a web filter", Where::Body, "<title>Web Page Blocked"),
+    (
+        "a squid proxy intercepting the connection",
+        Where::Header("x-squid-error"),
+        "",
+    ),
+];
+
+/// Where a block page fingerprint is looked for.
+#[derive(Clone, Copy)]
+enum Where {
+    /// The first bytes of the body.
+    Body,
+    /// A response header's presence (its value is not needed).
+    Header(&'static str),
+}
+
+/// Who served a block page in the service's place, when `head` and `body` are one.
+pub fn block_page(head: &ResponseHead, body: &[u8]) -> Option<&'static str> {
+    let body = String::from_utf8_lossy(body);
+    BLOCK_PAGES
+        .iter()
+        .find(|(_, place, text)| match place {
+            Where::Body => body.contains(text),
+            Where::Header(name) => head.header(name).is_some(),
+        })
+        .map(|(who, _, _)| *who)
 }
 
 /// The value after `label`: up to the next label, the end of the line or of the text, without
@@ -124,5 +176,50 @@ mod tests {
         assert!(!d.text.contains('\x1b') && !d.text.contains('\u{202e}'), "{}", d.text);
         assert!(d.text.chars().count() <= TEXT_LIMIT + 1, "{}", d.text.len());
         assert_eq!(d.policy.as_deref(), Some("p\\x1b[2J\\u{202e}"));
+    }
+
+    #[test]
+    fn block_pages_are_told_by_their_vendor_marks_only() {
+        let page = |head: &[u8], body: &str| {
+            let head = crate::wire::http1::parse_response(head).unwrap();
+            block_page(&head, body.as_bytes())
+        };
+        let ok = b"HTTP/1.1 200 OK\r\n\r\n";
+        assert_eq!(
+            page(
+                ok,
+                "<html><head><title>Web Page Blocked</title></head><body>FortiGuard Intrusion Prevention</body>"
+            ),
+            Some("a FortiGate web filter")
+        );
+        assert_eq!(
+            page(
+                ok,
+                "<html><head><title>Web Page Blocked</title></head><body>blocked</body>"
+            ),
+            Some("a web filter")
+        );
+        assert_eq!(
+            page(
+                ok,
+                "Access to the web page you were trying to visit has been blocked in accordance with company policy."
+            ),
+            Some("a Palo Alto Networks URL filter")
+        );
+        assert_eq!(
+            page(
+                b"HTTP/1.1 403 Forbidden\r\nX-Squid-Error: ERR_ACCESS_DENIED 0\r\n\r\n",
+                ""
+            ),
+            Some("a squid proxy intercepting the connection")
+        );
+        for origin in [
+            "<html><title>Ubuntu Archive</title>",
+            "{\"error\":{\"code\":\"InvalidResource\"}}",
+            "<title>Access Denied</title>",
+            "",
+        ] {
+            assert_eq!(page(ok, origin), None, "{origin}");
+        }
     }
 }

@@ -6,6 +6,7 @@ pub mod causes;
 mod dns;
 mod firewall;
 mod http;
+pub mod precedence;
 pub(crate) mod proxy;
 pub mod resolvers;
 mod smb;
@@ -17,10 +18,11 @@ use crate::engine::{self, AppObservation, ConnKey, ConnObservation, MAX_ADDRESSE
 use crate::model::endpoints::ExpectedIps;
 use crate::model::netaddr::PrivateRanges;
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
-use crate::model::suite::{HostsMatch, Protocol, ReasonHint};
+use crate::model::suite::{Expectation, HostsMatch, Protocol, ReasonHint};
 use crate::model::template;
-use crate::plan::{Check, FlowPlan, PlannedFlow, Route, Target};
+use crate::plan::{App, Check, FlowPlan, PlannedFlow, Route, Target};
 use crate::report::{DirectPath, FlowReport, ProbeKind, ProbeReport};
+use precedence::status_of;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::Range;
@@ -51,6 +53,9 @@ struct HintValues<'a> {
     private_dns_zone: Option<&'a str>,
     issuer: Option<&'a str>,
     protocol: &'a str,
+    /// The name is a public service name (no private DNS zone, no private answer expected):
+    /// its hint never gives privatelink advice.
+    public_name: bool,
 }
 
 /// A variable of [`HINT_VARIABLES`] (any probe's values: the alias keeps their lifetime open).
@@ -81,7 +86,11 @@ const HINT_VARIABLES: &[HintVariable] = &[
 /// Renders the hint for `reason` with a probe's values.
 fn render_hint(hints: &BTreeMap<ReasonCode, ReasonHint>, reason: ReasonCode, v: &HintValues) -> Option<String> {
     let h = hints.get(&reason)?;
-    let text = template::render(&h.hint, template::lookup_in(HINT_VARIABLES, v)).unwrap_or_else(|_| h.hint.clone());
+    let hint = match &h.hint_public {
+        Some(public) if v.public_name => public,
+        _ => &h.hint,
+    };
+    let text = template::render(hint, template::lookup_in(HINT_VARIABLES, v)).unwrap_or_else(|_| hint.clone());
     Some(match &h.learn {
         Some(url) => format!("{text} ({url})"),
         None => text,
@@ -126,6 +135,8 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
             FlowPlan::MissingContext { .. } | FlowPlan::NotTestable { .. } | FlowPlan::NotApplicable { .. } => None,
         },
         cause: None,
+        causes: Vec::new(),
+        resource: spec.resource,
         probes: Vec::new(),
     };
     match &flow.plan {
@@ -173,10 +184,11 @@ fn assess_flow(flow: &PlannedFlow, observed: &Observations, j: &Judgement) -> Fl
             let mut alternatives = Vec::new();
             for target in targets {
                 let start = report.probes.len();
-                for (probe, counts) in target_probes(target, observed, j, base) {
+                for (mut probe, counts) in target_probes(target, observed, j, base) {
                     if counts {
                         report.probes.push(probe);
                     } else {
+                        probe.compare_only = true;
                         direct_compare.push(probe);
                     }
                 }
@@ -250,6 +262,7 @@ fn target_probes(
                 port: p.port,
                 address: p.address,
                 issuer,
+                public_name: base.private_dns_zone.is_none() && target.expect == Expectation::Any,
                 ..base
             };
             p.hint = render_hint(j.hints, reason, &v);
@@ -441,7 +454,7 @@ fn conn_probes(
         Some(AppObservation::Http { exchange, to_proxy }) => {
             let (o, details) = match (&conn.proxy, to_proxy) {
                 (Some(p), true) => http::classify_proxied_response(host, p, exchange, check.http),
-                _ => http::classify_response(host, exchange, check.http),
+                _ => http::classify_response(host, exchange, check.http, check.app == App::Tls),
             };
             let mut p = probe(ProbeKind::Http, host, Some(check.port), address, &o, route);
             p.http = details;
@@ -450,33 +463,6 @@ fn conn_probes(
         None => {}
     }
     out
-}
-
-/// An IPv6 probe that failed only because this host has no IPv6 route, while IPv4 to the same
-/// host and port works: real clients fall back to IPv4, so it must not block the flow.
-fn ipv6_fallback(p: &ProbeReport, all: &[ProbeReport]) -> bool {
-    p.address.is_some_and(|a| a.is_ipv6())
-        && p.reason == Some(ReasonCode::TcpUnreachable)
-        && all.iter().any(|o| {
-            o.kind == p.kind
-                && o.host == p.host
-                && o.port == p.port
-                && o.address.is_some_and(|a| a.is_ipv4())
-                && o.status == ProbeStatus::Pass
-        })
-}
-
-/// The flow status `probes` add up to, and the probe that decided it.
-fn status_of(probes: &[ProbeReport]) -> (FlowStatus, Option<&ProbeReport>) {
-    let counting: Vec<&ProbeReport> = probes.iter().filter(|p| !ipv6_fallback(p, probes)).collect();
-    let first = |s: ProbeStatus| counting.iter().find(|p| p.status == s).copied();
-    if let Some(p) = first(ProbeStatus::Fail) {
-        (FlowStatus::Blocked, Some(p))
-    } else if let Some(p) = first(ProbeStatus::Inconclusive) {
-        (FlowStatus::Inconclusive, Some(p))
-    } else {
-        (FlowStatus::Works, None)
-    }
 }
 
 /// Sets the flow's status, reason, hint and message from its real-path probes. `direct_ports`
@@ -572,6 +558,11 @@ fn proxy_suffix(report: &FlowReport, direct_ports: &[u16]) -> String {
 mod tests {
     use super::*;
 
+    use crate::engine::probe::http::ResponseHead;
+    use crate::engine::probe::proxy::{TunnelAnswer, TunnelObservation};
+    use crate::engine::probe::{SocketObservation, SocketOutcome};
+    use crate::model::suite::Expectation;
+
     #[test]
     fn every_reason_hint_renders_with_the_variables_its_renderer_knows() {
         let catalog = crate::model::suite::Catalog::builtin().unwrap();
@@ -584,25 +575,24 @@ mod tests {
             private_dns_zone: Some("privatelink.blob.core.windows.net"),
             issuer: Some("Contoso CA"),
             protocol: "TCP",
+            public_name: false,
         };
         for (reason, hint) in &catalog.hints {
-            for values in [&absent, &present] {
-                let rendered = template::render(&hint.hint, template::lookup_in(HINT_VARIABLES, values));
-                assert!(
-                    rendered.is_ok(),
-                    "probes/hints.toml [reason.{reason}].hint: {rendered:?} in {}",
-                    hint.hint
-                );
+            let texts =
+                std::iter::once(("hint", &hint.hint)).chain(hint.hint_public.iter().map(|h| ("hint_public", h)));
+            for (field, text) in texts {
+                for values in [&absent, &present] {
+                    let rendered = template::render(text, template::lookup_in(HINT_VARIABLES, values));
+                    assert!(
+                        rendered.is_ok(),
+                        "probes/hints.toml [reason.{reason}].{field}: {rendered:?} in {text}"
+                    );
+                }
             }
         }
         let typo = template::render("check {hots}", template::lookup_in(HINT_VARIABLES, &present));
         assert_eq!(typo, Err(vec![template::TemplateError::Unknown("hots".into())]));
     }
-    use crate::engine::probe::http::ResponseHead;
-    use crate::engine::probe::proxy::{TunnelAnswer, TunnelObservation};
-    use crate::engine::probe::{SocketObservation, SocketOutcome};
-    use crate::model::suite::Expectation;
-    use crate::plan::App;
 
     fn p(kind: ProbeKind, addr: &str, status: ProbeStatus, reason: Option<ReasonCode>) -> ProbeReport {
         let o = StepVerdict {
@@ -645,6 +635,8 @@ mod tests {
             direct_path: None,
             private_dns_zone: None,
             cause: None,
+            causes: Vec::new(),
+            resource: None,
             probes,
         }
     }
@@ -734,6 +726,24 @@ mod tests {
         f.probes[0] = on("a", ProbeStatus::Pass, None);
         conclude(&mut f, &[], &[]);
         assert_eq!(f.status, FlowStatus::Blocked);
+    }
+
+    #[test]
+    fn a_public_name_never_gets_privatelink_advice() {
+        let catalog = crate::model::suite::Catalog::builtin().unwrap();
+        let values = |public_name| HintValues {
+            host: Some("github.com"),
+            public_name,
+            protocol: "TCP",
+            ..Default::default()
+        };
+        for reason in [ReasonCode::DnsNxdomain, ReasonCode::DnsNoRecords] {
+            let public = render_hint(&catalog.hints, reason, &values(true)).unwrap();
+            assert!(!public.to_lowercase().contains("privatelink"), "{reason}: {public}");
+            assert!(public.contains("github.com is a public name"), "{reason}: {public}");
+            let private = render_hint(&catalog.hints, reason, &values(false)).unwrap();
+            assert!(private.contains("privatelink"), "{reason}: {private}");
+        }
     }
 
     #[test]

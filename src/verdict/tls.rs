@@ -38,7 +38,27 @@ pub fn classify(host: &str, tls: &TlsObservation, proxy: Option<&ProxyUrl>) -> S
                 proxy.expect("checked")
             ),
         ),
-        Handshake::Failed { kind, error } => fail(ReasonCode::TlsHandshakeFailed, handshake_error(host, *kind, error)),
+        // Nothing came back before the end: the peer took the ClientHello and hung up, as a
+        // firewall denying the name (SNI) by application rule does (Azure Firewall closes, NVAs
+        // reset). A server that answered anything and then failed is a handshake failure.
+        Handshake::Failed {
+            kind: kind @ (io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset),
+            server_bytes: 0,
+            ..
+        } => fail(
+            ReasonCode::TlsClosedAfterHello,
+            format!(
+                "{host} accepted the TCP connection, then {} it right after the TLS ClientHello without sending a byte: a firewall or NVA denying the name by its SNI",
+                if *kind == io::ErrorKind::ConnectionReset {
+                    "reset"
+                } else {
+                    "closed"
+                }
+            ),
+        ),
+        Handshake::Failed { kind, error, .. } => {
+            fail(ReasonCode::TlsHandshakeFailed, handshake_error(host, *kind, error))
+        }
         Handshake::NoCertificate => fail(
             ReasonCode::TlsHandshakeFailed,
             "the server presented no certificate".into(),
@@ -186,6 +206,7 @@ mod tests {
         let closed = observed(Handshake::Failed {
             kind: io::ErrorKind::UnexpectedEof,
             error: "eof".into(),
+            server_bytes: 1200,
         });
         let proxy = ProxyUrl::parse("http://10.0.0.9:3128").unwrap();
         assert_eq!(
@@ -199,6 +220,7 @@ mod tests {
         let refused = observed(Handshake::Failed {
             kind: io::ErrorKind::InvalidData,
             error: "alert".into(),
+            server_bytes: 7,
         });
         assert_eq!(
             classify("h", &refused, Some(&proxy)).reason,
@@ -206,5 +228,32 @@ mod tests {
         );
         let slow = observed(Handshake::TimedOut(Duration::from_secs(2)));
         assert_eq!(classify("h", &slow, None).reason, Some(ReasonCode::TlsTimeout));
+    }
+
+    #[test]
+    fn a_hang_up_before_any_answer_is_a_denial_by_name() {
+        let hung_up = |kind, server_bytes| {
+            observed(Handshake::Failed {
+                kind,
+                error: "eof".into(),
+                server_bytes,
+            })
+        };
+        let fin = classify("a.test", &hung_up(io::ErrorKind::UnexpectedEof, 0), None);
+        assert_eq!(fin.reason, Some(ReasonCode::TlsClosedAfterHello));
+        assert!(
+            fin.message.contains("then closed it right after the TLS ClientHello"),
+            "{}",
+            fin.message
+        );
+        let rst = classify("a.test", &hung_up(io::ErrorKind::ConnectionReset, 0), None);
+        assert_eq!(rst.reason, Some(ReasonCode::TlsClosedAfterHello));
+        assert!(rst.message.contains("then reset it"), "{}", rst.message);
+        // The server answered, then failed: not a denial by name.
+        let late = classify("a.test", &hung_up(io::ErrorKind::UnexpectedEof, 90), None);
+        assert_eq!(late.reason, Some(ReasonCode::TlsHandshakeFailed));
+        // Another error with nothing received is no hang-up either.
+        let other = classify("a.test", &hung_up(io::ErrorKind::InvalidData, 0), None);
+        assert_eq!(other.reason, Some(ReasonCode::TlsHandshakeFailed));
     }
 }

@@ -32,6 +32,12 @@ pub enum HeadError {
     /// The peer closed the connection first.
     #[error("connection closed before a complete HTTP head")]
     Closed,
+    /// The peer hung up without sending a byte: closed (`reset` false) or reset.
+    #[error("the connection was {} before a byte of an answer", if *reset { "reset" } else { "closed" })]
+    HungUp {
+        /// A TCP reset rather than a close.
+        reset: bool,
+    },
     /// Reading failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -119,6 +125,12 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant) -> R
             }
             let byte = match stream.read_u8().await {
                 Ok(byte) => byte,
+                Err(e) if head.is_empty() && e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(HeadError::HungUp { reset: false });
+                }
+                Err(e) if head.is_empty() && e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(HeadError::HungUp { reset: true });
+                }
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(HeadError::Closed),
                 Err(e) => return Err(HeadError::Io(e)),
             };
@@ -440,7 +452,10 @@ mod tests {
         let r = read_head(&mut server, Instant::now() + Duration::from_millis(50)).await;
         assert!(matches!(r, Err(HeadError::TimedOut)));
         drop(client);
-        assert!(matches!(read_head(&mut server, soon()).await, Err(HeadError::Closed)));
+        assert!(matches!(
+            read_head(&mut server, soon()).await,
+            Err(HeadError::HungUp { reset: false })
+        ));
         assert!(matches!(read(b"HTTP/1.1 200 OK\r\nHost").await, Err(HeadError::Closed)));
     }
 }

@@ -7,8 +7,12 @@ use crate::support;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Child;
+#[cfg(unix)]
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{Amlprobe, Raw, on_port, unpack};
 

@@ -16,6 +16,9 @@ pub struct Inputs {
     pub proc_root: PathBuf,
     /// `/sys/class/net` (interfaces and MTUs).
     pub net_class: PathBuf,
+    /// Facts gathered already, as archive name and text: on Windows the routes, adapters,
+    /// WinHTTP proxy and version (they replace what `proc_root` and `net_class` would give).
+    pub captured: Vec<(String, String)>,
     /// Environment variables.
     pub env: Vec<(String, String)>,
     /// The command line.
@@ -23,7 +26,21 @@ pub struct Inputs {
 }
 
 impl Inputs {
+    /// This machine: the hosts file, then what Windows' own tools say.
+    #[cfg(windows)]
+    pub fn system() -> Self {
+        Inputs {
+            files: vec![("etc/hosts", crate::env::sysdns::hosts_path())],
+            proc_root: std::path::PathBuf::new(),
+            net_class: std::path::PathBuf::new(),
+            captured: crate::env::hostinfo::windows_facts(),
+            env: std::env::vars().collect(),
+            argv: std::env::args().collect(),
+        }
+    }
+
     /// This machine.
+    #[cfg(not(windows))]
     pub fn system() -> Self {
         Inputs {
             files: vec![
@@ -39,6 +56,7 @@ impl Inputs {
             ],
             proc_root: "/proc".into(),
             net_class: "/sys/class/net".into(),
+            captured: Vec::new(),
             env: std::env::vars().collect(),
             argv: std::env::args().collect(),
         }
@@ -120,22 +138,38 @@ pub fn collect(inputs: &Inputs, report_json: &str, report_text: &str, report_htm
         },
     });
     let proc = |f: &str| files::read_text(&inputs.proc_root.join(f)).unwrap_or_default();
-    let mut routes = routes::ipv4(&proc("net/route"));
-    routes.extend(routes::ipv6(&proc("net/ipv6_route")));
-    entries.push(Entry {
-        name: "routes.txt".into(),
-        contents: routes.iter().map(|r| format!("{r}\n")).collect(),
-    });
-    entries.push(Entry {
-        name: "interfaces.txt".into(),
-        contents: interfaces(&inputs.net_class),
-    });
+    for (name, contents) in &inputs.captured {
+        entries.push(Entry {
+            name: name.clone(),
+            contents: contents.clone(),
+        });
+    }
+    let captured = |name: &str| inputs.captured.iter().any(|(n, _)| n == name);
+    if !captured("routes.txt") {
+        let mut routes = routes::ipv4(&proc("net/route"));
+        routes.extend(routes::ipv6(&proc("net/ipv6_route")));
+        entries.push(Entry {
+            name: "routes.txt".into(),
+            contents: routes.iter().map(|r| format!("{r}\n")).collect(),
+        });
+    }
+    if !captured("interfaces.txt") {
+        entries.push(Entry {
+            name: "interfaces.txt".into(),
+            contents: interfaces(&inputs.net_class),
+        });
+    }
+    let kernel = proc("sys/kernel/osrelease");
     entries.push(Entry {
         name: "version.txt".into(),
         contents: format!(
-            "amlprobe {}\nkernel {}\ncommand {}\n{}",
+            "amlprobe {}\n{}command {}\n{}",
             env!("CARGO_PKG_VERSION"),
-            proc("sys/kernel/osrelease").trim(),
+            if kernel.trim().is_empty() {
+                String::new()
+            } else {
+                format!("kernel {}\n", kernel.trim())
+            },
             inputs.argv.join(" "),
             missing
                 .iter()
@@ -239,6 +273,7 @@ mod tests {
             ],
             proc_root: root.join("proc"),
             net_class: root.join("net"),
+            captured: Vec::new(),
             env: vec![
                 ("HTTPS_PROXY".into(), format!("http://alice:{}@proxy:3128", SECRETS[0])),
                 ("AMLPROBE_PROXY".into(), planted("env")),
@@ -294,5 +329,44 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
         }
+    }
+
+    /// Windows' facts arrive captured (tool output, decoded registry values): they replace the
+    /// /proc and /sys readings and are redacted like everything else.
+    #[test]
+    fn captured_windows_facts_replace_proc_and_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let route_print = "IPv4 Route Table\r\n Network Destination        Netmask          Gateway       Interface  Metric\r\n          0.0.0.0          0.0.0.0         10.0.0.1        10.0.0.4     10\r\n";
+        let inputs = Inputs {
+            files: Vec::new(),
+            proc_root: dir.path().join("no-proc"),
+            net_class: dir.path().join("no-sys"),
+            captured: vec![
+                ("routes.txt".into(), route_print.into()),
+                (
+                    "interfaces.txt".into(),
+                    "Ethernet adapter Ethernet:\r\n   DNS Servers . . . : 168.63.129.16\r\n".into(),
+                ),
+                (
+                    "winhttp-proxy.txt".into(),
+                    format!("Proxy Server(s) :  http://alice:{}@proxy:3128\n", SECRETS[0]),
+                ),
+            ],
+            env: Vec::new(),
+            argv: vec!["amlprobe.exe".into(), "bundle".into()],
+        };
+        let entries = collect(&inputs, "{}", "summary", None);
+        let text_of = |n: &str| {
+            let found: Vec<&Entry> = entries.iter().filter(|e| e.name == n).collect();
+            assert_eq!(found.len(), 1, "{n} once");
+            found[0].contents.clone()
+        };
+        assert_eq!(text_of("routes.txt"), route_print);
+        assert!(text_of("interfaces.txt").contains("168.63.129.16"));
+        assert!(!text_of("winhttp-proxy.txt").contains(SECRETS[0]));
+        assert!(
+            text_of("version.txt")
+                .starts_with(&format!("amlprobe {}\ncommand amlprobe.exe", env!("CARGO_PKG_VERSION")))
+        );
     }
 }

@@ -51,6 +51,12 @@ impl HeadTooLarge {
 pub enum ExchangeError {
     /// The head did not end within 8 KiB.
     TooLarge(HeadTooLarge),
+    /// The peer hung up right after the request without a byte of answer (`reset`: with a TCP
+    /// reset), as a firewall denying the name it read in the request does.
+    HungUp {
+        /// A reset rather than a close.
+        reset: bool,
+    },
     /// Anything else: timeout, closed connection, not HTTP.
     Other(String),
 }
@@ -60,6 +66,7 @@ impl From<HeadError> for ExchangeError {
         match e {
             HeadError::TooLarge { status } => ExchangeError::TooLarge(HeadTooLarge::seen(status)),
             HeadError::TimedOut => ExchangeError::Other("no HTTP response in time".into()),
+            HeadError::HungUp { reset } => ExchangeError::HungUp { reset },
             e => ExchangeError::Other(e.to_string()),
         }
     }

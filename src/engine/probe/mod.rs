@@ -48,6 +48,51 @@ impl SocketOutcome {
             _ => SocketOutcome::Failed(e.to_string()),
         }
     }
+
+    /// [`SocketOutcome::from_error`] for a connected UDP socket. Windows reports an ICMP port
+    /// unreachable as WSAECONNRESET on the next receive (Microsoft Learn, `recv`, WSAECONNRESET:
+    /// "For a UDP datagram socket, this error indicates a previous send operation resulted in an
+    /// ICMP Port Unreachable message"), where Linux gives ECONNREFUSED.
+    pub fn from_udp_error(e: &io::Error) -> Self {
+        if cfg!(windows) && e.kind() == io::ErrorKind::ConnectionReset {
+            return SocketOutcome::Refused;
+        }
+        SocketOutcome::from_error(e)
+    }
+}
+
+/// The OS error numbers the socket tests feed in: errno on Unix, Winsock codes on Windows.
+#[cfg(test)]
+pub(crate) mod os_error {
+    #[cfg(unix)]
+    pub const REFUSED: i32 = 111; // ECONNREFUSED
+    #[cfg(windows)]
+    pub const REFUSED: i32 = 10061; // WSAECONNREFUSED
+    #[cfg(unix)]
+    pub const NET_UNREACHABLE: i32 = 101; // ENETUNREACH
+    #[cfg(windows)]
+    pub const NET_UNREACHABLE: i32 = 10051; // WSAENETUNREACH
+    #[cfg(unix)]
+    pub const HOST_UNREACHABLE: i32 = 113; // EHOSTUNREACH
+    #[cfg(windows)]
+    pub const HOST_UNREACHABLE: i32 = 10065; // WSAEHOSTUNREACH
+    /// What a local firewall rule gives: EPERM from netfilter, WSAEACCES from Windows Firewall.
+    #[cfg(unix)]
+    pub const FORBIDDEN: i32 = 1;
+    #[cfg(windows)]
+    pub const FORBIDDEN: i32 = 10013;
+    #[cfg(unix)]
+    pub const TIMED_OUT: i32 = 110; // ETIMEDOUT
+    #[cfg(windows)]
+    pub const TIMED_OUT: i32 = 10060; // WSAETIMEDOUT
+    #[cfg(unix)]
+    pub const ADDR_NOT_AVAILABLE: i32 = 99; // EADDRNOTAVAIL
+    #[cfg(windows)]
+    pub const ADDR_NOT_AVAILABLE: i32 = 10049; // WSAEADDRNOTAVAIL
+    #[cfg(unix)]
+    pub const RESET: i32 = 104; // ECONNRESET
+    #[cfg(windows)]
+    pub const RESET: i32 = 10054; // WSAECONNRESET
 }
 
 /// One socket-level step against one peer.

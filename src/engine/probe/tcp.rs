@@ -42,13 +42,21 @@ mod tests {
 
     #[test]
     fn connect_errors_keep_what_the_kernel_said() {
+        use crate::engine::probe::os_error::*;
         let outcome = |errno| SocketOutcome::from_error(&io::Error::from_raw_os_error(errno));
-        assert_eq!(outcome(111), SocketOutcome::Refused); // ECONNREFUSED
-        assert_eq!(outcome(101), SocketOutcome::NetworkUnreachable); // ENETUNREACH
-        assert_eq!(outcome(113), SocketOutcome::HostUnreachable); // EHOSTUNREACH
-        assert_eq!(outcome(1), SocketOutcome::LocalFirewall); // EPERM: a local firewall rule
-        assert_eq!(outcome(110), SocketOutcome::KernelTimeout); // ETIMEDOUT
-        assert!(matches!(outcome(99), SocketOutcome::Failed(m) if m.contains("address"))); // EADDRNOTAVAIL
+        assert_eq!(outcome(REFUSED), SocketOutcome::Refused);
+        assert_eq!(outcome(NET_UNREACHABLE), SocketOutcome::NetworkUnreachable);
+        assert_eq!(outcome(HOST_UNREACHABLE), SocketOutcome::HostUnreachable);
+        assert_eq!(outcome(FORBIDDEN), SocketOutcome::LocalFirewall);
+        assert_eq!(outcome(TIMED_OUT), SocketOutcome::KernelTimeout);
+        // The OS's words are kept (Wine's have no text for Winsock codes, so not checked here).
+        assert!(matches!(outcome(ADDR_NOT_AVAILABLE), SocketOutcome::Failed(m) if !m.is_empty()));
+        // A reset is only a refusal on a Windows UDP socket (the ICMP error's form there).
+        assert!(matches!(outcome(RESET), SocketOutcome::Failed(_)));
+        let udp = SocketOutcome::from_udp_error(&io::Error::from_raw_os_error(RESET));
+        assert_eq!(udp == SocketOutcome::Refused, cfg!(windows));
+        let udp = SocketOutcome::from_udp_error(&io::Error::from_raw_os_error(REFUSED));
+        assert_eq!(udp, SocketOutcome::Refused);
     }
 
     #[tokio::test]

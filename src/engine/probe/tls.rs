@@ -12,8 +12,12 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::io;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -31,6 +35,9 @@ pub enum Handshake {
         kind: io::ErrorKind,
         /// The error as rustls or the socket reported it.
         error: String,
+        /// Bytes the server sent before it ended: none means it closed right after our
+        /// ClientHello, as a firewall denying the name (SNI) does.
+        server_bytes: u64,
     },
     /// The handshake completed without a certificate.
     NoCertificate,
@@ -120,7 +127,7 @@ impl TlsProber {
         stream: TcpStream,
         host: &str,
         timeout: Duration,
-    ) -> (TlsObservation, Option<TlsStream<TcpStream>>) {
+    ) -> (TlsObservation, Option<TlsStream<Counted>>) {
         let start = Instant::now();
         let ended = |handshake, details| TlsObservation {
             handshake,
@@ -130,12 +137,18 @@ impl TlsProber {
         let Ok(server_name) = ServerName::try_from(host.to_string()) else {
             return (ended(Handshake::InvalidName, None), None);
         };
+        let received = Arc::new(AtomicU64::new(0));
+        let stream = Counted {
+            inner: stream,
+            received: received.clone(),
+        };
         let tls = match tokio::time::timeout(timeout, self.connector.connect(server_name.clone(), stream)).await {
             Err(_) => return (ended(Handshake::TimedOut(timeout), None), None),
             Ok(Err(e)) => {
                 let failed = Handshake::Failed {
                     kind: e.kind(),
                     error: e.to_string(),
+                    server_bytes: received.load(Ordering::Relaxed),
                 };
                 return (ended(failed, None), None);
             }
@@ -163,6 +176,39 @@ impl TlsProber {
         details.trusted_public = public.is_ok();
         details.trusted_system = system;
         (ended(Handshake::Completed { public, system }, Some(details)), Some(tls))
+    }
+}
+
+/// The socket under a handshake, counting the bytes the server sends.
+#[derive(Debug)]
+pub struct Counted {
+    inner: TcpStream,
+    received: Arc<AtomicU64>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            self.received
+                .fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -265,5 +311,42 @@ impl ServerCertVerifier for CaptureChain {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A handshake against a loopback peer that reads the ClientHello, then answers `reply`
+    /// (maybe nothing) and hangs up.
+    async fn against(reply: &'static [u8]) -> Handshake {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut hello = [0u8; 512];
+            let _ = s.read(&mut hello).await;
+            s.write_all(reply).await.unwrap();
+        });
+        let prober = TlsProber::new(&[] as &[&Path]).unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (observed, _) = prober.handshake(stream, "a.test", Duration::from_secs(5)).await;
+        peer.await.unwrap();
+        observed.handshake
+    }
+
+    #[tokio::test]
+    async fn the_bytes_a_server_sent_before_hanging_up_are_counted() {
+        match against(b"").await {
+            Handshake::Failed { server_bytes, .. } => assert_eq!(server_bytes, 0),
+            other => panic!("{other:?}"),
+        }
+        match against(b"HTTP/1.1 400 Bad Request\r\n\r\n").await {
+            Handshake::Failed { server_bytes, .. } => assert!(server_bytes > 0),
+            other => panic!("{other:?}"),
+        }
     }
 }

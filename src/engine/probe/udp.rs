@@ -11,7 +11,7 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> SocketObservation {
     let start = Instant::now();
     let outcome = match tokio::time::timeout(timeout, exchange(addr)).await {
         Ok(Ok(n)) => SocketOutcome::Replied(n),
-        Ok(Err(e)) => SocketOutcome::from_error(&e),
+        Ok(Err(e)) => SocketOutcome::from_udp_error(&e),
         Err(_) => SocketOutcome::Silent,
     };
     SocketObservation {
@@ -33,6 +33,7 @@ async fn exchange(addr: SocketAddr) -> io::Result<usize> {
     socket.connect(addr).await?;
     socket.send(b"amlprobe\n").await?;
     let mut buf = [0u8; 512];
-    // An ICMP unreachable sets the socket error, which wakes this recv with ECONNREFUSED.
+    // An ICMP unreachable sets the socket error, which wakes this recv with ECONNREFUSED
+    // (WSAECONNRESET on Windows).
     socket.recv(&mut buf).await
 }

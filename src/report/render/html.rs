@@ -6,6 +6,7 @@
 
 use crate::model::context::ValueSource;
 use crate::model::outcome::{FlowStatus, ProbeStatus};
+use crate::report::schema::RootCause;
 use crate::report::{FlowReport, ProbeReport, Report};
 use crate::sanitize;
 use std::fmt::Write;
@@ -18,6 +19,7 @@ const CSS: &str = "\
 :root{--works:#1a7f37;--blocked:#cf222e;--inconclusive:#9a6700;--skipped:#6e7781;--not_testable:#6e7781;--missing:#afb8c1}
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;margin:0 auto;padding:1em 1.5em;max-width:1200px}
 h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.15em;margin:1.2em 0 .4em;border-bottom:1px solid #d0d7de}h3{font-size:1em;margin:1em 0 .3em}
+pre.cmd{white-space:pre-wrap;background:#f6f8fa;padding:.4em .6em;margin:.3em 0}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em;overflow-wrap:anywhere}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.1em 1em;margin:.5em 0}dl.facts dt{color:#57606a}dl.facts dd{margin:0;overflow-wrap:anywhere}
 .badge{display:inline-block;min-width:7.5em;padding:0 .4em;border-radius:3px;color:#fff;font-weight:600;text-align:center;font-size:.85em}
@@ -196,31 +198,58 @@ fn anchor(id: &str) -> String {
     format!("flow-{}", escape(id))
 }
 
-/// The few changes that fix everything, first: each root cause with its fix and the flows it
-/// explains, linked to their sections.
+/// The few changes that fix everything, first: each root cause with its fix, the commands that
+/// make it and the flows it explains, linked to their sections. The causes of required flows
+/// come first; those that touch optional flows only are folded.
 fn root_causes(report: &Report, out: &mut String) {
     if report.root_causes.is_empty() {
         return;
     }
-    out.push_str("<section id=\"causes\">\n<h2>Root causes</h2>\n<ol>\n");
-    for c in &report.root_causes {
-        let flows: Vec<String> = c
-            .flows
-            .iter()
-            .map(|id| format!("<a href=\"#{}\"><code>{}</code></a>", anchor(id), escape(id)))
-            .collect();
+    let (required, optional): (Vec<&RootCause>, Vec<&RootCause>) = report.root_causes.iter().partition(|c| c.required);
+    out.push_str("<section id=\"causes\">\n<h2>Root causes</h2>\n");
+    if !required.is_empty() {
+        out.push_str("<ol>\n");
+        for c in required {
+            cause_item(c, out);
+        }
+        out.push_str("</ol>\n");
+    }
+    if !optional.is_empty() {
         let _ = writeln!(
             out,
-            "<li id=\"cause-{}\"><p><b>{}</b> <code>{}</code>{}</p><p class=\"fix\"><b>Fix:</b> {}</p><p>Flows: {}</p></li>",
-            c.id,
-            escape(&c.summary),
-            escape(c.reason.as_str()),
-            if c.required { " (required)" } else { "" },
-            fix(&c.fix),
-            flows.join(", ")
+            "<details class=\"optional-causes\"><summary>{} more cause(s) that touch optional flows only</summary>\n<ol>",
+            optional.len()
         );
+        for c in optional {
+            cause_item(c, out);
+        }
+        out.push_str("</ol>\n</details>\n");
     }
-    out.push_str("</ol>\n</section>\n");
+    out.push_str("</section>\n");
+}
+
+fn cause_item(c: &RootCause, out: &mut String) {
+    let flows: Vec<String> = c
+        .flows
+        .iter()
+        .map(|id| format!("<a href=\"#{}\"><code>{}</code></a>", anchor(id), escape(id)))
+        .collect();
+    let commands: String = c
+        .commands
+        .iter()
+        .map(|command| format!("<pre class=\"cmd\"><code>{}</code></pre>", escape(command)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "<li value=\"{}\" id=\"cause-{}\"><p><b>{}</b> <code>{}</code>{}</p><p class=\"fix\"><b>Fix:</b> {}</p>{commands}<p>Flows: {}</p></li>",
+        c.id,
+        c.id,
+        escape(&c.summary),
+        escape(c.reason.as_str()),
+        if c.required { " (required)" } else { "" },
+        fix(&c.fix),
+        flows.join(", ")
+    );
 }
 
 fn failing(report: &Report, out: &mut String) {
@@ -740,6 +769,7 @@ pub(crate) mod tests {
                     server: Some(bad.into()),
                     azure: false,
                     firewall: None,
+                    block_page: None,
                 });
             }
         }
@@ -783,7 +813,7 @@ pub(crate) mod tests {
         let cause = &report.root_causes[0];
         assert!(
             at(&format!(
-                "<li id=\"cause-{}\"><p><b>{}</b>",
+                "<li value=\"{0}\" id=\"cause-{0}\"><p><b>{1}</b>",
                 cause.id,
                 escape(&cause.summary)
             )) < at("id=\"failing\"")
@@ -814,6 +844,27 @@ pub(crate) mod tests {
         assert!(html.contains("sa.blob.core.windows.net:443 (10.0.0.5)"));
         assert!(html.contains("fail tcp_timeout</td><td>12</td>"));
         assert_eq!(tags(&html, "section class=\"suite\"").len(), 1);
+    }
+
+    #[test]
+    fn required_causes_come_first_and_optional_ones_are_folded() {
+        let mut report = sample_report();
+        report.root_causes[0].commands = vec!["az network nsg rule create -g <resource-group>".into()];
+        let mut optional = report.root_causes[0].clone();
+        optional.id = 2;
+        optional.required = false;
+        optional.summary = "pypi.org is dropped".into();
+        report.root_causes.push(optional);
+        let html = render(&report);
+        let folded = html
+            .find("<details class=\"optional-causes\">")
+            .expect("optional causes folded");
+        assert!(html.find("id=\"cause-1\"").unwrap() < folded, "{html}");
+        assert!(folded < html.find("id=\"cause-2\"").unwrap(), "{html}");
+        assert!(
+            html.contains("<pre class=\"cmd\"><code>az network nsg rule create -g &lt;resource-group&gt;</code></pre>"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -902,6 +953,7 @@ pub(crate) mod tests {
                         server: Some("Microsoft-HTTPAPI/2.0".into()),
                         azure: true,
                         firewall: None,
+                        block_page: None,
                     });
                     probes.push(p);
                 }

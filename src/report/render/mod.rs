@@ -19,6 +19,11 @@ mod snapshots {
     }
 
     #[test]
+    fn table_all() {
+        insta::assert_snapshot!(super::table::render_all(&sample_report(), false));
+    }
+
+    #[test]
     fn json() {
         insta::assert_snapshot!(sample_report().to_json());
     }

@@ -1,9 +1,13 @@
-//! The human table: the root causes with their fixes, then flows grouped by suite, one line
-//! each with the reason of every flow that is not working and its cause, then a summary line.
+//! The human table. By default one screen, what a person over SSH needs: the header, the
+//! summary line, the causes of required flows (what, the fix, the command, how many flows and
+//! the first few), one line for the causes that touch optional flows only, then the required
+//! flows that do not work. `--all` adds every flow, grouped by suite; the support bundle keeps
+//! that whole view.
 
 use crate::model::context::ValueSource;
 use crate::model::outcome::FlowStatus;
 use crate::model::suite::Protocol;
+use crate::report::schema::RootCause;
 use crate::report::{FlowReport, ProbeKind, Report};
 use crate::sanitize::terminal;
 use std::fmt::Write;
@@ -80,9 +84,8 @@ fn latency(flow: &FlowReport) -> String {
     format!("{ms} ms")
 }
 
-/// Renders the report as a table; `color` adds ANSI colours.
-pub fn render(report: &Report, color: bool) -> String {
-    let paint = Paint { on: color };
+/// The header: tool, context and resolver, then the warnings.
+fn header(report: &Report, paint: &Paint) -> String {
     let mut out = String::new();
     let ctx = &report.context;
     let mut facts = vec![format!("cloud {}", ctx.cloud.as_str())];
@@ -111,27 +114,96 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     );
     for warning in ctx.warnings.iter().chain(&report.host.dns_warnings) {
-        let _ = writeln!(out, "{} {warning}", paint.wrap("33", "warning:"));
+        let _ = writeln!(out, "{} {}", paint.wrap("33", "warning:"), terminal(warning));
     }
-    out.push_str(&causes_block(report, &paint));
+    out
+}
+
+/// One flow's line: status, title, target, latency, reason.
+fn flow_line(flow: &FlowReport, paint: &Paint) -> String {
+    let (word, code) = status_word(flow.status);
+    let reason = flow.reason.map_or("", |r| r.as_str());
+    let optional = if flow.required { "" } else { " (optional)" };
+    format!(
+        "  {} {:<TITLE_WIDTH$} {:<TARGET_WIDTH$} {:>8}  {}\n",
+        paint.wrap(code, &format!("{word:<12}")),
+        clip(&format!("{}{optional}", terminal(&flow.title)), TITLE_WIDTH),
+        clip(&target(flow), TARGET_WIDTH),
+        latency(flow),
+        reason
+    )
+}
+
+/// The detail under a flow that is not working: its message, id and causes, and its own fix
+/// when no root cause spells one out.
+fn flow_detail(flow: &FlowReport, paint: &Paint) -> String {
+    let mut out = String::new();
+    let causes = match flow.causes.as_slice() {
+        [] => flow.cause.map(|n| format!(" (cause {n})")).unwrap_or_default(),
+        [one] => format!(" (cause {one})"),
+        many => format!(
+            " (causes {})",
+            many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "      {} [{}]{causes}",
+        terminal(&flow.message),
+        terminal(&flow.id)
+    );
+    if let (None, Some(hint)) = (flow.cause, &flow.hint) {
+        let _ = writeln!(out, "      {} {}", paint.wrap("36", "fix:"), terminal(hint));
+    }
+    out
+}
+
+/// The report on one screen: header, summary line, the causes of required flows, one line for
+/// the causes of optional flows only, and the required flows that do not work.
+pub fn render(report: &Report, color: bool) -> String {
+    let paint = Paint { on: color };
+    let mut out = header(report, &paint);
+    let _ = writeln!(out, "{}", summary_line(report));
+    out.push_str(&causes_block(report, &paint, Detail::Screen));
+    let failing: Vec<&FlowReport> = report
+        .flows
+        .iter()
+        .filter(|f| f.required && matches!(f.status, FlowStatus::Blocked | FlowStatus::Inconclusive))
+        .collect();
+    if !failing.is_empty() {
+        let _ = writeln!(out, "\n{}", paint.wrap("1", "required flows that do not work"));
+        for flow in failing {
+            out.push_str(&flow_line(flow, &paint));
+            if flow.cause.is_none() {
+                out.push_str(&flow_detail(flow, &paint));
+            }
+        }
+    }
+    let hidden = report.flows.len();
+    let _ = writeln!(
+        out,
+        "\n{}",
+        paint.wrap(
+            "2",
+            &format!("every flow ({hidden}), each with its probes: amlprobe run --all, or --format json|html")
+        )
+    );
+    out
+}
+
+/// Every flow, grouped by suite, after the header, every root cause and the summary line: the
+/// whole report as text (`--all`, and the support bundle).
+pub fn render_all(report: &Report, color: bool) -> String {
+    let paint = Paint { on: color };
+    let mut out = header(report, &paint);
+    out.push_str(&causes_block(report, &paint, Detail::All));
     let mut suite = "";
     for flow in &report.flows {
         if flow.suite != suite {
             suite = &flow.suite;
             let _ = writeln!(out, "\n{}", paint.wrap("1", &terminal(suite)));
         }
-        let (word, code) = status_word(flow.status);
-        let reason = flow.reason.map_or("", |r| r.as_str());
-        let optional = if flow.required { "" } else { " (optional)" };
-        let _ = writeln!(
-            out,
-            "  {} {:<TITLE_WIDTH$} {:<TARGET_WIDTH$} {:>8}  {}",
-            paint.wrap(code, &format!("{word:<12}")),
-            clip(&format!("{}{optional}", terminal(&flow.title)), TITLE_WIDTH),
-            clip(&target(flow), TARGET_WIDTH),
-            latency(flow),
-            reason
-        );
+        out.push_str(&flow_line(flow, &paint));
         // A flow that works only through the proxy is news too: compute that ignores the
         // proxy settings will find it blocked (--compare-direct).
         let direct_fails = flow.direct_path.as_ref().is_some_and(|d| d.status != FlowStatus::Works);
@@ -142,11 +214,7 @@ pub fn render(report: &Report, color: bool) -> String {
             )
         {
             // The fix of a flow with a root cause is spelled out once, in the causes block.
-            let cause = flow.cause.map(|n| format!(" (cause {n})")).unwrap_or_default();
-            let _ = writeln!(out, "      {} [{}]{cause}", terminal(&flow.message), terminal(&flow.id));
-            if let (None, Some(hint)) = (flow.cause, &flow.hint) {
-                let _ = writeln!(out, "      {} {}", paint.wrap("36", "fix:"), terminal(hint));
-            }
+            out.push_str(&flow_detail(flow, &paint));
         }
     }
     if let Some(comparison) = &report.resolver_comparison {
@@ -175,15 +243,55 @@ pub fn render(report: &Report, color: bool) -> String {
     out
 }
 
-/// The root causes, numbered, each with its fix and the flows it explains; empty when every
-/// flow works.
-fn causes_block(report: &Report, paint: &Paint) -> String {
+/// How much of each cause to show.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// One screen: required causes in full, the others in one line; flow lists shortened.
+    Screen,
+    /// `--quiet`: like `Screen`, without the one line of optional causes' names.
+    Quiet,
+    /// Every cause in full, every flow listed.
+    All,
+}
+
+/// At most this many flow ids after a cause on one screen.
+const FLOW_IDS: usize = 3;
+
+/// `N flows: a, b, c and M more` (every id with `Detail::All`).
+fn flow_list(flows: &[String], detail: Detail) -> String {
+    let ids: Vec<String> = flows.iter().map(|f| terminal(f).into_owned()).collect();
+    let noun = if ids.len() == 1 { "flow" } else { "flows" };
+    if detail == Detail::All || ids.len() <= FLOW_IDS {
+        return format!("{} {noun}: {}", ids.len(), ids.join(", "));
+    }
+    format!(
+        "{} {noun}: {}, … and {} more",
+        ids.len(),
+        ids[..FLOW_IDS].join(", "),
+        ids.len() - FLOW_IDS
+    )
+}
+
+/// The root causes, numbered, each with its fix, its commands and the flows it explains;
+/// empty when every flow works. On one screen the causes of optional flows only are one line.
+fn causes_block(report: &Report, paint: &Paint, detail: Detail) -> String {
     let mut out = String::new();
     if report.root_causes.is_empty() {
         return out;
     }
-    let _ = writeln!(out, "\n{}", paint.wrap("1", "root causes"));
-    for c in &report.root_causes {
+    let (shown, folded): (Vec<&RootCause>, Vec<&RootCause>) = report
+        .root_causes
+        .iter()
+        .partition(|c| detail == Detail::All || c.required);
+    if !shown.is_empty() {
+        let title = if detail == Detail::All {
+            "root causes"
+        } else {
+            "root causes of required flows"
+        };
+        let _ = writeln!(out, "\n{}", paint.wrap("1", title));
+    }
+    for c in shown {
         let optional = if c.required { "" } else { " (optional flows)" };
         let _ = writeln!(
             out,
@@ -193,15 +301,31 @@ fn causes_block(report: &Report, paint: &Paint) -> String {
             terminal(&c.summary)
         );
         let _ = writeln!(out, "     {} {}", paint.wrap("36", "fix:"), terminal(&c.fix));
-        let flows: Vec<String> = c.flows.iter().map(|f| terminal(f).into_owned()).collect();
-        let _ = writeln!(out, "     flows: {}", flows.join(", "));
+        for command in &c.commands {
+            let _ = writeln!(out, "     {} {}", paint.wrap("36", "$"), terminal(command));
+        }
+        let _ = writeln!(out, "     {}", flow_list(&c.flows, detail));
+    }
+    if !folded.is_empty() && detail == Detail::Screen {
+        let subjects: Vec<String> = folded
+            .iter()
+            .map(|c| format!("{}. {}", c.id, terminal(&c.subject)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {} {} more cause(s) touch optional flows only: {}",
+            paint.wrap("2", "+"),
+            folded.len(),
+            clip(&subjects.join("; "), 160)
+        );
     }
     out
 }
 
-/// What `--quiet` prints: the root causes, if any, then the summary line.
+/// What `--quiet` prints: the root causes of required flows (flow lists shortened), if any,
+/// then the summary line.
 pub fn quiet(report: &Report, color: bool) -> String {
-    let causes = causes_block(report, &Paint { on: color });
+    let causes = causes_block(report, &Paint { on: color }, Detail::Quiet);
     format!("{}{}\n", causes.trim_start(), summary_line(report))
 }
 
@@ -254,8 +378,14 @@ pub fn summary_line(report: &Report) -> String {
         report.duration_ms as f64 / 1000.0,
         report.exit_code()
     );
-    if !blocked.is_empty() {
-        line.push_str(&format!("; required flows blocked: {}", blocked.join(", ")));
+    match blocked.len() {
+        0 => {}
+        n if n <= FLOW_IDS => line.push_str(&format!("; required flows blocked: {}", blocked.join(", "))),
+        n => line.push_str(&format!(
+            "; required flows blocked: {}, … and {} more",
+            blocked[..FLOW_IDS].join(", "),
+            n - FLOW_IDS
+        )),
     }
     line
 }
@@ -281,7 +411,7 @@ mod tests {
     #[test]
     fn root_causes_come_first_and_flows_refer_to_them() {
         let report = two_flows_one_cause();
-        let table = render(&report, false);
+        let table = render_all(&report, false);
         let fix = &report.root_causes[0].fix;
         assert_eq!(
             table.matches(fix.as_str()).count(),
@@ -294,18 +424,61 @@ mod tests {
             "before the per-flow table:\n{table}"
         );
         assert!(
-            table.contains("  1. tcp_timeout TCP 443 to Storage is silently dropped\n     fix: Allow TCP 443 to Storage in the NSG.\n     flows: w.blob, w.file\n"),
+            table.contains("  1. tcp_timeout TCP 443 to Storage is silently dropped\n     fix: Allow TCP 443 to Storage in the NSG.\n     2 flows: w.blob, w.file\n"),
             "{table}"
         );
         assert!(
             table.contains("[w.blob] (cause 1)") && table.contains("[w.file] (cause 1)"),
             "{table}"
         );
-        assert!(!table.contains("fix: as above"), "{table}");
         assert!(
             table.contains(" 2 blocked (1 root cause), 0 inconclusive, "),
             "the summary line counts causes:\n{table}"
         );
+    }
+
+    #[test]
+    fn one_screen_is_the_summary_the_required_causes_and_the_failing_required_flows() {
+        let mut report = two_flows_one_cause();
+        report.root_causes[0].commands = vec!["az network nsg rule create -g <resource-group>".into()];
+        let mut optional = report.root_causes[0].clone();
+        optional.id = 2;
+        optional.required = false;
+        optional.subject = "pypi.org:443".into();
+        optional.flows = vec!["optional.pypi".into()];
+        report.root_causes.push(optional);
+        let table = render(&report, false);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].starts_with("amlprobe: 3 flows: 1 works, 2 blocked"), "{table}");
+        assert!(
+            table.contains("\nroot causes of required flows\n  1. tcp_timeout TCP 443 to Storage is silently dropped\n     fix: Allow TCP 443 to Storage in the NSG.\n     $ az network nsg rule create -g <resource-group>\n     2 flows: w.blob, w.file\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains("  + 1 more cause(s) touch optional flows only: 2. pypi.org:443\n"),
+            "the optional causes in one line:\n{table}"
+        );
+        assert!(
+            table.contains("\nrequired flows that do not work\n  BLOCKED "),
+            "{table}"
+        );
+        assert!(!table.contains("\nw\n"), "no per-suite listing on one screen:\n{table}");
+        assert!(!table.contains("w.api"), "working flows are not listed:\n{table}");
+        assert!(
+            table.trim_end().ends_with("amlprobe run --all, or --format json|html"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn long_flow_lists_are_shortened_on_one_screen_and_whole_with_all() {
+        let ids: Vec<String> = (1..=40).map(|i| format!("compute.f{i}")).collect();
+        assert_eq!(
+            flow_list(&ids, Detail::Screen),
+            "40 flows: compute.f1, compute.f2, compute.f3, … and 37 more"
+        );
+        assert_eq!(flow_list(&ids, Detail::All).matches("compute.f").count(), 40);
+        assert_eq!(flow_list(&ids[..1], Detail::Screen), "1 flow: compute.f1");
     }
 
     #[test]
@@ -314,7 +487,7 @@ mod tests {
         assert_eq!(
             quiet(&report, false),
             format!(
-                "root causes\n  1. tcp_timeout TCP 443 to Storage is silently dropped\n     fix: Allow TCP 443 to Storage in the NSG.\n     flows: w.blob, w.file\n{}\n",
+                "root causes of required flows\n  1. tcp_timeout TCP 443 to Storage is silently dropped\n     fix: Allow TCP 443 to Storage in the NSG.\n     2 flows: w.blob, w.file\n{}\n",
                 summary_line(&report)
             )
         );
@@ -332,24 +505,37 @@ mod tests {
         report.flows[1].cause = None;
         report.flows[1].hint = Some("pass --storage-account to probe this flow".into());
         report.root_causes.clear();
-        let table = render(&report, false);
+        let table = render_all(&report, false);
         assert!(
             table.contains("      fix: pass --storage-account to probe this flow\n"),
             "{table}"
         );
         assert!(!table.contains("root causes"), "{table}");
+        report.flows[1].status = FlowStatus::Blocked;
+        let screen = render(&report, false);
+        assert!(
+            screen.contains("      fix: pass --storage-account to probe this flow\n"),
+            "a failing required flow without a cause keeps its fix on one screen too:\n{screen}"
+        );
     }
 
     #[test]
-    fn resolver_warnings_are_shown_under_the_header() {
+    fn warnings_are_shown_under_the_header_inert() {
         let mut report = sample_report();
         report.host.dns_warnings = vec!["10.0.0.4 answered A but never AAAA".into()];
-        let table = render(&report, false);
-        assert_eq!(
-            table.lines().nth(1),
-            Some("warning: 10.0.0.4 answered A but never AAAA"),
-            "{table}"
-        );
+        report.context.warnings = vec!["endpoint \x1b[2Jpe1 is Pending".into()];
+        for table in [render(&report, false), render_all(&report, false)] {
+            assert_eq!(
+                table.lines().nth(1),
+                Some("warning: endpoint \\x1b[2Jpe1 is Pending"),
+                "{table}"
+            );
+            assert_eq!(
+                table.lines().nth(2),
+                Some("warning: 10.0.0.4 answered A but never AAAA"),
+                "{table}"
+            );
+        }
     }
 
     #[test]
@@ -358,7 +544,7 @@ mod tests {
         let works = report.flows.iter_mut().find(|f| f.status == FlowStatus::Works).unwrap();
         works.message = "1 probe(s) passed [via proxy; direct path blocked (tcp_timeout)]".into();
         let id = works.id.clone();
-        let plain = render(&report, false);
+        let plain = render_all(&report, false);
         assert!(
             !plain.contains(&format!("[{id}]")),
             "no detail line without a direct path:\n{plain}"
@@ -367,7 +553,7 @@ mod tests {
             status: FlowStatus::Blocked,
             reason: Some(ReasonCode::TcpTimeout),
         });
-        let table = render(&report, false);
+        let table = render_all(&report, false);
         assert!(
             table.contains(&format!("direct path blocked (tcp_timeout)] [{id}]")),
             "{table}"

@@ -82,7 +82,7 @@ def load(path):
     allowed = {
         "context": set(CONTEXT_KEYS) | {"public_resources"},
         "run": {"suites", "suite_files", "timeout", "ca_file", "args", "env", "pending", "requires",
-                "expect_failure", "expect_mismatches", "prometheus", "context_flags", "amlprobe"},
+                "expect_failure", "expect_mismatches", "prometheus", "table", "context_flags", "amlprobe"},
         "dns": {"name", "mode", "address", "cname", "private", "private_only", "ports", "protocol"},
         "endpoint": {"host", "cert", "azure_headers", "listen", "smb"},
         "firewall": {"host", "address", "port", "protocol", "action", "comment"},
@@ -93,9 +93,9 @@ def load(path):
         "azure_vm": {"asset_tag", "location", "az_environment", "name", "identity"},
         "arm": {"wrong_ip", "pending"},
         "expect": {"others", "optional_others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report", "alerts",
-                   "cause", "causes", "wire_denied"},
+                   "cause", "causes", "required_causes", "wire_denied", "table_max_lines", "table_contains"},
         "expect.cause": {"reason", "kind", "subject", "flows", "count", "required", "summary_contains",
-                         "fix_contains"},
+                         "fix_contains", "commands_contains", "destinations"},
         "expect.flow": {"id", "status", "reason", "probes", "probe", "path", "direct"},
         "direct": {"status", "reason"},
         "probe": {"kind", "host", "port", "address", "path", "status", "reason", "message_contains",
@@ -322,6 +322,10 @@ def cmd_prepare(path, outdir):
     if run.get("prometheus", False):
         stdout = "metrics.prom"
         runargs = ["--format", "prometheus", "--report", os.path.join(os.path.abspath(outdir), "report.json")]
+    elif run.get("table", False):
+        # table = true: stdout is the one-screen table (table.txt), what a person over SSH reads.
+        stdout = "table.txt"
+        runargs = ["--format", "table", "--report", os.path.join(os.path.abspath(outdir), "report.json")]
     else:
         stdout = "report.json"
         runargs = ["--format", "json"]
@@ -1160,19 +1164,25 @@ def check_causes(sc, report, tv):
         return [("-", f"root_causes: expected a list, got {causes!r}")] if wanted or total is not None else []
     problems = []
     for f in report.get("flows", []):
-        holding = [c.get("id") for c in causes if f.get("id") in (c.get("flows") or [])]
+        holding = sorted(c.get("id") for c in causes if f.get("id") in (c.get("flows") or []))
         failing = f.get("status") in ("blocked", "inconclusive")
-        if len(holding) != (1 if failing else 0):
+        if bool(holding) != failing:
             problems.append((f.get("id"), f"root_causes: a {f.get('status')} flow is in causes {holding}"))
-        elif failing and f.get("cause") != holding[0]:
-            problems.append((f.get("id"), f"cause is {f.get('cause')!r} but root cause {holding[0]} lists it"))
+        elif failing and f.get("cause") not in holding:
+            problems.append((f.get("id"), f"cause is {f.get('cause')!r} but root causes {holding} list it"))
+        elif failing and sorted(f.get("causes") or []) != holding:
+            problems.append((f.get("id"), f"causes are {f.get('causes')!r} but root causes {holding} list it"))
     shown = "; ".join(f"{c.get('id')}. {c.get('reason')} {c.get('subject')} ({len(c.get('flows') or [])} flows)"
                       for c in causes)
     if total is not None and len(causes) != total:
         problems.append(("-", f"root_causes: expected {total}, got {len(causes)}: {shown}"))
+    required_total = exp.get("required_causes")
+    required = [c for c in causes if c.get("required")]
+    if required_total is not None and len(required) != required_total:
+        problems.append(("-", f"root_causes of required flows: expected {required_total}, got {len(required)}: {shown}"))
     for e in wanted:
         subject = render_str(e.get("subject", "*"), tv)
-        picked = [c for c in causes if c.get("reason") == e["reason"]
+        picked = [c for c in causes if fnmatch.fnmatchcase(c.get("reason") or "", e["reason"])
                   and e.get("kind", c.get("kind")) == c.get("kind")
                   and fnmatch.fnmatchcase(c.get("subject") or "", subject)]
         where = f"root cause {e['reason']} {subject}"
@@ -1194,13 +1204,41 @@ def check_causes(sc, report, tv):
             problems.append(("-", f"{where}: expected {e['count']} flows, got {len(got)}: {got}"))
         if "required" in e and c.get("required") != e["required"]:
             problems.append(("-", f"{where}: required expected {e['required']}, got {c.get('required')}"))
-        for key in ("summary_contains", "fix_contains"):
+        for key in ("summary_contains", "fix_contains", "commands_contains"):
             wants = e.get(key, [])
             field = key.split("_")[0]
+            value = c.get(field) or ""
+            value = "\n".join(value) if isinstance(value, list) else value
             for w in [wants] if isinstance(wants, str) else wants:
                 w = render_str(w, tv)
-                if w.lower() not in (c.get(field) or "").lower():
-                    problems.append(("-", f"{where}: {field} lacks {w!r}: {c.get(field)!r}"))
+                if w.lower() not in value.lower():
+                    problems.append(("-", f"{where}: {field} lacks {w!r}: {value!r}"))
+        if "destinations" in e:
+            want = sorted(render_str(d, tv) for d in e["destinations"])
+            got = sorted(d.get("host") for d in c.get("destinations") or [])
+            if got != want:
+                problems.append(("-", f"{where}: destinations expected {want}, got {got}"))
+    return problems
+
+
+def check_table(sc, outdir, tv):
+    """[expect] table_max_lines and table_contains, over the one-screen table (run.table)."""
+    exp = sc["expect"]
+    if "table_max_lines" not in exp and "table_contains" not in exp:
+        return []
+    path = os.path.join(outdir, "table.txt")
+    if not os.path.exists(path):
+        raise ScenarioError("[expect] table_* needs [run] table = true")
+    with open(path, encoding="utf-8") as f:
+        table = f.read()
+    problems = []
+    lines = table.rstrip("\n").split("\n")
+    if "table_max_lines" in exp and len(lines) > exp["table_max_lines"]:
+        problems.append(("-", f"table: {len(lines)} lines, more than {exp['table_max_lines']}"))
+    for w in exp.get("table_contains", []):
+        w = render_str(w, tv)
+        if w not in table:
+            problems.append(("-", f"table lacks {w!r}"))
     return problems
 
 
@@ -1426,7 +1464,7 @@ def cmd_check(path, outdir, exit_code, invert=True):
         problems = [("-", f"no JSON report from amlprobe (exit code {exit_code}): {e}")]
         report = {"flows": []}
     else:
-        problems = check(sc, report, int(exit_code), tv, raw)
+        problems = check(sc, report, int(exit_code), tv, raw) + check_table(sc, outdir, tv)
     flows = {f.get("id"): f for f in report.get("flows", [])}
     for fid, msg in problems:
         print(f"    {label} {sc['name']} {fid}: {msg}")
