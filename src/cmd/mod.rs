@@ -107,7 +107,7 @@ fn suites(args: SuitesArgs) -> Result<u8, Failure> {
     if args.format == ListFormat::Table {
         // JSON carries them in `context.warnings`; the table's reader needs them said too.
         for w in &selection.context.warnings {
-            eprintln!("amlprobe: warning: {w}");
+            eprintln!("amlprobe: warning: {}", sanitize::terminal(w));
         }
     }
     print(&match args.format {

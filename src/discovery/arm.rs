@@ -376,7 +376,12 @@ pub async fn read(
         ..Default::default()
     };
     for (dependency, id) in findings.workspace.dependencies.clone() {
-        let owner = format!("{} {}", dependency.label(), id.rsplit('/').next().unwrap_or_default());
+        // Names ARM chose end up in warnings: quoted inert and short where they are built.
+        let owner = format!(
+            "{} {}",
+            dependency.label(),
+            crate::sanitize::echo(id.rsplit('/').next().unwrap_or_default())
+        );
         let mut next = Some(format!("{id}{}", dependency.connections_path()));
         let mut pages = 0;
         while let Some(path) = next.take() {
@@ -419,7 +424,7 @@ pub async fn read(
     approved.sort();
     approved.dedup();
     for endpoint in approved {
-        let short = endpoint.rsplit('/').next().unwrap_or_default().to_string();
+        let short = crate::sanitize::echo(endpoint.rsplit('/').next().unwrap_or_default());
         let (ips, nics) = match get(
             client,
             arm,
