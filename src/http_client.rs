@@ -494,7 +494,10 @@ mod tests {
             "/x\u{85}",
         ] {
             let url = base.join(hostile);
-            let e = client.send(get(&url, vec![]), Duration::from_secs(2)).await.unwrap_err();
+            let e = client
+                .send(get(&url, vec![]), Duration::from_secs(2))
+                .await
+                .unwrap_err();
             assert!(e.contains("refused to send"), "{hostile:?}: {e}");
         }
         let url = base.join("/x");
@@ -511,7 +514,10 @@ mod tests {
         assert_eq!(r.status, 200);
         let requests = server.await.unwrap();
         assert_eq!(requests.len(), 1, "only the clean request was sent: {requests:?}");
-        assert!(requests[0].starts_with("GET /rg-%C3%A9t%C3%A9/x HTTP/1.1\r\n"), "{requests:?}");
+        assert!(
+            requests[0].starts_with("GET /rg-%C3%A9t%C3%A9/x HTTP/1.1\r\n"),
+            "{requests:?}"
+        );
         for bad in ["https://h/a b", "https://h/a\r\nb", "https://h/\u{7f}"] {
             assert!(Url::parse(bad).is_err(), "{bad:?}");
         }

@@ -105,6 +105,7 @@ mod tests {
         let colored = table::render(&report, true);
         assert!(!colored.contains("\x1b]") && !colored.contains("\x1b[2J") && !colored.contains('\u{202e}'));
         is_inert("junit", &junit::render(&report));
+        junit::tests::assert_well_formed(&junit::render(&report), report.flows.len());
         let metrics = prometheus::render(&report);
         assert!(!metrics.contains('\x1b') && !metrics.contains('\u{202e}'), "{metrics}");
         assert!(metrics.contains("host=\"dns\\\\x1b]0;pwned\\\\x07"), "{metrics}");

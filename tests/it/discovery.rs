@@ -141,8 +141,14 @@ fn fake_arm(pki: &Pki, mode: Arm, token: &'static str) -> (u16, Seen) {
         if matches!(mode, Arm::Hostile) {
             if path == format!("{}?api-version=2024-04-01", workspace_id()) {
                 let hostile = fixture("workspace.json")
-                    .replace("storageAccounts/mlwsstorage01", &format!("storageAccounts/{HOSTILE_NAME}"))
-                    .replace("privateEndpoints/ws-pe\"", &format!("privateEndpoints/ws-pe{INJECTION}\""));
+                    .replace(
+                        "storageAccounts/mlwsstorage01",
+                        &format!("storageAccounts/{HOSTILE_NAME}"),
+                    )
+                    .replace(
+                        "privateEndpoints/ws-pe\"",
+                        &format!("privateEndpoints/ws-pe{INJECTION}\""),
+                    );
                 return (200, hostile);
             }
             if path == kv_list {
@@ -739,10 +745,15 @@ fn hostile_arm_text_neither_reaches_the_terminal_nor_splits_a_request() {
     let w = warnings(&report);
     assert!(
         w.contains("private endpoint injected: https://127.0.0.1:")
-            && w.matches("refused to send a request whose path holds a control character").count() == 2,
+            && w.matches("refused to send a request whose path holds a control character")
+                .count()
+                == 2,
         "the storage account's list and the private endpoint were not asked for: {w}"
     );
-    assert!(w.contains("key vault mlws-kv-01: a nextLink") && w.contains("not followed"), "{w}");
+    assert!(
+        w.contains("key vault mlws-kv-01: a nextLink") && w.contains("not followed"),
+        "{w}"
+    );
     let asked = seen.lock().unwrap().join("\n");
     assert!(!asked.contains("X-Injected") && !asked.contains("/injected"), "{asked}");
     assert!(!asked.contains('\x1b'), "{asked}");
