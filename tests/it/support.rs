@@ -324,6 +324,8 @@ pub enum Raw {
     Close,
     /// Read a little, then send these bytes.
     Reply(&'static [u8]),
+    /// Send back what it read (a middlebox that echoes).
+    Echo,
 }
 
 /// A raw TCP server.
@@ -337,6 +339,12 @@ pub fn tcp_server(mode: Raw) -> u16 {
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
             let _ = s.write_all(bytes);
+            thread::sleep(Duration::from_millis(200));
+        }
+        Raw::Echo => {
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = s.write_all(&buf[..n]);
             thread::sleep(Duration::from_millis(200));
         }
     });
