@@ -758,3 +758,29 @@ fn hostile_arm_text_neither_reaches_the_terminal_nor_splits_a_request() {
     assert!(!asked.contains("X-Injected") && !asked.contains("/injected"), "{asked}");
     assert!(!asked.contains('\x1b'), "{asked}");
 }
+
+/// A hostile IMDS location (escape bytes and extra labels) never becomes the region: it is
+/// ignored with one warning, and no probed name carries it.
+#[test]
+fn a_hostile_imds_location_is_ignored_with_a_warning() {
+    const HOSTILE: &str = r#"{"compute":{"azEnvironment":"AzurePublicCloud","location":"eastus\u001b]0;pwned\u0007.evil.example","name":"ci-1","vmId":"v"},"network":{"interface":[]}}"#;
+    let pki = Pki::new();
+    let (imds, _) = support::imds_server(HOSTILE, TOKEN);
+    let imds = format!("http://127.0.0.1:{imds}");
+    let out = run(&pki, |cmd| {
+        cmd.imds(&imds)
+            .flows(&[("region", dns_only("x.{region}.test", ""))])
+            .format("table")
+    });
+    let table = &out.run.stdout;
+    assert!(!table.contains('\x1b') && !table.contains('\x07'), "{table}");
+    let report: Value = serde_json::from_str(out.report.as_deref().expect("a --report")).unwrap();
+    assert!(report["context"]["region"].is_null(), "{:#}", report["context"]);
+    let w = warnings(&report);
+    assert!(
+        w.contains("IMDS's location is not usable as the region, so it was ignored"),
+        "{w}"
+    );
+    check(&report, "region", "skipped", Some("missing_context"));
+    assert!(!report["flows"].to_string().contains("evil"), "{:#}", report["flows"]);
+}
