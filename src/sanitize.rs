@@ -7,6 +7,8 @@ use std::borrow::Cow;
 
 /// How many characters of a user-supplied value an error message quotes.
 pub const ECHO_LIMIT: usize = 80;
+/// How many characters of a value [`echo`] redacts before it cuts to [`ECHO_LIMIT`].
+const REDACT_SPAN: usize = 4096;
 
 /// The visible stand-in for `c` when showing it raw could act on a terminal or reorder text:
 /// C0 controls, DEL, C1 controls, bidi controls and the Unicode line separators.
@@ -46,13 +48,59 @@ pub fn terminal(text: &str) -> Cow<'_, str> {
 /// A user-supplied value as an error message quotes it: secrets masked, control characters
 /// escaped, and at most [`ECHO_LIMIT`] characters followed by `…(N bytes)`.
 pub fn echo(value: &str) -> String {
-    let redacted = redact::text(value);
+    // Only the start is ever shown: redacting a 15 MB line whole would cost seconds. What is
+    // kept is long enough for every secret pattern that begins within the shown part.
+    let start = value
+        .char_indices()
+        .nth(REDACT_SPAN)
+        .map_or(value, |(i, _)| &value[..i]);
+    let redacted = redact::text(start);
     let safe = terminal(&redacted);
     if safe.chars().count() <= ECHO_LIMIT {
         return safe.into_owned();
     }
     let kept: String = safe.chars().take(ECHO_LIMIT).collect();
     format!("{kept}…({} bytes)", value.len())
+}
+
+/// The longest parser message amlprobe shows (a list of the fields a file may have fits).
+const MESSAGE_LIMIT: usize = 2048;
+
+/// A parser's error message (TOML, JSON) as an error line shows it. Parsers quote the offending
+/// value whole (serde: `invalid type: string "…", expected u16`, ``unknown variant `…` ``): each
+/// quoted value goes through [`echo`], so it is redacted, escaped and at most [`ECHO_LIMIT`]
+/// characters, and so does what lies between them; the whole stays one bounded line.
+pub fn parser_message(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[open];
+        out.push_str(&terminal(&redact::text(&rest[..open])));
+        let inner = &rest[open + 1..];
+        // serde quotes strings as Rust's Debug does: a backslash escapes the next character.
+        let mut escaped = false;
+        let close = inner.char_indices().find_map(|(i, c)| {
+            let end = !escaped && c as u32 == u32::from(quote);
+            escaped = !escaped && c == '\\' && quote == b'"';
+            end.then_some(i)
+        });
+        let (value, after) = match close {
+            Some(i) => (&inner[..i], &inner[i + 1..]),
+            None => (inner, ""),
+        };
+        let q = quote as char;
+        out.push(q);
+        out.push_str(&echo(value));
+        if close.is_some() {
+            out.push(q);
+        }
+        rest = after;
+    }
+    out.push_str(&terminal(&redact::text(rest)));
+    if out.chars().count() > MESSAGE_LIMIT {
+        out = out.chars().take(MESSAGE_LIMIT).collect::<String>() + "…";
+    }
+    out
 }
 
 #[cfg(test)]
@@ -138,6 +186,29 @@ mod tests {
         let context = crate::model::context::WorkspaceContext::default();
         let flows = crate::plan::expand(&catalog, &chosen, &context, &crate::plan::Routing::default());
         is_inert("listing", &listing::to_text(&listing::build(&chosen, &flows)));
+    }
+
+    #[test]
+    fn parser_messages_quote_values_short_and_secret_free() {
+        let key = "c2VjcmV0S2V5VmFsdWUxMjM0NTY3ODkwQUJDREVGR0hJSktMTU5PUFFSU1RVVldY==";
+        let m = parser_message(&format!("invalid type: string \"AccountKey={key}\", expected f64"));
+        assert_eq!(m, "invalid type: string \"AccountKey=***\", expected f64");
+        let m = parser_message("invalid type: string \"http://alice:Pa55w0rd@proxy:3128\", expected a boolean");
+        assert_eq!(m, "invalid type: string \"http://***@proxy:3128\", expected a boolean");
+        let m = parser_message("invalid type: string \"sig=Zm9vYmFyYmF6cXV4c2VjcmV0\", expected u16");
+        assert!(!m.contains("Zm9vYmFy") && m.ends_with(", expected u16"), "{m}");
+        let long = "x".repeat(1 << 20);
+        let m = parser_message(&format!("unknown variant `{long}`, expected `outbound` or `inbound`"));
+        assert!(m.len() < 200, "{} bytes", m.len());
+        assert!(
+            m.starts_with("unknown variant `xxx") && m.ends_with("…(1048576 bytes)`, expected `outbound` or `inbound`"),
+            "{m}"
+        );
+        // Escaped quotes inside a value, a value never closed, escapes and a giant message.
+        let m = parser_message("invalid type: string \"a\\\"b\u{1b}[2J\", expected x");
+        assert_eq!(m, "invalid type: string \"a\\\"b\\x1b[2J\", expected x");
+        assert_eq!(parser_message("bad `open"), "bad `open");
+        assert!(parser_message(&format!("{}", "`a` ".repeat(10_000))).chars().count() <= MESSAGE_LIMIT + 1);
     }
 
     #[test]

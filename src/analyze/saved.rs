@@ -114,7 +114,7 @@ pub fn parse(text: &str, path: &Path) -> Result<SavedReport, LoadError> {
     let shown = path.display().to_string();
     let mut report: SavedReport = serde_json::from_str(text).map_err(|e| LoadError::Parse {
         path: shown.clone(),
-        message: e.to_string(),
+        message: crate::sanitize::parser_message(&e.to_string()),
     })?;
     if report.schema_version != crate::report::SCHEMA_VERSION {
         return Err(LoadError::Parse {

@@ -109,7 +109,7 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let mut cfg: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
         line: crate::model::suite::toml_error_line(&text, &e),
         file,
-        message: e.message().trim().to_string(),
+        message: sanitize::parser_message(e.message().trim()),
     })?;
     // Relative paths in the file are relative to the file, not to wherever amlprobe runs.
     let base = path.parent().unwrap_or(Path::new("."));

@@ -308,7 +308,7 @@ fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<
     toml::from_str(text).map_err(|e| SuiteError::Invalid {
         file: file.to_string(),
         line: toml_error_line(text, &e),
-        message: e.message().trim().to_string(),
+        message: sanitize::parser_message(e.message().trim()),
     })
 }
 
@@ -390,12 +390,15 @@ impl Catalog {
                 1,
                 format!(
                     "suite name '{}' must use only a-z, 0-9, '_', '-', '.'",
-                    parsed.suite.name
+                    sanitize::echo(&parsed.suite.name)
                 ),
             ));
         }
         if self.suites.iter().any(|s| s.meta.name == parsed.suite.name) {
-            return Err(fail(1, format!("suite '{}' is already defined", parsed.suite.name)));
+            return Err(fail(
+                1,
+                format!("suite '{}' is already defined", sanitize::echo(&parsed.suite.name)),
+            ));
         }
         let mut seen: BTreeSet<&str> = self
             .suites
@@ -405,10 +408,13 @@ impl Catalog {
         let lines = flow_lines(text, &parsed.flow);
         for (flow, &line) in parsed.flow.iter().map(toml::Spanned::get_ref).zip(&lines) {
             if !seen.insert(&flow.id) {
-                return Err(fail(line, format!("flow id '{}' is already defined", flow.id)));
+                return Err(fail(
+                    line,
+                    format!("flow id '{}' is already defined", sanitize::echo(&flow.id)),
+                ));
             }
             self.check_flow(flow)
-                .map_err(|m| fail(line, format!("flow '{}': {m}", flow.id)))?;
+                .map_err(|m| fail(line, format!("flow '{}': {m}", sanitize::echo(&flow.id))))?;
         }
         self.suites.push(Suite {
             meta: parsed.suite,

@@ -80,7 +80,12 @@ impl Report {
     /// can be rendered again; `Err` says why not (then only the lenient reading of
     /// `analyze::saved` applies).
     pub fn from_json(text: &str) -> Result<Report, String> {
-        let report: Report = serde_json::from_str(text).map_err(|e| format!("not a whole report: {e}"))?;
+        let report: Report = serde_json::from_str(text).map_err(|e| {
+            format!(
+                "not a whole report: {}",
+                crate::sanitize::parser_message(&e.to_string())
+            )
+        })?;
         if report.schema_version != SCHEMA_VERSION {
             return Err(format!(
                 "written for report schema {}, this amlprobe renders {SCHEMA_VERSION}",

@@ -722,3 +722,81 @@ fn serve_memory_stays_flat_over_many_runs() {
     eprintln!("serve RSS: {early} KiB after 300 runs, {late} KiB after 1500 runs");
     assert!(late <= early + 2048, "RSS grew from {early} KiB to {late} KiB");
 }
+
+/// Every error path that quotes a value from a config, suite or report file quotes it the way
+/// flags are quoted: secrets masked (an AccountKey, a SAS `sig`, a proxy password) and a 1 MB
+/// value cut to a short line.
+#[test]
+fn parse_errors_quote_values_redacted_and_short() {
+    const KEY: &str = "c2VjcmV0S2V5VmFsdWUxMjM0NTY3ODkwQUJDREVGR0hJSktMTU5PUFFSU1RVVldY==";
+    const SIG: &str = "Zm9vYmFyYmF6cXV4c2VjcmV0c2lnbmF0dXJlMTIzNDU2Nzg5MA";
+    const PASSWORD: &str = "Pa55w0rdSecret";
+    let (healthy, _) = healthy_and_broken();
+    let long = "L".repeat(1 << 20);
+    let planted = [
+        format!("AccountKey={KEY}"),
+        format!("https://sa.blob.core.windows.net/c?sv=2022-11-02&sig={SIG}"),
+        format!("http://alice:{PASSWORD}@proxy.corp:3128"),
+        long.clone(),
+    ];
+    let suite_head = "[suite]\nname = \"t\"\ntitle = \"t\"\n\n[[flow]]\nid = \"t.a\"\ntitle = \"a\"\n";
+    let suite_rest = "service_tag = \"X\"\nrequired = true\nscenario = \"s\"\nsource = \"s\"\nhosts = [\"h.test\"]\n";
+    let mut cases: Vec<(String, Vec<String>)> = Vec::new();
+    for (i, value) in planted.iter().enumerate() {
+        let config = healthy.path(&format!("config{i}.toml"));
+        std::fs::write(&config, format!("timeout = \"{value}\"\n")).unwrap();
+        cases.push((
+            "config".into(),
+            vec!["run".into(), "--config".into(), config.display().to_string()],
+        ));
+        let suite = healthy.path(&format!("suite{i}.toml"));
+        std::fs::write(&suite, format!("{suite_head}direction = \"{value}\"\n{suite_rest}")).unwrap();
+        cases.push((
+            "suite".into(),
+            vec!["suites".into(), "--suite-file".into(), suite.display().to_string()],
+        ));
+        let named = healthy.path(&format!("named{i}.toml"));
+        std::fs::write(&named, format!("[suite]\nname = \"{value}\"\ntitle = \"t\"\n")).unwrap();
+        cases.push((
+            "suite name".into(),
+            vec!["suites".into(), "--suite-file".into(), named.display().to_string()],
+        ));
+        let report = healthy.path(&format!("report{i}.json"));
+        let json =
+            serde_json::json!({"schema_version": value, "started_at": "t", "host": {"hostname": "h"}, "flows": []});
+        std::fs::write(&report, json.to_string()).unwrap();
+        let r = report.display().to_string();
+        cases.push(("diff".into(), vec!["diff".into(), r.clone(), r.clone()]));
+        cases.push(("merge".into(), vec!["merge".into(), r.clone()]));
+        let bundle = healthy.path(&format!("b{i}.tar.gz")).display().to_string();
+        cases.push((
+            "bundle".into(),
+            vec!["bundle".into(), bundle, "--from-report".into(), r],
+        ));
+    }
+    for (what, argv) in cases {
+        let r = support::Amlprobe::new(&argv).output();
+        assert_eq!(
+            r.code,
+            2,
+            "{what} {argv:?}: {}",
+            r.stderr.chars().take(300).collect::<String>()
+        );
+        let e = &r.stderr;
+        assert_eq!(
+            e.lines().count(),
+            1,
+            "{what}: {}",
+            e.chars().take(300).collect::<String>()
+        );
+        assert!(
+            e.len() < 600,
+            "{what}: a {} byte message: {}",
+            e.len(),
+            e.chars().take(300).collect::<String>()
+        );
+        for secret in [KEY, SIG, PASSWORD, &long[..200]] {
+            assert!(!e.contains(secret), "{what} shows a secret: {e}");
+        }
+    }
+}
