@@ -165,7 +165,9 @@ mod tests {
         is_inert("diff", &diff::to_text(&d, true));
         let m = matrix::merge(&[saved, changed]);
         is_inert("merge table", &matrix::to_text(&m, false));
-        is_inert("markdown", &matrix::to_markdown(&m, false));
+        // Markdown also backslash-escapes the punctuation of the escapes themselves.
+        let md = matrix::to_markdown(&m, false);
+        is_inert("markdown", &md.replace("\\\\", "\\").replace("\\[", "["));
         assert_eq!(report.flows.len(), flows);
         assert!(
             report.flows[0].message.contains('\x1b'),

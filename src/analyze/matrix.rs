@@ -336,19 +336,59 @@ pub fn to_text(m: &Matrix, only_differences: bool) -> String {
     format!("{out}\n{}{}", legend(m), footer(m, rows.len()))
 }
 
-/// A Markdown table for a ticket, with the group legend.
+/// Text from report files as inline Markdown that renders as exactly that text: controls
+/// escaped as the terminal shows them, then every ASCII punctuation character backslash-escaped
+/// (CommonMark allows it for each), so no link, image, HTML, emphasis, code span or table cell
+/// boundary can form, and GFM's autolinks (`https:`, `www.`, `@`) never start.
+fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in terminal(s).chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `s` as a Markdown code span, shown literally: fenced by more backticks than any run inside
+/// it (padded when it starts or ends with one), and `|` escaped, which GFM tables need even in
+/// code.
+fn md_code(s: &str) -> String {
+    let s = terminal(s).replace('|', "\\|");
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.is_empty() || s.starts_with(['`', ' ']) || s.ends_with(['`', ' ']) {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// A Markdown table for a ticket, with the group legend. Everything from the report files
+/// (node names, flow ids, reasons, root causes) is inert text.
 pub fn to_markdown(m: &Matrix, only_differences: bool) -> String {
-    let esc = |s: &str| terminal(s).replace('|', "\\|");
+    let esc = md_text;
     let rows: Vec<&Row> = m.rows(only_differences).collect();
     let mut out = String::from("| flow | differs |");
     for g in &m.groups {
-        let _ = write!(out, " {} |", esc(&header(g)));
+        let header = match g.nodes.len() {
+            1 => format!("{}: {}", g.label, esc(&g.nodes[0])),
+            n => format!("{}: {n} nodes", g.label),
+        };
+        let _ = write!(out, " {header} |");
     }
     out.push_str("\n|---|---|");
     out.push_str(&"---|".repeat(m.groups.len()));
     out.push('\n');
     for r in &rows {
-        let _ = write!(out, "| `{}` | {} |", esc(&r.id), if r.differs { "**yes**" } else { "" });
+        let _ = write!(
+            out,
+            "| {} | {} |",
+            md_code(&r.id),
+            if r.differs { "**yes**" } else { "" }
+        );
         for c in &r.groups {
             let text = esc(&cell_text(c.as_ref()));
             if c.as_ref().is_some_and(|c| c.status == FlowStatus::Blocked) {
@@ -435,7 +475,7 @@ mod tests {
         );
         assert!(
             to_markdown(&m, false)
-                .contains("  - root cause: tcp_timeout TCP 443 to Storage is silently dropped on node-b\n"),
+                .contains("  - root cause: tcp\\_timeout TCP 443 to Storage is silently dropped on node\\-b\n"),
             "{}",
             to_markdown(&m, false)
         );
@@ -464,7 +504,7 @@ mod tests {
         assert!(!to_text(&m, true).contains("w.api"));
         let md = to_markdown(&m, false);
         assert!(
-            md.contains("| `w.blob` | **yes** | works | **BLOCKED tcp_timeout** |"),
+            md.contains("| `w.blob` | **yes** | works | **BLOCKED tcp\\_timeout** |"),
             "{md}"
         );
     }
@@ -477,5 +517,86 @@ mod tests {
         assert_eq!(m.nodes[1].name, "node-a (later.json)");
         assert_eq!(m.groups.len(), 1);
         assert_eq!(m.exit_code(), 0);
+    }
+
+    /// What a report file can carry to turn a ticket's Markdown into links, images or HTML.
+    const PAYLOADS: [&str; 9] = [
+        "[click](javascript:alert(1))",
+        "![x](https://evil.example/t.png)",
+        "<img src=x onerror=alert(1)>",
+        "a`b` | c",
+        "https://evil.example/p www.evil.example x@evil.example",
+        "<https://evil.example>",
+        "*em* _u_ ~~s~~ **b** \\",
+        "&lt;script&gt; &#106;avascript:",
+        "[ref]: https://evil.example",
+    ];
+
+    /// The Markdown as GitHub renders it (CommonMark + GFM tables, autolinks, strikethrough):
+    /// every link, image, inline or block HTML node, and the text of the document.
+    fn rendered(markdown: &str) -> (Vec<String>, String) {
+        use comrak::nodes::NodeValue;
+        let mut options = comrak::Options::default();
+        options.extension.table = true;
+        options.extension.autolink = true;
+        options.extension.strikethrough = true;
+        let arena = comrak::Arena::new();
+        let root = comrak::parse_document(&arena, markdown, &options);
+        let mut active = Vec::new();
+        let mut text = String::new();
+        for node in root.descendants() {
+            match &node.data.borrow().value {
+                NodeValue::Link(l) => active.push(format!("link {}", l.url)),
+                NodeValue::Image(l) => active.push(format!("image {}", l.url)),
+                NodeValue::HtmlInline(h) => active.push(format!("html {h}")),
+                NodeValue::HtmlBlock(h) => active.push(format!("html block {}", h.literal)),
+                NodeValue::Text(t) => text.push_str(t),
+                NodeValue::Code(c) => text.push_str(&c.literal),
+                _ => {}
+            }
+        }
+        (active, text)
+    }
+
+    #[test]
+    fn markdown_shows_report_text_inert() {
+        let mut reports = vec![
+            report("node-a", FlowStatus::Works),
+            report("node-b", FlowStatus::Blocked),
+        ];
+        for (i, payload) in PAYLOADS.iter().enumerate() {
+            let hostile = |r: &mut SavedReport| {
+                r.flows[1].id = format!("w.{payload}");
+                r.flows[1].reason = Some(format!("tcp_{payload}"));
+                for c in &mut r.root_causes {
+                    c.reason = format!("r{payload}");
+                    c.summary = format!("summary {payload}");
+                }
+            };
+            hostile(&mut reports[1]);
+            reports[0].host.hostname = format!("node-{i}{payload}");
+            reports[0].flows[1].id = format!("w.{payload}");
+            let md = to_markdown(&merge(&reports), false);
+            let (active, text) = rendered(&md);
+            assert!(active.is_empty(), "{payload}: {active:?}\n{md}");
+            // Every cell stays where it is: the rows keep their column count.
+            for line in md.lines().filter(|l| l.starts_with('|')) {
+                let cells = line.replace("\\|", "").matches('|').count();
+                assert_eq!(cells, 2 + 2 + 1, "{payload}: {line}");
+            }
+            // And shows the text as it was.
+            assert!(text.contains(&format!("node-{i}{payload}")), "{payload}: {text}");
+            assert!(text.contains(&format!("summary {payload}")), "{payload}: {text}");
+            assert!(text.contains(&format!("w.{payload}")), "{payload}: {text}");
+        }
+    }
+
+    #[test]
+    fn code_spans_hold_any_backticks() {
+        assert_eq!(md_code("w.blob"), "`w.blob`");
+        assert_eq!(md_code("a`b"), "``a`b``");
+        assert_eq!(md_code("`a``"), "``` `a`` ```");
+        assert_eq!(md_code("a|b"), "`a\\|b`");
+        assert_eq!(md_code(""), "`  `");
     }
 }

@@ -182,7 +182,7 @@ fn diff_names_regressions_and_merge_groups_nodes() {
     let md = Amlprobe::new(["merge", nodes_s, "--format", "markdown"]).output();
     assert!(
         md.stdout
-            .contains("| `t.blob` | **yes** | works | **BLOCKED tcp_refused** |"),
+            .contains("| `t.blob` | **yes** | works | **BLOCKED tcp\\_refused** |"),
         "{}",
         md.stdout
     );
