@@ -658,12 +658,7 @@ ports = [80, 443]"#,
                 route,
             })
             .collect();
-        let target = Target {
-            host: "login.test".into(),
-            expect: Expectation::Any,
-            resolve: checks.iter().any(|c| c.route == Route::Direct),
-            checks,
-        };
+        let target = Target::new("login.test".into(), Expectation::Any, checks);
         PlannedFlow {
             suite: "t".into(),
             spec,
