@@ -87,8 +87,15 @@ fn load_catalog(selection: &Selection) -> Result<Catalog, Failure> {
 }
 
 fn print(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    write_out(|out| out.write_all(text.as_bytes()))
+}
+
+/// Writes to stdout through `write`, buffered.
+fn write_out(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock>) -> std::io::Result<()>,
+) -> Result<(), Failure> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
         // A closed pipe (`amlprobe run | head`) is the reader's choice, not an error.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
             code: exit::INTERNAL,
@@ -240,10 +247,18 @@ fn diff(args: DiffArgs) -> Result<u8, Failure> {
 }
 
 fn merge(args: MergeArgs) -> Result<u8, Failure> {
-    let reports = saved::load_all(&args.paths).map_err(usage)?;
-    let m = crate::analyze::matrix::merge(&reports);
+    // One report in memory at a time: the matrix keeps only what it shows.
+    let mut merger = crate::analyze::matrix::Merger::default();
+    for file in saved::report_files(&args.paths).map_err(usage)? {
+        merger.add(&saved::load(&file).map_err(usage)?);
+    }
+    let m = merger.finish();
+    if args.format == MatrixFormat::Json {
+        write_out(|out| m.write_json(out))?;
+        return Ok(m.exit_code());
+    }
     print(&match args.format {
-        MatrixFormat::Json => m.to_json() + "\n",
+        MatrixFormat::Json => unreachable!("written above"),
         MatrixFormat::Table => crate::analyze::matrix::to_text(&m, args.differences),
         MatrixFormat::Markdown => crate::analyze::matrix::to_markdown(&m, args.differences),
         MatrixFormat::Html => crate::analyze::heatmap::render(&m, args.differences),
