@@ -460,6 +460,15 @@ mod tests {
         assert!(requests[1].contains("Content-Length: 3") && requests[1].ends_with("\r\n\r\na=b"));
     }
 
+    fn get<'a>(url: &'a Url, headers: Vec<(&'static str, String)>) -> Request<'a> {
+        Request {
+            method: "GET",
+            url,
+            headers,
+            body: None,
+        }
+    }
+
     /// An ARM id or `nextLink` with CR/LF would end the request line where the peer says and
     /// smuggle headers and a second request (with the bearer token) onto the connection.
     #[tokio::test]
@@ -478,14 +487,6 @@ mod tests {
         });
         let client = Client::plain();
         let base = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        fn get<'a>(url: &'a Url, headers: Vec<(&'static str, String)>) -> Request<'a> {
-            Request {
-                method: "GET",
-                url,
-                headers,
-                body: None,
-            }
-        }
         for hostile in [
             "/x?api-version=1 HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /second",
             "/x\ny",

@@ -210,7 +210,7 @@ mod tests {
         let m = parser_message("invalid type: string \"a\\\"b\u{1b}[2J\", expected x");
         assert_eq!(m, "invalid type: string \"a\\\"b\\x1b[2J\", expected x");
         assert_eq!(parser_message("bad `open"), "bad `open");
-        assert!(parser_message(&format!("{}", "`a` ".repeat(10_000))).chars().count() <= MESSAGE_LIMIT + 1);
+        assert!(parser_message(&"`a` ".repeat(10_000)).chars().count() <= MESSAGE_LIMIT + 1);
     }
 
     #[test]

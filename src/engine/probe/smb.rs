@@ -38,7 +38,7 @@ pub struct SmbObservation {
 pub async fn negotiate(stream: &mut TcpStream, target: &str, timeout: Duration) -> SmbObservation {
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut reply = vec![0u8; Reply::WANTED_LEN];
+    let mut reply = [0u8; Reply::WANTED_LEN];
     let mut filled = 0;
     let read = async {
         stream.write_all(&smb2::negotiate_request()).await?;
