@@ -268,7 +268,13 @@ fn merge(args: MergeArgs) -> Result<u8, Failure> {
 
 fn serve(args: ServeArgs) -> Result<u8, Failure> {
     let listen = settings::parse_listen(&args.listen).map_err(usage)?;
-    let interval = settings::parse_duration("interval", &args.interval).map_err(usage)?;
+    let interval = settings::parse_interval(&args.interval, args.no_interval_floor).map_err(usage)?;
+    let allowed_hosts = args
+        .allow_hosts
+        .iter()
+        .map(|h| settings::parse_allow_host(h))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
     let jitter = match &args.jitter {
         Some(j) => settings::parse_jitter(j).map_err(usage)?,
         None => interval / 10,
@@ -297,6 +303,7 @@ fn serve(args: ServeArgs) -> Result<u8, Failure> {
             interval,
             jitter,
             report,
+            allowed_hosts,
         },
         listener,
         Arc::new(cfg),

@@ -367,7 +367,7 @@ impl Server {
     }
 
     fn get(&self, path: &str) -> (u16, String) {
-        self.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        self.raw(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
     }
 
     /// Like [`Server::raw`], and how long the answer took.
@@ -394,7 +394,7 @@ impl Drop for Server {
 #[test]
 fn serve_answers_metrics_health_and_report() {
     let world = World::new(support::closed_port());
-    let server = Server::start(&world, "300ms", "50ms");
+    let server = Server::start(&world, "1s", "50ms");
     let run = server.next_line();
     assert_eq!(run["event"], "run", "{run}");
     assert_eq!(run["exit_code"], 1);
@@ -442,7 +442,13 @@ fn serve_answers_metrics_health_and_report() {
 #[test]
 fn serve_rejects_bad_settings_with_exit_2() {
     let world = World::new(support::closed_port());
-    for (flag, value) in [("--interval", "soon"), ("--listen", "localhost"), ("--jitter", "a bit")] {
+    for (flag, value) in [
+        ("--interval", "soon"),
+        ("--interval", "1ms"),
+        ("--listen", "localhost"),
+        ("--jitter", "a bit"),
+        ("--allow-host", "evil.example:80"),
+    ] {
         let r = world.cmd("serve").flag(flag, value).output();
         assert_eq!(r.code, 2, "{flag} {value}: {}", r.stderr);
         assert!(r.stderr.starts_with(&format!("amlprobe: {flag}: ")), "{}", r.stderr);
@@ -458,17 +464,19 @@ fn serve_is_not_starved_by_idle_connections() {
     let idle: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(server.address).unwrap()).collect();
     // One byte short of a request head: slow clients, not just silent ones.
     for s in idle.iter().step_by(2) {
-        (&*s).write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap();
+        (&*s)
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .unwrap();
     }
     for _ in 0..10 {
-        let ((status, body), took) = server.timed(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let ((status, body), took) = server.timed(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
         assert_eq!((status, body.as_str()), (200, "ok\n"), "after {took:?}");
         assert!(
             took < Duration::from_secs(1),
             "/healthz took {took:?} with 80 idle connections"
         );
     }
-    let ((status, _), took) = server.timed(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let ((status, _), took) = server.timed(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     assert!(
         status == 200 && took < Duration::from_secs(1),
         "{status} after {took:?}"
@@ -494,6 +502,109 @@ fn serve_is_not_starved_by_idle_connections() {
         started.elapsed()
     );
     drop(world);
+}
+
+/// A web page whose name a browser resolved to 127.0.0.1 (DNS rebinding) sends its own name as
+/// `Host`: every endpoint answers it 421 with no body, while IP addresses, `localhost` and the
+/// names given with `--allow-host` are served.
+#[test]
+fn serve_refuses_a_rebound_host_name() {
+    let world = World::new(support::closed_port());
+    let server = Server::start_with(&world, "1h", "0", &["--allow-host", "amlprobe.internal"]);
+    assert_eq!(server.next_line()["event"], "run");
+    let port = server.address.port();
+    for path in ["/report", "/", "/metrics", "/healthz"] {
+        let rebound = format!(
+            "GET {path} HTTP/1.1\r\nHost: attacker.example:{port}\r\nOrigin: http://attacker.example:{port}\r\n\r\n"
+        );
+        let mut s = TcpStream::connect(server.address).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(rebound.as_bytes()).unwrap();
+        let mut response = String::new();
+        let _ = s.read_to_string(&mut response);
+        assert!(
+            response.starts_with("HTTP/1.1 421 Misdirected Request\r\n"),
+            "{path}: {response}"
+        );
+        assert!(
+            response.contains("\r\nContent-Length: 0\r\n") && response.ends_with("\r\n\r\n"),
+            "{response}"
+        );
+        assert!(
+            !response.contains("t.blob") && !response.contains("amlprobe_"),
+            "{response}"
+        );
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("amlprobe.internal:{port}"),
+    ] {
+        let (status, body) = server.raw(format!("GET /report HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        assert_eq!(status, 200, "{host}");
+        assert!(body.contains("t.blob"), "{host}: {body}");
+    }
+}
+
+/// Clients that reconnect as fast as the server closes them, 64 or 300 from the prober's own
+/// address or 300 from 200 addresses (300 is more than the server's 256 slots, so it sheds
+/// them all the while), never keep `/healthz` from answering within a second.
+#[test]
+fn serve_answers_health_under_a_reconnect_storm() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let world = World::new(support::closed_port());
+    let server = Server::start(&world, "1h", "0");
+    for (clients, addresses) in [(64, 0), (300, 0), (300, 200)] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let storm: Vec<_> = (0..clients)
+            .map(|i| {
+                let (stop, connections, to) = (stop.clone(), connections.clone(), server.address);
+                // 0: the prober's own address; else one of 127.0.1.1 to 127.0.1.<addresses>.
+                let from = (addresses > 0).then(|| SocketAddr::from(([127, 0, 1, (i % addresses + 1) as u8], 0)));
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+                        if let Some(from) = from {
+                            socket.bind(&from.into()).unwrap();
+                        }
+                        if socket.connect_timeout(&to.into(), Duration::from_secs(2)).is_err() {
+                            continue;
+                        }
+                        connections.fetch_add(1, Ordering::Relaxed);
+                        let mut s = TcpStream::from(socket);
+                        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                        // Silent until the server closes the connection (shed, or its deadline).
+                        let _ = s.read(&mut [0u8; 16]);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let mut slowest = Duration::ZERO;
+        for _ in 0..20 {
+            let ((status, body), took) = server.timed(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+            assert_eq!(
+                (status, body.as_str()),
+                (200, "ok\n"),
+                "{clients} clients: after {took:?}"
+            );
+            slowest = slowest.max(took);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in storm {
+            t.join().unwrap();
+        }
+        let made = connections.load(Ordering::Relaxed);
+        eprintln!("{clients} clients from {addresses} address(es): {made} connections, slowest /healthz {slowest:?}");
+        assert!(
+            slowest < Duration::from_secs(1),
+            "{clients} clients: /healthz took {slowest:?}"
+        );
+        assert!(made > clients, "the storm reconnected: {made} connections");
+    }
 }
 
 /// `--metrics-only` turns `/report` off; `--report-token-file` puts it behind a bearer token
@@ -703,7 +814,7 @@ fn endless_input_files_are_refused_quickly() {
 #[ignore = "a soak test (about 40 s): cargo test -- --ignored, or benches/soak.sh for 5,000 runs"]
 fn serve_memory_stays_flat_over_many_runs() {
     let world = World::new(support::tcp_server(Raw::Close));
-    let server = Server::start(&world, "1ms", "1ms");
+    let server = Server::start_with(&world, "1ms", "1ms", &["--no-interval-floor"]);
     let wait_for_run = |n: u64| {
         let deadline = Instant::now() + Duration::from_secs(240);
         loop {
