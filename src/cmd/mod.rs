@@ -187,7 +187,12 @@ fn run(command: RunCommand) -> Result<u8, Failure> {
 /// Writes the support bundle and says what it wrote.
 fn write_bundle(path: &std::path::Path, json: &str, text: &str, html: Option<&str>) -> Result<String, Failure> {
     let entries = bundle::collect(&bundle::Inputs::system(), json, text, html);
-    bundle::write(path, &entries).map_err(|e| usage(format!("--bundle {}: {e}", path.display())))?;
+    // The target was checked before probing: failing now (a full disk) is an I/O failure, 3,
+    // as for --report.
+    bundle::write(path, &entries).map_err(|e| Failure {
+        code: exit::INTERNAL,
+        message: format!("--bundle {}: {e}", path.display()),
+    })?;
     Ok(format!(
         "amlprobe: wrote {} ({} files, secrets redacted)",
         path.display(),

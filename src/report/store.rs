@@ -33,6 +33,9 @@ fn is_own_name(name: &str) -> bool {
 /// the new file.
 pub fn write_rotated(dir: &Path, json: &str, keep: usize) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
+    // A run stopped while writing an earlier report left its temporary: removed here, as the
+    // next write of that same name (latest.json) would.
+    crate::files::remove_stale_temporaries(dir, is_own_name);
     let path = dir.join(file_name(time::OffsetDateTime::now_utc()));
     // Whole or not at all: readers (and `latest.json` watchers) never see half a report.
     crate::files::write_text(&path, json)?;
@@ -139,6 +142,23 @@ mod tests {
         write_rotated(dir.path(), "{}", 1).unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    /// A run stopped while writing its timestamped report left that name's temporary: the next
+    /// rotation removes it (a foreign temporary-like name stays).
+    #[cfg(unix)]
+    #[test]
+    fn rotation_removes_temporaries_stopped_runs_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = u32::MAX - 1;
+        let stale = dir
+            .path()
+            .join(format!(".amlprobe-20000101T000000.000Z.json.{gone}.0.tmp"));
+        let foreign = dir.path().join(format!(".notes.json.{gone}.0.tmp"));
+        std::fs::write(&stale, "half").unwrap();
+        std::fs::write(&foreign, "not ours").unwrap();
+        write_rotated(dir.path(), "{}", 3).unwrap();
+        assert!(!stale.exists() && foreign.exists(), "{:?}", names(dir.path()));
     }
 
     #[test]

@@ -911,3 +911,43 @@ fn parse_errors_quote_values_redacted_and_short() {
         }
     }
 }
+
+/// A disk that fills up while the report or the bundle is written (a file-size limit makes
+/// every write past 1 KiB fail): both are I/O failures after a complete run, exit 3, and leave
+/// no partial file and no temporary beside it.
+#[test]
+fn a_full_disk_fails_the_report_and_the_bundle_alike() {
+    let (healthy, _) = healthy_and_broken();
+    let full = "trap '' XFSZ; ulimit -f 2";
+    let report = healthy.path("full.json");
+    let r = healthy.cmd("run").flag("--report", &report).under_shell(full).output();
+    assert_eq!(r.code, 3, "--report: {}", r.stderr);
+    let bundle = healthy.path("full.tar.gz");
+    let r = healthy.cmd("run").flag("--bundle", &bundle).under_shell(full).output();
+    assert_eq!(r.code, 3, "--bundle: {}", r.stderr);
+    assert!(r.stderr.starts_with("amlprobe: --bundle "), "{}", r.stderr);
+    let left: Vec<String> = std::fs::read_dir(healthy.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("full") || n.starts_with(".full"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A run stopped while its report was being written (SIGTERM or SIGKILL during the fsync)
+/// leaves its temporary file: the next write of that report removes it.
+#[test]
+fn the_next_report_removes_a_temporary_a_stopped_run_left() {
+    let (healthy, _) = healthy_and_broken();
+    let report = healthy.path("r.json");
+    // What the stopped run left: `.r.json.<its pid>.<n>.tmp`, its process long gone.
+    let stale = healthy.path(".r.json.4194304.0.tmp");
+    std::fs::write(&stale, "half a report").unwrap();
+    let foreign = healthy.path(".r.json.notours.tmp");
+    std::fs::write(&foreign, "someone else's").unwrap();
+    let r = healthy.run(&["--quiet", "--report", report.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(report.exists());
+    assert!(!stale.exists(), "the stale temporary is gone");
+    assert!(foreign.exists(), "a name amlprobe does not write is left alone");
+}

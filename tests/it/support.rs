@@ -658,6 +658,8 @@ pub struct Amlprobe {
     dir: Option<PathBuf>,
     /// Holds the suite written by [`Amlprobe::flows`] until the run is over.
     suite_dir: Option<tempfile::TempDir>,
+    /// Shell commands run before the binary replaces the shell (limits, signal dispositions).
+    shell_prefix: Option<String>,
 }
 
 impl Amlprobe {
@@ -669,6 +671,7 @@ impl Amlprobe {
             clean_env: false,
             dir: None,
             suite_dir: None,
+            shell_prefix: None,
         }
         .args(words)
     }
@@ -761,8 +764,24 @@ impl Amlprobe {
         self
     }
 
+    /// Runs `prefix` in `sh` first, which then becomes the binary (`exec`): for limits the
+    /// binary inherits, e.g. `ulimit -f 2` (a file-size limit: writes past it fail like a full
+    /// disk) with `trap '' XFSZ` so that failing write is an error, not a signal.
+    pub fn under_shell(mut self, prefix: &str) -> Amlprobe {
+        self.shell_prefix = Some(prefix.to_string());
+        self
+    }
+
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_amlprobe"));
+        let bin = env!("CARGO_BIN_EXE_amlprobe");
+        let mut cmd = match &self.shell_prefix {
+            Some(prefix) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("{prefix}; exec \"$0\" \"$@\""), bin]);
+                sh
+            }
+            None => Command::new(bin),
+        };
         cmd.args(&self.args);
         if self.clean_env {
             cmd.env_clear();
