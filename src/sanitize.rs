@@ -63,6 +63,19 @@ pub fn echo(value: &str) -> String {
     format!("{kept}…({} bytes)", value.len())
 }
 
+/// How many items a message lists before it says how many more there are.
+pub const LIST_LIMIT: usize = 8;
+
+/// `items` as a message lists them: `a, b, c`, and past [`LIST_LIMIT`] the first ones and
+/// `and N more`, so a peer's 4,000-address answer makes a line, not 96 KB.
+pub fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    let shown: Vec<String> = items.iter().take(LIST_LIMIT).map(ToString::to_string).collect();
+    match items.len().saturating_sub(LIST_LIMIT) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 /// The longest parser message amlprobe shows (a list of the fields a file may have fits).
 const MESSAGE_LIMIT: usize = 2048;
 
@@ -188,6 +201,14 @@ mod tests {
         let context = crate::model::context::WorkspaceContext::default();
         let flows = crate::plan::expand(&catalog, &chosen, &context, &crate::plan::Routing::default());
         is_inert("listing", &listing::to_text(&listing::build(&chosen, &flows)));
+    }
+
+    #[test]
+    fn lists_are_capped_with_a_count() {
+        assert_eq!(list(&[1, 2, 3]), "1, 2, 3");
+        assert_eq!(list::<u8>(&[]), "");
+        let many: Vec<u32> = (0..4000).collect();
+        assert_eq!(list(&many), "0, 1, 2, 3, 4, 5, 6, 7 and 3992 more");
     }
 
     #[test]

@@ -259,7 +259,7 @@ fn target_probes(
                     // Applications read /etc/hosts before DNS, so its entry is what they use.
                     Some(pinned) => Some(format!(
                         "/etc/hosts overrides {host} with {}: applications on this VM use that, containers and other VMs use DNS",
-                        pinned.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                        crate::sanitize::list(pinned)
                     )),
                     None => warning,
                 };
