@@ -63,6 +63,68 @@ pub fn echo(value: &str) -> String {
     format!("{kept}…({} bytes)", value.len())
 }
 
+/// serde_json's pretty layout, with every character [`escaped`] names written as a `\uXXXX`
+/// escape. JSON escapes C0 controls itself but writes C1 controls (U+009B, an 8-bit CSI), bidi
+/// overrides and line separators raw, so `cat report.json` or a log viewer would act on them.
+/// The escape is lossless: a parser reads back exactly the text the peer sent.
+struct InertJson(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for InertJson {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(&mut self, w: &mut W, fragment: &str) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| escaped(*c).is_some()) {
+            w.write_all(&rest.as_bytes()[..at])?;
+            // Every such character is in the Basic Multilingual Plane: one \u escape.
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// `value` as pretty JSON (serde_json's layout) written to `out`, text from peers inert (see
+/// [`InertJson`]).
+pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut impl std::io::Write, value: &T) -> std::io::Result<()> {
+    let mut serializer =
+        serde_json::Serializer::with_formatter(out, InertJson(serde_json::ser::PrettyFormatter::new()));
+    value.serialize(&mut serializer).map_err(std::io::Error::from)
+}
+
+/// [`write_json`] into a string.
+pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::with_capacity(4096);
+    write_json(&mut out, value).expect("serializing into memory does not fail");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
 /// How many items a message lists before it says how many more there are.
 pub const LIST_LIMIT: usize = 8;
 
@@ -201,6 +263,32 @@ mod tests {
         let context = crate::model::context::WorkspaceContext::default();
         let flows = crate::plan::expand(&catalog, &chosen, &context, &crate::plan::Routing::default());
         is_inert("listing", &listing::to_text(&listing::build(&chosen, &flows)));
+    }
+
+    /// JSON kept C1 controls and bidi overrides raw; now they are \u escapes, read back exactly.
+    #[test]
+    fn json_writes_c1_and_bidi_characters_as_escapes() {
+        let seen = "CN=a\u{9b}2J\u{202e}b\u{2028}c\u{85}\u{7f}\x1b[2J é ≠ \u{fffe}";
+        let value = serde_json::json!({"subject": seen, "list": [seen], "n": 1});
+        let text = json(&value);
+        for raw in ['\u{9b}', '\u{202e}', '\u{2028}', '\u{85}', '\u{7f}', '\x1b'] {
+            assert!(!text.contains(raw), "U+{:04X} raw in {text}", raw as u32);
+        }
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value, "lossless");
+        // serde_json's own layout and escapes, with only those characters written as escapes.
+        let mut plain = serde_json::to_string_pretty(&value).unwrap();
+        for (raw, escape) in [
+            ('\u{9b}', "\\u009b"),
+            ('\u{202e}', "\\u202e"),
+            ('\u{2028}', "\\u2028"),
+            ('\u{85}', "\\u0085"),
+            ('\u{7f}', "\\u007f"),
+        ] {
+            plain = plain.replace(raw, escape);
+        }
+        assert_eq!(text, plain);
+        assert!(text.contains("é ≠ \u{fffe}"), "other text stays as it is: {text}");
     }
 
     #[test]

@@ -270,7 +270,7 @@ impl Diff {
 
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("the diff serializes")
+        crate::sanitize::json(self)
     }
 }
 

@@ -371,13 +371,13 @@ impl Matrix {
     /// Pretty JSON.
     #[cfg(test)]
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("the matrix serializes")
+        crate::sanitize::json(self)
     }
 
     /// Pretty JSON and a newline, written to `out` as it is made: a large fleet's matrix is
     /// never held as one string.
     pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
+        crate::sanitize::write_json(&mut *out, self)?;
         out.write_all(b"\n")
     }
 
