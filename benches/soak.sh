@@ -45,7 +45,7 @@ while True:
 echo $! >"$work/listener.pid"
 sleep 0.5
 
-ip netns exec "$ns" "$bin" serve --listen 127.0.0.1:19477 --interval 1ms --jitter 1ms --no-imds --no-proxy \
+ip netns exec "$ns" "$bin" serve --listen 127.0.0.1:19477 --interval 1ms --no-interval-floor --jitter 1ms --no-imds --no-proxy \
   --dns-server 127.0.0.1 --private-cidr 127.0.0.0/8 --suite-file "$work/suite.toml" --suite soak --timeout 2 \
   >"$work/log" 2>"$work/err" &
 pid=$!

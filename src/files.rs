@@ -89,6 +89,55 @@ impl Drop for Temp {
         if !self.keep {
             let _ = std::fs::remove_file(&self.path);
         }
+        open_temporaries().remove(&self.path);
+    }
+}
+
+/// The temporaries this process has open, so it never takes one of its own for stale.
+fn open_temporaries() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<PathBuf>> {
+    static OPEN: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    OPEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// If `file` names a temporary [`create_temp`] made (`.NAME.PID.N.tmp`): NAME and PID.
+fn temporary_of(file: &str) -> Option<(&str, u32)> {
+    let inner = file.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = inner.rsplitn(3, '.');
+    let (n, pid, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(n) && !name.is_empty()).then_some(())?;
+    Some((name, pid.parse().ok().filter(|_| digits(pid))?))
+}
+
+/// Whether process `pid` is gone, as far as this machine can tell (`/proc`; elsewhere it is
+/// taken to be running, so nothing is removed).
+fn gone(pid: u32) -> bool {
+    Path::new("/proc/self").exists() && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Removes from `dir` the temporaries of the targets `for_target` names that a stopped run
+/// left: one killed (SIGTERM, SIGKILL, a power cut) between creating its temporary and renaming
+/// it. A temporary is stale when the process that made it is gone, or is this one and does not
+/// have it open (a container's amlprobe is often PID 1 on every start). Only regular files with
+/// exactly that name are removed; a failure to remove one is no error.
+pub fn remove_stale_temporaries(dir: &Path, for_target: impl Fn(&str) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((target, pid)) = name.to_str().and_then(temporary_of) else {
+            continue;
+        };
+        let stale = if pid == std::process::id() {
+            !open_temporaries().contains(&entry.path())
+        } else {
+            gone(pid)
+        };
+        if stale && for_target(target) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -115,7 +164,10 @@ fn create_temp(path: &Path, mode: u32) -> io::Result<(File, Temp)> {
         #[cfg(not(unix))]
         let _ = mode;
         match options.open(&tmp) {
-            Ok(file) => return Ok((file, Temp { path: tmp, keep: false })),
+            Ok(file) => {
+                open_temporaries().insert(tmp.clone());
+                return Ok((file, Temp { path: tmp, keep: false }));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => return Err(e),
         }
@@ -132,6 +184,14 @@ fn create_temp(path: &Path, mode: u32) -> io::Result<(File, Temp)> {
 /// file's permissions instead, so a report made private stays private.
 pub fn write_atomic(path: &Path, mode: u32, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
     refuse_unfit(path)?;
+    if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+        remove_stale_temporaries(
+            path.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+            |target| target == name,
+        );
+    }
     let (mut file, mut temp) = create_temp(path, mode)?;
     #[cfg(unix)]
     if let Ok(old) = std::fs::symlink_metadata(path)
@@ -316,6 +376,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(write_text(&dir.path().join("NUL"), "x").is_err());
         assert!(names(dir.path()).is_empty());
+    }
+
+    /// A run killed between creating its temporary and renaming it leaves `.NAME.PID.N.tmp`:
+    /// the next write of NAME removes it, and nothing else.
+    #[cfg(unix)]
+    #[test]
+    fn the_next_write_removes_temporaries_stopped_runs_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let me = std::process::id();
+        let planted = [
+            (format!(".r.json.{}.0.tmp", u32::MAX - 1), false), // a process long gone
+            (format!(".r.json.{me}.77.tmp"), false),            // this one, not open
+            (format!(".r.json.{}.3.tmp", 1), true),             // init: still running
+            (format!(".other.json.{}.0.tmp", u32::MAX - 1), true), // another target
+            (".r.json.x.0.tmp".to_string(), true),              // not a temporary's name
+            (".r.json.123.tmp".to_string(), true),
+        ];
+        for (name, _) in &planted {
+            std::fs::write(dir.path().join(name), "half").unwrap();
+        }
+        let as_dir = dir.path().join(format!(".r.json.{}.1.tmp", u32::MAX - 1));
+        std::fs::create_dir(&as_dir).unwrap();
+        write_text(&path, "whole").unwrap();
+        for (name, kept) in &planted {
+            assert_eq!(dir.path().join(name).exists(), *kept, "{name}");
+        }
+        assert!(as_dir.is_dir(), "only regular files are removed");
+        assert_eq!(temporary_of(".a.b.json.12.3.tmp"), Some(("a.b.json", 12)));
+        assert_eq!(temporary_of(".json.12.3.tmp"), Some(("json", 12)));
+        assert_eq!(temporary_of("..12.3.tmp"), None);
     }
 
     #[test]

@@ -53,6 +53,9 @@ impl Url {
         if authority.contains('@') || path.contains('#') {
             return Err("must not carry user info or a fragment".into());
         }
+        if path.chars().any(unsendable) {
+            return Err("has a control character or a space in its path".into());
+        }
         let (host, port) = crate::model::netaddr::split_host_port(authority, if tls { 443 } else { 80 })?;
         let host_ok = !host.is_empty()
             && (host.parse::<IpAddr>().is_ok()
@@ -95,6 +98,32 @@ impl Url {
             format!("{host}:{}", self.port)
         }
     }
+}
+
+/// Whether `c` may not stand in a request line: a CR or LF would end the line early and start a
+/// header or a second request of the sender's choosing; other controls and spaces are no more
+/// valid there.
+fn unsendable(c: char) -> bool {
+    c.is_control() || c.is_whitespace()
+}
+
+/// `path` as a request target: refused when it holds a character [`unsendable`] names (ARM ids
+/// and `nextLink`s are the peer's text), other non-ASCII characters percent-encoded as UTF-8.
+fn request_target(path: &str) -> Result<String, &'static str> {
+    if path.chars().any(unsendable) {
+        return Err("refused to send a request whose path holds a control character or a space");
+    }
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Percent-encodes `value` for a query string or a form body.
@@ -202,6 +231,15 @@ impl Client {
 
     async fn exchange(&self, request: &Request<'_>, deadline: Instant) -> Result<Response, Failure> {
         let url = request.url;
+        // Checked before connecting: no line of the request ends where the peer's text says.
+        let target = request_target(&url.path)?;
+        if request
+            .headers
+            .iter()
+            .any(|(_, value)| value.chars().any(|c| c.is_control() && c != '\t'))
+        {
+            return Err("refused to send a header value that holds a control character".into());
+        }
         let proxy = if url.tls {
             self.proxies.for_host(&url.host, true)
         } else {
@@ -239,7 +277,7 @@ impl Client {
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: amlprobe/{}\r\nAccept: application/json\r\nConnection: close\r\n",
             request.method,
-            url.path,
+            target,
             url.authority(),
             env!("CARGO_PKG_VERSION")
         );
@@ -455,6 +493,70 @@ mod tests {
             requests[2]
         );
         assert!(!requests[0].contains("Content-Length"), "a GET says nothing of a body");
+    }
+
+    fn get<'a>(url: &'a Url, headers: Vec<(&'static str, String)>) -> Request<'a> {
+        Request {
+            method: "GET",
+            url,
+            headers,
+            body: None,
+        }
+    }
+
+    /// An ARM id or `nextLink` with CR/LF would end the request line where the peer says and
+    /// smuggle headers and a second request (with the bearer token) onto the connection.
+    #[tokio::test]
+    async fn a_path_or_header_that_would_split_the_request_is_never_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let mut requests = Vec::new();
+            while let Ok(Ok((mut s, _))) = tokio::time::timeout(Duration::from_millis(500), listener.accept()).await {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                requests.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+            }
+            requests
+        });
+        let client = Client::plain();
+        let base = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        for hostile in [
+            "/x?api-version=1 HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /second",
+            "/x\ny",
+            "/x y",
+            "/x\u{1b}[2J",
+            "/x\u{85}",
+        ] {
+            let url = base.join(hostile);
+            let e = client
+                .send(get(&url, vec![]), Duration::from_secs(2))
+                .await
+                .unwrap_err();
+            assert!(e.contains("refused to send"), "{hostile:?}: {e}");
+        }
+        let url = base.join("/x");
+        let e = client
+            .send(
+                get(&url, vec![("Authorization", "Bearer t\r\nX-Injected: 1".into())]),
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.contains("refused to send a header"), "{e}");
+        let url = base.join("/rg-\u{e9}t\u{e9}/x");
+        let r = client.send(get(&url, vec![]), Duration::from_secs(2)).await.unwrap();
+        assert_eq!(r.status, 200);
+        let requests = server.await.unwrap();
+        assert_eq!(requests.len(), 1, "only the clean request was sent: {requests:?}");
+        assert!(
+            requests[0].starts_with("GET /rg-%C3%A9t%C3%A9/x HTTP/1.1\r\n"),
+            "{requests:?}"
+        );
+        for bad in ["https://h/a b", "https://h/a\r\nb", "https://h/\u{7f}"] {
+            assert!(Url::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[tokio::test]

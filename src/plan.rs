@@ -9,6 +9,7 @@ use crate::model::suite::{Catalog, Expectation, FlowSpec, Protocol, Suite};
 use crate::model::template::{self, Lookup, TemplateError};
 use crate::model::values;
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 /// The application protocol spoken after the connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,18 +85,40 @@ pub struct Target {
     pub resolve: bool,
     /// Port checks; empty for DNS-only flows.
     pub checks: Vec<Check>,
+    /// The ports whose checks go through the proxy, so [`Target::real_route`] is a lookup and a
+    /// flow with thousands of ports is judged in linear time.
+    proxied: BTreeSet<(u16, Protocol)>,
 }
 
 impl Target {
+    /// A target with `checks`; it is resolved here unless every check goes through the proxy
+    /// and no private answer is required.
+    pub fn new(host: String, expect: Expectation, checks: Vec<Check>) -> Target {
+        let resolve =
+            expect == Expectation::Private || checks.is_empty() || checks.iter().any(|c| c.route == Route::Direct);
+        let proxied = checks
+            .iter()
+            .filter(|c| c.route == Route::Proxy)
+            .map(|c| (c.port, c.protocol))
+            .collect();
+        Target {
+            host,
+            expect,
+            resolve,
+            checks,
+            proxied,
+        }
+    }
+
     /// The path real clients take to `port`: the proxy for the port's scheme when one applies
     /// (the plan then has a proxied check for it), else direct. A direct check of a proxied
     /// port exists only for `--compare-direct` and never stands in for the real path.
     pub fn real_route(&self, port: u16, protocol: Protocol) -> Route {
-        let proxied = self
-            .checks
-            .iter()
-            .any(|c| c.port == port && c.protocol == protocol && c.route == Route::Proxy);
-        if proxied { Route::Proxy } else { Route::Direct }
+        if self.proxied.contains(&(port, protocol)) {
+            Route::Proxy
+        } else {
+            Route::Direct
+        }
     }
 
     /// Whether `check` is on the real path of its port.
@@ -257,7 +280,8 @@ fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, routing: &Routing, lookup:
     }
     let relaxed = spec.resource.is_some_and(|r| ctx.public_resources.contains(&r));
     let expect = if relaxed { Expectation::Any } else { spec.expect };
-    let (tls, http, smb) = (spec.tls_ports(), spec.http_ports(), spec.smb_ports());
+    let set = |ports: Vec<u16>| ports.into_iter().collect::<BTreeSet<u16>>();
+    let (tls, http, smb) = (set(spec.tls_ports()), set(spec.http_ports()), set(spec.smb_ports()));
     let app = |port: u16| {
         if tls.contains(&port) {
             App::Tls
@@ -293,14 +317,7 @@ fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, routing: &Routing, lookup:
                 checks.push(check(Route::Direct));
             }
         }
-        let resolve =
-            expect == Expectation::Private || checks.is_empty() || checks.iter().any(|c| c.route == Route::Direct);
-        Target {
-            host,
-            expect,
-            resolve,
-            checks,
-        }
+        Target::new(host, expect, checks)
     };
     FlowPlan::Probe {
         targets: hosts.into_iter().map(target).collect(),

@@ -347,4 +347,68 @@ mod tests {
             assert_eq!(text(plain), plain);
         }
     }
+
+    use proptest::prelude::*;
+
+    /// A secret value: mixed case and digits, as keys, tokens and passwords are.
+    fn secret() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9]{10,40}".prop_map(|v| format!("Zq9{v}"))
+    }
+
+    /// Text around a secret: words, punctuation and line breaks, never a secret by itself.
+    fn filler() -> impl Strategy<Value = String> {
+        "([a-z]{1,8}|[ ,.:;()\\[\\]\\n]){0,6}"
+    }
+
+    /// Every way a secret reaches a file, a message or an argument amlprobe writes.
+    fn planted(value: &str, form: usize) -> String {
+        match form % 10 {
+            0 => format!(
+                "DefaultEndpointsProtocol=https;AccountName=sa;AccountKey={value}==;EndpointSuffix=core.windows.net"
+            ),
+            1 => format!("https://sa.blob.core.windows.net/c?sv=2022-11-02&se=2026&sig={value}%3D"),
+            2 => format!("http://alice:{value}@proxy.corp:3128"),
+            3 => format!("https_proxy=bob:{value}@10.0.0.9:3128"),
+            4 => format!("Authorization: Bearer {value}"),
+            5 => format!("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIx{value}.c2lnbmF0dXJl"),
+            6 => format!("{{\"client_secret\": \"{value}\"}}"),
+            7 => format!("\nPROXY_PASSWORD={value}\n"),
+            8 => format!("-----BEGIN PRIVATE KEY-----\n{value}\n-----END PRIVATE KEY-----"),
+            _ => format!("password={value}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// No planted secret survives, whatever text surrounds it.
+        #[test]
+        fn no_planted_secret_survives(
+            value in secret(),
+            form in 0usize..10,
+            before in filler(),
+            after in filler(),
+        ) {
+            let input = format!("{before} {} {after}", planted(&value, form));
+            let out = text(&input);
+            prop_assert!(!out.contains(&value), "{input:?} -> {out:?}");
+        }
+
+        /// Redacting twice changes nothing: a masked text stays as it is, so reports and
+        /// bundles that pass through redaction again (`bundle --from-report`) are stable.
+        #[test]
+        fn redacting_twice_changes_nothing(
+            value in secret(),
+            form in 0usize..10,
+            before in filler(),
+            after in filler(),
+            noise in "\\PC{0,60}",
+        ) {
+            for input in [format!("{before} {} {after}", planted(&value, form)), noise.clone()] {
+                let once = text(&input).into_owned();
+                let twice = text(&once).into_owned();
+                prop_assert_eq!(&once, &twice, "input {:?}", input);
+            }
+        }
+    }
 }

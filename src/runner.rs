@@ -6,8 +6,7 @@ use crate::cli::settings::{Output, RunSettings};
 use crate::engine::probe::SetupError;
 use crate::engine::{Engine, ProgressFn};
 use crate::env::imds;
-use crate::model::context::ValueSource;
-use crate::model::context::WorkspaceContext;
+use crate::model::context::{self, ValueSource, WorkspaceContext};
 use crate::model::duration::FlagDuration;
 use crate::model::facts::{Fact, FactValue};
 use crate::model::netaddr::PrivateRanges;
@@ -35,11 +34,22 @@ fn resolved_names(flows: &[plan::PlannedFlow]) -> Vec<(String, Expectation)> {
 }
 
 /// IMDS tells this machine's region (not the workspace's: ARM does), whether it is an AKS
-/// node, and the cloud when the user left it out.
-fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) {
+/// node, and the cloud when the user left it out. Its location can become part of every probed
+/// name and DNS query, so it is validated like `--region` (and like ARM's): one that is not a
+/// region name is ignored, with the returned line for `context.warnings`.
+fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) -> Vec<String> {
+    let mut notes = Vec::new();
     if !info.location.is_empty() {
-        ctx.machine_region = Some(info.location.clone());
-        ctx.sources.insert("machine_region".into(), ValueSource::Imds);
+        match context::validate_region(&info.location) {
+            Ok(region) => {
+                ctx.machine_region = Some(region);
+                ctx.sources.insert("machine_region".into(), ValueSource::Imds);
+            }
+            Err(e) => notes.push(format!(
+                "IMDS's location is not usable as the region, so it was ignored: {} (pass --region)",
+                e.message
+            )),
+        }
     }
     if let Some(basis) = info.aks_node() {
         ctx.facts
@@ -53,6 +63,7 @@ fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) {
         ctx.cloud = cloud;
         ctx.sources.insert("cloud".into(), ValueSource::Imds);
     }
+    notes
 }
 
 /// Runs the `chosen` suites of `catalog` once and judges every flow.
@@ -76,9 +87,10 @@ pub async fn run_once(
             Err(e) => (None, Some(e)),
         },
     };
-    if let Some(info) = &imds {
-        apply_imds_defaults(&mut context, info);
-    }
+    let imds_notes = imds
+        .as_ref()
+        .map(|info| apply_imds_defaults(&mut context, info))
+        .unwrap_or_default();
     // ARM comes after IMDS, whose cloud picks the ARM endpoint, and before suites expand.
     let mut expected_ips = run.expected_ips.clone();
     let mut discovery_notes = run.learning.notes.clone();
@@ -117,6 +129,7 @@ pub async fn run_once(
     }
     // The region may have come from IMDS or ARM just now, and the derived notebook label with it.
     context.warnings = context.notebook_label_warnings();
+    context.warnings.extend(imds_notes);
     context.warnings.extend(discovery_notes);
     context.warnings.extend(run.routing.proxies.notes.iter().cloned());
     context.settle_facts();
@@ -256,4 +269,45 @@ pub fn save(report: &Report, output: &Output) -> Result<(), SaveError> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hostile or broken IMDS must not put escapes or extra labels into every probed name.
+    #[test]
+    fn an_imds_location_that_is_not_a_region_is_ignored_with_a_warning() {
+        for bad in [
+            "eastus\u{1b}[2J",
+            "eastus.evil.example",
+            "east us",
+            "eastus\r\nx",
+            &"a".repeat(70_000),
+        ] {
+            let mut ctx = WorkspaceContext::default();
+            let info = ImdsInfo {
+                location: bad.to_string(),
+                ..Default::default()
+            };
+            let notes = apply_imds_defaults(&mut ctx, &info);
+            assert!(ctx.machine_region.is_none(), "{bad:?} became the region");
+            assert!(!ctx.sources.contains_key("machine_region"));
+            assert_eq!(notes.len(), 1, "{notes:?}");
+            assert!(
+                notes[0].starts_with("IMDS's location is not usable as the region") && notes[0].len() < 300,
+                "{notes:?}"
+            );
+            assert!(!notes[0].contains('\u{1b}') && !notes[0].contains('\r'), "{notes:?}");
+        }
+        let mut ctx = WorkspaceContext::default();
+        let info = ImdsInfo {
+            location: "westeurope".into(),
+            ..Default::default()
+        };
+        assert!(apply_imds_defaults(&mut ctx, &info).is_empty());
+        assert_eq!(ctx.machine_region.as_deref(), Some("westeurope"));
+        assert_eq!(ctx.sources["machine_region"], ValueSource::Imds);
+        assert!(ctx.region.is_none(), "the workspace's region is ARM's or the flags'");
+    }
 }

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 
 /// How many characters of a user-supplied value an error message quotes.
 pub const ECHO_LIMIT: usize = 80;
+/// How many characters of a value [`echo`] redacts before it cuts to [`ECHO_LIMIT`].
+const REDACT_SPAN: usize = 4096;
 
 /// The visible stand-in for `c` when showing it raw could act on a terminal or reorder text:
 /// C0 controls, DEL, C1 controls, bidi controls and the Unicode line separators.
@@ -46,13 +48,134 @@ pub fn terminal(text: &str) -> Cow<'_, str> {
 /// A user-supplied value as an error message quotes it: secrets masked, control characters
 /// escaped, and at most [`ECHO_LIMIT`] characters followed by `…(N bytes)`.
 pub fn echo(value: &str) -> String {
-    let redacted = redact::text(value);
+    // Only the start is ever shown: redacting a 15 MB line whole would cost seconds. What is
+    // kept is long enough for every secret pattern that begins within the shown part.
+    let start = value
+        .char_indices()
+        .nth(REDACT_SPAN)
+        .map_or(value, |(i, _)| &value[..i]);
+    let redacted = redact::text(start);
     let safe = terminal(&redacted);
     if safe.chars().count() <= ECHO_LIMIT {
         return safe.into_owned();
     }
     let kept: String = safe.chars().take(ECHO_LIMIT).collect();
     format!("{kept}…({} bytes)", value.len())
+}
+
+/// serde_json's pretty layout, with every character [`escaped`] names written as a `\uXXXX`
+/// escape. JSON escapes C0 controls itself but writes C1 controls (U+009B, an 8-bit CSI), bidi
+/// overrides and line separators raw, so `cat report.json` or a log viewer would act on them.
+/// The escape is lossless: a parser reads back exactly the text the peer sent.
+struct InertJson(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for InertJson {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(&mut self, w: &mut W, fragment: &str) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| escaped(*c).is_some()) {
+            w.write_all(&rest.as_bytes()[..at])?;
+            // Every such character is in the Basic Multilingual Plane: one \u escape.
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// `value` as pretty JSON (serde_json's layout) written to `out`, text from peers inert (see
+/// [`InertJson`]).
+pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut impl std::io::Write, value: &T) -> std::io::Result<()> {
+    let mut serializer =
+        serde_json::Serializer::with_formatter(out, InertJson(serde_json::ser::PrettyFormatter::new()));
+    value.serialize(&mut serializer).map_err(std::io::Error::from)
+}
+
+/// [`write_json`] into a string.
+pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::with_capacity(4096);
+    write_json(&mut out, value).expect("serializing into memory does not fail");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// How many items a message lists before it says how many more there are.
+pub const LIST_LIMIT: usize = 8;
+
+/// `items` as a message lists them: `a, b, c`, and past [`LIST_LIMIT`] the first ones and
+/// `and N more`, so a peer's 4,000-address answer makes a line, not 96 KB.
+pub fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    let shown: Vec<String> = items.iter().take(LIST_LIMIT).map(ToString::to_string).collect();
+    match items.len().saturating_sub(LIST_LIMIT) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// The longest parser message amlprobe shows (a list of the fields a file may have fits).
+const MESSAGE_LIMIT: usize = 2048;
+
+/// A parser's error message (TOML, JSON) as an error line shows it. Parsers quote the offending
+/// value whole (serde: `invalid type: string "…", expected u16`, ``unknown variant `…` ``): each
+/// quoted value goes through [`echo`], so it is redacted, escaped and at most [`ECHO_LIMIT`]
+/// characters, and so does what lies between them; the whole stays one bounded line.
+pub fn parser_message(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[open];
+        out.push_str(&terminal(&redact::text(&rest[..open])));
+        let inner = &rest[open + 1..];
+        // serde quotes strings as Rust's Debug does: a backslash escapes the next character.
+        let mut escaped = false;
+        let close = inner.char_indices().find_map(|(i, c)| {
+            let end = !escaped && c as u32 == u32::from(quote);
+            escaped = !escaped && c == '\\' && quote == b'"';
+            end.then_some(i)
+        });
+        let (value, after) = match close {
+            Some(i) => (&inner[..i], &inner[i + 1..]),
+            None => (inner, ""),
+        };
+        let q = quote as char;
+        out.push(q);
+        out.push_str(&echo(value));
+        if close.is_some() {
+            out.push(q);
+        }
+        rest = after;
+    }
+    out.push_str(&terminal(&redact::text(rest)));
+    if out.chars().count() > MESSAGE_LIMIT {
+        out = out.chars().take(MESSAGE_LIMIT).collect::<String>() + "…";
+    }
+    out
 }
 
 #[cfg(test)]
@@ -105,6 +228,7 @@ mod tests {
         let colored = table::render(&report, true);
         assert!(!colored.contains("\x1b]") && !colored.contains("\x1b[2J") && !colored.contains('\u{202e}'));
         is_inert("junit", &junit::render(&report));
+        junit::tests::assert_well_formed(&junit::render(&report), report.flows.len());
         let metrics = prometheus::render(&report);
         assert!(!metrics.contains('\x1b') && !metrics.contains('\u{202e}'), "{metrics}");
         assert!(metrics.contains("host=\"dns\\\\x1b]0;pwned\\\\x07"), "{metrics}");
@@ -116,7 +240,9 @@ mod tests {
         is_inert("diff", &diff::to_text(&d, true));
         let m = matrix::merge(&[saved, changed]);
         is_inert("merge table", &matrix::to_text(&m, false));
-        is_inert("markdown", &matrix::to_markdown(&m, false));
+        // Markdown also backslash-escapes the punctuation of the escapes themselves.
+        let md = matrix::to_markdown(&m, false);
+        is_inert("markdown", &md.replace("\\\\", "\\").replace("\\[", "["));
         assert_eq!(report.flows.len(), flows);
         assert!(
             report.flows[0].message.contains('\x1b'),
@@ -137,6 +263,63 @@ mod tests {
         let context = crate::model::context::WorkspaceContext::default();
         let flows = crate::plan::expand(&catalog, &chosen, &context, &crate::plan::Routing::default());
         is_inert("listing", &listing::to_text(&listing::build(&chosen, &flows)));
+    }
+
+    /// JSON kept C1 controls and bidi overrides raw; now they are \u escapes, read back exactly.
+    #[test]
+    fn json_writes_c1_and_bidi_characters_as_escapes() {
+        let seen = "CN=a\u{9b}2J\u{202e}b\u{2028}c\u{85}\u{7f}\x1b[2J é ≠ \u{fffe}";
+        let value = serde_json::json!({"subject": seen, "list": [seen], "n": 1});
+        let text = json(&value);
+        for raw in ['\u{9b}', '\u{202e}', '\u{2028}', '\u{85}', '\u{7f}', '\x1b'] {
+            assert!(!text.contains(raw), "U+{:04X} raw in {text}", raw as u32);
+        }
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value, "lossless");
+        // serde_json's own layout and escapes, with only those characters written as escapes.
+        let mut plain = serde_json::to_string_pretty(&value).unwrap();
+        for (raw, escape) in [
+            ('\u{9b}', "\\u009b"),
+            ('\u{202e}', "\\u202e"),
+            ('\u{2028}', "\\u2028"),
+            ('\u{85}', "\\u0085"),
+            ('\u{7f}', "\\u007f"),
+        ] {
+            plain = plain.replace(raw, escape);
+        }
+        assert_eq!(text, plain);
+        assert!(text.contains("é ≠ \u{fffe}"), "other text stays as it is: {text}");
+    }
+
+    #[test]
+    fn lists_are_capped_with_a_count() {
+        assert_eq!(list(&[1, 2, 3]), "1, 2, 3");
+        assert_eq!(list::<u8>(&[]), "");
+        let many: Vec<u32> = (0..4000).collect();
+        assert_eq!(list(&many), "0, 1, 2, 3, 4, 5, 6, 7 and 3992 more");
+    }
+
+    #[test]
+    fn parser_messages_quote_values_short_and_secret_free() {
+        let key = "c2VjcmV0S2V5VmFsdWUxMjM0NTY3ODkwQUJDREVGR0hJSktMTU5PUFFSU1RVVldY==";
+        let m = parser_message(&format!("invalid type: string \"AccountKey={key}\", expected f64"));
+        assert_eq!(m, "invalid type: string \"AccountKey=***\", expected f64");
+        let m = parser_message("invalid type: string \"http://alice:Pa55w0rd@proxy:3128\", expected a boolean");
+        assert_eq!(m, "invalid type: string \"http://***@proxy:3128\", expected a boolean");
+        let m = parser_message("invalid type: string \"sig=Zm9vYmFyYmF6cXV4c2VjcmV0\", expected u16");
+        assert!(!m.contains("Zm9vYmFy") && m.ends_with(", expected u16"), "{m}");
+        let long = "x".repeat(1 << 20);
+        let m = parser_message(&format!("unknown variant `{long}`, expected `outbound` or `inbound`"));
+        assert!(m.len() < 200, "{} bytes", m.len());
+        assert!(
+            m.starts_with("unknown variant `xxx") && m.ends_with("…(1048576 bytes)`, expected `outbound` or `inbound`"),
+            "{m}"
+        );
+        // Escaped quotes inside a value, a value never closed, escapes and a giant message.
+        let m = parser_message("invalid type: string \"a\\\"b\u{1b}[2J\", expected x");
+        assert_eq!(m, "invalid type: string \"a\\\"b\\x1b[2J\", expected x");
+        assert_eq!(parser_message("bad `open"), "bad `open");
+        assert!(parser_message(&"`a` ".repeat(10_000)).chars().count() <= MESSAGE_LIMIT + 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::analyze::saved::{SavedCause, SavedFlow, SavedReport};
 use crate::model::outcome::FlowStatus;
 use crate::sanitize::terminal;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// How a flow changed.
@@ -131,13 +132,23 @@ fn cause_diff(change: CauseChange, old: Option<&SavedCause>, new: Option<&SavedC
     })
 }
 
+/// The first cause of each [`SavedCause::key`], by that key.
+fn causes_by_key(causes: &[SavedCause]) -> HashMap<(&str, &str), &SavedCause> {
+    let mut map = HashMap::with_capacity(causes.len());
+    for c in causes {
+        map.entry(c.key()).or_insert(c);
+    }
+    map
+}
+
 /// Root causes of `old` and `new`, matched by reason and subject.
 fn compare_causes(old: &SavedReport, new: &SavedReport) -> Vec<CauseDiff> {
+    let (old_causes, new_causes) = (causes_by_key(&old.root_causes), causes_by_key(&new.root_causes));
     let mut out: Vec<CauseDiff> = new
         .root_causes
         .iter()
         .filter_map(|n| {
-            let o = old.root_causes.iter().find(|o| o.same_as(n));
+            let o = old_causes.get(&n.key()).copied();
             let change = if o.is_some() {
                 CauseChange::Persists
             } else {
@@ -149,7 +160,7 @@ fn compare_causes(old: &SavedReport, new: &SavedReport) -> Vec<CauseDiff> {
     out.extend(
         old.root_causes
             .iter()
-            .filter(|o| !new.root_causes.iter().any(|n| n.same_as(o)))
+            .filter(|o| !new_causes.contains_key(&o.key()))
             .filter_map(|o| cause_diff(CauseChange::Disappeared, Some(o), None)),
     );
     out.sort_by_key(|c| c.change);
@@ -196,11 +207,21 @@ fn side(r: &SavedReport) -> Side {
     }
 }
 
-/// Compares every flow of `old` and `new`, matched by id.
+/// The first flow of each id in `flows`, by id.
+fn flows_by_id(flows: &[SavedFlow]) -> HashMap<&str, &SavedFlow> {
+    let mut map = HashMap::with_capacity(flows.len());
+    for f in flows {
+        map.entry(f.id.as_str()).or_insert(f);
+    }
+    map
+}
+
+/// Compares every flow of `old` and `new`, matched by id through maps: linear in the flows.
 pub fn compare(old: &SavedReport, new: &SavedReport) -> Diff {
+    let (old_flows, new_flows) = (flows_by_id(&old.flows), flows_by_id(&new.flows));
     let mut flows = Vec::new();
     for n in &new.flows {
-        let o = old.flows.iter().find(|o| o.id == n.id);
+        let o = old_flows.get(n.id.as_str()).copied();
         let change = o.map_or(Change::Added, |o| classify(o, n));
         let regressed = change == Change::Regressed;
         flows.push(FlowChange {
@@ -214,7 +235,7 @@ pub fn compare(old: &SavedReport, new: &SavedReport) -> Diff {
             hint: if regressed { n.hint.clone() } else { None },
         });
     }
-    for o in old.flows.iter().filter(|o| !new.flows.iter().any(|n| n.id == o.id)) {
+    for o in old.flows.iter().filter(|o| !new_flows.contains_key(o.id.as_str())) {
         flows.push(FlowChange {
             id: o.id.clone(),
             title: o.title.clone(),
@@ -249,7 +270,7 @@ impl Diff {
 
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("the diff serializes")
+        crate::sanitize::json(self)
     }
 }
 

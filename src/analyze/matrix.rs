@@ -6,7 +6,8 @@ use crate::model::exit;
 use crate::model::outcome::FlowStatus;
 use crate::sanitize::terminal;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt::Write;
 
 /// A flow's result on one node.
@@ -55,14 +56,17 @@ pub struct GroupCause {
     pub nodes: usize,
 }
 
-/// The causes of `members`, in the order first seen, each with how many members report it.
-fn group_causes(reports: &[SavedReport], members: &[usize]) -> Vec<GroupCause> {
+/// The causes the members of a group report (one list per member), in the order first seen,
+/// each with how many members report it.
+fn group_causes<'a>(members: impl Iterator<Item = &'a Vec<SavedCause>>) -> Vec<GroupCause> {
     let mut seen: Vec<(&SavedCause, usize)> = Vec::new();
-    for &m in members {
-        for c in &reports[m].root_causes {
-            match seen.iter_mut().find(|(s, _)| s.same_as(c)) {
-                Some((_, n)) => *n += 1,
-                None => seen.push((c, 1)),
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    for c in members.flatten() {
+        match index.entry(c.key()) {
+            Entry::Occupied(at) => seen[*at.get()].1 += 1,
+            Entry::Vacant(slot) => {
+                slot.insert(seen.len());
+                seen.push((c, 1));
             }
         }
     }
@@ -76,7 +80,9 @@ fn group_causes(reports: &[SavedReport], members: &[usize]) -> Vec<GroupCause> {
         .collect()
 }
 
-/// One flow across the fleet.
+/// One flow across the fleet. Its JSON also holds `nodes`: the result per node name (absent
+/// when the node's report lacks the flow), written from the groups (every member of a group has
+/// the same results), so memory grows with groups, not with nodes × flows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// Flow id.
@@ -87,15 +93,13 @@ pub struct Row {
     pub required: bool,
     /// Whether nodes disagree on it.
     pub differs: bool,
-    /// Result per node name (absent when the node's report lacks the flow).
-    pub nodes: BTreeMap<String, Cell>,
     /// Result per group label (the same for every member).
     #[serde(skip)]
     pub groups: Vec<Option<Cell>>,
 }
 
 /// The merged view.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Matrix {
     /// Every node.
     pub nodes: Vec<Node>,
@@ -103,9 +107,62 @@ pub struct Matrix {
     pub groups: Vec<Group>,
     /// Every flow, in the order first seen.
     pub flows: Vec<Row>,
+    /// Each node's group (index into `groups`), by node index.
+    node_groups: Vec<usize>,
+    /// Node indexes in the order of their names, as the JSON lists each row's nodes.
+    by_name: Vec<usize>,
     /// The worst exit code of the merged runs, each judged with its own `--strict`.
-    #[serde(skip)]
     exit_code: u8,
+}
+
+impl Serialize for Matrix {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
+        /// A row as the JSON shows it: its fields and `nodes`.
+        struct RowView<'a>(&'a Matrix, &'a Row);
+        /// A row's cells by node name.
+        struct Cells<'a>(&'a Matrix, &'a Row);
+        /// Every row.
+        struct Rows<'a>(&'a Matrix);
+        impl Serialize for Cells<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let Cells(m, row) = self;
+                let mut map = serializer.serialize_map(None)?;
+                for &n in &m.by_name {
+                    if let Some(cell) = &row.groups[m.node_groups[n]] {
+                        map.serialize_entry(&m.nodes[n].name, cell)?;
+                    }
+                }
+                map.end()
+            }
+        }
+        impl Serialize for RowView<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let RowView(m, row) = self;
+                let mut s = serializer.serialize_struct("Row", 5)?;
+                s.serialize_field("id", &row.id)?;
+                s.serialize_field("title", &row.title)?;
+                s.serialize_field("required", &row.required)?;
+                s.serialize_field("differs", &row.differs)?;
+                s.serialize_field("nodes", &Cells(m, row))?;
+                s.end()
+            }
+        }
+        impl Serialize for Rows<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut seq = serializer.serialize_seq(Some(self.0.flows.len()))?;
+                for row in &self.0.flows {
+                    seq.serialize_element(&RowView(self.0, row))?;
+                }
+                seq.end()
+            }
+        }
+        let mut s = serializer.serialize_struct("Matrix", 3)?;
+        s.serialize_field("nodes", &self.nodes)?;
+        s.serialize_field("groups", &self.groups)?;
+        s.serialize_field("flows", &Rows(self))?;
+        s.end()
+    }
 }
 
 fn group_label(i: usize) -> String {
@@ -117,99 +174,192 @@ fn group_label(i: usize) -> String {
     }
 }
 
-/// Builds the matrix from reports (at least one).
-pub fn merge(reports: &[SavedReport]) -> Matrix {
-    let mut names: Vec<String> = Vec::new();
-    for r in reports {
-        let shared = reports.iter().filter(|o| o.host.hostname == r.host.hostname).count() > 1;
-        names.push(if shared {
-            format!("{} ({})", r.host.hostname, r.origin)
-        } else {
-            r.host.hostname.clone()
+/// Marks a flow a node's report lacks, in a fingerprint.
+const ABSENT: u32 = u32::MAX;
+
+/// What a merge keeps of one node's report.
+struct NodeSeen {
+    hostname: String,
+    origin: String,
+    started_at: String,
+    causes: Vec<SavedCause>,
+}
+
+/// Builds a [`Matrix`] one report at a time, in time linear in the flows: flows are found by id
+/// through a map, each node's results are a fingerprint of small cell numbers (the distinct
+/// status and reason pairs are few), and nodes with the same fingerprint share a group found
+/// by hashing it. Only what the matrix shows is kept, so a report can be dropped once added.
+#[derive(Default)]
+pub struct Merger {
+    /// Each flow id (in the order first seen) and its row.
+    row_of: HashMap<String, usize>,
+    /// Title and `required` of each row, from the first report that had the flow.
+    rows: Vec<(String, bool)>,
+    cells: Vec<Cell>,
+    cell_of: HashMap<(FlowStatus, Option<String>), u32>,
+    /// Each distinct fingerprint (trailing absent flows cut, so reports added before a flow was
+    /// first seen compare equal) and its group.
+    group_of: HashMap<Vec<u32>, usize>,
+    /// Each group's members, by node index.
+    members: Vec<Vec<usize>>,
+    nodes: Vec<NodeSeen>,
+    /// The worst exit code of the reports added, each by its own rule ([`exit::of_run`]).
+    exit_code: u8,
+}
+
+impl Merger {
+    /// Adds one node's report; a report's first flow with an id is its result.
+    pub fn add(&mut self, report: &SavedReport) {
+        let flows = report.flows.iter().map(|f| (f.required, f.status));
+        self.exit_code = self.exit_code.max(exit::of_run(flows, report.settings.strict));
+        let mut fingerprint: Vec<u32> = Vec::with_capacity(self.rows.len());
+        for f in &report.flows {
+            let row = match self.row_of.get(f.id.as_str()) {
+                Some(&row) => row,
+                None => {
+                    self.row_of.insert(f.id.clone(), self.rows.len());
+                    self.rows.push((f.title.clone(), f.required));
+                    self.rows.len() - 1
+                }
+            };
+            if fingerprint.len() <= row {
+                fingerprint.resize(row + 1, ABSENT);
+            }
+            if fingerprint[row] == ABSENT {
+                let key = (f.status, f.reason.clone());
+                fingerprint[row] = match self.cell_of.get(&key) {
+                    Some(&n) => n,
+                    None => {
+                        self.cells.push(Cell {
+                            status: f.status,
+                            reason: f.reason.clone(),
+                        });
+                        let n = (self.cells.len() - 1) as u32;
+                        self.cell_of.insert(key, n);
+                        n
+                    }
+                };
+            }
+        }
+        while fingerprint.last() == Some(&ABSENT) {
+            fingerprint.pop();
+        }
+        let node = self.nodes.len();
+        match self.group_of.entry(fingerprint) {
+            Entry::Occupied(g) => self.members[*g.get()].push(node),
+            Entry::Vacant(slot) => {
+                slot.insert(self.members.len());
+                self.members.push(vec![node]);
+            }
+        }
+        self.nodes.push(NodeSeen {
+            hostname: report.host.hostname.clone(),
+            origin: report.origin.clone(),
+            started_at: report.started_at.clone(),
+            causes: report.root_causes.clone(),
         });
     }
-    let mut ids: Vec<(String, String, bool)> = Vec::new();
-    for r in reports {
-        for f in &r.flows {
-            if !ids.iter().any(|(id, ..)| *id == f.id) {
-                ids.push((f.id.clone(), f.title.clone(), f.required));
-            }
+
+    /// The matrix of every report added (at least one).
+    pub fn finish(self) -> Matrix {
+        let mut per_hostname: HashMap<&str, usize> = HashMap::new();
+        for n in &self.nodes {
+            *per_hostname.entry(&n.hostname).or_default() += 1;
         }
-    }
-    let cell = |r: &SavedReport, id: &str| {
-        r.flows.iter().find(|f| f.id == id).map(|f| Cell {
-            status: f.status,
-            reason: f.reason.clone(),
-        })
-    };
-    // Nodes with the same cell in every row share a group.
-    let fingerprints: Vec<Vec<Option<Cell>>> = reports
-        .iter()
-        .map(|r| ids.iter().map(|(id, ..)| cell(r, id)).collect())
-        .collect();
-    let mut distinct: Vec<(Vec<Option<Cell>>, Vec<usize>)> = Vec::new();
-    for (i, fp) in fingerprints.iter().enumerate() {
-        match distinct.iter_mut().find(|(d, _)| d == fp) {
-            Some((_, members)) => members.push(i),
-            None => distinct.push((fp.clone(), vec![i])),
+        let names: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                if per_hostname[n.hostname.as_str()] > 1 {
+                    format!("{} ({})", n.hostname, n.origin)
+                } else {
+                    n.hostname.clone()
+                }
+            })
+            .collect();
+        let mut fingerprints = vec![Vec::new(); self.members.len()];
+        for (fingerprint, g) in self.group_of {
+            fingerprints[g] = fingerprint;
         }
-    }
-    distinct.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
-    let mut group_of = vec![String::new(); reports.len()];
-    let groups: Vec<Group> = distinct
-        .iter()
-        .enumerate()
-        .map(|(g, (_, members))| {
-            for &m in members {
-                group_of[m] = group_label(g);
-            }
-            Group {
-                label: group_label(g),
-                nodes: members.iter().map(|&m| names[m].clone()).collect(),
-                causes: group_causes(reports, members),
-            }
-        })
-        .collect();
-    let flows = ids
-        .iter()
-        .enumerate()
-        .map(|(row, (id, title, required))| {
-            let per_group: Vec<Option<Cell>> = distinct.iter().map(|(fp, _)| fp[row].clone()).collect();
-            Row {
-                id: id.clone(),
-                title: title.clone(),
-                required: *required,
-                differs: per_group.windows(2).any(|w| w[0] != w[1]),
-                nodes: names
+        let mut distinct: Vec<(Vec<u32>, Vec<usize>)> = fingerprints.into_iter().zip(self.members).collect();
+        // Largest first; groups of one size keep the order first seen.
+        distinct.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
+        let mut node_groups = vec![0; self.nodes.len()];
+        let groups: Vec<Group> = distinct
+            .iter()
+            .enumerate()
+            .map(|(g, (_, members))| {
+                for &m in members {
+                    node_groups[m] = g;
+                }
+                Group {
+                    label: group_label(g),
+                    nodes: members.iter().map(|&m| names[m].clone()).collect(),
+                    causes: group_causes(members.iter().map(|&m| &self.nodes[m].causes)),
+                }
+            })
+            .collect();
+        let cell_at = |fp: &[u32], row: usize| fp.get(row).copied().unwrap_or(ABSENT);
+        let mut ids = vec![String::new(); self.rows.len()];
+        for (id, row) in self.row_of {
+            ids[row] = id;
+        }
+        let flows = ids
+            .into_iter()
+            .zip(self.rows)
+            .enumerate()
+            .map(|(row, (id, (title, required)))| Row {
+                id,
+                title,
+                required,
+                differs: distinct
+                    .windows(2)
+                    .any(|w| cell_at(&w[0].0, row) != cell_at(&w[1].0, row)),
+                groups: distinct
                     .iter()
-                    .zip(&fingerprints)
-                    .filter_map(|(n, fp)| fp[row].clone().map(|c| (n.clone(), c)))
+                    .map(|(fp, _)| {
+                        let n = cell_at(fp, row);
+                        (n != ABSENT).then(|| self.cells[n as usize].clone())
+                    })
                     .collect(),
-                groups: per_group,
-            }
-        })
-        .collect();
-    let nodes = reports
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Node {
-            name: names[i].clone(),
-            file: r.origin.clone(),
-            started_at: r.started_at.clone(),
-            group: group_of[i].clone(),
-        })
-        .collect();
-    let exit_code = reports
-        .iter()
-        .map(|r| exit::of_run(r.flows.iter().map(|f| (f.required, f.status)), r.settings.strict))
-        .max()
-        .unwrap_or(exit::OK);
-    Matrix {
-        nodes,
-        groups,
-        flows,
-        exit_code,
+            })
+            .collect();
+        let nodes: Vec<Node> = self
+            .nodes
+            .into_iter()
+            .zip(names)
+            .enumerate()
+            .map(|(i, (n, name))| Node {
+                name,
+                file: n.origin,
+                started_at: n.started_at,
+                group: group_label(node_groups[i]),
+            })
+            .collect();
+        let mut by_name: Vec<usize> = (0..nodes.len()).collect();
+        by_name.sort_by(|&a, &b| nodes[a].name.cmp(&nodes[b].name));
+        // Two nodes never share a name (a shared host name gets its file); as keys of a JSON
+        // map, the first of equal names would stand for both anyway.
+        by_name.dedup_by(|a, b| nodes[*a].name == nodes[*b].name);
+        Matrix {
+            nodes,
+            groups,
+            flows,
+            node_groups,
+            by_name,
+            exit_code: self.exit_code,
+        }
     }
+}
+
+/// Builds the matrix from reports (at least one).
+#[cfg(test)]
+pub fn merge(reports: &[SavedReport]) -> Matrix {
+    let mut merger = Merger::default();
+    for r in reports {
+        merger.add(r);
+    }
+    merger.finish()
 }
 
 impl Matrix {
@@ -219,8 +369,16 @@ impl Matrix {
     }
 
     /// Pretty JSON.
+    #[cfg(test)]
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("the matrix serializes")
+        crate::sanitize::json(self)
+    }
+
+    /// Pretty JSON and a newline, written to `out` as it is made: a large fleet's matrix is
+    /// never held as one string.
+    pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        crate::sanitize::write_json(&mut *out, self)?;
+        out.write_all(b"\n")
     }
 
     fn rows(&self, only_differences: bool) -> impl Iterator<Item = &Row> {
@@ -342,19 +500,59 @@ pub fn to_text(m: &Matrix, only_differences: bool) -> String {
     format!("{out}\n{}{}", legend(m), footer(m, rows.len()))
 }
 
-/// A Markdown table for a ticket, with the group legend.
+/// Text from report files as inline Markdown that renders as exactly that text: controls
+/// escaped as the terminal shows them, then every ASCII punctuation character backslash-escaped
+/// (CommonMark allows it for each), so no link, image, HTML, emphasis, code span or table cell
+/// boundary can form, and GFM's autolinks (`https:`, `www.`, `@`) never start.
+fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in terminal(s).chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `s` as a Markdown code span, shown literally: fenced by more backticks than any run inside
+/// it (padded when it starts or ends with one), and `|` escaped, which GFM tables need even in
+/// code.
+fn md_code(s: &str) -> String {
+    let s = terminal(s).replace('|', "\\|");
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.is_empty() || s.starts_with(['`', ' ']) || s.ends_with(['`', ' ']) {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// A Markdown table for a ticket, with the group legend. Everything from the report files
+/// (node names, flow ids, reasons, root causes) is inert text.
 pub fn to_markdown(m: &Matrix, only_differences: bool) -> String {
-    let esc = |s: &str| terminal(s).replace('|', "\\|");
+    let esc = md_text;
     let rows: Vec<&Row> = m.rows(only_differences).collect();
     let mut out = String::from("| flow | differs |");
     for g in &m.groups {
-        let _ = write!(out, " {} |", esc(&header(g)));
+        let header = match g.nodes.len() {
+            1 => format!("{}: {}", g.label, esc(&g.nodes[0])),
+            n => format!("{}: {n} nodes", g.label),
+        };
+        let _ = write!(out, " {header} |");
     }
     out.push_str("\n|---|---|");
     out.push_str(&"---|".repeat(m.groups.len()));
     out.push('\n');
     for r in &rows {
-        let _ = write!(out, "| `{}` | {} |", esc(&r.id), if r.differs { "**yes**" } else { "" });
+        let _ = write!(
+            out,
+            "| {} | {} |",
+            md_code(&r.id),
+            if r.differs { "**yes**" } else { "" }
+        );
         for c in &r.groups {
             let text = esc(&cell_text(c.as_ref()));
             if c.as_ref().is_some_and(|c| c.status == FlowStatus::Blocked) {
@@ -442,7 +640,7 @@ mod tests {
         );
         assert!(
             to_markdown(&m, false)
-                .contains("  - root cause: tcp_timeout TCP 443 to Storage is silently dropped on node-b\n"),
+                .contains("  - root cause: tcp\\_timeout TCP 443 to Storage is silently dropped on node\\-b\n"),
             "{}",
             to_markdown(&m, false)
         );
@@ -462,7 +660,9 @@ mod tests {
         assert_eq!(m.nodes[1].group, "B");
         assert!(!m.flows[0].differs);
         assert!(m.flows[1].differs);
-        assert_eq!(m.flows[1].nodes["node-b"].reason.as_deref(), Some("tcp_timeout"));
+        let json: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        assert_eq!(json["flows"][1]["nodes"]["node-b"]["reason"], "tcp_timeout");
+        assert_eq!(json["flows"][1]["nodes"]["node-a"]["status"], "works");
         assert_eq!(m.exit_code(), 1);
         let text = to_text(&m, false);
         assert!(text.contains("≠ w.blob"), "{text}");
@@ -471,7 +671,7 @@ mod tests {
         assert!(!to_text(&m, true).contains("w.api"));
         let md = to_markdown(&m, false);
         assert!(
-            md.contains("| `w.blob` | **yes** | works | **BLOCKED tcp_timeout** |"),
+            md.contains("| `w.blob` | **yes** | works | **BLOCKED tcp\\_timeout** |"),
             "{md}"
         );
     }
@@ -517,5 +717,109 @@ mod tests {
         assert_eq!(m.nodes[1].name, "node-a (later.json)");
         assert_eq!(m.groups.len(), 1);
         assert_eq!(m.exit_code(), 0);
+    }
+
+    /// What a report file can carry to turn a ticket's Markdown into links, images or HTML.
+    const PAYLOADS: [&str; 9] = [
+        "[click](javascript:alert(1))",
+        "![x](https://evil.example/t.png)",
+        "<img src=x onerror=alert(1)>",
+        "a`b` | c",
+        "https://evil.example/p www.evil.example x@evil.example",
+        "<https://evil.example>",
+        "*em* _u_ ~~s~~ **b** \\",
+        "&lt;script&gt; &#106;avascript:",
+        "[ref]: https://evil.example",
+    ];
+
+    /// The Markdown as GitHub renders it (CommonMark + GFM tables, autolinks, strikethrough):
+    /// every link, image, inline or block HTML node, and the text of the document.
+    fn rendered(markdown: &str) -> (Vec<String>, String) {
+        use comrak::nodes::NodeValue;
+        let mut options = comrak::Options::default();
+        options.extension.table = true;
+        options.extension.autolink = true;
+        options.extension.strikethrough = true;
+        let arena = comrak::Arena::new();
+        let root = comrak::parse_document(&arena, markdown, &options);
+        let mut active = Vec::new();
+        let mut text = String::new();
+        for node in root.descendants() {
+            match &node.data.borrow().value {
+                NodeValue::Link(l) => active.push(format!("link {}", l.url)),
+                NodeValue::Image(l) => active.push(format!("image {}", l.url)),
+                NodeValue::HtmlInline(h) => active.push(format!("html {h}")),
+                NodeValue::HtmlBlock(h) => active.push(format!("html block {}", h.literal)),
+                NodeValue::Text(t) => text.push_str(t),
+                NodeValue::Code(c) => text.push_str(&c.literal),
+                _ => {}
+            }
+        }
+        (active, text)
+    }
+
+    #[test]
+    fn markdown_shows_report_text_inert() {
+        let mut reports = vec![
+            report("node-a", FlowStatus::Works),
+            report("node-b", FlowStatus::Blocked),
+        ];
+        for (i, payload) in PAYLOADS.iter().enumerate() {
+            let hostile = |r: &mut SavedReport| {
+                r.flows[1].id = format!("w.{payload}");
+                r.flows[1].reason = Some(format!("tcp_{payload}"));
+                for c in &mut r.root_causes {
+                    c.reason = format!("r{payload}");
+                    c.summary = format!("summary {payload}");
+                }
+            };
+            hostile(&mut reports[1]);
+            reports[0].host.hostname = format!("node-{i}{payload}");
+            reports[0].flows[1].id = format!("w.{payload}");
+            let md = to_markdown(&merge(&reports), false);
+            let (active, text) = rendered(&md);
+            assert!(active.is_empty(), "{payload}: {active:?}\n{md}");
+            // Every cell stays where it is: the rows keep their column count.
+            for line in md.lines().filter(|l| l.starts_with('|')) {
+                let cells = line.replace("\\|", "").matches('|').count();
+                assert_eq!(cells, 2 + 2 + 1, "{payload}: {line}");
+            }
+            // And shows the text as it was.
+            assert!(text.contains(&format!("node-{i}{payload}")), "{payload}: {text}");
+            assert!(text.contains(&format!("summary {payload}")), "{payload}: {text}");
+            assert!(text.contains(&format!("w.{payload}")), "{payload}: {text}");
+        }
+    }
+
+    #[test]
+    fn code_spans_hold_any_backticks() {
+        assert_eq!(md_code("w.blob"), "`w.blob`");
+        assert_eq!(md_code("a`b"), "``a`b``");
+        assert_eq!(md_code("`a``"), "``` `a`` ```");
+        assert_eq!(md_code("a|b"), "`a\\|b`");
+        assert_eq!(md_code(""), "`  `");
+    }
+
+    /// A flow first seen in a later report leaves earlier nodes without it, and a node added
+    /// after that with the same results as an earlier one still shares its group.
+    #[test]
+    fn nodes_added_before_and_after_a_new_flow_group_by_their_results() {
+        let mut b = report("node-b", FlowStatus::Works);
+        let mut extra = b.flows[0].clone();
+        extra.id = "w.extra".into();
+        b.flows.push(extra);
+        let m = merge(&[
+            report("node-a", FlowStatus::Works),
+            b,
+            report("node-c", FlowStatus::Works),
+        ]);
+        assert_eq!(m.groups.len(), 2);
+        assert_eq!(m.groups[0].nodes, ["node-a", "node-c"]);
+        assert_eq!(m.groups[1].nodes, ["node-b"]);
+        assert_eq!(m.flows.len(), 3);
+        assert!(m.flows[2].differs && m.flows[2].groups[0].is_none());
+        let json: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        assert!(json["flows"][2]["nodes"].get("node-a").is_none(), "{json:#}");
+        assert_eq!(json["flows"][2]["nodes"]["node-b"]["status"], "works");
     }
 }

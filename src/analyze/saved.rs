@@ -105,9 +105,10 @@ pub struct SavedCause {
 }
 
 impl SavedCause {
-    /// The same cause in two reports has the same reason and subject; ids and counts differ.
-    pub fn same_as(&self, other: &SavedCause) -> bool {
-        self.reason == other.reason && self.subject == other.subject
+    /// What makes two reports' causes the same cause: the reason and subject (ids and counts
+    /// differ from run to run).
+    pub fn key(&self) -> (&str, &str) {
+        (&self.reason, &self.subject)
     }
 }
 
@@ -125,7 +126,7 @@ pub fn parse(text: &str, path: &Path) -> Result<SavedReport, LoadError> {
     let shown = path.display().to_string();
     let mut report: SavedReport = serde_json::from_str(text).map_err(|e| LoadError::Parse {
         path: shown.clone(),
-        message: e.to_string(),
+        message: crate::sanitize::parser_message(&e.to_string()),
     })?;
     // Every version so far has the fields read here (schema 2 regrouped root causes, whose
     // id, reason, subject, summary, fix and flows stay), so a fleet mid-upgrade still merges.
@@ -143,8 +144,9 @@ pub fn parse(text: &str, path: &Path) -> Result<SavedReport, LoadError> {
     Ok(report)
 }
 
-/// Reads report files, and every `*.json` in directories (sorted by name).
-pub fn load_all(paths: &[PathBuf]) -> Result<Vec<SavedReport>, LoadError> {
+/// The report files `paths` name: files as given, and every `*.json` in directories (sorted by
+/// name).
+pub fn report_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -165,7 +167,13 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<SavedReport>, LoadError> {
             files.push(path.clone());
         }
     }
-    files.iter().map(|f| load(f)).collect()
+    Ok(files)
+}
+
+/// Reads report files, and every `*.json` in directories (sorted by name).
+#[cfg(test)]
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<SavedReport>, LoadError> {
+    report_files(paths)?.iter().map(|f| load(f)).collect()
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub const KEEP_REPORTS: usize = 48;
 pub const LISTEN: &str = "127.0.0.1:9477";
 /// `serve --interval`.
 pub const INTERVAL: &str = "5m";
+/// The shortest `serve --interval`: runs back to back would flood the resolver and the network.
+pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

@@ -280,10 +280,11 @@ impl ConfigFile {
             file: file.clone(),
             source,
         })?;
+        // Parsers quote the offending value whole: it is shown as validation errors show values.
         let at = |line: usize, message: String| ConfigError::File {
             file: file.clone(),
             line,
-            message: message.trim().to_string(),
+            message: crate::sanitize::parser_message(message.trim()),
         };
         let table = toml::de::DeTable::parse(&text)
             .map_err(|e| at(crate::model::suite::toml_error_line(&text, &e), e.message().to_string()))?

@@ -223,6 +223,19 @@ pub struct ServeArgs {
     /// lockstep [default: a tenth of --interval; 0 for none].
     #[arg(long, env = "AMLPROBE_JITTER", value_name = "DURATION")]
     pub jitter: Option<String>,
+    /// Also answer requests whose Host header names NAME (repeatable); IP addresses and
+    /// localhost always are, any other name gets 421, so a web page rebound to this address
+    /// cannot read the endpoints.
+    #[arg(
+        long = "allow-host",
+        env = "AMLPROBE_ALLOW_HOST",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<String>,
+    /// Accept an --interval below 1s (soak benchmarks only).
+    #[arg(long, hide = true)]
+    pub no_interval_floor: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }

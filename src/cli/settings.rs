@@ -372,6 +372,45 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, InvalidValue> {
     })
 }
 
+/// Parses `serve --interval`: a duration of at least [`defaults::MIN_INTERVAL`], unless
+/// `floor_off` (the hidden `--no-interval-floor` of the soak benchmarks).
+pub fn parse_interval(value: &str, floor_off: bool) -> Result<Duration, InvalidValue> {
+    let interval = parse_duration("interval", value)?;
+    if interval < defaults::MIN_INTERVAL && !floor_off {
+        return Err(InvalidValue {
+            flag: "interval",
+            message: format!(
+                "'{}' is shorter than {}s: runs back to back would flood the resolver and the network",
+                sanitize::echo(value),
+                defaults::MIN_INTERVAL.as_secs()
+            ),
+        });
+    }
+    Ok(interval)
+}
+
+/// Parses `serve --allow-host`: a host name requests may carry in `Host` (besides IP addresses
+/// and `localhost`), lower case.
+pub fn parse_allow_host(value: &str) -> Result<String, InvalidValue> {
+    let name = value.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() > 253 || !name.split('.').all(label_ok) || name.parse::<IpAddr>().is_ok() {
+        return Err(InvalidValue {
+            flag: "allow-host",
+            message: format!(
+                "'{}' is not a host name (letters, digits, '-' and '.'; IP addresses are always allowed)",
+                sanitize::echo(value)
+            ),
+        });
+    }
+    Ok(name)
+}
+
 fn parse_dns_server(value: &str) -> Result<SocketAddr, InvalidValue> {
     parse_address("dns-server", value)
 }
@@ -708,6 +747,18 @@ mod tests {
         for bad in ["", "-1s", "soon", "8d"] {
             let e = parse_jitter(bad).unwrap_err().to_string();
             assert!(e.starts_with("--jitter: "), "{bad}: {e}");
+        }
+        assert_eq!(parse_interval("1s", false).unwrap(), Duration::from_secs(1));
+        let e = parse_interval("1ms", false).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--interval: '1ms' is shorter than 1s: runs back to back would flood the resolver and the network"
+        );
+        assert_eq!(parse_interval("1ms", true).unwrap(), Duration::from_millis(1));
+        assert_eq!(parse_allow_host("Amlprobe.Internal.").unwrap(), "amlprobe.internal");
+        for bad in ["", "a b", "10.0.0.1", "evil.example:80", "-x.test", "a..b", "x/y"] {
+            let e = parse_allow_host(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--allow-host: "), "{bad}: {e}");
         }
         assert_eq!(parse_listen(":9477").unwrap(), "0.0.0.0:9477".parse().unwrap());
         assert_eq!(parse_listen("[::1]:80").unwrap(), "[::1]:80".parse().unwrap());

@@ -88,8 +88,15 @@ fn load_catalog(selection: &Selection) -> Result<Catalog, Failure> {
 }
 
 fn print(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    write_out(|out| out.write_all(text.as_bytes()))
+}
+
+/// Writes to stdout through `write`, buffered.
+fn write_out(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock>) -> std::io::Result<()>,
+) -> Result<(), Failure> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
         // A closed pipe (`amlprobe run | head`) is the reader's choice, not an error.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
             code: exit::INTERNAL,
@@ -110,7 +117,7 @@ fn suites(args: SuitesArgs) -> Result<u8, Failure> {
     if args.format == ListFormat::Table {
         // JSON carries them in `context.warnings`; the table's reader needs them said too.
         for w in &selection.context.warnings {
-            eprintln!("amlprobe: warning: {w}");
+            eprintln!("amlprobe: warning: {}", sanitize::terminal(w));
         }
     }
     print(&match args.format {
@@ -187,7 +194,12 @@ fn run(command: RunCommand) -> Result<u8, Failure> {
 /// Writes the support bundle and says what it wrote.
 fn write_bundle(path: &std::path::Path, json: &str, text: &str, html: Option<&str>) -> Result<String, Failure> {
     let entries = bundle::collect(&bundle::Inputs::system(), json, text, html);
-    bundle::write(path, &entries).map_err(|e| usage(format!("--bundle {}: {e}", path.display())))?;
+    // The target was checked before probing: failing now (a full disk) is an I/O failure, 3,
+    // as for --report.
+    bundle::write(path, &entries).map_err(|e| Failure {
+        code: exit::INTERNAL,
+        message: format!("--bundle {}: {e}", path.display()),
+    })?;
     Ok(format!(
         "amlprobe: wrote {} ({} files, secrets redacted)",
         path.display(),
@@ -247,10 +259,18 @@ fn diff(args: DiffArgs) -> Result<u8, Failure> {
 }
 
 fn merge(args: MergeArgs) -> Result<u8, Failure> {
-    let reports = saved::load_all(&args.paths).map_err(usage)?;
-    let m = crate::analyze::matrix::merge(&reports);
+    // One report in memory at a time: the matrix keeps only what it shows.
+    let mut merger = crate::analyze::matrix::Merger::default();
+    for file in saved::report_files(&args.paths).map_err(usage)? {
+        merger.add(&saved::load(&file).map_err(usage)?);
+    }
+    let m = merger.finish();
+    if args.format == MatrixFormat::Json {
+        write_out(|out| m.write_json(out))?;
+        return Ok(m.exit_code());
+    }
     print(&match args.format {
-        MatrixFormat::Json => m.to_json() + "\n",
+        MatrixFormat::Json => unreachable!("written above"),
         MatrixFormat::Table => crate::analyze::matrix::to_text(&m, args.differences),
         MatrixFormat::Markdown => crate::analyze::matrix::to_markdown(&m, args.differences),
         MatrixFormat::Html => crate::analyze::heatmap::render(&m, args.differences),
@@ -260,7 +280,13 @@ fn merge(args: MergeArgs) -> Result<u8, Failure> {
 
 fn serve(args: ServeArgs) -> Result<u8, Failure> {
     let listen = settings::parse_listen(&args.listen).map_err(usage)?;
-    let interval = settings::parse_duration("interval", &args.interval).map_err(usage)?;
+    let interval = settings::parse_interval(&args.interval, args.no_interval_floor).map_err(usage)?;
+    let allowed_hosts = args
+        .allow_hosts
+        .iter()
+        .map(|h| settings::parse_allow_host(h))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
     let jitter = match &args.jitter {
         Some(j) => settings::parse_jitter(j).map_err(usage)?,
         None => interval / 10,
@@ -289,6 +315,7 @@ fn serve(args: ServeArgs) -> Result<u8, Failure> {
             interval,
             jitter,
             report,
+            allowed_hosts,
         },
         listener,
         Arc::new(cfg),

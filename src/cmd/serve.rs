@@ -3,7 +3,9 @@
 //! `/healthz` and `/report` over a minimal HTTP/1.1 server (no keep-alive, bounded requests).
 //!
 //! The server is built so idle, slow or hostile clients can't starve the kubelet's `/healthz` and
-//! Prometheus's `/metrics`: see [`Slots`].
+//! Prometheus's `/metrics`: see [`Slots`]. It answers only requests whose `Host` is an IP
+//! address, `localhost` or a name the operator allowed (`--allow-host`), so a web page whose
+//! name a browser resolved to this machine (DNS rebinding) cannot read it: see [`host_allowed`].
 
 use crate::cli::settings::RunConfig;
 use crate::engine::ProgressFn;
@@ -13,23 +15,25 @@ use crate::report::render::prometheus::{self, Exposition};
 use crate::runner;
 use crate::wire::http1::{self, HeadError};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-/// From accept to a complete request head. Real clients (kubelet, Prometheus, curl) send theirs
-/// at once; well under the kubelet's 5 s probe timeout, so an idle client never outlives it.
+/// From accept to a complete request line. Real clients (kubelet, Prometheus, curl) send their
+/// request at once; a connection that has said nothing by then is closed.
+const LINE_DEADLINE: Duration = Duration::from_secs(1);
+/// From accept to a complete request head; well under the kubelet's probe timeout.
 const HEAD_DEADLINE: Duration = Duration::from_secs(2);
 /// From accept to the last byte of the answer: the whole request, whatever the client does.
 const CLIENT_DEADLINE: Duration = Duration::from_secs(5);
-/// Connections served at once; the next one sheds the oldest (see [`Slots`]).
-const MAX_CONNECTIONS: usize = 64;
-/// Connections one peer (IPv4 address or IPv6 /64) holds at once; its next one sheds its own
-/// oldest.
-const MAX_PER_PEER: usize = 16;
+/// Connections served at once; the next one sheds one of them (see [`Slots`]).
+const MAX_CONNECTIONS: usize = 256;
+/// How long a new connection has to send its request line before a newer one may shed it
+/// ahead of others: a real client's line arrives within a millisecond of connecting.
+const LINE_GRACE: Duration = Duration::from_millis(200);
 
 /// Who may read `/report`: it names hosts, addresses and proxies, so it can be turned off or put
 /// behind a bearer token.
@@ -70,6 +74,9 @@ pub struct ServeConfig {
     pub jitter: Duration,
     /// Who may read `/report`.
     pub report: ReportAccess,
+    /// Host names requests may carry besides IP addresses and `localhost` (`--allow-host`),
+    /// lower case.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Receives one JSON line per event (the caller prints it).
@@ -93,6 +100,8 @@ struct Shared {
     /// Longer than this without a finished run means the loop is wedged: `/healthz` says 503.
     stale_after: Duration,
     report: ReportAccess,
+    /// `--allow-host` names.
+    allowed_hosts: Vec<String>,
 }
 
 /// A small xorshift generator: jitter needs spread across a fleet, not cryptographic quality.
@@ -164,6 +173,7 @@ pub async fn serve(
         started: Instant::now(),
         stale_after: (serve.interval + serve.jitter) * 3 + run.run.engine.timeout * 10 + Duration::from_secs(60),
         report: serve.report.clone(),
+        allowed_hosts: serve.allowed_hosts.clone(),
     });
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     log(log_line(serde_json::json!({
@@ -222,25 +232,37 @@ pub async fn serve(
     }
 }
 
+/// Where a connection is in its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Its request line has not arrived yet.
+    Reading,
+    /// It asked for `/healthz` or `/metrics`: what the kubelet and Prometheus must always get.
+    Probe,
+    /// It asked for anything else.
+    Other,
+}
+
 /// One connection being served.
 struct Conn {
-    peer: IpAddr,
-    /// Still waiting for its request head (idle or slow): shed before those being answered.
-    reading: bool,
+    admitted: tokio::time::Instant,
+    stage: Stage,
     /// Dropping it (removing the entry) tells the connection's task to close at once.
     _shed: oneshot::Sender<()>,
 }
 
 /// The connections being served, oldest first.
 ///
-/// Idle and slow clients must never keep `/healthz` and `/metrics` from answering, so a new
-/// connection is never turned away: when its peer already holds [`MAX_PER_PEER`] connections
-/// it sheds that peer's oldest, and when all [`MAX_CONNECTIONS`] slots are taken it sheds the
-/// oldest overall (in both cases one still reading its request first). A flood from one
-/// address thus only churns its own connections, and a kubelet or Prometheus request, which
-/// arrives within a millisecond of connecting and is answered as fast, is done long before
-/// 64 newer connections could push it out. [`HEAD_DEADLINE`] and [`CLIENT_DEADLINE`], both
-/// counted from accept, bound how long any connection holds a slot at all.
+/// A new connection is never turned away: when all [`MAX_CONNECTIONS`] slots are taken it sheds
+/// one, chosen by what each asked for, read from its request line: first the oldest that has
+/// sent no request line for [`LINE_GRACE`], then the oldest asking for anything but `/healthz`
+/// and `/metrics`, then the oldest still within its grace, and a `/healthz` or `/metrics`
+/// request last. A kubelet or Prometheus request, whose line arrives within a millisecond of
+/// connecting and which is answered at once from memory, thus outlives any number of idle,
+/// slow or reconnecting clients, from its own address or many, unless hundreds of connections
+/// arrive within its first [`LINE_GRACE`] and none of them is older. [`LINE_DEADLINE`],
+/// [`HEAD_DEADLINE`] and [`CLIENT_DEADLINE`], all counted from accept, bound how long any
+/// connection holds a slot.
 #[derive(Default)]
 struct Slots {
     next: u64,
@@ -248,19 +270,13 @@ struct Slots {
 }
 
 impl Slots {
-    /// Registers a connection from `peer`, shedding one first when there is no room; returns
-    /// its id and the signal that it was shed.
-    fn admit(&mut self, peer: IpAddr) -> (u64, oneshot::Receiver<()>) {
-        let peer = peer_key(peer);
-        let victim = if self.conns.values().filter(|c| c.peer == peer).count() >= MAX_PER_PEER {
-            self.oldest(|c| c.peer == peer)
-        } else if self.conns.len() >= MAX_CONNECTIONS {
-            self.oldest(|_| true)
-        } else {
-            None
-        };
-        if let Some(id) = victim {
-            self.conns.remove(&id);
+    /// Registers a connection accepted at `now`, shedding one first when there is no room;
+    /// returns its id and the signal that it was shed.
+    fn admit(&mut self, now: tokio::time::Instant) -> (u64, oneshot::Receiver<()>) {
+        if self.conns.len() >= MAX_CONNECTIONS
+            && let Some(victim) = self.victim(now)
+        {
+            self.conns.remove(&victim);
         }
         let (tx, rx) = oneshot::channel();
         let id = self.next;
@@ -268,25 +284,28 @@ impl Slots {
         self.conns.insert(
             id,
             Conn {
-                peer,
-                reading: true,
+                admitted: now,
+                stage: Stage::Reading,
                 _shed: tx,
             },
         );
         (id, rx)
     }
 
-    /// The oldest connection `which` accepts, preferring one still reading its request.
-    fn oldest(&self, which: impl Fn(&Conn) -> bool) -> Option<u64> {
-        let mut matching = self.conns.iter().filter(|(_, c)| which(c));
-        let first = matching.clone().next().map(|(id, _)| *id);
-        matching.find(|(_, c)| c.reading).map(|(id, _)| *id).or(first)
+    /// The connection to shed at `now` (see [`Slots`]).
+    fn victim(&self, now: tokio::time::Instant) -> Option<u64> {
+        let oldest = |which: &dyn Fn(&Conn) -> bool| self.conns.iter().find(|(_, c)| which(c)).map(|(id, _)| *id);
+        let silent = |c: &Conn| c.stage == Stage::Reading && now.duration_since(c.admitted) >= LINE_GRACE;
+        oldest(&silent)
+            .or_else(|| oldest(&|c| c.stage == Stage::Other))
+            .or_else(|| oldest(&|c| c.stage == Stage::Reading))
+            .or_else(|| oldest(&|_| true))
     }
 
-    /// The connection has its request and is being answered.
-    fn answering(&mut self, id: u64) {
+    /// The connection's request line asked for `stage`.
+    fn asked(&mut self, id: u64, stage: Stage) {
         if let Some(c) = self.conns.get_mut(&id) {
-            c.reading = false;
+            c.stage = stage;
         }
     }
 
@@ -295,33 +314,34 @@ impl Slots {
     }
 }
 
-/// What counts as one peer: an IPv4 address, or an IPv6 /64 (one host's usual allotment).
-fn peer_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
-        },
+/// What a request line asks for: `/healthz` and `/metrics` (any method: the answer is small and
+/// immediate either way) are the probes that must never be shed.
+fn stage_of(line: &[u8]) -> Stage {
+    let target = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+    if path == b"/healthz" || path == b"/metrics" {
+        Stage::Probe
+    } else {
+        Stage::Other
     }
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let slots = Arc::new(Mutex::new(Slots::default()));
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
+        let Ok((stream, _)) = listener.accept().await else {
             // Out of file descriptors and the like: back off instead of spinning.
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let accepted = tokio::time::Instant::now();
-        let (id, shed) = slots.lock().unwrap_or_else(|e| e.into_inner()).admit(peer.ip());
+        let (id, shed) = slots.lock().unwrap_or_else(|e| e.into_inner()).admit(accepted);
         let shared = shared.clone();
         let slots = slots.clone();
         tokio::spawn(async move {
-            let answering = || slots.lock().unwrap_or_else(|e| e.into_inner()).answering(id);
+            let asked = |stage| slots.lock().unwrap_or_else(|e| e.into_inner()).asked(id, stage);
             tokio::select! {
-                _ = tokio::time::timeout_at(accepted + CLIENT_DEADLINE, handle(stream, &shared, accepted, answering)) => {}
+                _ = tokio::time::timeout_at(accepted + CLIENT_DEADLINE, handle(stream, &shared, accepted, asked)) => {}
                 _ = shed => {}
             }
             slots.lock().unwrap_or_else(|e| e.into_inner()).leave(id);
@@ -336,6 +356,27 @@ struct Request {
     path: String,
     /// The `Authorization` header's value.
     authorization: Option<String>,
+    /// The `Host` header's value.
+    host: Option<String>,
+}
+
+/// Whether a request naming `host` (its `Host` header) may be answered: an IP address (with a
+/// port or without), `localhost`, or a name in `allowed`. A browser always sends the name it
+/// resolved, so a page whose name was rebound to this machine's address is refused; kubelet
+/// and Prometheus send the address they connect to. A request without `Host` (HTTP/1.0 tools)
+/// comes from no browser.
+fn host_allowed(host: Option<&str>, allowed: &[String]) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let Ok((name, _)) = crate::model::netaddr::split_host_port(host, 0) else {
+        return false;
+    };
+    if name.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    let name = name.strip_suffix('.').unwrap_or(&name).to_ascii_lowercase();
+    name == "localhost" || allowed.contains(&name)
 }
 
 /// Whether `authorization` carries `Bearer <token>`, compared in constant time: the time taken
@@ -472,23 +513,28 @@ fn reason_phrase(status: u16) -> &'static str {
         401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        421 => "Misdirected Request",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => "Error",
     }
 }
 
-/// Reads the request head by [`HEAD_DEADLINE`] after `accepted`: `Err` with the status to answer
-/// when it is too large (431, over `http1::MAX_HEAD_BYTES`) or malformed (400, at once for a
-/// bare LF); `None` when the client closed or missed the deadline.
+/// Reads the request head by [`HEAD_DEADLINE`] after `accepted`, its request line by
+/// [`LINE_DEADLINE`] (told to `asked` as soon as it is in): `Err` with the status to answer when
+/// it is too large (431, over `http1::MAX_HEAD_BYTES`) or malformed (400, at once for a bare
+/// LF); `None` when the client closed or missed a deadline.
 async fn read_request<S: AsyncRead + Unpin>(
     stream: &mut S,
     accepted: tokio::time::Instant,
+    asked: impl FnOnce(Stage),
 ) -> Option<Result<Request, u16>> {
-    match http1::read_request(stream, accepted + HEAD_DEADLINE).await {
+    let line = |line: &[u8]| asked(stage_of(line));
+    match http1::read_request_line_first(stream, accepted + LINE_DEADLINE, accepted + HEAD_DEADLINE, line).await {
         Ok(head) => Some(Ok(Request {
             path: head.target.split('?').next().unwrap_or("").to_string(),
             authorization: head.header("authorization").map(str::to_string),
+            host: head.header("host").map(str::to_string),
             method: head.method,
         })),
         Err(HeadError::TooLarge { .. } | HeadError::TooManyHeaders) => Some(Err(431)),
@@ -501,14 +547,15 @@ async fn handle(
     mut stream: TcpStream,
     shared: &Shared,
     accepted: tokio::time::Instant,
-    answering: impl FnOnce(),
+    asked: impl FnOnce(Stage),
 ) -> std::io::Result<()> {
     // Buffered: what follows the head is never read, so reading past it costs nothing.
-    let Some(request) = read_request(&mut BufReader::new(&mut stream), accepted).await else {
+    let Some(request) = read_request(&mut BufReader::new(&mut stream), accepted, asked).await else {
         return Ok(());
     };
-    answering();
     let (answer, head_only) = match request {
+        // Misdirected: not for this server by its name. No body, nothing of the report.
+        Ok(r) if !host_allowed(r.host.as_deref(), &shared.allowed_hosts) => (text(421, ""), false),
         Ok(r) => (
             route(shared, &r.method, &r.path, r.authorization.as_deref()),
             r.method == "HEAD",
@@ -548,17 +595,19 @@ async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
 
     fn request(method: &str, path: &str, authorization: Option<&str>) -> Request {
         Request {
             method: method.into(),
             path: path.into(),
             authorization: authorization.map(Into::into),
+            host: Some("x".into()),
         }
     }
 
     async fn answer_to(raw: &[u8]) -> Option<Result<Request, u16>> {
-        read_request(&mut &raw[..], tokio::time::Instant::now()).await
+        read_request(&mut &raw[..], tokio::time::Instant::now(), |_| {}).await
     }
 
     #[tokio::test]
@@ -568,7 +617,7 @@ mod tests {
             Some(Ok(request("GET", "/metrics", None)))
         );
         assert_eq!(
-            answer_to(b"GET /report?x=1 HTTP/1.0\r\nauthorization:  Bearer abc \r\n\r\n").await,
+            answer_to(b"GET /report?x=1 HTTP/1.0\r\nauthorization:  Bearer abc \r\nHost: x\r\n\r\n").await,
             Some(Ok(request("GET", "/report", Some("Bearer abc"))))
         );
         assert_eq!(answer_to(b"GET /metrics HTTP/1.1\r\nHost").await, None);
@@ -601,60 +650,177 @@ mod tests {
         assert!(!bearer_matches(b"", Some("Bearer ")));
     }
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
+    /// What a request line says, as the server reads it.
+    #[tokio::test]
+    async fn the_request_line_is_told_before_the_headers_arrive() {
+        let (mut client, server) = tokio::io::duplex(64);
+        client
+            .write_all(b"GET /healthz?x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await
+            .unwrap();
+        let told = Arc::new(Mutex::new(None));
+        let record = told.clone();
+        let reading = tokio::spawn(async move {
+            let mut server = server;
+            read_request(&mut server, tokio::time::Instant::now(), move |stage| {
+                *record.lock().unwrap() = Some(stage);
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            *told.lock().unwrap(),
+            Some(Stage::Probe),
+            "told with the headers still to come"
+        );
+        client.write_all(b"\r\n").await.unwrap();
+        assert!(matches!(reading.await.unwrap(), Some(Ok(_))));
+        assert_eq!(stage_of(b"GET /metrics HTTP/1.1"), Stage::Probe);
+        assert_eq!(stage_of(b"HEAD /healthz HTTP/1.0"), Stage::Probe);
+        for other in [
+            &b"GET /report HTTP/1.1"[..],
+            b"GET /healthzz HTTP/1.1",
+            b"GET / HTTP/1.1",
+            b"junk",
+        ] {
+            assert_eq!(stage_of(other), Stage::Other, "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    /// A client that connects and says nothing is closed by [`LINE_DEADLINE`], well before
+    /// [`HEAD_DEADLINE`]; one that sent its line has until the head deadline.
+    #[tokio::test]
+    async fn a_silent_client_is_closed_at_the_line_deadline() {
+        let (_client, mut server) = tokio::io::duplex(64);
+        let early = LINE_DEADLINE
+            .checked_sub(Duration::from_millis(100))
+            .expect("the line deadline is over 100 ms");
+        let accepted = tokio::time::Instant::now()
+            .checked_sub(early)
+            .expect("the clock is past it");
+        let started = std::time::Instant::now();
+        assert_eq!(read_request(&mut server, accepted, |_| {}).await, None);
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+        let (mut client, mut server) = tokio::io::duplex(64);
+        client.write_all(b"GET /metrics HTTP/1.1\r\n").await.unwrap();
+        let waiting = tokio::spawn(async move { read_request(&mut server, accepted, |_| {}).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "past the line deadline, the head may still come"
+        );
+        client.write_all(b"Host: x\r\n\r\n").await.unwrap();
+        assert!(matches!(waiting.await.unwrap(), Some(Ok(_))));
+    }
+
+    fn later(ms: u64) -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_millis(ms)
     }
 
     #[test]
-    fn a_full_server_sheds_the_oldest_idle_connection_never_the_newest() {
+    fn a_full_server_sheds_silent_then_other_then_new_connections_and_probes_last() {
         let mut slots = Slots::default();
+        let start = tokio::time::Instant::now();
         let mut signals = Vec::new();
         for i in 0..MAX_CONNECTIONS {
-            let (id, rx) = slots.admit(ip(&format!("10.0.{}.{}", i / MAX_PER_PEER, i % MAX_PER_PEER)));
+            let (id, rx) = slots.admit(start);
             assert_eq!(id, i as u64);
             signals.push(rx);
         }
+        // 0 asks for /healthz, 1 and 2 for /report; the rest have said nothing.
+        slots.asked(0, Stage::Probe);
+        slots.asked(1, Stage::Other);
+        slots.asked(2, Stage::Other);
+        // Past the grace: the oldest silent connection (3) goes first.
+        let now = start + LINE_GRACE;
+        let (new, _rx) = slots.admit(now);
         assert_eq!(slots.conns.len(), MAX_CONNECTIONS);
-        // Connection 0 is being answered: the oldest one still reading (1) goes instead.
-        slots.answering(0);
-        let (new, _rx) = slots.admit(ip("192.0.2.1"));
-        assert_eq!(slots.conns.len(), MAX_CONNECTIONS);
-        assert!(slots.conns.contains_key(&new) && slots.conns.contains_key(&0));
-        assert!(!slots.conns.contains_key(&1));
-        assert!(signals[1].try_recv().is_err(), "connection 1 was told to close");
-        assert_eq!(signals[2].try_recv(), Err(oneshot::error::TryRecvError::Empty));
-        // When every connection is being answered, the oldest of them goes.
+        assert!(!slots.conns.contains_key(&3) && slots.conns.contains_key(&new));
+        assert!(signals[3].try_recv().is_err(), "connection 3 was told to close");
+        assert_eq!(signals[4].try_recv(), Err(oneshot::error::TryRecvError::Empty));
+        // Everyone says something: the other requests go before the probe.
         for id in slots.conns.keys().copied().collect::<Vec<_>>() {
-            slots.answering(id);
+            if id != 0 {
+                slots.asked(id, Stage::Other);
+            }
         }
-        slots.admit(ip("192.0.2.2"));
-        assert!(!slots.conns.contains_key(&0));
-        assert_eq!(slots.conns.len(), MAX_CONNECTIONS);
+        slots.asked(new, Stage::Reading);
+        slots.admit(now);
+        assert!(slots.conns.contains_key(&0) && !slots.conns.contains_key(&1));
+        // Only probes and new connections left: the new ones go first, the probe last.
+        for id in slots.conns.keys().copied().collect::<Vec<_>>() {
+            slots.asked(id, if id == 0 { Stage::Probe } else { Stage::Reading });
+        }
+        slots.admit(now);
+        assert!(slots.conns.contains_key(&0));
+        for id in slots.conns.keys().copied().collect::<Vec<_>>() {
+            slots.asked(id, Stage::Probe);
+        }
+        slots.admit(now);
+        assert!(!slots.conns.contains_key(&0), "when all are probes, the oldest goes");
         slots.leave(new);
         assert_eq!(slots.conns.len(), MAX_CONNECTIONS - 1);
     }
 
+    /// Reconnecting clients (all silent, any address) churn only among themselves: a probe
+    /// connection is never the one shed while it reads its request line.
     #[test]
-    fn one_peer_only_sheds_its_own_connections() {
+    fn a_reconnect_storm_never_sheds_a_new_probe_connection() {
         let mut slots = Slots::default();
-        let (other, _keep) = slots.admit(ip("192.0.2.9"));
-        let mut rxs = Vec::new();
-        for _ in 0..MAX_PER_PEER * 3 {
-            rxs.push(slots.admit(ip("10.1.2.3")));
+        let start = tokio::time::Instant::now();
+        for _ in 0..MAX_CONNECTIONS {
+            slots.admit(start);
         }
-        assert_eq!(slots.conns.len(), MAX_PER_PEER + 1);
+        let (probe, _rx) = slots.admit(later(300));
+        for _ in 0..MAX_CONNECTIONS - 1 {
+            slots.admit(later(300));
+        }
+        assert!(slots.conns.contains_key(&probe), "the older silent ones went first");
+        slots.asked(probe, Stage::Probe);
+        for _ in 0..MAX_CONNECTIONS * 4 {
+            slots.admit(later(400));
+        }
         assert!(
-            slots.conns.contains_key(&other),
-            "another peer's connection is never shed"
+            slots.conns.contains_key(&probe),
+            "a probe outlasts any storm of silent clients"
         );
-        // An IPv6 /64 counts as one peer; an IPv4-mapped address as its IPv4 address.
-        for i in 0..MAX_PER_PEER * 2 {
-            rxs.push(slots.admit(ip(&format!("2001:db8:1:2::{:x}", i + 1))));
+    }
+
+    #[test]
+    fn only_ip_addresses_localhost_and_allowed_names_are_served() {
+        let allowed = vec!["amlprobe.internal".to_string()];
+        for host in [
+            None,
+            Some("127.0.0.1"),
+            Some("127.0.0.1:9477"),
+            Some("10.1.2.3:9477"),
+            Some("[::1]:9477"),
+            Some("[fe80::1]"),
+            Some("localhost"),
+            Some("LOCALHOST:9477"),
+            Some("localhost.:9477"),
+            Some("amlprobe.internal:9477"),
+            Some("AMLPROBE.INTERNAL"),
+        ] {
+            assert!(host_allowed(host, &allowed), "{host:?}");
         }
-        assert_eq!(slots.conns.len(), 2 * MAX_PER_PEER + 1);
-        rxs.push(slots.admit(ip("::ffff:10.1.2.3")));
-        assert_eq!(slots.conns.len(), 2 * MAX_PER_PEER + 1);
-        assert_eq!(peer_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        for host in [
+            Some("evil.example"),
+            Some("evil.example:9477"),
+            Some("127.0.0.1.nip.io"),
+            Some("localhost.evil.example"),
+            Some("amlprobe.internal.evil.example"),
+            Some(""),
+            Some("::1"),
+            Some("127.0.0.1:notaport"),
+        ] {
+            assert!(!host_allowed(host, &allowed), "{host:?}");
+        }
+        assert!(!host_allowed(Some("amlprobe.internal"), &[]));
     }
 
     #[test]
@@ -676,6 +842,7 @@ mod tests {
                 .expect("the clock is past 100 s"),
             stale_after: Duration::from_secs(50),
             report,
+            allowed_hosts: Vec::new(),
         }
     }
 

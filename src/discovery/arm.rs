@@ -506,7 +506,8 @@ pub async fn read(
     };
     for (dependency, id) in findings.workspace.dependencies.clone() {
         let name = id.rsplit('/').next().unwrap_or_default().to_string();
-        let owner = format!("{} {name}", dependency.label());
+        // Names ARM chose end up in warnings: quoted inert and short where they are built.
+        let owner = format!("{} {}", dependency.label(), crate::sanitize::echo(&name));
         let mut facts = None;
         if dependency != Dependency::Registry {
             facts = read_dependency(client, arm, token, dependency, &id, deadline)
@@ -572,7 +573,7 @@ pub async fn read(
     approved.sort();
     approved.dedup();
     for endpoint in approved {
-        let short = endpoint.rsplit('/').next().unwrap_or_default().to_string();
+        let short = crate::sanitize::echo(endpoint.rsplit('/').next().unwrap_or_default());
         let (ips, nics) = match get(
             client,
             arm,

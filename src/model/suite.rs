@@ -15,6 +15,11 @@ use std::path::Path;
 /// Files under `probes/`, embedded by build.rs: (file name, contents).
 const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_probes.rs"));
 const CLOUDS_FILE: &str = "clouds.toml";
+/// The most (host, port) pairs one flow may expand to: each is a connection per address, and
+/// amlprobe checks a VNet's flows, it does not scan ports.
+pub const MAX_PAIRS_PER_FLOW: usize = 1024;
+/// The most (host, port) pairs one suite file may expand to in all.
+pub const MAX_PAIRS_PER_SUITE: usize = 65_536;
 const HINTS_FILE: &str = "hints.toml";
 
 /// Which way traffic flows, seen from the VNet.
@@ -346,7 +351,7 @@ fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<
     toml::from_str(text).map_err(|e| SuiteError::Invalid {
         file: file.to_string(),
         line: toml_error_line(text, &e),
-        message: e.message().trim().to_string(),
+        message: sanitize::parser_message(e.message().trim()),
     })
 }
 
@@ -428,12 +433,15 @@ impl Catalog {
                 1,
                 format!(
                     "suite name '{}' must use only a-z, 0-9, '_', '-', '.'",
-                    parsed.suite.name
+                    sanitize::echo(&parsed.suite.name)
                 ),
             ));
         }
         if self.suites.iter().any(|s| s.meta.name == parsed.suite.name) {
-            return Err(fail(1, format!("suite '{}' is already defined", parsed.suite.name)));
+            return Err(fail(
+                1,
+                format!("suite '{}' is already defined", sanitize::echo(&parsed.suite.name)),
+            ));
         }
         let mut seen: BTreeSet<&str> = self
             .suites
@@ -441,12 +449,28 @@ impl Catalog {
             .flat_map(|s| s.flows.iter().map(|f| f.id.as_str()))
             .collect();
         let lines = flow_lines(text, &parsed.flow);
+        let mut pairs = 0;
         for (flow, &line) in parsed.flow.iter().map(toml::Spanned::get_ref).zip(&lines) {
             if !seen.insert(&flow.id) {
-                return Err(fail(line, format!("flow id '{}' is already defined", flow.id)));
+                return Err(fail(
+                    line,
+                    format!("flow id '{}' is already defined", sanitize::echo(&flow.id)),
+                ));
             }
             self.check_flow(flow)
-                .map_err(|m| fail(line, format!("flow '{}': {m}", flow.id)))?;
+                .map_err(|m| fail(line, format!("flow '{}': {m}", sanitize::echo(&flow.id))))?;
+            if flow.not_testable.is_none() {
+                pairs += flow.hosts.len() * flow.ports.len().max(1);
+            }
+            if pairs > MAX_PAIRS_PER_SUITE {
+                return Err(fail(
+                    line,
+                    format!(
+                        "flow '{}': the suite's flows reach {pairs} host-port pairs here, more than the {MAX_PAIRS_PER_SUITE} a suite file may have; split it into several files",
+                        sanitize::echo(&flow.id)
+                    ),
+                ));
+            }
         }
         self.suites.push(Suite {
             meta: parsed.suite,
@@ -469,24 +493,36 @@ impl Catalog {
         if flow.hosts_match == HostsMatch::Any && flow.hosts.len() < 2 {
             return Err("hosts_match = \"any\" needs at least two hosts (the alternatives)".into());
         }
+        let pairs = flow.hosts.len() * flow.ports.len().max(1);
+        if pairs > MAX_PAIRS_PER_FLOW {
+            return Err(format!(
+                "lists {} host(s) × {} port(s) = {pairs} probes, more than the {MAX_PAIRS_PER_FLOW} a flow may have; split it into several flows or list fewer ports",
+                flow.hosts.len(),
+                flow.ports.len()
+            ));
+        }
         if flow.ports.contains(&0) {
             return Err("port 0 is not a port".into());
         }
+        // Sets, so a flow with many ports is checked in linear time.
+        let ports: BTreeSet<u16> = flow.ports.iter().copied().collect();
         let layered = [
             ("tls_ports", flow.tls_ports()),
             ("http_ports", flow.http_ports()),
             ("smb_ports", flow.smb_ports()),
         ];
-        for (i, (field, ports)) in layered.iter().enumerate() {
-            if let Some(p) = ports.iter().find(|p| !flow.ports.contains(p)) {
+        let sets: Vec<BTreeSet<u16>> = layered.iter().map(|(_, p)| p.iter().copied().collect()).collect();
+        for (i, (field, listed)) in layered.iter().enumerate() {
+            if let Some(p) = listed.iter().find(|p| !ports.contains(p)) {
                 return Err(format!("{field} lists {p}, which is not in ports"));
             }
-            if flow.protocol == Protocol::Udp && !ports.is_empty() {
+            if flow.protocol == Protocol::Udp && !listed.is_empty() {
                 return Err(format!("a udp flow cannot have {field}"));
             }
-            if let Some((other, _)) = layered[i + 1..]
+            if let Some(((other, _), _)) = layered[i + 1..]
                 .iter()
-                .find(|(_, o)| o.iter().any(|p| ports.contains(p)))
+                .zip(&sets[i + 1..])
+                .find(|(_, o)| !o.is_disjoint(&sets[i]))
             {
                 return Err(format!("a port cannot be in both {field} and {other}"));
             }
@@ -644,6 +680,57 @@ mod tests {
 
     fn catalog() -> Catalog {
         Catalog::builtin().expect("built-in catalog loads")
+    }
+
+    /// A suite of `flows` flows, each with `hosts` hosts and ports 1..=`ports`.
+    fn wide_suite(flows: usize, hosts: usize, ports: u16) -> String {
+        let hosts: Vec<String> = (0..hosts).map(|h| format!("\"h{h}.example\"")).collect();
+        let ports: Vec<String> = (1..=ports).map(|p| p.to_string()).collect();
+        let mut text = String::from("[suite]\nname = \"wide\"\ntitle = \"wide\"\n");
+        for f in 0..flows {
+            text.push_str(&format!(
+                "\n[[flow]]\nid = \"wide.f{f}\"\ntitle = \"f\"\ndirection = \"outbound\"\nservice_tag = \"X\"\nrequired = true\nscenario = \"s\"\nsource = \"s\"\nhosts = [{}]\nports = [{}]\n",
+                hosts.join(", "),
+                ports.join(", ")
+            ));
+        }
+        text
+    }
+
+    /// The 448 KB file: 10 hosts × 65,535 ports took 77 s to run; it is refused at
+    /// load, naming the flow and its line.
+    #[test]
+    fn a_flow_that_expands_past_the_cap_is_refused_at_load() {
+        let e = catalog()
+            .add_suite("wide.toml", "wide.toml", &wide_suite(1, 10, 65_535))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "wide.toml:6: flow 'wide.f0': lists 10 host(s) × 65535 port(s) = 655350 probes, more than the 1024 a flow may have; split it into several flows or list fewer ports"
+        );
+        assert!(
+            catalog().add_suite("w.toml", "w.toml", &wide_suite(1, 4, 256)).is_ok(),
+            "exactly the cap"
+        );
+        let e = catalog()
+            .add_suite("w.toml", "w.toml", &wide_suite(1, 1, 1025))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("w.toml:6: flow 'wide.f0': lists 1 host(s) × 1025 port(s)"),
+            "{e}"
+        );
+        // Many flows under the cap each still add up: the file as a whole is bounded too.
+        let e = catalog()
+            .add_suite("w.toml", "w.toml", &wide_suite(65, 1, 1024))
+            .unwrap_err();
+        let line = 6 + 64 * 11;
+        assert!(
+            e.to_string().starts_with(&format!(
+                "w.toml:{line}: flow 'wide.f64': the suite's flows reach 66560 host-port pairs"
+            )),
+            "{e}"
+        );
     }
 
     #[test]

@@ -61,16 +61,22 @@ impl Report {
         exit::of_run(self.flows.iter().map(|f| (f.required, f.status)), self.settings.strict)
     }
 
-    /// Pretty JSON.
+    /// Pretty JSON; text from peers keeps its value, its C1 and bidi controls written as
+    /// `\uXXXX` escapes (see `sanitize::json`).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("the report serializes")
+        crate::sanitize::json(self)
     }
 
     /// A saved report, whole, when this version wrote its contract (`schema_version`), so it
     /// can be rendered again; `Err` says why not (then only the lenient reading of
     /// `analyze::saved` applies).
     pub fn from_json(text: &str) -> Result<Report, String> {
-        let report: Report = serde_json::from_str(text).map_err(|e| format!("not a whole report: {e}"))?;
+        let report: Report = serde_json::from_str(text).map_err(|e| {
+            format!(
+                "not a whole report: {}",
+                crate::sanitize::parser_message(&e.to_string())
+            )
+        })?;
         if report.schema_version != SCHEMA_VERSION {
             return Err(format!(
                 "written for report schema {}, this amlprobe renders {SCHEMA_VERSION}",
@@ -232,6 +238,23 @@ pub(crate) mod test_support {
         let hostile = crate::report::render::html::tests::hostile_report("<b>x</b>");
         let json = hostile.to_json();
         assert_eq!(Report::from_json(&json).unwrap().to_json(), json);
+    }
+
+    /// A certificate subject or Server header with U+009B (8-bit CSI) or U+202E (RLO) was
+    /// written raw into the JSON: `cat report.json` acted on it. Now it is a \u escape, and the
+    /// value reads back as the peer sent it.
+    #[test]
+    fn the_json_report_carries_peer_text_escaped_and_exact() {
+        let mut report = crate::report::render::html::tests::hostile_report("\u{9b}2J\u{202e}evil\u{2028}");
+        report.flows[0].message = "Server: \u{9b}31m\u{202e}\u{85}".into();
+        let json = report.to_json();
+        for raw in ['\u{9b}', '\u{202e}', '\u{2028}', '\u{85}'] {
+            assert!(!json.contains(raw), "U+{:04X} raw in the JSON report", raw as u32);
+        }
+        assert!(json.contains(r#""message": "Server: \u009b31m\u202e\u0085""#), "{json}");
+        let back = Report::from_json(&json).unwrap();
+        assert_eq!(back.flows[0].message, report.flows[0].message);
+        assert_eq!(back.to_json(), json);
     }
 
     #[test]

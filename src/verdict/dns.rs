@@ -8,6 +8,7 @@ use crate::model::netaddr::{self, PrivateRanges};
 use crate::model::outcome::ReasonCode;
 use crate::model::suite::Expectation;
 use crate::report::schema::CnameLink;
+use crate::sanitize;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -43,7 +44,8 @@ pub fn answer_verdict(
     ranges: &PrivateRanges,
     elapsed: Duration,
 ) -> (StepVerdict, Option<String>) {
-    let list = |a: &[IpAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    // A peer's answer can hold thousands of addresses: messages list the first few.
+    let list = sanitize::list::<IpAddr>;
     let via = chain.last().map(|l| format!(" via {}", l.target)).unwrap_or_default();
     let through_privatelink = chain
         .iter()
@@ -60,7 +62,7 @@ pub fn answer_verdict(
             ReasonCode::DnsSinkhole,
             format!(
                 "{host} resolved to {}{via}: no service has such an address, so the name is sinkholed or misconfigured",
-                sinkholed.join(", ")
+                sanitize::list(&sinkholed)
             ),
             elapsed,
         );
@@ -111,6 +113,35 @@ pub fn answer_verdict(
 mod tests {
     use super::*;
     use crate::model::outcome::ProbeStatus;
+
+    /// A 4,000-address answer made a 96 KB message.
+    #[test]
+    fn a_huge_answer_makes_a_short_message() {
+        let many: Vec<IpAddr> = (0..4000u32)
+            .map(|i| IpAddr::from([20, 1, (i >> 8) as u8, i as u8]))
+            .collect();
+        let ranges = PrivateRanges::with_extra(&[]);
+        let expected = vec!["10.0.0.5".parse().unwrap()];
+        let cases = [
+            (Expectation::Any, None),
+            (Expectation::Private, None),
+            (Expectation::Any, Some(&expected)),
+        ];
+        for (expect, pinned) in cases {
+            let (v, _) = answer_verdict("h.test", expect, &many, &[], pinned, &ranges, Duration::ZERO);
+            assert!(v.message.len() < 300, "{} bytes: {}", v.message.len(), v.message);
+            assert!(v.message.contains("and 3992 more"), "{}", v.message);
+        }
+        let sinks: Vec<IpAddr> = (0..4000u32)
+            .map(|i| IpAddr::from([127, 0, (i >> 8) as u8, i as u8]))
+            .collect();
+        let (v, _) = answer_verdict("h.test", Expectation::Any, &sinks, &[], None, &ranges, Duration::ZERO);
+        assert!(
+            v.message.len() < 400 && v.message.contains("and 3992 more"),
+            "{}",
+            v.message
+        );
+    }
 
     #[test]
     fn every_failure_kind_has_its_reason() {

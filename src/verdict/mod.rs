@@ -299,7 +299,7 @@ fn target_probes(
                     // Applications read /etc/hosts before DNS, so its entry is what they use.
                     Some(pinned) => Some(format!(
                         "/etc/hosts overrides {host} with {}: applications on this VM use that, containers and other VMs use DNS",
-                        pinned.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                        crate::sanitize::list(pinned)
                     )),
                     None => warning,
                 };
@@ -802,12 +802,7 @@ ports = [80, 443]"#,
                 route,
             })
             .collect();
-        let target = Target {
-            host: "login.test".into(),
-            expect: Expectation::Any,
-            resolve: checks.iter().any(|c| c.route == Route::Direct),
-            checks,
-        };
+        let target = Target::new("login.test".into(), Expectation::Any, checks);
         PlannedFlow {
             suite: "t".into(),
             required: spec.required,

@@ -62,12 +62,7 @@ fn describe(a: &ResolverAnswer, ranges: &PrivateRanges) -> String {
     match a.reason {
         Some(r) => format!("{} answers {r}", a.resolver),
         None => {
-            let list = a
-                .addresses
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::sanitize::list(&a.addresses);
             let kind = if a.addresses.iter().all(|ip| ranges.contains(*ip)) {
                 "private"
             } else {

@@ -103,8 +103,21 @@ pub async fn read_response<S: AsyncRead + Unpin>(stream: &mut S, deadline: Insta
 }
 
 /// Reads and parses a request head by `deadline`.
+#[cfg(test)]
 pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant) -> Result<RequestHead, HeadError> {
-    parse_request(&read_head(stream, deadline).await?)
+    read_request_line_first(stream, deadline, deadline, |_| {}).await
+}
+
+/// Reads and parses a request head by `deadline`, its request line already by `line_by`:
+/// `on_line` gets that line (without its CRLF) as soon as it is complete, so a server can tell
+/// what is asked before the headers are in.
+pub async fn read_request_line_first<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    line_by: Instant,
+    deadline: Instant,
+    on_line: impl FnOnce(&[u8]),
+) -> Result<RequestHead, HeadError> {
+    parse_request(&read_head_with(stream, line_by, deadline, on_line).await?)
 }
 
 /// Reads one head up to and including its empty line and never a byte past it, so a CONNECT
@@ -112,8 +125,19 @@ pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instan
 /// past the head (a server, a client reading the body next) wraps its stream in a
 /// `tokio::io::BufReader` to save the system calls.
 async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant) -> Result<Vec<u8>, HeadError> {
+    read_head_with(stream, deadline, deadline, |_| {}).await
+}
+
+/// [`read_head`], with the first line due by `line_by` and handed to `on_line` once complete.
+async fn read_head_with<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    line_by: Instant,
+    deadline: Instant,
+    on_line: impl FnOnce(&[u8]),
+) -> Result<Vec<u8>, HeadError> {
     let read = async {
         let mut head = Vec::with_capacity(512);
+        let mut on_line = Some(on_line);
         while !head.ends_with(b"\r\n\r\n") {
             if head.len() >= MAX_HEAD_BYTES {
                 let status = head
@@ -123,7 +147,15 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant) -> R
                     .and_then(|line| parse_status_line(line).ok());
                 return Err(HeadError::TooLarge { status });
             }
-            let byte = match stream.read_u8().await {
+            let next = if on_line.is_some() {
+                match tokio::time::timeout_at(line_by, stream.read_u8()).await {
+                    Ok(next) => next,
+                    Err(_) => return Err(HeadError::TimedOut),
+                }
+            } else {
+                stream.read_u8().await
+            };
+            let byte = match next {
                 Ok(byte) => byte,
                 Err(e) if head.is_empty() && e.kind() == io::ErrorKind::UnexpectedEof => {
                     return Err(HeadError::HungUp { reset: false });
@@ -140,6 +172,11 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant) -> R
                 return Err(HeadError::Malformed("a line ends in a bare CR or LF"));
             }
             head.push(byte);
+            if byte == b'\n'
+                && let Some(tell) = on_line.take()
+            {
+                tell(&head[..head.len() - 2]);
+            }
         }
         Ok(head)
     };

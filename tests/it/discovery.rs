@@ -82,7 +82,16 @@ enum Arm {
     /// The fixtures, but the key vault's connections come in two pages: the first links to the
     /// second on this server (`true`) or on another host (`false`); the second approves `kv-pe`.
     PagedKeyVault(bool),
+    /// The fixtures with hostile text: a storage account name carrying terminal escapes, an
+    /// approved private endpoint id and a key vault `nextLink` carrying CR/LF and a second
+    /// request.
+    Hostile,
 }
+
+/// Terminal escapes ARM might hand over in a name (JSON-escaped): retitle, bell, RLO, 8-bit CSI.
+const HOSTILE_NAME: &str = r"evil\u001b]0;pwned\u0007\u202e\u009b2J";
+/// CR/LF in an id that becomes a request path (JSON-escaped).
+const INJECTION: &str = r"?api-version=2024-05-01 HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /injected";
 
 /// The key vault's second page of private endpoint connections.
 const KV_PAGE_2: &str = "&$skipToken=page2";
@@ -127,6 +136,30 @@ fn fake_arm(pki: &Pki, mode: Arm, token: &'static str) -> (u16, Seen) {
                     .replace("Pending", "Approved")
                     .replace("kv-conn", "kv-conn-2");
                 return (200, second);
+            }
+        }
+        if matches!(mode, Arm::Hostile) {
+            if path == format!("{}?api-version=2024-04-01", workspace_id()) {
+                let hostile = fixture("workspace.json")
+                    .replace(
+                        "storageAccounts/mlwsstorage01",
+                        &format!("storageAccounts/{HOSTILE_NAME}"),
+                    )
+                    .replace(
+                        "privateEndpoints/ws-pe\"",
+                        &format!("privateEndpoints/ws-pe{INJECTION}\""),
+                    );
+                return (200, hostile);
+            }
+            if path == kv_list {
+                let host = request
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Host: "))
+                    .unwrap_or_default();
+                let next = format!(r"https://{host}{kv_list}\r\nX-Injected: 2");
+                let page = fixture("keyvault-pe-connections.json")
+                    .replace("\"nextLink\": null", &format!("\"nextLink\": \"{next}\""));
+                return (200, page);
             }
         }
         let routes = [
@@ -747,4 +780,71 @@ fn paged_connection_lists_are_followed_on_arm_and_nowhere_else() {
         "{w}"
     );
     assert!(!seen.lock().unwrap().join("\n").contains(KV_PAGE_2));
+}
+
+/// Hostile text from ARM: names with terminal escapes reach the table's warnings only escaped,
+/// and ids or a `nextLink` with CR/LF never reach a request line (no injected header, no second
+/// request carrying the token).
+#[test]
+fn hostile_arm_text_neither_reaches_the_terminal_nor_splits_a_request() {
+    let pki = Pki::new();
+    let (port, seen) = fake_arm(&pki, Arm::Hostile, TOKEN);
+    let arm = format!("https://127.0.0.1:{port}");
+    let id = workspace_id();
+    let out = run(&pki, |cmd| {
+        cmd.args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
+            .env("AMLPROBE_ARM_TOKEN", TOKEN)
+            .format("table")
+    });
+    let table = &out.run.stdout;
+    for raw in ['\x1b', '\x07', '\u{202e}', '\u{9b}', '\r'] {
+        assert!(!table.contains(raw), "U+{:04X} raw in the table:\n{table}", raw as u32);
+        assert!(!out.run.stderr.contains(raw), "{}", out.run.stderr);
+    }
+    assert!(
+        table.contains("warning: storage account evil\\x1b]0;pwned\\x07\\u{202e}\\u{009b}2J: "),
+        "{table}"
+    );
+    let report: Value = serde_json::from_str(out.report.as_deref().expect("a --report")).unwrap();
+    let w = warnings(&report);
+    assert!(
+        w.contains("private endpoint injected: https://127.0.0.1:")
+            && w.matches("refused to send a request whose path holds a control character")
+                .count()
+                == 3,
+        "the storage account, its list and the private endpoint were not asked for: {w}"
+    );
+    assert!(
+        w.contains("key vault mlws-kv-01: a nextLink") && w.contains("not followed"),
+        "{w}"
+    );
+    let asked = seen.lock().unwrap().join("\n");
+    assert!(!asked.contains("X-Injected") && !asked.contains("/injected"), "{asked}");
+    assert!(!asked.contains('\x1b'), "{asked}");
+}
+
+/// A hostile IMDS location (escape bytes and extra labels) never becomes the region: it is
+/// ignored with one warning, and no probed name carries it.
+#[test]
+fn a_hostile_imds_location_is_ignored_with_a_warning() {
+    const HOSTILE: &str = r#"{"compute":{"azEnvironment":"AzurePublicCloud","location":"eastus\u001b]0;pwned\u0007.evil.example","name":"ci-1","vmId":"v"},"network":{"interface":[]}}"#;
+    let pki = Pki::new();
+    let (imds, _) = support::imds_server(HOSTILE, TOKEN);
+    let imds = format!("http://127.0.0.1:{imds}");
+    let out = run(&pki, |cmd| {
+        cmd.imds(&imds)
+            .flows(&[("region", dns_only("x.{region}.test", ""))])
+            .format("table")
+    });
+    let table = &out.run.stdout;
+    assert!(!table.contains('\x1b') && !table.contains('\x07'), "{table}");
+    let report: Value = serde_json::from_str(out.report.as_deref().expect("a --report")).unwrap();
+    assert!(report["context"]["region"].is_null(), "{:#}", report["context"]);
+    let w = warnings(&report);
+    assert!(
+        w.contains("IMDS's location is not usable as the region, so it was ignored"),
+        "{w}"
+    );
+    check(&report, "region", "skipped", Some("missing_context"));
+    assert!(!report["flows"].to_string().contains("evil"), "{:#}", report["flows"]);
 }

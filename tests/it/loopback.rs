@@ -287,6 +287,21 @@ fn a_chain_deeper_than_verifiers_follow_is_not_an_untrusted_issuer() {
     );
 }
 
+/// An SMB2 NEGOTIATE response as a server frames it ([MS-SMB2] 2.2.1.2 and 2.2.4): status 0,
+/// command NEGOTIATE, the response flag, StructureSize 65 and dialect 3.0.2.
+const SMB2_NEGOTIATE_RESPONSE: &[u8] = &{
+    let mut r = [0u8; 4 + 64 + 65];
+    r[3] = 64 + 65;
+    (r[4], r[5], r[6], r[7]) = (0xfe, b'S', b'M', b'B');
+    r[8] = 64; // header StructureSize
+    r[4 + 14] = 1; // credits
+    r[4 + 16] = 1; // SMB2_FLAGS_SERVER_TO_REDIR
+    r[4 + 64] = 65; // body StructureSize
+    r[4 + 66] = 1; // SecurityMode
+    (r[4 + 68], r[4 + 69]) = (0x02, 0x03); // DialectRevision 0x0302
+    r
+};
+
 #[test]
 fn tcp_http_smb_and_udp_outcomes() {
     let names = [
@@ -308,7 +323,8 @@ fn tcp_http_smb_and_udp_outcomes() {
         support::tcp_server(Raw::Reply(BLOCK_PAGE.as_bytes())),
         support::tcp_server(Raw::Reply(AZURE_REPLY.as_bytes())),
     );
-    let smb_ok = support::tcp_server(Raw::Reply(b"\x00\x00\x00\x48\xfeSMB\x40\x00\x00\x00\x00\x00\x00\x00"));
+    let smb_ok = support::tcp_server(Raw::Reply(SMB2_NEGOTIATE_RESPONSE));
+    let smb_echo = support::tcp_server(Raw::Echo);
     let not_smb = support::tcp_server(Raw::Reply(b"HTTP/1.1 400 Bad Request\r\n\r\n"));
     let mute = support::tcp_server(Raw::Silent);
     let (echo, silent, closed) = (
@@ -323,6 +339,7 @@ fn tcp_http_smb_and_udp_outcomes() {
         ("azure", on_port("azure.test", azure, &http(azure))),
         ("smb", on_port("smb.test", smb_ok, &smb(smb_ok))),
         ("notsmb", on_port("notsmb.test", not_smb, &smb(not_smb))),
+        ("smbecho", on_port("smb.test", smb_echo, &smb(smb_echo))),
         ("mute", on_port("mute.test", mute, &smb(mute))),
         ("echo", on_port("udp.test", echo, udp)),
         ("silentudp", on_port("udp.test", silent, udp)),
@@ -341,6 +358,10 @@ fn tcp_http_smb_and_udp_outcomes() {
     check(&report, "azure", "works", None);
     check(&report, "smb", "works", None);
     check(&report, "notsmb", "blocked", Some("smb_not_smb"));
+    // A middlebox that sends amlprobe's own NEGOTIATE back is not Azure Files.
+    check(&report, "smbecho", "blocked", Some("smb_not_smb"));
+    let echo = flow(&report, "smbecho")["message"].as_str().unwrap();
+    assert!(echo.contains("an echo of amlprobe's own NEGOTIATE"), "{echo}");
     check(&report, "mute", "blocked", Some("smb_no_response"));
     check(&report, "echo", "works", None);
     check(&report, "silentudp", "inconclusive", Some("udp_no_reply"));

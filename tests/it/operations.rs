@@ -186,7 +186,7 @@ fn diff_names_regressions_and_merge_groups_nodes() {
     let md = Amlprobe::new(["merge", nodes_s, "--format", "markdown"]).output();
     assert!(
         md.stdout
-            .contains("| `t.blob` | **yes** | works | **BLOCKED tcp_refused** |"),
+            .contains("| `t.blob` | **yes** | works | **BLOCKED tcp\\_refused** |"),
         "{}",
         md.stdout
     );
@@ -371,7 +371,7 @@ impl Server {
     }
 
     fn get(&self, path: &str) -> (u16, String) {
-        self.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        self.raw(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
     }
 
     /// Like [`Server::raw`], and how long the answer took.
@@ -398,7 +398,7 @@ impl Drop for Server {
 #[test]
 fn serve_answers_metrics_health_and_report() {
     let world = World::new(support::closed_port());
-    let server = Server::start(&world, "300ms", "50ms");
+    let server = Server::start(&world, "1s", "50ms");
     let run = server.next_line();
     assert_eq!(run["event"], "run", "{run}");
     assert_eq!(run["exit_code"], 1);
@@ -446,7 +446,13 @@ fn serve_answers_metrics_health_and_report() {
 #[test]
 fn serve_rejects_bad_settings_with_exit_2() {
     let world = World::new(support::closed_port());
-    for (flag, value) in [("--interval", "soon"), ("--listen", "localhost"), ("--jitter", "a bit")] {
+    for (flag, value) in [
+        ("--interval", "soon"),
+        ("--interval", "1ms"),
+        ("--listen", "localhost"),
+        ("--jitter", "a bit"),
+        ("--allow-host", "evil.example:80"),
+    ] {
         let r = world.cmd("serve").flag(flag, value).output();
         assert_eq!(r.code, 2, "{flag} {value}: {}", r.stderr);
         assert!(r.stderr.starts_with(&format!("amlprobe: {flag}: ")), "{}", r.stderr);
@@ -462,17 +468,19 @@ fn serve_is_not_starved_by_idle_connections() {
     let idle: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(server.address).unwrap()).collect();
     // One byte short of a request head: slow clients, not just silent ones.
     for s in idle.iter().step_by(2) {
-        (&*s).write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap();
+        (&*s)
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .unwrap();
     }
     for _ in 0..10 {
-        let ((status, body), took) = server.timed(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let ((status, body), took) = server.timed(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
         assert_eq!((status, body.as_str()), (200, "ok\n"), "after {took:?}");
         assert!(
             took < Duration::from_secs(1),
             "/healthz took {took:?} with 80 idle connections"
         );
     }
-    let ((status, _), took) = server.timed(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let ((status, _), took) = server.timed(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     assert!(
         status == 200 && took < Duration::from_secs(1),
         "{status} after {took:?}"
@@ -498,6 +506,109 @@ fn serve_is_not_starved_by_idle_connections() {
         started.elapsed()
     );
     drop(world);
+}
+
+/// A web page whose name a browser resolved to 127.0.0.1 (DNS rebinding) sends its own name as
+/// `Host`: every endpoint answers it 421 with no body, while IP addresses, `localhost` and the
+/// names given with `--allow-host` are served.
+#[test]
+fn serve_refuses_a_rebound_host_name() {
+    let world = World::new(support::closed_port());
+    let server = Server::start_with(&world, "1h", "0", &["--allow-host", "amlprobe.internal"]);
+    assert_eq!(server.next_line()["event"], "run");
+    let port = server.address.port();
+    for path in ["/report", "/", "/metrics", "/healthz"] {
+        let rebound = format!(
+            "GET {path} HTTP/1.1\r\nHost: attacker.example:{port}\r\nOrigin: http://attacker.example:{port}\r\n\r\n"
+        );
+        let mut s = TcpStream::connect(server.address).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(rebound.as_bytes()).unwrap();
+        let mut response = String::new();
+        let _ = s.read_to_string(&mut response);
+        assert!(
+            response.starts_with("HTTP/1.1 421 Misdirected Request\r\n"),
+            "{path}: {response}"
+        );
+        assert!(
+            response.contains("\r\nContent-Length: 0\r\n") && response.ends_with("\r\n\r\n"),
+            "{response}"
+        );
+        assert!(
+            !response.contains("t.blob") && !response.contains("amlprobe_"),
+            "{response}"
+        );
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("amlprobe.internal:{port}"),
+    ] {
+        let (status, body) = server.raw(format!("GET /report HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        assert_eq!(status, 200, "{host}");
+        assert!(body.contains("t.blob"), "{host}: {body}");
+    }
+}
+
+/// Clients that reconnect as fast as the server closes them, 64 or 300 from the prober's own
+/// address or 300 from 200 addresses (300 is more than the server's 256 slots, so it sheds
+/// them all the while), never keep `/healthz` from answering within a second.
+#[test]
+fn serve_answers_health_under_a_reconnect_storm() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let world = World::new(support::closed_port());
+    let server = Server::start(&world, "1h", "0");
+    for (clients, addresses) in [(64, 0), (300, 0), (300, 200)] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let storm: Vec<_> = (0..clients)
+            .map(|i| {
+                let (stop, connections, to) = (stop.clone(), connections.clone(), server.address);
+                // 0: the prober's own address; else one of 127.0.1.1 to 127.0.1.<addresses>.
+                let from = (addresses > 0).then(|| SocketAddr::from(([127, 0, 1, (i % addresses + 1) as u8], 0)));
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+                        if let Some(from) = from {
+                            socket.bind(&from.into()).unwrap();
+                        }
+                        if socket.connect_timeout(&to.into(), Duration::from_secs(2)).is_err() {
+                            continue;
+                        }
+                        connections.fetch_add(1, Ordering::Relaxed);
+                        let mut s = TcpStream::from(socket);
+                        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                        // Silent until the server closes the connection (shed, or its deadline).
+                        let _ = s.read(&mut [0u8; 16]);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let mut slowest = Duration::ZERO;
+        for _ in 0..20 {
+            let ((status, body), took) = server.timed(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+            assert_eq!(
+                (status, body.as_str()),
+                (200, "ok\n"),
+                "{clients} clients: after {took:?}"
+            );
+            slowest = slowest.max(took);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in storm {
+            t.join().unwrap();
+        }
+        let made = connections.load(Ordering::Relaxed);
+        eprintln!("{clients} clients from {addresses} address(es): {made} connections, slowest /healthz {slowest:?}");
+        assert!(
+            slowest < Duration::from_secs(1),
+            "{clients} clients: /healthz took {slowest:?}"
+        );
+        assert!(made > clients, "the storm reconnected: {made} connections");
+    }
 }
 
 /// `--metrics-only` turns `/report` off; `--report-token-file` puts it behind a bearer token
@@ -707,7 +818,7 @@ fn endless_input_files_are_refused_quickly() {
 #[ignore = "a soak test (about 40 s): cargo test -- --ignored, or benches/soak.sh for 5,000 runs"]
 fn serve_memory_stays_flat_over_many_runs() {
     let world = World::new(support::tcp_server(Raw::Close));
-    let server = Server::start(&world, "1ms", "1ms");
+    let server = Server::start_with(&world, "1ms", "1ms", &["--no-interval-floor"]);
     let wait_for_run = |n: u64| {
         let deadline = Instant::now() + Duration::from_secs(240);
         loop {
@@ -725,4 +836,122 @@ fn serve_memory_stays_flat_over_many_runs() {
     let late = server.rss_kib();
     eprintln!("serve RSS: {early} KiB after 300 runs, {late} KiB after 1500 runs");
     assert!(late <= early + 2048, "RSS grew from {early} KiB to {late} KiB");
+}
+
+/// Every error path that quotes a value from a config, suite or report file quotes it the way
+/// flags are quoted: secrets masked (an AccountKey, a SAS `sig`, a proxy password) and a 1 MB
+/// value cut to a short line.
+#[test]
+fn parse_errors_quote_values_redacted_and_short() {
+    const KEY: &str = "c2VjcmV0S2V5VmFsdWUxMjM0NTY3ODkwQUJDREVGR0hJSktMTU5PUFFSU1RVVldY==";
+    const SIG: &str = "Zm9vYmFyYmF6cXV4c2VjcmV0c2lnbmF0dXJlMTIzNDU2Nzg5MA";
+    const PASSWORD: &str = "Pa55w0rdSecret";
+    let (healthy, _) = healthy_and_broken();
+    let long = "L".repeat(1 << 20);
+    let planted = [
+        format!("AccountKey={KEY}"),
+        format!("https://sa.blob.core.windows.net/c?sv=2022-11-02&sig={SIG}"),
+        format!("http://alice:{PASSWORD}@proxy.corp:3128"),
+        long.clone(),
+    ];
+    let suite_head = "[suite]\nname = \"t\"\ntitle = \"t\"\n\n[[flow]]\nid = \"t.a\"\ntitle = \"a\"\n";
+    let suite_rest = "service_tag = \"X\"\nrequired = true\nscenario = \"s\"\nsource = \"s\"\nhosts = [\"h.test\"]\n";
+    let mut cases: Vec<(String, Vec<String>)> = Vec::new();
+    for (i, value) in planted.iter().enumerate() {
+        let config = healthy.path(&format!("config{i}.toml"));
+        std::fs::write(&config, format!("timeout = \"{value}\"\n")).unwrap();
+        cases.push((
+            "config".into(),
+            vec!["run".into(), "--config".into(), config.display().to_string()],
+        ));
+        let suite = healthy.path(&format!("suite{i}.toml"));
+        std::fs::write(&suite, format!("{suite_head}direction = \"{value}\"\n{suite_rest}")).unwrap();
+        cases.push((
+            "suite".into(),
+            vec!["suites".into(), "--suite-file".into(), suite.display().to_string()],
+        ));
+        let named = healthy.path(&format!("named{i}.toml"));
+        std::fs::write(&named, format!("[suite]\nname = \"{value}\"\ntitle = \"t\"\n")).unwrap();
+        cases.push((
+            "suite name".into(),
+            vec!["suites".into(), "--suite-file".into(), named.display().to_string()],
+        ));
+        let report = healthy.path(&format!("report{i}.json"));
+        let json =
+            serde_json::json!({"schema_version": value, "started_at": "t", "host": {"hostname": "h"}, "flows": []});
+        std::fs::write(&report, json.to_string()).unwrap();
+        let r = report.display().to_string();
+        cases.push(("diff".into(), vec!["diff".into(), r.clone(), r.clone()]));
+        cases.push(("merge".into(), vec!["merge".into(), r.clone()]));
+        let bundle = healthy.path(&format!("b{i}.tar.gz")).display().to_string();
+        cases.push((
+            "bundle".into(),
+            vec!["bundle".into(), bundle, "--from-report".into(), r],
+        ));
+    }
+    for (what, argv) in cases {
+        let r = support::Amlprobe::new(&argv).output();
+        assert_eq!(
+            r.code,
+            2,
+            "{what} {argv:?}: {}",
+            r.stderr.chars().take(300).collect::<String>()
+        );
+        let e = &r.stderr;
+        assert_eq!(
+            e.lines().count(),
+            1,
+            "{what}: {}",
+            e.chars().take(300).collect::<String>()
+        );
+        assert!(
+            e.len() < 600,
+            "{what}: a {} byte message: {}",
+            e.len(),
+            e.chars().take(300).collect::<String>()
+        );
+        for secret in [KEY, SIG, PASSWORD, &long[..200]] {
+            assert!(!e.contains(secret), "{what} shows a secret: {e}");
+        }
+    }
+}
+
+/// A disk that fills up while the report or the bundle is written (a file-size limit makes
+/// every write past 1 KiB fail): both are I/O failures after a complete run, exit 3, and leave
+/// no partial file and no temporary beside it.
+#[test]
+fn a_full_disk_fails_the_report_and_the_bundle_alike() {
+    let (healthy, _) = healthy_and_broken();
+    let full = "trap '' XFSZ; ulimit -f 2";
+    let report = healthy.path("full.json");
+    let r = healthy.cmd("run").flag("--report", &report).under_shell(full).output();
+    assert_eq!(r.code, 3, "--report: {}", r.stderr);
+    let bundle = healthy.path("full.tar.gz");
+    let r = healthy.cmd("run").flag("--bundle", &bundle).under_shell(full).output();
+    assert_eq!(r.code, 3, "--bundle: {}", r.stderr);
+    assert!(r.stderr.starts_with("amlprobe: --bundle "), "{}", r.stderr);
+    let left: Vec<String> = std::fs::read_dir(healthy.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("full") || n.starts_with(".full"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A run stopped while its report was being written (SIGTERM or SIGKILL during the fsync)
+/// leaves its temporary file: the next write of that report removes it.
+#[test]
+fn the_next_report_removes_a_temporary_a_stopped_run_left() {
+    let (healthy, _) = healthy_and_broken();
+    let report = healthy.path("r.json");
+    // What the stopped run left: `.r.json.<its pid>.<n>.tmp`, its process long gone.
+    let stale = healthy.path(".r.json.4194304.0.tmp");
+    std::fs::write(&stale, "half a report").unwrap();
+    let foreign = healthy.path(".r.json.notours.tmp");
+    std::fs::write(&foreign, "someone else's").unwrap();
+    let r = healthy.run(&["--quiet", "--report", report.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(report.exists());
+    assert!(!stale.exists(), "the stale temporary is gone");
+    assert!(foreign.exists(), "a name amlprobe does not write is left alone");
 }

@@ -324,6 +324,8 @@ pub enum Raw {
     Close,
     /// Read a little, then send these bytes.
     Reply(&'static [u8]),
+    /// Send back what it read (a middlebox that echoes).
+    Echo,
 }
 
 /// A raw TCP server.
@@ -337,6 +339,12 @@ pub fn tcp_server(mode: Raw) -> u16 {
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
             let _ = s.write_all(bytes);
+            thread::sleep(Duration::from_millis(200));
+        }
+        Raw::Echo => {
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = s.write_all(&buf[..n]);
             thread::sleep(Duration::from_millis(200));
         }
     });
@@ -651,6 +659,8 @@ pub struct Amlprobe {
     dir: Option<PathBuf>,
     /// Holds the suite written by [`Amlprobe::flows`] until the run is over.
     suite_dir: Option<tempfile::TempDir>,
+    /// Shell commands run before the binary replaces the shell (limits, signal dispositions).
+    shell_prefix: Option<String>,
 }
 
 impl Amlprobe {
@@ -661,6 +671,7 @@ impl Amlprobe {
             env: Vec::new(),
             dir: None,
             suite_dir: None,
+            shell_prefix: None,
         }
         .args(words)
     }
@@ -747,8 +758,24 @@ impl Amlprobe {
         self
     }
 
+    /// Runs `prefix` in `sh` first, which then becomes the binary (`exec`): for limits the
+    /// binary inherits, e.g. `ulimit -f 2` (a file-size limit: writes past it fail like a full
+    /// disk) with `trap '' XFSZ` so that failing write is an error, not a signal.
+    pub fn under_shell(mut self, prefix: &str) -> Amlprobe {
+        self.shell_prefix = Some(prefix.to_string());
+        self
+    }
+
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_amlprobe"));
+        let bin = env!("CARGO_BIN_EXE_amlprobe");
+        let mut cmd = match &self.shell_prefix {
+            Some(prefix) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("{prefix}; exec \"$0\" \"$@\""), bin]);
+                sh
+            }
+            None => Command::new(bin),
+        };
         cmd.args(&self.args);
         // Not even PATH or HOME: the binary needs neither (the Azure CLI is looked for on PATH
         // only to read ARM, and a test that wants it sets PATH itself).

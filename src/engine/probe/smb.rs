@@ -33,28 +33,29 @@ pub struct SmbObservation {
     pub elapsed: Duration,
 }
 
-/// Negotiates SMB2 over a connected stream.
+/// Negotiates SMB2 over a connected stream: reads the reply up to its chosen dialect (or its
+/// end, if shorter), so the header can be judged whole. What arrived before the deadline counts.
 pub async fn negotiate(stream: &mut TcpStream, target: &str, timeout: Duration) -> SmbObservation {
     let start = Instant::now();
-    let io = async {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut reply = [0u8; Reply::WANTED_LEN];
+    let mut filled = 0;
+    let read = async {
         stream.write_all(&smb2::negotiate_request()).await?;
-        let mut reply = vec![0u8; 256];
-        let mut filled = 0;
-        while filled < Reply::MIN_LEN {
+        loop {
             let n = stream.read(&mut reply[filled..]).await?;
-            if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
-            }
             filled += n;
+            if n == 0 || filled >= Reply::wanted(&reply[..filled]) {
+                return Ok::<_, io::Error>(());
+            }
         }
-        reply.truncate(filled);
-        Ok(reply)
     };
-    let answer = match tokio::time::timeout(timeout, io).await {
+    let ended = tokio::time::timeout_at(deadline, read).await;
+    let answer = match ended {
+        _ if filled >= Reply::MIN_LEN => SmbAnswer::Replied(Reply::parse(&reply[..filled])),
         Err(_) => SmbAnswer::Silent,
-        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => SmbAnswer::Closed,
         Ok(Err(e)) => SmbAnswer::Failed(e.to_string()),
-        Ok(Ok(reply)) => SmbAnswer::Replied(Reply::parse(&reply)),
+        Ok(Ok(())) => SmbAnswer::Closed,
     };
     SmbObservation {
         target: target.to_string(),

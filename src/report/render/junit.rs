@@ -7,8 +7,16 @@ use crate::report::{FlowReport, Report};
 use crate::sanitize::{self, terminal};
 use std::fmt::Write;
 
+/// Unicode's non-characters (U+FDD0..U+FDEF and the last two code points of every plane):
+/// XML 1.0's `Char` production excludes U+FFFE and U+FFFF and discourages the others, and a
+/// strict parser (`xmllint`, a CI system's) drops the whole report over one of them.
+fn noncharacter(c: char) -> bool {
+    let n = c as u32;
+    (0xFDD0..=0xFDEF).contains(&n) || n & 0xFFFE == 0xFFFE
+}
+
 /// Escapes text for XML attributes and content. Control characters (which XML 1.0 forbids or
-/// a terminal would act on) and bidi controls are written as visible escapes.
+/// a terminal would act on), non-characters and bidi controls are written as visible escapes.
 fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -19,6 +27,7 @@ fn xml(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
+            c if noncharacter(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
             c => match sanitize::escaped(c) {
                 Some(e) => out.push_str(&e),
                 None => out.push(c),
@@ -151,9 +160,10 @@ pub fn render(report: &Report) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::report::test_support::sample_report;
+    use proptest::prelude::*;
 
     #[test]
     fn blocked_required_flows_fail_and_others_pass() {
@@ -186,6 +196,66 @@ mod tests {
         assert!(text.contains("failures=\"0\" skipped=\"1\""), "{text}");
         assert!(text.contains("<skipped message=\"optional flow blocked (tcp_timeout): sa.blob.core.windows.net:443 tcp_timeout (cause 1)\"/>"), "{text}");
         assert!(!text.contains("<failure"));
+    }
+
+    /// Text a hostile peer or suite can put in any field the JUnit output shows: controls,
+    /// the non-characters XML 1.0 forbids, markup, bidi controls, ordinary text.
+    fn hostile_text() -> impl Strategy<Value = String> {
+        let pieces = prop_oneof![
+            Just("\u{fffe}".to_string()),
+            Just("\u{ffff}".to_string()),
+            Just("\u{fdd0}\u{1fffe}\u{10ffff}".to_string()),
+            Just("\u{0}\u{1}\u{b}\u{c}\u{1b}[2J\u{7f}\u{85}\u{9b}".to_string()),
+            Just("<![CDATA[ ]]> </testcase> &amp; &#0; \"'".to_string()),
+            Just("\u{202e}\u{2028}\t\r\n".to_string()),
+            "\\PC{0,8}",
+            any::<char>().prop_map(String::from),
+        ];
+        proptest::collection::vec(pieces, 0..6).prop_map(|p| p.concat())
+    }
+
+    /// `text` as roxmltree reads it: a strict XML 1.0 parser, as a CI system uses.
+    pub(crate) fn assert_well_formed(text: &str, flows: usize) {
+        let doc = roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("not XML ({e}):\n{text}"));
+        let cases = doc.descendants().filter(|n| n.has_tag_name("testcase")).count();
+        assert_eq!(cases, flows, "{text}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Certificate subjects, Server headers, proxy errors, suite titles and host names end
+        /// up in the JUnit output: whatever they hold, the document stays well-formed XML.
+        #[test]
+        fn any_text_from_peers_or_suites_is_well_formed_xml(
+            texts in proptest::collection::vec(hostile_text(), 8),
+        ) {
+            let mut report = sample_report();
+            report.host.hostname = texts[0].clone();
+            report.started_at = texts[1].clone();
+            for flow in &mut report.flows {
+                flow.suite = texts[2].clone();
+                flow.title = texts[3].clone();
+                flow.message = texts[4].clone();
+                flow.hint = Some(texts[5].clone());
+                for probe in &mut flow.probes {
+                    probe.host = texts[6].clone();
+                    probe.message = texts[7].clone();
+                }
+            }
+            report.root_causes[0].summary = texts[7].clone();
+            assert_well_formed(&render(&report), report.flows.len());
+        }
+    }
+
+    #[test]
+    fn non_characters_xml_forbids_are_escaped() {
+        assert_eq!(xml("a\u{fffe}b\u{ffff}c"), "a\\u{fffe}b\\u{ffff}c");
+        assert_eq!(xml("\u{fdd0}\u{1fffe}\u{10ffff}"), "\\u{fdd0}\\u{1fffe}\\u{10ffff}");
+        let mut report = sample_report();
+        report.flows[1].message = "Server: evil\u{ffff}\u{fffe}".into();
+        report.flows[1].title = "T\u{fffe}".into();
+        assert_well_formed(&render(&report), 2);
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub fn to_json(context: &WorkspaceContext, listing: &[SuiteListing]) -> String {
             })
             .collect(),
     };
-    serde_json::to_string_pretty(&doc).expect("the listing serializes")
+    crate::sanitize::json(&doc)
 }
 
 fn listed(flow: &PlannedFlow) -> ListedFlow {

@@ -113,6 +113,7 @@ fn header(report: &Report, paint: &Paint) -> String {
             terminal(&report.host.nameservers.join(", ")).into_owned()
         }
     );
+    // Warnings quote ARM's resource names, IMDS and resolvers: escaped like every other line.
     for warning in ctx.warnings.iter().chain(&report.host.dns_warnings) {
         let _ = writeln!(out, "{} {}", paint.wrap("33", "warning:"), terminal(warning));
     }
@@ -533,6 +534,27 @@ mod tests {
             assert_eq!(
                 table.lines().nth(2),
                 Some("warning: 10.0.0.4 answered A but never AAAA"),
+                "{table}"
+            );
+        }
+    }
+
+    /// Names ARM chose (a storage account, a private endpoint) reach the warnings: escape
+    /// sequences in them are shown, never sent to the terminal.
+    #[test]
+    fn warnings_are_shown_inert() {
+        let mut report = sample_report();
+        let hostile = "pe\x1b]0;pwned\x07\u{202e}\u{9b}2J";
+        report.context.warnings = vec![format!("private endpoint {hostile}: refused")];
+        report.host.dns_warnings = vec![format!("10.0.0.4{hostile}")];
+        for color in [false, true] {
+            let table = render(&report, color);
+            for raw in ['\x07', '\u{202e}', '\u{9b}'] {
+                assert!(!table.contains(raw), "U+{:04X} raw in:\n{table}", raw as u32);
+            }
+            assert!(!table.contains("\x1b]0;"), "{table}");
+            assert!(
+                table.contains("private endpoint pe\\x1b]0;pwned\\x07\\u{202e}\\u{009b}2J: refused"),
                 "{table}"
             );
         }
