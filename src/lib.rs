@@ -14,9 +14,6 @@
 //! internals with `cargo doc --document-private-items --open`.
 
 pub(crate) mod analyze;
-// Built as a stage of its own (issue 25); the runner joins its answers to root causes next, and
-// until then nothing outside its tests calls it.
-#[allow(dead_code)]
 pub(crate) mod attribution;
 pub(crate) mod cli;
 pub(crate) mod cmd;

@@ -13,7 +13,7 @@ use crate::model::netaddr::PrivateRanges;
 use crate::model::suite::{Catalog, Expectation, Suite};
 use crate::report::schema::ImdsInfo;
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool};
-use crate::{discovery, engine, env::hostinfo, env::sysdns, plan, verdict, verdict::causes};
+use crate::{attribution, discovery, engine, env::hostinfo, env::sysdns, plan, verdict, verdict::causes};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -94,6 +94,7 @@ pub async fn run_once(
     // ARM comes after IMDS, whose cloud picks the ARM endpoint, and before suites expand.
     let mut expected_ips = run.expected_ips.clone();
     let mut discovery_notes = run.learning.notes.clone();
+    let mut arm_access = None;
     if let Some(settings) = &run.learning.discovery {
         discovery::note_origin(&mut context, settings);
         let env = |name: &str| {
@@ -111,7 +112,10 @@ pub async fn run_once(
             env: &env,
         };
         match discovery::discover(settings, context.cloud, context.compute_instance.as_deref(), &net).await {
-            Ok(found) => discovery_notes.extend(discovery::apply(&mut context, &mut expected_ips, found)),
+            Ok(mut found) => {
+                arm_access = found.access.take();
+                discovery_notes.extend(discovery::apply(&mut context, &mut expected_ips, found));
+            }
             Err(why) => discovery_notes.push(format!("workspace discovery: {why}")),
         }
     }
@@ -181,8 +185,30 @@ pub async fn run_once(
         comparison: resolver_comparison.as_deref(),
         ranges: &ranges,
     };
-    let root_causes = causes::find(&flow_reports, &facts);
+    let mut root_causes = causes::find(&flow_reports, &facts);
     causes::link(&mut flow_reports, &root_causes);
+    // After the verdicts, never before: what Azure's configuration says about each cause.
+    let asked = attribution::questions(&root_causes);
+    if !asked.is_empty() {
+        let questions: Vec<attribution::Question> = asked.iter().map(|(_, q)| q.clone()).collect();
+        let outcome = match &arm_access {
+            Some(access) => {
+                let target = attribution::Target {
+                    imds: run.learning.imds.as_ref(),
+                    workspace: run.learning.discovery.as_ref().map(|d| d.workspace.id.as_str()),
+                    subnet: None,
+                    azureml_compute: run.learning.discovery.as_ref().is_some_and(|d| d.from_azureml_env),
+                };
+                attribution::attribute(access, &target, &questions, &attribution::Limits::default()).await
+            }
+            None => attribution::without_access(
+                &questions,
+                "needs a workspace read from ARM (config.json or --workspace-resource-id)",
+            ),
+        };
+        attribution::join(&mut root_causes, &asked, outcome.answers);
+        context.warnings.extend(outcome.warnings);
+    }
     Ok(Report {
         schema_version: report::SCHEMA_VERSION,
         tool: Tool {

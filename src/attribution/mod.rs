@@ -10,7 +10,6 @@
 
 mod change;
 mod dns;
-pub mod finding;
 mod firewall;
 mod gather;
 mod managed;
@@ -22,12 +21,16 @@ mod routes;
 #[cfg(test)]
 mod fake_arm;
 
+// The findings are the report's vocabulary (report/azure.rs); the evaluators name them so.
+use crate::report::azure as finding;
 pub use finding::{Attribution, AzureFinding, Basis, Change, Effect};
 pub use gather::Target;
 pub use read::{Limits, Unavailable};
 
 use crate::discovery::ArmAccess;
+use crate::model::outcome::CauseKind;
 use crate::model::suite::Protocol;
+use crate::report::schema::RootCause;
 use gather::Evidence;
 use routes::Selection;
 use std::collections::BTreeMap;
@@ -472,3 +475,95 @@ fn zone_answer(
 
 #[cfg(test)]
 mod tests;
+
+/// The questions the root causes raise, each with the index of its cause: a dropped or refused
+/// destination, a firewall's application-rule denial, and each name of a private DNS zone
+/// cause. Causes of other kinds are about things ARM does not configure (a resolver, a proxy, a
+/// CA) and raise none.
+pub fn questions(causes: &[RootCause]) -> Vec<(usize, Question)> {
+    let mut out = Vec::new();
+    for (i, c) in causes.iter().enumerate() {
+        match c.kind {
+            CauseKind::Destination => {
+                for d in &c.destinations {
+                    out.push((
+                        i,
+                        Question::Destination {
+                            host: d.host.clone(),
+                            addresses: d.addresses.clone(),
+                            ports: d.ports.clone(),
+                            protocol: d.protocol,
+                            // A private endpoint is allowed by its address, a public
+                            // destination by the tag Microsoft documents for it.
+                            service_tag: c.service_tag.clone(),
+                        },
+                    ));
+                }
+            }
+            CauseKind::FirewallRules => {
+                let mut ports: Vec<u16> = c.destinations.iter().flat_map(|d| d.ports.iter().copied()).collect();
+                ports.sort_unstable();
+                ports.dedup();
+                out.push((
+                    i,
+                    Question::FirewallDenied {
+                        fqdns: c.destinations.iter().map(|d| d.host.clone()).collect(),
+                        ports,
+                    },
+                ));
+            }
+            CauseKind::PrivateDnsZone => {
+                for d in &c.destinations {
+                    out.push((
+                        i,
+                        Question::Zone {
+                            zone: c.subject.clone(),
+                            name: d.host.clone(),
+                            expected_ip: None,
+                            observed: d.addresses.clone(),
+                            private_endpoint: None,
+                        },
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Puts each answer on the cause that asked it: findings, notes and the change's commands,
+/// without repeats when a cause asked several questions.
+pub fn join(causes: &mut [RootCause], asked: &[(usize, Question)], answers: Vec<Attribution>) {
+    for ((i, _), answer) in asked.iter().zip(answers) {
+        let c = &mut causes[*i];
+        for f in answer.azure {
+            if !c.azure.contains(&f) {
+                c.azure.push(f);
+            }
+        }
+        for n in answer.notes {
+            if !c.azure_notes.contains(&n) {
+                c.azure_notes.push(n);
+            }
+        }
+        if let Some(change) = answer.change {
+            c.change = Some(match c.change.take() {
+                None => change,
+                Some(mut had) => {
+                    for line in change.az.lines() {
+                        if !had.az.lines().any(|l| l == line) {
+                            had.az.push('\n');
+                            had.az.push_str(line);
+                        }
+                    }
+                    had.bicep = match (had.bicep, change.bicep) {
+                        (Some(a), Some(b)) if a != b => Some(format!("{a}\n\n{b}")),
+                        (a, b) => a.or(b),
+                    };
+                    had
+                }
+            });
+        }
+    }
+}

@@ -236,6 +236,7 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
+#[cfg(test)]
 impl Outcome {
     /// What the NSGs do to the flow, stage by stage in Azure's order.
     pub fn effect(&self) -> Effect {

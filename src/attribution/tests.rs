@@ -715,3 +715,105 @@ fn refusals_of_one_permission_collapse_into_one_warning() {
         ]
     );
 }
+
+fn cause(kind: CauseKind, subject: &str, destinations: Vec<crate::report::schema::CauseDestination>) -> RootCause {
+    RootCause {
+        id: 1,
+        kind,
+        reason: crate::model::outcome::ReasonCode::TcpTimeout,
+        subject: subject.into(),
+        summary: String::new(),
+        fix: String::new(),
+        commands: vec!["az network nsg rule create -g <resource-group>".into()],
+        destinations,
+        resolver: None,
+        service_tag: Some("Storage.eastus".into()),
+        azure: Vec::new(),
+        change: None,
+        azure_notes: Vec::new(),
+        required: true,
+        required_flows: 1,
+        flows: vec!["compute.storage_file".into()],
+        probes: 1,
+    }
+}
+
+fn to(host: &str, ports: &[u16]) -> crate::report::schema::CauseDestination {
+    crate::report::schema::CauseDestination {
+        host: host.into(),
+        protocol: Protocol::Tcp,
+        ports: ports.to_vec(),
+        addresses: vec!["20.60.1.2".parse().unwrap()],
+    }
+}
+
+#[test]
+fn causes_raise_the_questions_arm_can_answer_and_take_back_the_answers() {
+    let mut causes = vec![
+        cause(
+            CauseKind::Destination,
+            "TCP 445 to sa.file.core.windows.net",
+            vec![to("sa.file.core.windows.net", &[445])],
+        ),
+        cause(CauseKind::DnsServer, "10.0.0.4 (resolv.conf)", vec![to("a.test", &[])]),
+        cause(
+            CauseKind::FirewallRules,
+            "direct",
+            vec![to("a.test", &[80, 443]), to("b.test", &[443])],
+        ),
+        cause(
+            CauseKind::PrivateDnsZone,
+            "privatelink.blob.core.windows.net",
+            vec![to("sa.blob.core.windows.net", &[]), to("sb.blob.core.windows.net", &[])],
+        ),
+    ];
+    let asked = super::questions(&causes);
+    let kinds: Vec<usize> = asked.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        kinds,
+        [0, 2, 3, 3],
+        "a resolver is no ARM configuration; a zone asks per name"
+    );
+    assert!(matches!(
+        &asked[0].1,
+        Question::Destination { service_tag: Some(t), ports, .. } if t == "Storage.eastus" && ports == &[445]
+    ));
+    assert!(matches!(
+        &asked[1].1,
+        Question::FirewallDenied { fqdns, ports } if fqdns == &["a.test", "b.test"] && ports == &[80, 443]
+    ));
+    let answer = |says: &str, az: &str| Attribution {
+        azure: vec![AzureFinding {
+            resource: "/subscriptions/s/x".into(),
+            kind: FindingKind::NsgRule,
+            name: "DenyAll".into(),
+            detail: finding::Detail::FirewallDefault { policies: vec![] },
+            verdict: finding::Verdict {
+                effect: Effect::Blocks,
+                says: says.into(),
+            },
+            basis: Basis::EffectiveRules,
+        }],
+        change: Some(Change {
+            az: az.into(),
+            bicep: None,
+        }),
+        notes: vec!["a note".into()],
+    };
+    join(
+        &mut causes,
+        &asked,
+        vec![
+            answer("denies 445", "az one"),
+            Attribution::default(),
+            answer("no record", "az two"),
+            answer("no record", "az three"),
+        ],
+    );
+    assert_eq!(causes[0].azure.len(), 1);
+    assert_eq!(causes[0].change.as_ref().unwrap().az, "az one");
+    assert_eq!(causes[3].azure.len(), 1, "the same finding twice is kept once");
+    assert_eq!(causes[3].change.as_ref().unwrap().az, "az two\naz three");
+    assert_eq!(causes[3].azure_notes, ["a note"]);
+    assert!(causes[1].azure.is_empty() && causes[2].change.is_none());
+}

@@ -191,8 +191,6 @@ pub struct Found {
     pub source: Source,
     /// The token, client and endpoint discovery used, for later ARM reads (attribution) to
     /// reuse rather than acquire a second token: take it before [`apply`] consumes the rest.
-    // The runner takes it once attribution is joined to root causes (issue 25).
-    #[allow(dead_code)]
     pub access: Option<ArmAccess>,
 }
 

@@ -1,5 +1,6 @@
 //! The report: the stable JSON contract (schema_version 1) and the data every renderer reads.
 
+pub mod azure;
 pub mod render;
 pub mod schema;
 pub mod store;
@@ -203,6 +204,10 @@ pub(crate) mod test_support {
                 commands: vec![],
                 destinations: vec![],
                 resolver: None,
+                service_tag: None,
+                azure: vec![],
+                change: None,
+                azure_notes: vec![],
                 required: true,
                 required_flows: 1,
                 flows: vec!["w.blob".into()],

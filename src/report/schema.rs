@@ -512,6 +512,22 @@ pub struct RootCause {
     /// The resolver that gave the answers, for DNS causes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolver: Option<String>,
+    /// The service tag a destination's fix names (none for a private endpoint, allowed by its
+    /// address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tag: Option<String>,
+    /// What Azure's configuration says (read with an ARM token after the probes): the NSG
+    /// rule, route, firewall rule, zone record or link, or outbound rule that decides the
+    /// cause, in the order Azure applies them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub azure: Vec<crate::report::azure::AzureFinding>,
+    /// The change that fixes it, written with the names ARM showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<crate::report::azure::Change>,
+    /// What the configuration could not tell (a service tag without its prefixes, an FQDN tag,
+    /// a next hop that is no readable Azure Firewall): never a guess.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub azure_notes: Vec<String>,
     /// Whether a required flow is among its flows.
     pub required: bool,
     /// How many of its flows are required.

@@ -393,7 +393,11 @@ impl Group<'_> {
             commands: self.commands(private, &tag, &protocols, &ports),
             resolver: matches!(key.kind, CauseKind::DnsServer | CauseKind::PrivateDnsZone)
                 .then(|| facts.resolver.to_string()),
+            service_tag: (key.kind == CauseKind::Destination && !private).then(|| tag.clone()),
             destinations,
+            azure: Vec::new(),
+            change: None,
+            azure_notes: Vec::new(),
             required: self.required_flows() > 0,
             required_flows: self.required_flows(),
             flows: self.flows.iter().map(|f| f.id.clone()).collect(),

@@ -110,10 +110,10 @@ fn a_compute_instances_environment_changes_no_result() {
     assert!(flows.len() > 20, "{} flows", flows.len());
     assert_eq!(here["context"]["region"], "eastus", "the flags', not AMLPROBE_REGION's");
     assert_eq!(here["context"]["sources"]["storage_account"], "flag_or_env");
+    let warnings = here["context"]["warnings"].to_string();
     assert!(
-        here["context"].get("warnings").is_none(),
-        "no discovery, no warning: {:#}",
-        here["context"]
+        !warnings.contains("workspace discovery") && !warnings.contains("mlws01"),
+        "no workspace looked for, none named by the compute's variables: {warnings}"
     );
     for reason in ["dns_nxdomain", "dns_refused", "tcp_refused"] {
         assert!(flows.iter().any(|f| f["reason"] == reason), "some flow {reason}");

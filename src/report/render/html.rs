@@ -234,14 +234,54 @@ fn cause_item(c: &RootCause, out: &mut String) {
         .iter()
         .map(|id| format!("<a href=\"#{}\"><code>{}</code></a>", anchor(id), escape(id)))
         .collect();
-    let commands: String = c
-        .commands
-        .iter()
-        .map(|command| format!("<pre class=\"cmd\"><code>{}</code></pre>", escape(command)))
-        .collect();
+    // The change written from what ARM showed replaces the one with placeholders.
+    let commands: String = match &c.change {
+        Some(change) => {
+            let bicep = change
+                .bicep
+                .as_ref()
+                .map(|b| {
+                    format!(
+                        "<details><summary>Bicep</summary><pre class=\"cmd\"><code>{}</code></pre></details>",
+                        escape(b)
+                    )
+                })
+                .unwrap_or_default();
+            format!("<pre class=\"cmd\"><code>{}</code></pre>{bicep}", escape(&change.az))
+        }
+        None => c
+            .commands
+            .iter()
+            .map(|command| format!("<pre class=\"cmd\"><code>{}</code></pre>", escape(command)))
+            .collect(),
+    };
+    let azure: String = if c.azure.is_empty() && c.azure_notes.is_empty() {
+        String::new()
+    } else {
+        let rows: String = c
+            .azure
+            .iter()
+            .map(|f| {
+                format!(
+                    "<li><b>{}</b> <code>{}</code>: {} <span class=\"basis\">({}; <code>{}</code>)</span></li>",
+                    f.kind.label(),
+                    escape(&f.name),
+                    escape(&f.verdict.says),
+                    f.basis.label(),
+                    escape(&f.resource)
+                )
+            })
+            .chain(
+                c.azure_notes
+                    .iter()
+                    .map(|n| format!("<li class=\"note\">{}</li>", escape(n))),
+            )
+            .collect();
+        format!("<p><b>In Azure:</b></p><ul class=\"azure\">{rows}</ul>")
+    };
     let _ = writeln!(
         out,
-        "<li value=\"{}\" id=\"cause-{}\"><p><b>{}</b> <code>{}</code>{}</p><p class=\"fix\"><b>Fix:</b> {}</p>{commands}<p>Flows: {}</p></li>",
+        "<li value=\"{}\" id=\"cause-{}\"><p><b>{}</b> <code>{}</code>{}</p>{azure}<p class=\"fix\"><b>Fix:</b> {}</p>{commands}<p>Flows: {}</p></li>",
         c.id,
         c.id,
         escape(&c.summary),

@@ -7,6 +7,7 @@
 use crate::model::context::ValueSource;
 use crate::model::outcome::FlowStatus;
 use crate::model::suite::Protocol;
+use crate::report::azure::blocker;
 use crate::report::schema::RootCause;
 use crate::report::{FlowReport, ProbeKind, Report};
 use crate::sanitize::terminal;
@@ -301,9 +302,32 @@ fn causes_block(report: &Report, paint: &Paint, detail: Detail) -> String {
             c.reason.as_str(),
             terminal(&c.summary)
         );
+        if let Some(f) = blocker(&c.azure) {
+            let _ = writeln!(
+                out,
+                "     {} {} {}: {} ({})",
+                paint.wrap("31", "blocked by:"),
+                f.kind.label(),
+                terminal(&f.name),
+                terminal(&f.verdict.says),
+                f.basis.label()
+            );
+        }
         let _ = writeln!(out, "     {} {}", paint.wrap("36", "fix:"), terminal(&c.fix));
-        for command in &c.commands {
+        // The change written from what ARM showed replaces the one with placeholders.
+        let written: Vec<&str> = c.change.as_ref().map(|ch| ch.az.lines().collect()).unwrap_or_default();
+        let commands: Vec<&str> = if written.is_empty() {
+            c.commands.iter().map(String::as_str).collect()
+        } else {
+            written
+        };
+        for command in commands {
             let _ = writeln!(out, "     {} {}", paint.wrap("36", "$"), terminal(command));
+        }
+        if detail == Detail::All {
+            for note in &c.azure_notes {
+                let _ = writeln!(out, "     {} {}", paint.wrap("2", "azure:"), terminal(note));
+            }
         }
         let _ = writeln!(out, "     {}", flow_list(&c.flows, detail));
     }

@@ -1,6 +1,6 @@
-//! What attribution reports: the Azure configuration that decides a flow, what it does to the
-//! flow, and a change that would fix it. Serialised like `report/schema.rs` (serde + schemars),
-//! so the lead can put these records into the JSON report as they are.
+//! What attribution (the `attribution` stage) reports: the Azure configuration that decides a flow,
+//! what it does to the flow, and a change that would fix it. Part of the JSON contract: each
+//! root cause carries its findings and change.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,20 @@ pub enum FindingKind {
     DnsLink,
     /// A managed-network outbound rule of the workspace.
     OutboundRule,
+}
+
+impl FindingKind {
+    /// What the table calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            FindingKind::NsgRule => "NSG rule",
+            FindingKind::Route => "route",
+            FindingKind::FirewallRule => "Azure Firewall rule",
+            FindingKind::DnsZone => "private DNS record",
+            FindingKind::DnsLink => "private DNS zone link",
+            FindingKind::OutboundRule => "managed network outbound rule",
+        }
+    }
 }
 
 /// Where the configuration was read from: a verdict from the subnet's own rules is labelled so,
@@ -198,9 +212,15 @@ pub struct Attribution {
     pub notes: Vec<String>,
 }
 
+#[cfg(test)]
 impl Attribution {
-    /// The first finding that blocks, for a one-line "blocked by …".
+    /// The first finding that blocks.
     pub fn blocker(&self) -> Option<&AzureFinding> {
-        self.azure.iter().find(|f| f.verdict.effect == Effect::Blocks)
+        blocker(&self.azure)
     }
+}
+
+/// The first of `findings` that blocks the flow.
+pub fn blocker(findings: &[AzureFinding]) -> Option<&AzureFinding> {
+    findings.iter().find(|f| f.verdict.effect == Effect::Blocks)
 }
