@@ -197,7 +197,7 @@ pub async fn run_once(
             }
             None => attribution::without_access(
                 &questions,
-                "needs a workspace read from ARM (config.json or --workspace-resource-id)",
+                "name the workspace: config.json or --workspace-resource-id",
             ),
         };
         attribution::join(&mut root_causes, &asked, outcome.answers);
