@@ -201,10 +201,9 @@ pub async fn run_once(
                 };
                 attribution::attribute(access, &target, &questions, &attribution::Limits::default()).await
             }
-            None => attribution::without_access(
-                &questions,
-                "needs a workspace read from ARM (config.json or --workspace-resource-id)",
-            ),
+            None => {
+                attribution::without_access(&questions, "name the workspace: config.json or --workspace-resource-id")
+            }
         };
         attribution::join(&mut root_causes, &asked, outcome.answers);
         context.warnings.extend(outcome.warnings);

@@ -37,7 +37,7 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unavailable {
     /// No ARM token at all.
-    #[error("no Azure identity to read the network configuration with ({0})")]
+    #[error("no ARM token to read the network configuration with ({0})")]
     NoToken(String),
     /// Not an Azure VM (or IMDS not asked): this machine's NIC can't be found.
     #[error("this machine's network interface can't be found: {0}")]

@@ -539,7 +539,7 @@ async fn without_a_token_there_is_one_warning() {
     assert_eq!(
         out.warnings,
         [
-            "Azure attribution: no Azure identity to read the network configuration with (no identity (IMDS: not an Azure VM))"
+            "Azure attribution: no ARM token to read the network configuration with (no identity (IMDS: not an Azure VM))"
         ]
     );
 }

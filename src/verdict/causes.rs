@@ -299,10 +299,29 @@ impl Group<'_> {
             .map(|p| p.host.as_str())
             .filter(|h| !denied.contains(h))
             .collect();
-        match through.len() {
+        let mut evidence = match through.len() {
             0 => String::new(),
             n => format!("; {n} other name(s) on the same path complete their TLS handshakes"),
+        };
+        // Newer Azure Firewall versions name the policy and rule in the deny text: quote them.
+        let named = self
+            .probes
+            .iter()
+            .filter_map(|p| p.http.as_ref().and_then(|h| h.firewall.as_ref()))
+            .find(|d| d.policy.is_some() || d.rule.is_some());
+        if let Some(d) = named {
+            let parts: Vec<String> = [
+                ("policy", &d.policy),
+                ("rule collection group", &d.rule_collection_group),
+                ("rule collection", &d.rule_collection),
+                ("rule", &d.rule),
+            ]
+            .into_iter()
+            .filter_map(|(what, v)| v.as_ref().map(|v| format!("{what} {v}")))
+            .collect();
+            evidence.push_str(&format!("; its deny text names {}", parts.join(", ")));
         }
+        evidence
     }
 
     /// `Https=443 Http=80 …` and each name with its ports, for an application rule.
@@ -1182,7 +1201,12 @@ mod tests {
                 status: 470,
                 server: None,
                 azure: false,
-                firewall: None,
+                firewall: Some(crate::report::schema::FirewallDenial {
+                    text: "Action: Deny. Policy: fw-policy. Rule: deny-web".into(),
+                    policy: Some("fw-policy".into()),
+                    rule: Some("deny-web".into()),
+                    ..Default::default()
+                }),
                 block_page: None,
             });
             flow(id, vec![p])
@@ -1207,8 +1231,9 @@ mod tests {
         assert_eq!((c.kind, c.subject.as_str()), (CauseKind::FirewallRules, "direct"));
         assert_eq!(ids(c), ["compute.entra_id", "studio.entra_id", "images.mcr_data"]);
         assert!(
-            c.summary
-                .ends_with("; 1 other name(s) on the same path complete their TLS handshakes"),
+            c.summary.ends_with(
+                "; 1 other name(s) on the same path complete their TLS handshakes; its deny text names policy fw-policy, rule deny-web"
+            ),
             "{}",
             c.summary
         );
