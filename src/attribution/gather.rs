@@ -22,6 +22,7 @@ use super::nsg::{Association, EffectiveNsg, EffectiveNsgList, SecurityRule, SubR
 use super::read::{Arm, Unavailable, join_all};
 use super::routes::{self, EffectiveRoute, EffectiveRouteList, Selection};
 use crate::http_client::{Client, Request, Url};
+use crate::wire::json::{strings, text};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -145,24 +146,6 @@ pub struct Evidence {
     pub unavailable: Vec<Unavailable>,
     /// What the rebuilt evaluation can't see.
     pub notes: Vec<String>,
-}
-
-fn text(v: &Value, pointer: &str) -> Option<String> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-fn strings(v: &Value, pointer: &str) -> Vec<String> {
-    v.pointer(pointer)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
 }
 
 /// A resource's name for messages, inert.

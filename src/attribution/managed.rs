@@ -16,6 +16,7 @@ use super::change::{self, ArmId};
 use super::finding::{AzureFinding, Basis, Change, Detail, Effect, FindingKind, Verdict};
 use super::matching::{Match, fqdn_covers, in_ports, in_prefixes};
 use crate::model::suite::Protocol;
+use crate::wire::json;
 use serde_json::Value;
 use std::net::IpAddr;
 
@@ -109,7 +110,7 @@ pub struct ManagedNetwork {
 /// isolation is `Disabled`.
 pub fn parse(workspace: &str, doc: &Value) -> Option<ManagedNetwork> {
     let net = doc.pointer("/properties/managedNetwork")?;
-    let text = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |v: &Value, p: &str| json::text(v, p).unwrap_or_default();
     let isolation_mode = text(net, "/isolationMode");
     if isolation_mode.is_empty() || isolation_mode.eq_ignore_ascii_case("disabled") {
         return None;
@@ -121,15 +122,7 @@ pub fn parse(workspace: &str, doc: &Value) -> Option<ManagedNetwork> {
         .flatten()
         .map(|(name, rule)| {
             let d = rule.get("destination").cloned().unwrap_or(Value::Null);
-            let list = |p: &str| -> Vec<String> {
-                d.pointer(p)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            };
+            let list = |p: &str| json::strings(&d, p);
             let destination = match text(rule, "/type").to_ascii_lowercase().as_str() {
                 "fqdn" => Destination::Fqdn(d.as_str().unwrap_or_default().to_string()),
                 "servicetag" => Destination::ServiceTag {

@@ -5,6 +5,7 @@
 use super::token::ArmToken;
 use crate::http_client::{Client, Request, Url};
 use crate::model::endpoints::{self, ExpectedIps};
+use crate::wire::json::text;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -197,14 +198,6 @@ pub struct WorkspaceFacts {
     pub connections: Vec<Connection>,
     /// ARM ids of the storage account, key vault and registry.
     pub dependencies: Vec<(Dependency, String)>,
-}
-
-fn text(v: &Value, pointer: &str) -> Option<String> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 fn last_segment(id: Option<String>) -> Option<String> {

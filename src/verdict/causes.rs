@@ -713,17 +713,21 @@ mod tests {
         flow(&format!("t.{host}"), vec![probe(ProbeKind::Dns, host, None, reason)])
     }
 
-    fn group(flows: &[FlowReport]) -> Vec<RootCause> {
+    /// Calls `f` with the facts of the built-in catalog and a resolver at 10.0.0.4.
+    fn with_facts<T>(f: impl FnOnce(&Facts) -> T) -> T {
         let catalog = crate::model::suite::Catalog::builtin().unwrap();
         let ranges = PrivateRanges::with_extra(&[]);
-        let facts = Facts {
+        f(&Facts {
             resolver: "10.0.0.4 (resolv.conf)",
             hints: &catalog.hints,
             causes: &catalog.causes,
             comparison: None,
             ranges: &ranges,
-        };
-        find(flows, &facts)
+        })
+    }
+
+    fn group(flows: &[FlowReport]) -> Vec<RootCause> {
+        with_facts(|facts| find(flows, facts))
     }
 
     fn ids(c: &RootCause) -> Vec<&str> {
@@ -1285,15 +1289,6 @@ mod tests {
     #[test]
     fn every_variable_has_a_value() {
         let flows = vec![dns("a.test", ReasonCode::DnsTimeout)];
-        let catalog = crate::model::suite::Catalog::builtin().unwrap();
-        let ranges = PrivateRanges::with_extra(&[]);
-        let facts = Facts {
-            resolver: "10.0.0.4 (resolv.conf)",
-            hints: &catalog.hints,
-            causes: &catalog.causes,
-            comparison: None,
-            ranges: &ranges,
-        };
         let group = Group {
             key: Key {
                 kind: CauseKind::DnsServer,
@@ -1303,20 +1298,22 @@ mod tests {
             flows: flows.iter().collect(),
             probes: flows[0].probes.iter().collect(),
         };
-        let values = Values {
-            group: &group,
-            facts: &facts,
-            all: &flows,
-            hosts: &[],
-            addresses: &[],
-            ports: &[],
-            tag: "Storage",
-            targets: &[],
-        };
-        for name in VARIABLES {
-            assert!(values.get(name).is_some(), "{name}");
-        }
-        assert!(values.get("hots").is_none());
+        with_facts(|facts| {
+            let values = Values {
+                group: &group,
+                facts,
+                all: &flows,
+                hosts: &[],
+                addresses: &[],
+                ports: &[],
+                tag: "Storage",
+                targets: &[],
+            };
+            for name in VARIABLES {
+                assert!(values.get(name).is_some(), "{name}");
+            }
+            assert!(values.get("hots").is_none());
+        });
     }
 
     #[test]
