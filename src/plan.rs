@@ -1,12 +1,13 @@
 //! Suite expansion: render every selected flow's templates for this context and cloud, and
 //! decide per flow whether it is probed, skipped for missing context, or not testable.
 
-use crate::model::context::{CONTEXT_VARIABLES, WorkspaceContext};
+use crate::model::context::WorkspaceContext;
 use crate::model::facts::{Fact, FactValue};
 use crate::model::proxy::ProxySettings;
 use crate::model::suite::HttpCheck;
 use crate::model::suite::{Catalog, Expectation, FlowSpec, Protocol, Suite};
 use crate::model::template::{self, Lookup, TemplateError};
+use crate::model::values;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -270,10 +271,9 @@ fn plan_flow(spec: &FlowSpec, ctx: &WorkspaceContext, routing: &Routing, lookup:
         }
     }
     if !missing.is_empty() {
-        let mut flags: Vec<&'static str> = CONTEXT_VARIABLES
-            .iter()
-            .filter(|(v, _)| missing.iter().any(|m| m == v))
-            .map(|(_, flag)| *flag)
+        let mut flags: Vec<&'static str> = values::variables()
+            .filter(|v| missing.iter().any(|m| m == v.name))
+            .map(|v| v.given_by)
             .collect();
         flags.dedup();
         return FlowPlan::MissingContext { flags };

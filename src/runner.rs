@@ -2,7 +2,7 @@
 //! expansion, concurrent execution, resolver comparison and verdicts. Shared by `run`, `bundle`
 //! and `serve`; it never prints.
 
-use crate::cli::settings::RunConfig;
+use crate::cli::settings::{Output, RunSettings};
 use crate::engine::probe::SetupError;
 use crate::engine::{Engine, ProgressFn};
 use crate::env::imds;
@@ -70,17 +70,17 @@ fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) -> Vec<Strin
 ///
 /// Each call builds a fresh engine, so no DNS answer is cached from one run to the next.
 pub async fn run_once(
-    cfg: &RunConfig,
+    run: &RunSettings,
     catalog: &Catalog,
     chosen: &[&Suite],
     progress: ProgressFn,
 ) -> Result<Report, SetupError> {
     let started = Instant::now();
     let started_at = hostinfo::now_rfc3339();
-    let mut context = cfg.selection.context.clone();
+    let mut context = run.selection.context.clone();
     // Instance metadata comes first: its region and cloud change how suites expand.
-    let imds_deadline = cfg.engine.timeout.min(Duration::from_secs(1));
-    let (imds, imds_error) = match &cfg.imds {
+    let imds_deadline = run.engine.timeout.min(Duration::from_secs(1));
+    let (imds, imds_error) = match &run.learning.imds {
         None => (None, None),
         Some(endpoint) => match imds::fetch(endpoint, imds_deadline).await {
             Ok(info) => (Some(info), None),
@@ -92,17 +92,23 @@ pub async fn run_once(
         .map(|info| apply_imds_defaults(&mut context, info))
         .unwrap_or_default();
     // ARM comes after IMDS, whose cloud picks the ARM endpoint, and before suites expand.
-    let mut expected_ips = cfg.expected_ips.clone();
-    let mut discovery_notes = cfg.discovery_notes.clone();
+    let mut expected_ips = run.expected_ips.clone();
+    let mut discovery_notes = run.learning.notes.clone();
     let mut arm_access = None;
-    if let Some(settings) = &cfg.discovery {
+    if let Some(settings) = &run.learning.discovery {
         discovery::note_origin(&mut context, settings);
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let env = |name: &str| {
+            run.learning
+                .environment
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         let net = discovery::Network {
-            imds: cfg.imds.as_ref(),
-            ca_files: &cfg.engine.ca_files,
-            dns_server: cfg.engine.dns_server,
-            proxies: &cfg.routing.proxies,
+            imds: run.learning.imds.as_ref(),
+            ca_files: &run.engine.ca_files,
+            dns_server: run.engine.dns_server,
+            proxies: &run.routing.proxies,
             env: &env,
         };
         match discovery::discover(settings, context.cloud, context.compute_instance.as_deref(), &net).await {
@@ -129,29 +135,29 @@ pub async fn run_once(
     context.warnings = context.notebook_label_warnings();
     context.warnings.extend(imds_notes);
     context.warnings.extend(discovery_notes);
-    context.warnings.extend(cfg.routing.proxies.notes.iter().cloned());
+    context.warnings.extend(run.routing.proxies.notes.iter().cloned());
     context.settle_facts();
-    let chosen = plan::applicable(chosen, !cfg.selection.suites.is_empty(), &context);
-    let flows = plan::expand(catalog, &chosen, &context, &cfg.routing);
-    let engine = Engine::new(cfg.engine.clone(), cfg.routing.proxies.clone())?;
+    let chosen = plan::applicable(chosen, !run.selection.suites.is_empty(), &context);
+    let flows = plan::expand(catalog, &chosen, &context, &run.routing);
+    let engine = Engine::new(run.engine.clone(), run.routing.proxies.clone())?;
     let observed = engine.execute(&flows, progress).await;
     if observed.unfinished > 0 {
         context.warnings.push(format!(
             "the run reached its deadline ({}) with {} host(s) unfinished: their checks are not_observed",
-            FlagDuration(engine::run_deadline(cfg.engine.timeout)),
+            FlagDuration(engine::run_deadline(run.engine.timeout)),
             observed.unfinished
         ));
     }
-    let ranges = PrivateRanges::with_extra(&cfg.private_cidrs);
-    let resolver_comparison = if cfg.compare_resolvers.is_empty() {
+    let ranges = PrivateRanges::with_extra(&run.private_cidrs);
+    let resolver_comparison = if run.compare_resolvers.is_empty() {
         None
     } else {
         Some(verdict::resolvers::compare(
             engine::resolvers::lookup_everywhere(
                 resolved_names(&flows),
-                &cfg.compare_resolvers,
-                cfg.engine.timeout,
-                cfg.engine.dns_concurrency,
+                &run.compare_resolvers,
+                run.engine.timeout,
+                run.engine.dns_concurrency,
             )
             .await?,
             &ranges,
@@ -159,7 +165,7 @@ pub async fn run_once(
     };
     let probed: Vec<&str> = observed.dns.keys().map(String::as_str).collect();
     let (resolver, hosts_file) = sysdns::read(&probed);
-    let resolver_label = match (cfg.engine.dns_server, engine.nameservers()) {
+    let resolver_label = match (run.engine.dns_server, engine.nameservers()) {
         (Some(server), _) => format!("{server} (--dns-server)"),
         (None, []) => "the system resolver".to_string(),
         (None, servers) => format!("{} ({})", servers.join(", "), engine::resolvers::SYSTEM_RESOLVERS),
@@ -188,10 +194,10 @@ pub async fn run_once(
         let outcome = match &arm_access {
             Some(access) => {
                 let target = attribution::Target {
-                    imds: cfg.imds.as_ref(),
-                    workspace: cfg.discovery.as_ref().map(|d| d.workspace.id.as_str()),
+                    imds: run.learning.imds.as_ref(),
+                    workspace: run.learning.discovery.as_ref().map(|d| d.workspace.id.as_str()),
                     subnet: None,
-                    azureml_compute: cfg.discovery.as_ref().is_some_and(|d| d.from_azureml_env),
+                    azureml_compute: run.learning.discovery.as_ref().is_some_and(|d| d.from_azureml_env),
                 };
                 attribution::attribute(access, &target, &questions, &attribution::Limits::default()).await
             }
@@ -211,7 +217,7 @@ pub async fn run_once(
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         host: HostInfo {
-            hostname: cfg.host_name.clone().unwrap_or_else(hostinfo::hostname),
+            hostname: run.host_name.clone().unwrap_or_else(hostinfo::hostname),
             os: hostinfo::os_name(),
             nameservers: engine.nameservers().to_vec(),
             dns_warnings: engine.dns_warnings(),
@@ -222,13 +228,13 @@ pub async fn run_once(
         context,
         settings: Settings {
             suites: chosen.iter().map(|s| s.meta.name.clone()).collect(),
-            timeout_ms: cfg.engine.timeout.as_millis() as u64,
-            concurrency: cfg.engine.concurrency,
-            dns_server: cfg.engine.dns_server.map(|s| s.to_string()),
-            ca_files: cfg.engine.ca_files.iter().map(|p| p.display().to_string()).collect(),
-            private_cidrs: cfg.private_cidrs.iter().map(ToString::to_string).collect(),
-            strict: cfg.strict,
-            proxy_source: cfg.routing.proxies.source.clone(),
+            timeout_ms: run.engine.timeout.as_millis() as u64,
+            concurrency: run.engine.concurrency,
+            dns_server: run.engine.dns_server.map(|s| s.to_string()),
+            ca_files: run.engine.ca_files.iter().map(|p| p.display().to_string()).collect(),
+            private_cidrs: run.private_cidrs.iter().map(ToString::to_string).collect(),
+            strict: run.strict,
+            proxy_source: run.routing.proxies.source.clone(),
         },
         summary: Summary::of(&flow_reports),
         root_causes,
@@ -260,9 +266,9 @@ pub struct SaveError {
 }
 
 /// Writes the report where `--report` and `--report-dir` say.
-pub fn save(report: &Report, cfg: &RunConfig) -> Result<(), SaveError> {
+pub fn save(report: &Report, output: &Output) -> Result<(), SaveError> {
     let json = report.to_json() + "\n";
-    if let Some(path) = &cfg.report {
+    if let Some(path) = &output.report {
         // A page for a ticket when the name asks for one; the JSON contract otherwise.
         let html = path
             .extension()
@@ -280,7 +286,7 @@ pub fn save(report: &Report, cfg: &RunConfig) -> Result<(), SaveError> {
             source,
         })?;
     }
-    if let Some((dir, keep)) = &cfg.report_dir {
+    if let Some((dir, keep)) = &output.report_dir {
         report::store::write_rotated(dir, &json, *keep).map_err(|source| SaveError {
             flag: "report-dir",
             path: dir.display().to_string(),

@@ -404,6 +404,7 @@ mod tests {
             host: SavedHost { hostname: "h".into() },
             flows,
             root_causes: vec![],
+            settings: crate::analyze::saved::SavedSettings::default(),
             origin: "f.json".into(),
         }
     }

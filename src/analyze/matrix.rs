@@ -2,6 +2,7 @@
 //! form a group, so a thousand-node fleet with two behaviours shows as two columns.
 
 use crate::analyze::saved::{SavedCause, SavedReport};
+use crate::model::exit;
 use crate::model::outcome::FlowStatus;
 use crate::sanitize::terminal;
 use serde::Serialize;
@@ -110,6 +111,8 @@ pub struct Matrix {
     node_groups: Vec<usize>,
     /// Node indexes in the order of their names, as the JSON lists each row's nodes.
     by_name: Vec<usize>,
+    /// The worst exit code of the merged runs, each judged with its own `--strict`.
+    exit_code: u8,
 }
 
 impl Serialize for Matrix {
@@ -200,11 +203,15 @@ pub struct Merger {
     /// Each group's members, by node index.
     members: Vec<Vec<usize>>,
     nodes: Vec<NodeSeen>,
+    /// The worst exit code of the reports added, each by its own rule ([`exit::of_run`]).
+    exit_code: u8,
 }
 
 impl Merger {
     /// Adds one node's report; a report's first flow with an id is its result.
     pub fn add(&mut self, report: &SavedReport) {
+        let flows = report.flows.iter().map(|f| (f.required, f.status));
+        self.exit_code = self.exit_code.max(exit::of_run(flows, report.settings.strict));
         let mut fingerprint: Vec<u32> = Vec::with_capacity(self.rows.len());
         for f in &report.flows {
             let row = match self.row_of.get(f.id.as_str()) {
@@ -340,6 +347,7 @@ impl Merger {
             flows,
             node_groups,
             by_name,
+            exit_code: self.exit_code,
         }
     }
 }
@@ -355,17 +363,9 @@ pub fn merge(reports: &[SavedReport]) -> Matrix {
 }
 
 impl Matrix {
-    /// 1 when a required flow is blocked on some node, else 0.
+    /// 1 when some node's run failed by its own rule ([`exit::fails_run`]), else 0.
     pub fn exit_code(&self) -> u8 {
-        let blocked = self
-            .flows
-            .iter()
-            .any(|r| r.required && r.groups.iter().flatten().any(|c| c.status == FlowStatus::Blocked));
-        if blocked {
-            crate::model::exit::BLOCKED
-        } else {
-            crate::model::exit::OK
-        }
+        self.exit_code
     }
 
     /// Pretty JSON.
@@ -584,7 +584,7 @@ pub fn to_markdown(m: &Matrix, only_differences: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::saved::{SavedFlow, SavedHost};
+    use crate::analyze::saved::{SavedFlow, SavedHost, SavedSettings};
 
     fn report(host: &str, blob: FlowStatus) -> SavedReport {
         let flow = |id: &str, status, reason: Option<&str>| SavedFlow {
@@ -615,6 +615,7 @@ mod tests {
                 }],
                 _ => vec![],
             },
+            settings: SavedSettings::default(),
             origin: format!("{host}.json"),
         }
     }
@@ -673,6 +674,39 @@ mod tests {
             md.contains("| `w.blob` | **yes** | works | **BLOCKED tcp\\_timeout** |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_strict_run_fails_the_merge_as_it_failed_its_own_run() {
+        let mut strict = report("node-a", FlowStatus::Skipped);
+        let lenient = report("node-b", FlowStatus::Skipped);
+        assert_eq!(
+            merge(std::slice::from_ref(&lenient)).exit_code(),
+            0,
+            "skipped is not blocked"
+        );
+        strict.settings.strict = true;
+        assert_eq!(
+            merge(&[lenient, strict]).exit_code(),
+            1,
+            "--strict made node-a's own run exit 1, so the merge says so too"
+        );
+    }
+
+    #[test]
+    fn merge_exits_as_each_saved_run_did() {
+        for (blob, strict) in [
+            (FlowStatus::Works, true),
+            (FlowStatus::Inconclusive, false),
+            (FlowStatus::Inconclusive, true),
+            (FlowStatus::Blocked, false),
+        ] {
+            let mut run = crate::report::test_support::sample_report();
+            run.flows[1].status = blob;
+            run.settings.strict = strict;
+            let saved = crate::analyze::saved::parse(&run.to_json(), std::path::Path::new("a.json")).unwrap();
+            assert_eq!(merge(&[saved]).exit_code(), run.exit_code(), "{blob:?} strict={strict}");
+        }
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct SavedReport {
     /// Root causes (absent from reports older than them).
     #[serde(default)]
     pub root_causes: Vec<SavedCause>,
+    /// The settings that decide its exit code.
+    #[serde(default)]
+    pub settings: SavedSettings,
     /// The file it was read from.
     #[serde(skip)]
     pub origin: String,
@@ -53,6 +56,14 @@ pub struct SavedReport {
 pub struct SavedHost {
     /// Host name.
     pub hostname: String,
+}
+
+/// The settings of a saved report that decide its exit code.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SavedSettings {
+    /// `--strict`: inconclusive or skipped required flows failed that run too.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 /// One flow of a saved report.

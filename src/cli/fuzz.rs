@@ -69,7 +69,9 @@ fn load_config(text: &str) -> Result<(), String> {
     std::fs::write(&path, text).expect("write the config");
     let path = path.to_str().expect("utf-8 temp path");
     let run = run_args(&["--no-imds", "--no-discovery", "--config", path]);
-    RunConfig::from_args(run).map(|_| ()).map_err(|e| e.to_string())
+    RunConfig::from_args(run, &crate::env::host::HostFacts::default())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// `base` with the bytes at `at..at + len` replaced by `insert` (positions wrap, on char edges).

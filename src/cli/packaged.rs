@@ -114,7 +114,8 @@ fn the_cloud_init_config_file_is_valid_settings() {
     let path = dir.path().join("config.toml");
     std::fs::write(&path, body.join("\n")).unwrap();
     let run = super::run_args(&["--config", path.to_str().unwrap(), "--no-imds", "--no-discovery"]);
-    let cfg = RunConfig::from_args(run).unwrap_or_else(|e| panic!("the shipped config.toml: {e}"));
-    assert_eq!(cfg.selection.context.region.as_deref(), Some("eastus"));
-    assert_eq!(cfg.selection.suites, ["workspace", "compute", "images"]);
+    let cfg = RunConfig::from_args(run, &crate::env::host::HostFacts::default())
+        .unwrap_or_else(|e| panic!("the shipped config.toml: {e}"));
+    assert_eq!(cfg.run.selection.context.region.as_deref(), Some("eastus"));
+    assert_eq!(cfg.run.selection.suites, ["workspace", "compute", "images"]);
 }

@@ -1,20 +1,24 @@
-//! Validated settings: flags and environment (via clap) layered over an optional `--config` TOML
-//! file, checked once here so the engine only ever sees good values.
+//! Validated settings: flags and environment (via clap) over an optional `--config` file, each
+//! setting read by its row (`model::values` for the context, `flags.rs` for the rest) and checked
+//! once here, so later stages only ever see good values. Nothing here reads the machine: what
+//! the run depends on of it comes in as [`HostFacts`], gathered by the caller.
 
+use crate::cli::flags;
+use crate::cli::given::{ConfigFile, Layered};
 use crate::cli::{ContextArgs, Format, RunArgs, defaults};
 use crate::engine::EngineConfig;
 use crate::engine::resolvers::{self, ResolverRole, ResolverSpec};
+use crate::env::host::{Environment, HostFacts};
 use crate::env::imds;
-use crate::env::sysdns;
+use crate::env::sysproxy;
 use crate::files;
-use crate::model::context::ValueSource;
-use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
+use crate::model::context::{Cloud, InvalidValue, Resource, ValueSource, WorkspaceContext};
 use crate::model::endpoints::{self, ExpectedIps};
 use crate::model::facts::{self, FactValue};
 use crate::model::netaddr::Cidr;
+use crate::model::values::{self, Slot};
 use crate::plan::Routing;
 use crate::sanitize;
-use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,97 +49,10 @@ pub enum ConfigError {
     },
 }
 
-/// The `--config` file: same names as the flags, with `_` for `-`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    cloud: Option<Cloud>,
-    region: Option<String>,
-    workspace_id: Option<String>,
-    workspace_name: Option<String>,
-    storage_account: Option<String>,
-    key_vault: Option<String>,
-    container_registry: Option<String>,
-    container_registry_region: Option<String>,
-    compute_instance: Option<String>,
-    instances_domain: Option<String>,
-    notebook_label: Option<String>,
-    #[serde(default)]
-    public_resource: Vec<Resource>,
-    #[serde(default)]
-    assume: Vec<String>,
-    #[serde(default)]
-    suite: Vec<String>,
-    #[serde(default)]
-    suite_file: Vec<PathBuf>,
-    timeout: Option<f64>,
-    concurrency: Option<usize>,
-    per_destination: Option<usize>,
-    dns_concurrency: Option<usize>,
-    udp_timeout: Option<f64>,
-    dns_server: Option<String>,
-    #[serde(default)]
-    ca_file: Vec<PathBuf>,
-    #[serde(default)]
-    private_cidr: Vec<String>,
-    format: Option<Format>,
-    report: Option<PathBuf>,
-    report_dir: Option<PathBuf>,
-    keep_reports: Option<usize>,
-    host_name: Option<String>,
-    strict: Option<bool>,
-    proxy: Option<String>,
-    no_proxy: Option<bool>,
-    imds_endpoint: Option<String>,
-    no_imds: Option<bool>,
-    compare_resolvers: Option<bool>,
-    azure_dns: Option<String>,
-    compare_direct: Option<bool>,
-    #[serde(default)]
-    expect_ip: Vec<String>,
-    private_endpoints: Option<PathBuf>,
-    workspace_resource_id: Option<String>,
-    workspace_config: Option<PathBuf>,
-    no_discovery: Option<bool>,
-    arm_endpoint: Option<String>,
-    arm_token_file: Option<PathBuf>,
-    identity_client_id: Option<String>,
-}
-
-fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let file = path.display().to_string();
-    let text = files::read_text(path).map_err(|source| ConfigError::Read {
-        file: file.clone(),
-        source,
-    })?;
-    let mut cfg: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
-        line: crate::model::suite::toml_error_line(&text, &e),
-        file,
-        message: sanitize::parser_message(e.message().trim()),
-    })?;
-    // Relative paths in the file are relative to the file, not to wherever amlprobe runs.
-    let base = path.parent().unwrap_or(Path::new("."));
-    for p in cfg
-        .suite_file
-        .iter_mut()
-        .chain(cfg.ca_file.iter_mut())
-        .chain(cfg.report.iter_mut())
-        .chain(cfg.report_dir.iter_mut())
-        .chain(cfg.private_endpoints.iter_mut())
-        .chain(cfg.workspace_config.iter_mut())
-        .chain(cfg.arm_token_file.iter_mut())
-    {
-        if p.is_relative() {
-            *p = base.join(&*p);
-        }
-    }
-    Ok(cfg)
-}
-
 /// Workspace context and suite selection, validated.
 #[derive(Debug, Clone)]
 pub struct Selection {
-    /// The workspace facts.
+    /// The workspace facts, each given one with its source.
     pub context: WorkspaceContext,
     /// `--suite` names (empty: all).
     pub suites: Vec<String>,
@@ -143,37 +60,60 @@ pub struct Selection {
     pub suite_files: Vec<PathBuf>,
 }
 
-/// Everything `amlprobe run` needs, validated.
+/// Everything `amlprobe run` needs, validated: the run and where its report goes.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Context and suites.
+    /// What `runner::run_once` takes.
+    pub run: RunSettings,
+    /// Where the report goes.
+    pub output: Output,
+}
+
+/// One run's settings, in the parts the stages take: `run_once` hands each stage its own.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// The context as given, and the suites (IMDS and ARM complete the context in the run).
     pub selection: Selection,
-    /// Engine settings.
-    pub engine: EngineConfig,
-    /// Extra private ranges.
-    pub private_cidrs: Vec<Cidr>,
-    /// Proxies and the direct-path comparison.
+    /// Where the run may learn more of the context.
+    pub learning: Learning,
+    /// Proxies and the direct-path comparison (plan and engine).
     pub routing: Routing,
-    /// Exact addresses private-endpoint names must resolve to.
+    /// Limits, resolver and trust anchors (engine).
+    pub engine: EngineConfig,
+    /// Resolvers to compare side by side (empty: no comparison).
+    pub compare_resolvers: Vec<ResolverSpec>,
+    /// Extra private ranges (verdict).
+    pub private_cidrs: Vec<Cidr>,
+    /// Exact addresses private-endpoint names must resolve to (verdict; ARM adds to them).
     pub expected_ips: ExpectedIps,
+    /// The machine's name in the report (`None`: the kernel's host name).
+    pub host_name: Option<String>,
+    /// Whether inconclusive/skipped required flows fail (recorded in the report).
+    pub strict: bool,
+}
+
+/// Where a run learns what was not given: IMDS and ARM.
+#[derive(Debug, Clone)]
+pub struct Learning {
     /// Where to ask for instance metadata (`None`: don't).
     pub imds: Option<crate::http_client::Url>,
     /// Which workspace to read from ARM (`None`: no discovery).
     pub discovery: Option<crate::discovery::Settings>,
     /// Lines for `context.warnings` from looking for the workspace.
-    pub discovery_notes: Vec<String>,
-    /// Resolvers to compare side by side (empty: no comparison).
-    pub compare_resolvers: Vec<ResolverSpec>,
+    pub notes: Vec<String>,
+    /// The environment the identity sources read (managed identity, workload identity, az).
+    pub environment: Environment,
+}
+
+/// Where a run's report goes.
+#[derive(Debug, Clone)]
+pub struct Output {
     /// Output on stdout.
     pub format: Format,
     /// JSON report path.
     pub report: Option<PathBuf>,
     /// Directory of rotated reports, and how many to keep.
     pub report_dir: Option<(PathBuf, usize)>,
-    /// The machine's name in the report (`None`: the kernel's host name).
-    pub host_name: Option<String>,
-    /// Whether inconclusive/skipped required flows fail.
-    pub strict: bool,
     /// Colours wanted (before the TTY check).
     pub color: bool,
     /// How much the table shows.
@@ -191,10 +131,6 @@ pub enum View {
     All,
 }
 
-fn first<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
-    flag.or(file)
-}
-
 /// A count flag, 1 to [`defaults::MAX_PARALLEL`].
 fn in_range(flag: &'static str, value: usize) -> Result<usize, InvalidValue> {
     if (1..=defaults::MAX_PARALLEL).contains(&value) {
@@ -207,112 +143,89 @@ fn in_range(flag: &'static str, value: usize) -> Result<usize, InvalidValue> {
     }
 }
 
-fn first_list<T>(flag: Vec<T>, file: Vec<T>) -> Vec<T> {
-    if flag.is_empty() { file } else { flag }
-}
-
-fn validated(
-    value: Option<String>,
-    check: fn(&str) -> Result<String, InvalidValue>,
-) -> Result<Option<String>, InvalidValue> {
-    value
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| check(v.trim()))
-        .transpose()
-}
-
-fn source<T>(flag: Option<&T>, file: Option<&T>) -> Option<ValueSource> {
-    match (flag, file) {
-        (Some(_), _) => Some(ValueSource::FlagOrEnv),
-        (None, Some(_)) => Some(ValueSource::Config),
-        (None, None) => None,
+/// A number of seconds above 0 and at most [`defaults::MAX_TIMEOUT_SECS`].
+fn seconds(flag: &'static str, value: f64) -> Result<f64, InvalidValue> {
+    if value > 0.0 && value <= defaults::MAX_TIMEOUT_SECS {
+        Ok(value)
+    } else {
+        Err(InvalidValue {
+            flag,
+            message: format!(
+                "{value} is not a number of seconds above 0 and at most {}",
+                defaults::MAX_TIMEOUT_SECS
+            ),
+        })
     }
 }
 
-fn selection(args: ContextArgs, file: &mut FileConfig) -> Result<Selection, ConfigError> {
-    let mut sources = std::collections::BTreeMap::new();
-    sources.insert(
-        "cloud".to_string(),
-        source(args.cloud.as_ref(), file.cloud.as_ref()).unwrap_or(ValueSource::Default),
-    );
-    sources.extend(source(args.region.as_ref(), file.region.as_ref()).map(|s| ("region".to_string(), s)));
-    let mut context = WorkspaceContext {
-        cloud: first(args.cloud, file.cloud).unwrap_or_default(),
-        region: validated(first(args.region, file.region.take()), context::validate_region)?,
-        workspace_id: validated(
-            first(args.workspace_id, file.workspace_id.take()),
-            context::validate_workspace_id,
-        )?,
-        workspace_name: validated(
-            first(args.workspace_name, file.workspace_name.take()),
-            context::validate_workspace_name,
-        )?,
-        storage_account: validated(
-            first(args.storage_account, file.storage_account.take()),
-            context::validate_storage_account,
-        )?,
-        key_vault: validated(
-            first(args.key_vault, file.key_vault.take()),
-            context::validate_key_vault,
-        )?,
-        container_registry: validated(
-            first(args.container_registry, file.container_registry.take()),
-            context::validate_container_registry,
-        )?,
-        container_registry_region: validated(
-            first(args.container_registry_region, file.container_registry_region.take()),
-            context::validate_container_registry_region,
-        )?,
-        compute_instance: validated(
-            first(args.compute_instance, file.compute_instance.take()),
-            context::validate_compute_instance,
-        )?,
-        instances_domain: validated(
-            first(args.instances_domain, file.instances_domain.take()),
-            context::validate_instances_domain,
-        )?,
-        notebook_label: validated(
-            first(args.notebook_label, file.notebook_label.take()),
-            context::validate_notebook_label,
-        )?,
-        public_resources: first_list(args.public_resource, std::mem::take(&mut file.public_resource))
-            .into_iter()
-            .collect(),
-        storage_region: None,
-        key_vault_region: None,
-        machine_region: None,
-        facts: first_list(args.assume, std::mem::take(&mut file.assume))
-            .iter()
-            .map(|a| {
-                let (fact, holds) = facts::parse_assumption(a).map_err(|message| InvalidValue {
-                    flag: "assume",
-                    message,
-                })?;
-                Ok((
-                    fact,
-                    FactValue::known(holds, ValueSource::FlagOrEnv, format!("--assume {a}")),
-                ))
-            })
-            .collect::<Result<_, InvalidValue>>()?,
-        sources,
-        token_source: None,
-        warnings: Vec::new(),
-    };
+/// The context values and suites the layers give, each value checked by its row and recorded
+/// in `context.sources` with where it came from.
+fn selection(given: &Layered) -> Result<Selection, ConfigError> {
+    let mut context = WorkspaceContext::default();
+    for row in values::VALUES {
+        let Some(setting) = &row.setting else { continue };
+        let source = given.source(setting);
+        match row.slot {
+            Slot::Text { field, validate } => {
+                let value = given
+                    .text(setting)
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| validate(v.trim()))
+                    .transpose()?;
+                if let (Some(_), Some(source)) = (&value, source) {
+                    context.sources.insert(row.key.to_string(), source);
+                }
+                *field(&mut context) = value;
+            }
+            Slot::Cloud => {
+                context.cloud = given
+                    .text(setting)
+                    .and_then(|name| Cloud::from_name(&name))
+                    .unwrap_or_default();
+                context
+                    .sources
+                    .insert(row.key.to_string(), source.unwrap_or(ValueSource::Default));
+            }
+            Slot::PublicResources => {
+                context.public_resources = given
+                    .texts(setting)
+                    .iter()
+                    .filter_map(|name| Resource::from_name(name))
+                    .collect();
+                if let Some(source) = source {
+                    context.sources.insert(row.key.to_string(), source);
+                }
+            }
+            Slot::Facts => {
+                for assumption in given.texts(setting) {
+                    let (fact, holds) = facts::parse_assumption(&assumption).map_err(|message| InvalidValue {
+                        flag: setting.flag,
+                        message,
+                    })?;
+                    let basis = format!("--assume {assumption}");
+                    let source = source.unwrap_or(ValueSource::FlagOrEnv);
+                    context.facts.insert(fact, FactValue::known(holds, source, basis));
+                }
+            }
+        }
+    }
     context.warnings = context.notebook_label_warnings();
     Ok(Selection {
         context,
-        suites: first_list(args.suite, std::mem::take(&mut file.suite)),
-        suite_files: first_list(args.suite_file, std::mem::take(&mut file.suite_file)),
+        suites: given.texts(&flags::SUITE),
+        suite_files: given.paths(&flags::SUITE_FILE),
     })
+}
+
+/// The `--config` file, if one is named.
+fn config_file(path: Option<&Path>) -> Result<ConfigFile, ConfigError> {
+    path.map_or_else(|| Ok(ConfigFile::default()), ConfigFile::read)
 }
 
 /// Validates `amlprobe suites` arguments.
 pub fn suites_selection(args: ContextArgs) -> Result<Selection, ConfigError> {
-    let mut file = match &args.config {
-        Some(p) => load_file(p)?,
-        None => FileConfig::default(),
-    };
-    selection(args, &mut file)
+    let file = config_file(args.config.as_deref())?;
+    selection(&Layered::new([args.given.into_values()], file))
 }
 
 fn parse_address(flag: &'static str, value: &str) -> Result<SocketAddr, InvalidValue> {
@@ -502,180 +415,248 @@ fn parse_dns_server(value: &str) -> Result<SocketAddr, InvalidValue> {
     parse_address("dns-server", value)
 }
 
-impl RunConfig {
-    /// Validates `amlprobe run` arguments.
-    pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
-        let mut file = match &args.context.config {
-            Some(p) => load_file(p)?,
-            None => FileConfig::default(),
-        };
-        let selection = selection(args.context, &mut file)?;
-        let timeout = first(args.timeout, file.timeout).unwrap_or(defaults::TIMEOUT_SECS);
-        if !(timeout > 0.0 && timeout <= defaults::MAX_TIMEOUT_SECS) {
-            return Err(InvalidValue {
-                flag: "timeout",
-                message: format!(
-                    "{timeout} is not a number of seconds above 0 and at most {}",
-                    defaults::MAX_TIMEOUT_SECS
-                ),
-            }
-            .into());
-        }
-        let concurrency = in_range(
-            "concurrency",
-            first(args.concurrency, file.concurrency).unwrap_or(defaults::CONCURRENCY),
-        )?;
-        let per_destination = in_range(
-            "per-destination",
-            first(args.per_destination, file.per_destination).unwrap_or(defaults::PER_DESTINATION),
-        )?;
-        let dns_concurrency = in_range(
-            "dns-concurrency",
-            first(args.dns_concurrency, file.dns_concurrency).unwrap_or(defaults::DNS_CONCURRENCY),
-        )?;
-        let udp_timeout =
-            first(args.udp_timeout, file.udp_timeout).unwrap_or_else(|| timeout.min(defaults::UDP_TIMEOUT_CAP_SECS));
-        if !(udp_timeout > 0.0 && udp_timeout <= defaults::MAX_TIMEOUT_SECS) {
-            return Err(InvalidValue {
-                flag: "udp-timeout",
-                message: format!(
-                    "{udp_timeout} is not a number of seconds above 0 and at most {}",
-                    defaults::MAX_TIMEOUT_SECS
-                ),
-            }
-            .into());
-        }
-        let dns_server = first(args.dns_server, file.dns_server)
+/// The engine's limits, resolver and trust anchors.
+fn engine(given: &Layered) -> Result<EngineConfig, InvalidValue> {
+    let timeout = seconds(
+        "timeout",
+        given.seconds(&flags::TIMEOUT).unwrap_or(defaults::TIMEOUT_SECS),
+    )?;
+    let concurrency = in_range(
+        "concurrency",
+        given.count(&flags::CONCURRENCY).unwrap_or(defaults::CONCURRENCY),
+    )?;
+    let per_destination = in_range(
+        "per-destination",
+        given
+            .count(&flags::PER_DESTINATION)
+            .unwrap_or(defaults::PER_DESTINATION),
+    )?;
+    let dns_concurrency = in_range(
+        "dns-concurrency",
+        given
+            .count(&flags::DNS_CONCURRENCY)
+            .unwrap_or(defaults::DNS_CONCURRENCY),
+    )?;
+    let udp_timeout = seconds(
+        "udp-timeout",
+        given
+            .seconds(&flags::UDP_TIMEOUT)
+            .unwrap_or_else(|| timeout.min(defaults::UDP_TIMEOUT_CAP_SECS)),
+    )?;
+    Ok(EngineConfig {
+        timeout: Duration::from_secs_f64(timeout),
+        concurrency,
+        per_destination,
+        dns_concurrency,
+        udp_timeout: Duration::from_secs_f64(udp_timeout),
+        dns_server: given
+            .text(&flags::DNS_SERVER)
             .map(|s| parse_dns_server(&s))
-            .transpose()?;
-        let private_cidrs = first_list(args.private_cidr, file.private_cidr)
-            .iter()
-            .map(|c| {
-                c.trim().parse::<Cidr>().map_err(|message| InvalidValue {
-                    flag: "private-cidr",
-                    message,
-                })
+            .transpose()?,
+        ca_files: given.paths(&flags::CA_FILE),
+    })
+}
+
+/// `--private-cidr`.
+fn private_cidrs(given: &Layered) -> Result<Vec<Cidr>, InvalidValue> {
+    given
+        .texts(&flags::PRIVATE_CIDR)
+        .iter()
+        .map(|c| {
+            c.trim().parse::<Cidr>().map_err(|message| InvalidValue {
+                flag: "private-cidr",
+                message,
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let no_proxy = args.no_proxy || file.no_proxy.unwrap_or(false);
-        let proxy_flag = first(args.proxy, file.proxy);
-        let proxies = crate::env::sysproxy::resolve(proxy_flag.as_deref(), no_proxy).map_err(|e| InvalidValue {
-            flag: "proxy",
-            message: format!("{} (from {})", e.message, e.source),
+        })
+        .collect()
+}
+
+/// The proxies (`--proxy`, `--no-proxy`, else the environment's, else on Windows the machine's)
+/// and `--compare-direct`.
+fn routing(given: &Layered, host: &HostFacts) -> Result<Routing, InvalidValue> {
+    let proxies = sysproxy::choose(
+        given.text(&flags::PROXY).as_deref(),
+        given.switch(&flags::NO_PROXY),
+        host.environment.lookup(),
+        &host.system_proxy,
+    )
+    .map_err(|e| InvalidValue {
+        flag: "proxy",
+        message: format!("{} (from {})", e.message, e.source),
+    })?;
+    Ok(Routing {
+        proxies,
+        compare_direct: given.switch(&flags::COMPARE_DIRECT),
+    })
+}
+
+/// `--expect-ip` pairs and the `--private-endpoints` file.
+fn expected_ips(given: &Layered) -> Result<ExpectedIps, InvalidValue> {
+    let mut expected = ExpectedIps::new();
+    for pair in given.texts(&flags::EXPECT_IP) {
+        endpoints::parse_pair(&pair, &mut expected).map_err(|message| InvalidValue {
+            flag: "expect-ip",
+            message,
         })?;
-        let mut expected_ips = ExpectedIps::new();
-        for pair in first_list(args.expect_ip, file.expect_ip) {
-            endpoints::parse_pair(&pair, &mut expected_ips).map_err(|message| InvalidValue {
-                flag: "expect-ip",
-                message,
-            })?;
-        }
-        if let Some(path) = first(args.private_endpoints, file.private_endpoints) {
-            let text = files::read_input("private-endpoints", &path).map_err(InvalidValue::from)?;
-            endpoints::parse_file(&text, &mut expected_ips).map_err(|m| InvalidValue {
-                flag: "private-endpoints",
-                message: format!("{} {m}", path.display()),
-            })?;
-        }
-        let imds = match (
-            args.no_imds || file.no_imds.unwrap_or(false),
-            first(args.imds_endpoint, file.imds_endpoint),
-        ) {
-            (true, _) => None,
-            (false, Some(url)) => Some(imds::parse_endpoint(&url).map_err(|message| InvalidValue {
-                flag: "imds-endpoint",
-                message,
-            })?),
-            (false, None) => {
-                imds::on_azure().then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default"))
-            }
-        };
-        let (discovery, discovery_notes) = crate::discovery::settings(crate::discovery::Inputs {
-            resource_id: first(args.discovery.workspace_resource_id, file.workspace_resource_id),
-            workspace_config: first(args.discovery.workspace_config, file.workspace_config),
-            off: args.discovery.no_discovery || file.no_discovery.unwrap_or(false),
-            arm_endpoint: first(args.discovery.arm_endpoint, file.arm_endpoint),
-            token_file: first(args.discovery.arm_token_file, file.arm_token_file),
-            token_env: std::env::var("AMLPROBE_ARM_TOKEN")
-                .ok()
-                .filter(|t| !t.trim().is_empty()),
-            identity_client_id: first(args.discovery.identity_client_id, file.identity_client_id),
-            search_from: std::env::current_dir().ok(),
-            azureml_env: crate::discovery::azureml_env::Variables::read(|name| std::env::var(name).ok()),
+    }
+    if let Some(path) = given.path(&flags::PRIVATE_ENDPOINTS) {
+        let text = files::read_input("private-endpoints", &path)?;
+        endpoints::parse_file(&text, &mut expected).map_err(|m| InvalidValue {
+            flag: "private-endpoints",
+            message: format!("{} {m}", path.display()),
         })?;
-        let mut compare_resolvers = Vec::new();
-        if args.compare_resolvers || file.compare_resolvers.unwrap_or(false) {
-            for ip in sysdns::system_nameservers() {
-                compare_resolvers.push(ResolverSpec {
-                    address: SocketAddr::new(ip, 53),
-                    role: ResolverRole::ResolvConf,
+    }
+    Ok(expected)
+}
+
+/// Where the run may learn more: IMDS (asked by default on an Azure VM only) and ARM.
+fn learning(given: &Layered, host: &HostFacts) -> Result<Learning, InvalidValue> {
+    let imds = match (given.switch(&flags::NO_IMDS), given.text(&flags::IMDS_ENDPOINT)) {
+        (true, _) => None,
+        (false, Some(url)) => Some(imds::parse_endpoint(&url).map_err(|message| InvalidValue {
+            flag: "imds-endpoint",
+            message,
+        })?),
+        (false, None) => host
+            .on_azure
+            .then(|| imds::parse_endpoint(imds::DEFAULT_ENDPOINT).expect("valid default")),
+    };
+    let (discovery, notes) = crate::discovery::settings(crate::discovery::Inputs {
+        resource_id: given.text(&flags::WORKSPACE_RESOURCE_ID),
+        workspace_config: given.path(&flags::WORKSPACE_CONFIG),
+        off: given.switch(&flags::NO_DISCOVERY),
+        arm_endpoint: given.text(&flags::ARM_ENDPOINT),
+        token_file: given.path(&flags::ARM_TOKEN_FILE),
+        token_env: host
+            .environment
+            .get("AMLPROBE_ARM_TOKEN")
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_string),
+        identity_client_id: given.text(&flags::IDENTITY_CLIENT_ID),
+        sdk_config: host.sdk_config.clone().map(|found| (found.path, found.text)),
+        azureml_env: crate::discovery::azureml_env::Variables::read(host.environment.lookup()),
+    })?;
+    Ok(Learning {
+        imds,
+        discovery,
+        notes,
+        environment: host.environment.clone(),
+    })
+}
+
+/// With `--compare-resolvers`: the system's resolvers, `--dns-server` and Azure DNS (asked by
+/// default on an Azure VM only), each once.
+fn compare_resolvers(
+    given: &Layered,
+    host: &HostFacts,
+    dns_server: Option<SocketAddr>,
+) -> Result<Vec<ResolverSpec>, InvalidValue> {
+    if !given.switch(&flags::COMPARE_RESOLVERS) {
+        return Ok(Vec::new());
+    }
+    let mut compared: Vec<ResolverSpec> = host
+        .nameservers
+        .iter()
+        .map(|ip| ResolverSpec {
+            address: SocketAddr::new(*ip, 53),
+            role: ResolverRole::ResolvConf,
+        })
+        .collect();
+    compared.extend(dns_server.map(|address| ResolverSpec {
+        address,
+        role: ResolverRole::DnsServer,
+    }));
+    let azure = match given.text(&flags::AZURE_DNS) {
+        Some(a) => Some(parse_address("azure-dns", &a)?),
+        // 168.63.129.16 answers only inside Azure; elsewhere don't send it anything.
+        None => host
+            .on_azure
+            .then(|| SocketAddr::new(resolvers::AZURE_DNS.parse().expect("valid"), 53)),
+    };
+    compared.extend(azure.map(|address| ResolverSpec {
+        address,
+        role: ResolverRole::AzureDns,
+    }));
+    compared.dedup_by_key(|r| r.address);
+    Ok(compared)
+}
+
+/// Where the report goes; colours and the view are the command line's alone.
+fn output(given: &Layered, no_color: bool, view: View) -> Result<Output, InvalidValue> {
+    let format = given
+        .text(&flags::FORMAT)
+        .and_then(|name| Format::from_name(&name))
+        .unwrap_or_default();
+    let report = given
+        .path(&flags::REPORT)
+        .map(|path| output_file("report", path))
+        .transpose()?;
+    let report_dir = match given.path(&flags::REPORT_DIR) {
+        None => None,
+        Some(dir) => {
+            let keep = given.count(&flags::KEEP_REPORTS).unwrap_or(defaults::KEEP_REPORTS);
+            if keep == 0 {
+                return Err(InvalidValue {
+                    flag: "keep-reports",
+                    message: "must keep at least 1 report".into(),
                 });
             }
-            compare_resolvers.extend(dns_server.map(|address| ResolverSpec {
-                address,
-                role: ResolverRole::DnsServer,
-            }));
-            let azure = match first(args.azure_dns, file.azure_dns) {
-                Some(a) => Some(parse_address("azure-dns", &a)?),
-                // 168.63.129.16 answers only inside Azure; elsewhere don't send it anything.
-                None => imds::on_azure().then(|| SocketAddr::new(resolvers::AZURE_DNS.parse().expect("valid"), 53)),
-            };
-            compare_resolvers.extend(azure.map(|address| ResolverSpec {
-                address,
-                role: ResolverRole::AzureDns,
-            }));
-            compare_resolvers.dedup_by_key(|r| r.address);
+            Some((output_dir("report-dir", dir)?, keep))
         }
-        let routing = Routing {
-            proxies,
-            compare_direct: args.compare_direct || file.compare_direct.unwrap_or(false),
+    };
+    Ok(Output {
+        format,
+        report,
+        report_dir,
+        color: !no_color,
+        view,
+    })
+}
+
+impl RunConfig {
+    /// Validates `amlprobe run` arguments against this machine's `host` facts, in the order the
+    /// flags are listed. Reads the files the settings name (`--config`, `--private-endpoints`,
+    /// `--arm-token-file`, `--workspace-config`), nothing else.
+    pub fn from_args(args: RunArgs, host: &HostFacts) -> Result<Self, ConfigError> {
+        let file = config_file(args.context.config.as_deref())?;
+        let given = Layered::new(
+            [
+                args.context.given.into_values(),
+                args.given.into_values(),
+                args.discovery.into_values(),
+            ],
+            file,
+        );
+        let selection = selection(&given)?;
+        let engine = engine(&given)?;
+        let private_cidrs = private_cidrs(&given)?;
+        let routing = routing(&given, host)?;
+        let expected_ips = expected_ips(&given)?;
+        let learning = learning(&given, host)?;
+        let compare_resolvers = compare_resolvers(&given, host, engine.dns_server)?;
+        let view = match (args.quiet, args.all) {
+            (true, _) => View::Quiet,
+            (false, true) => View::All,
+            (false, false) => View::Screen,
         };
+        let output = output(&given, args.no_color, view)?;
+        let host_name = given
+            .text(&flags::HOST_NAME)
+            .map(|n| validate_host_name(&n))
+            .transpose()?;
         Ok(RunConfig {
-            selection,
-            engine: EngineConfig {
-                timeout: Duration::from_secs_f64(timeout),
-                concurrency,
-                per_destination,
-                dns_concurrency,
-                udp_timeout: Duration::from_secs_f64(udp_timeout),
-                dns_server,
-                ca_files: first_list(args.ca_file, file.ca_file),
+            run: RunSettings {
+                selection,
+                learning,
+                routing,
+                engine,
+                compare_resolvers,
+                private_cidrs,
+                expected_ips,
+                host_name,
+                strict: given.switch(&flags::STRICT),
             },
-            private_cidrs,
-            routing,
-            expected_ips,
-            imds,
-            discovery,
-            discovery_notes,
-            compare_resolvers,
-            format: first(args.format, file.format).unwrap_or_default(),
-            report: first(args.report, file.report)
-                .map(|path| output_file("report", path))
-                .transpose()?,
-            report_dir: match first(args.report_dir, file.report_dir) {
-                None => None,
-                Some(dir) => {
-                    let keep = first(args.keep_reports, file.keep_reports).unwrap_or(defaults::KEEP_REPORTS);
-                    if keep == 0 {
-                        return Err(InvalidValue {
-                            flag: "keep-reports",
-                            message: "must keep at least 1 report".into(),
-                        }
-                        .into());
-                    }
-                    Some((output_dir("report-dir", dir)?, keep))
-                }
-            },
-            host_name: first(args.host_name, file.host_name)
-                .map(|n| validate_host_name(&n))
-                .transpose()?,
-            strict: args.strict || file.strict.unwrap_or(false),
-            color: !args.no_color,
-            view: match (args.quiet, args.all) {
-                (true, _) => View::Quiet,
-                (false, true) => View::All,
-                (false, false) => View::Screen,
-            },
+            output,
         })
     }
 }
@@ -685,30 +666,35 @@ mod tests {
     use super::*;
     use crate::cli::run_args;
 
+    /// Validates `args` on a machine that tells nothing.
+    fn from_args(args: RunArgs) -> Result<RunConfig, ConfigError> {
+        RunConfig::from_args(args, &HostFacts::default())
+    }
+
     #[test]
     fn defaults_apply() {
-        let c = RunConfig::from_args(run_args(&[])).unwrap();
-        assert_eq!(c.engine.timeout, Duration::from_secs(5));
-        assert_eq!(c.engine.concurrency, 64);
-        assert_eq!(c.engine.per_destination, 16);
-        assert_eq!(c.engine.udp_timeout, Duration::from_secs(1));
-        assert_eq!(c.selection.context.cloud, Cloud::Public);
-        assert_eq!(c.format, Format::Table);
+        let c = from_args(run_args(&[])).unwrap();
+        assert_eq!(c.run.engine.timeout, Duration::from_secs(5));
+        assert_eq!(c.run.engine.concurrency, 64);
+        assert_eq!(c.run.engine.per_destination, 16);
+        assert_eq!(c.run.engine.udp_timeout, Duration::from_secs(1));
+        assert_eq!(c.run.selection.context.cloud, Cloud::Public);
+        assert_eq!(c.output.format, Format::Table);
     }
 
     #[test]
     fn the_udp_wait_is_at_most_the_timeout_unless_given() {
-        let short = RunConfig::from_args(run_args(&["--timeout", "0.5"])).unwrap();
-        assert_eq!(short.engine.udp_timeout, Duration::from_millis(500));
-        let given = RunConfig::from_args(run_args(&["--udp-timeout", "3"])).unwrap();
-        assert_eq!(given.engine.udp_timeout, Duration::from_secs(3));
+        let short = from_args(run_args(&["--timeout", "0.5"])).unwrap();
+        assert_eq!(short.run.engine.udp_timeout, Duration::from_millis(500));
+        let given = from_args(run_args(&["--udp-timeout", "3"])).unwrap();
+        assert_eq!(given.run.engine.udp_timeout, Duration::from_secs(3));
     }
 
     #[test]
     fn an_out_of_range_wait_says_the_range_it_needs() {
         for flag in ["--timeout", "--udp-timeout"] {
             for value in ["0", "121"] {
-                let e = RunConfig::from_args(run_args(&[flag, value])).unwrap_err().to_string();
+                let e = from_args(run_args(&[flag, value])).unwrap_err().to_string();
                 assert!(e.ends_with("is not a number of seconds above 0 and at most 120"), "{e}");
             }
         }
@@ -737,7 +723,7 @@ mod tests {
             ),
         ];
         for (argv, prefix) in cases {
-            let e = RunConfig::from_args(run_args(argv)).unwrap_err().to_string();
+            let e = from_args(run_args(argv)).unwrap_err().to_string();
             assert!(e.starts_with(prefix), "{argv:?}: {e}");
             assert!(!e.contains('\n'), "one line: {e}");
         }
@@ -804,12 +790,49 @@ mod tests {
         )
         .unwrap();
         let p = path.to_str().unwrap();
-        let c = RunConfig::from_args(run_args(&["--config", p, "--storage-account", "flagsa"])).unwrap();
-        assert_eq!(c.selection.context.region.as_deref(), Some("westeurope"));
-        assert_eq!(c.selection.context.storage_account.as_deref(), Some("flagsa"));
-        assert_eq!(c.selection.suite_files, vec![dir.path().join("extra.toml")]);
-        assert_eq!(c.engine.timeout, Duration::from_millis(2500));
-        assert!(c.selection.context.public_resources.contains(&Resource::Storage));
+        let c = from_args(run_args(&["--config", p, "--storage-account", "flagsa"])).unwrap();
+        assert_eq!(c.run.selection.context.region.as_deref(), Some("westeurope"));
+        assert_eq!(c.run.selection.context.storage_account.as_deref(), Some("flagsa"));
+        assert_eq!(c.run.selection.suite_files, vec![dir.path().join("extra.toml")]);
+        assert_eq!(c.run.engine.timeout, Duration::from_millis(2500));
+        assert!(c.run.selection.context.public_resources.contains(&Resource::Storage));
+    }
+
+    /// Every context value given records where it came from: a flag (or its variable), the
+    /// config file, or the default.
+    #[test]
+    fn each_given_context_value_records_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ws.toml");
+        std::fs::write(
+            &path,
+            "region = \"westeurope\"\nkey_vault = \"kv-file\"\npublic_resource = [\"storage\"]\nassume = [\"aks_node\"]\n",
+        )
+        .unwrap();
+        let c = from_args(run_args(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--storage-account",
+            "flagsa",
+            "--workspace-id",
+            "fb7e20a0-8891-458b-b969-55ddb3382f51",
+            "--compute-instance",
+            "ci-alice",
+        ]))
+        .unwrap();
+        let ctx = &c.run.selection.context;
+        let source = |key: &str| ctx.sources.get(key).copied();
+        assert_eq!(source("cloud"), Some(ValueSource::Default));
+        for key in ["storage_account", "workspace_id", "compute_instance"] {
+            assert_eq!(source(key), Some(ValueSource::FlagOrEnv), "{key}");
+        }
+        for key in ["region", "key_vault", "public_resources"] {
+            assert_eq!(source(key), Some(ValueSource::Config), "{key}");
+        }
+        assert_eq!(source("workspace_name"), None, "not given, not recorded");
+        let aks = &ctx.facts[&crate::model::facts::Fact::AksNode];
+        assert!(aks.holds && aks.source == ValueSource::Config, "{aks:?}");
+        crate::model::values::tests::assert_sources_declared(ctx);
     }
 
     #[test]
@@ -817,12 +840,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ws.toml");
         std::fs::write(&path, "region = \"eastus\"\nstorage_acount = \"x\"\n").unwrap();
-        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()]))
+        let e = from_args(run_args(&["--config", path.to_str().unwrap()]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("ws.toml:2:") && e.contains("storage_acount"), "{e}");
         std::fs::write(&path, "region = \"East US\"\n").unwrap();
-        let e = RunConfig::from_args(run_args(&["--config", path.to_str().unwrap()]))
+        let e = from_args(run_args(&["--config", path.to_str().unwrap()]))
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("--region: "), "{e}");

@@ -5,12 +5,12 @@ pub mod bundle;
 pub mod serve;
 
 use crate::analyze::saved;
-use crate::cli::settings::View;
-use crate::cli::settings::{self, RunConfig, Selection};
+use crate::cli::settings::{self, Output, RunConfig, Selection, View};
 use crate::cli::{
     BundleArgs, Cli, Command, DiffArgs, Format, ListFormat, MatrixFormat, MergeArgs, RunArgs, RunCommand, ServeArgs,
     SuitesArgs,
 };
+use crate::env::host::HostFacts;
 use crate::model::exit;
 use crate::model::suite::Catalog;
 use crate::report::{self, Report};
@@ -139,27 +139,27 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Validates the settings, runs the probes once and saves the report where asked.
 fn probe_once(args: RunArgs, progress_wanted: bool) -> Result<(RunConfig, Report), Failure> {
-    let cfg = RunConfig::from_args(args).map_err(usage)?;
-    let catalog = load_catalog(&cfg.selection)?;
-    let chosen = catalog.select(&cfg.selection.suites).map_err(usage)?;
+    let cfg = RunConfig::from_args(args, &HostFacts::gather()).map_err(usage)?;
+    let catalog = load_catalog(&cfg.run.selection)?;
+    let chosen = catalog.select(&cfg.run.selection.suites).map_err(usage)?;
     let runtime = runtime()?;
-    let (progress, bar) = progress::bar(progress_wanted && cfg.view != View::Quiet);
+    let (progress, bar) = progress::bar(progress_wanted && cfg.output.view != View::Quiet);
     let report = runtime
-        .block_on(runner::run_once(&cfg, &catalog, &chosen, progress))
+        .block_on(runner::run_once(&cfg.run, &catalog, &chosen, progress))
         .map_err(|e| Failure {
             code: e.exit_code(),
             message: e.to_string(),
         })?;
     bar.finish_and_clear();
-    runner::save(&report, &cfg).map_err(|e| Failure {
+    runner::save(&report, &cfg.output).map_err(|e| Failure {
         code: e.exit_code(),
         message: e.to_string(),
     })?;
     Ok((cfg, report))
 }
 
-fn colored(cfg: &RunConfig) -> bool {
-    cfg.color
+fn colored(output: &Output) -> bool {
+    output.color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal()
         && crate::env::hostinfo::stdout_takes_ansi()
@@ -172,11 +172,11 @@ fn run(command: RunCommand) -> Result<u8, Failure> {
         .transpose()
         .map_err(usage)?;
     let (cfg, report) = probe_once(command.run, true)?;
-    print(&match (cfg.view, cfg.format) {
-        (View::Quiet, _) => report::render::table::quiet(&report, colored(&cfg)),
+    print(&match (cfg.output.view, cfg.output.format) {
+        (View::Quiet, _) => report::render::table::quiet(&report, colored(&cfg.output)),
         (_, Format::Json) => report.to_json() + "\n",
-        (View::All, Format::Table) => report::render::table::render_all(&report, colored(&cfg)),
-        (View::Screen, Format::Table) => report::render::table::render(&report, colored(&cfg)),
+        (View::All, Format::Table) => report::render::table::render_all(&report, colored(&cfg.output)),
+        (View::Screen, Format::Table) => report::render::table::render(&report, colored(&cfg.output)),
         (_, Format::Junit) => report::render::junit::render(&report),
         (_, Format::Prometheus) => report::render::prometheus::render(&report),
         (_, Format::Html) => report::render::html::render(&report),
@@ -298,14 +298,14 @@ fn serve(args: ServeArgs) -> Result<u8, Failure> {
         }
         (None, false) => serve::ReportAccess::Open,
     };
-    let cfg = RunConfig::from_args(args.run).map_err(usage)?;
-    let catalog = load_catalog(&cfg.selection)?;
-    catalog.select(&cfg.selection.suites).map_err(usage)?;
+    let cfg = RunConfig::from_args(args.run, &HostFacts::gather()).map_err(usage)?;
+    let catalog = load_catalog(&cfg.run.selection)?;
+    catalog.select(&cfg.run.selection.suites).map_err(usage)?;
     let runtime = runtime()?;
     let listener = runtime
         .block_on(serve::bind(listen))
         .map_err(|e| usage(format!("--listen {listen}: {e}")))?;
-    let suites = cfg.selection.suites.clone();
+    let suites = cfg.run.selection.suites.clone();
     let log: serve::LogFn = Arc::new(|line| {
         // A log line that cannot be written (closed stdout) is dropped; the endpoints still answer.
         let _ = print(&(line + "\n"));

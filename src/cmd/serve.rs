@@ -171,7 +171,7 @@ pub async fn serve(
     let shared = Arc::new(Shared {
         latest: Mutex::new(Latest::default()),
         started: Instant::now(),
-        stale_after: (serve.interval + serve.jitter) * 3 + run.engine.timeout * 10 + Duration::from_secs(60),
+        stale_after: (serve.interval + serve.jitter) * 3 + run.run.engine.timeout * 10 + Duration::from_secs(60),
         report: serve.report.clone(),
         allowed_hosts: serve.allowed_hosts.clone(),
     });
@@ -199,7 +199,7 @@ pub async fn serve(
         }
     };
     loop {
-        let outcome = runner::run_once(&run, &catalog, &chosen, quiet.clone()).await;
+        let outcome = runner::run_once(&run.run, &catalog, &chosen, quiet.clone()).await;
         let line = {
             let mut latest = shared.latest.lock().unwrap_or_else(|e| e.into_inner());
             latest.last_finished = Some(Instant::now());
@@ -221,7 +221,7 @@ pub async fn serve(
         };
         log(line);
         if let Ok(report) = &outcome
-            && let Err(e) = runner::save(report, &run)
+            && let Err(e) = runner::save(report, &run.output)
         {
             log(log_line(serde_json::json!({
                 "ts": crate::env::hostinfo::now_rfc3339(), "event": "save_error", "error": e.to_string(),

@@ -15,8 +15,8 @@ use crate::model::context::ValueSource;
 use crate::model::context::{self, Cloud, InvalidValue, Resource, WorkspaceContext};
 use crate::model::endpoints::ExpectedIps;
 use crate::model::facts::{Fact, FactValue};
+use crate::model::values::{self, ArmValue, Learnt, Slot};
 use arm::{ArmFindings, Connection, Dependency, DependencyFacts, WorkspaceRef};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -57,8 +57,8 @@ pub struct Inputs {
     pub token_env: Option<String>,
     /// `--identity-client-id`.
     pub identity_client_id: Option<String>,
-    /// Where the SDK config search starts (`None`: no search).
-    pub search_from: Option<PathBuf>,
+    /// The SDK config file found near the working directory, and its text.
+    pub sdk_config: Option<(PathBuf, String)>,
     /// The variables an Azure ML compute instance or job sets, tried last.
     pub azureml_env: azureml_env::Variables,
 }
@@ -116,8 +116,8 @@ pub fn settings(inputs: Inputs) -> Result<(Option<Settings>, Vec<String>), Inval
     // A config.json found by searching may belong to something else: one that names no
     // workspace is passed over rather than refused, and said only when it is the SDK's.
     let mut notes = Vec::new();
-    let found = match (&explicit, inputs.search_from.as_deref().and_then(sdk_config::find)) {
-        (None, Some(path)) => crate::files::read_text(&path).ok().map(|text| (path, text)),
+    let found = match (&explicit, inputs.sdk_config) {
+        (None, Some(found)) => Some(found),
         _ => None,
     };
     let named = explicit.or_else(|| {
@@ -265,24 +265,62 @@ pub async fn discover(
     })
 }
 
-/// Fills one context value the flags left open, marking it `arm`; an unusable value becomes a note.
-fn fill(
-    slot: &mut Option<String>,
-    sources: &mut BTreeMap<String, ValueSource>,
-    notes: &mut Vec<String>,
-    key: &str,
-    value: Option<String>,
-    check: fn(&str) -> Result<String, InvalidValue>,
-) {
-    let Some(v) = value.filter(|_| slot.is_none()) else {
-        return;
+/// What ARM told for `what`, as the context value takes it.
+pub fn arm_value(findings: &ArmFindings, what: ArmValue) -> Option<String> {
+    let ws = &findings.workspace;
+    let location = |dependency: Dependency| {
+        findings
+            .dependency_facts
+            .iter()
+            .find(|(d, _, _)| *d == dependency)
+            .and_then(|(_, _, facts)| facts.location.as_ref())
+            .map(|l| l.to_ascii_lowercase())
     };
-    match check(&v) {
-        Ok(v) => {
-            *slot = Some(v);
-            sources.insert(key.to_string(), ValueSource::Arm);
+    match what {
+        ArmValue::WorkspaceLocation => ws.location.clone(),
+        ArmValue::WorkspaceId => ws.workspace_id.clone(),
+        ArmValue::WorkspaceName => ws.name.clone(),
+        // ARM shows the account as created; its host names (and the rule) are lower-case.
+        ArmValue::StorageAccount => ws.storage_account.as_ref().map(|a| a.to_ascii_lowercase()),
+        ArmValue::KeyVault => ws.key_vault.clone(),
+        ArmValue::ContainerRegistry => ws.container_registry.clone(),
+        ArmValue::RegistryLocation => location(Dependency::Registry),
+        ArmValue::StorageLocation => location(Dependency::Storage),
+        ArmValue::KeyVaultLocation => location(Dependency::KeyVault),
+        // The compute instance's domain as the service serves it: settles the two documented forms.
+        ArmValue::InstancesDomain => findings.instances_domain.clone(),
+        // The notebook host as Azure named it: no guessing at how long names are truncated.
+        ArmValue::NotebookLabel => ws
+            .notebook_fqdn
+            .as_deref()
+            .and_then(|f| f.split('.').next())
+            .map(str::to_string),
+        // Not one value: `apply` and `apply_dependency` weigh access and endpoints.
+        ArmValue::PublicAccess => None,
+    }
+}
+
+/// Fills each text value the flags left open with what ARM told, marking it `arm`; an unusable
+/// value becomes a note.
+fn fill(ctx: &mut WorkspaceContext, notes: &mut Vec<String>, findings: &ArmFindings) {
+    for value in values::VALUES {
+        let Slot::Text { field, validate } = value.slot else {
+            continue;
+        };
+        let told = value.learnt_from.iter().find_map(|l| match l {
+            Learnt::Arm(what) => arm_value(findings, *what),
+            Learnt::Imds | Learnt::AzureMlEnv => None,
+        });
+        let Some(told) = told.filter(|_| field(ctx).is_none()) else {
+            continue;
+        };
+        match validate(&told) {
+            Ok(v) => {
+                *field(ctx) = Some(v);
+                ctx.sources.insert(value.key.to_string(), ValueSource::Arm);
+            }
+            Err(e) => notes.push(format!("ARM's {} is not usable: {}", value.key, e.message)),
         }
-        Err(e) => notes.push(format!("ARM's {key} is not usable: {}", e.message)),
     }
 }
 
@@ -293,8 +331,8 @@ fn note_fact(ctx: &mut WorkspaceContext, fact: Fact, holds: bool, basis: String)
         .or_insert_with(|| FactValue::known(holds, ValueSource::Arm, basis));
 }
 
-/// What a dependency's own GET and its approved private endpoints tell: its region (for its
-/// regional names and service tag), whether a registry has a data endpoint, and whether a
+/// What a dependency's own GET and its approved private endpoints tell (its region is filled
+/// with the other values): whether a registry has a data endpoint, and whether a
 /// storage account or key vault is reached without a private endpoint (a service endpoint or
 /// public access, both supported: how-to-secure-workspace-vnet), so its names resolve publicly.
 fn apply_dependency(
@@ -305,17 +343,11 @@ fn apply_dependency(
     endpoints: usize,
     facts: &DependencyFacts,
 ) {
-    let (slot, key, resource) = match dependency {
-        Dependency::Storage => (&mut ctx.storage_region, "storage_region", Resource::Storage),
-        Dependency::KeyVault => (&mut ctx.key_vault_region, "key_vault_region", Resource::KeyVault),
-        Dependency::Registry => (
-            &mut ctx.container_registry_region,
-            "container_registry_region",
-            Resource::ContainerRegistry,
-        ),
+    let resource = match dependency {
+        Dependency::Storage => Resource::Storage,
+        Dependency::KeyVault => Resource::KeyVault,
+        Dependency::Registry => Resource::ContainerRegistry,
     };
-    let location = facts.location.as_ref().map(|l| l.to_ascii_lowercase());
-    fill(slot, &mut ctx.sources, notes, key, location, context::validate_region);
     let owner = crate::sanitize::echo(owner);
     if dependency == Dependency::Registry {
         let why = match (endpoints, facts.data_endpoint_enabled) {
@@ -350,76 +382,10 @@ fn apply_dependency(
 /// Fills what the flags left open, adds exact addresses for names the flags did not pin, and
 /// returns the lines to put in `context.warnings`.
 pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Found) -> Vec<String> {
-    let ws = found.findings.workspace;
     let mut notes = Vec::new();
+    fill(ctx, &mut notes, &found.findings);
+    let ws = found.findings.workspace;
     let n = &mut notes;
-    let s = &mut ctx.sources;
-    fill(&mut ctx.region, s, n, "region", ws.location, context::validate_region);
-    fill(
-        &mut ctx.workspace_id,
-        s,
-        n,
-        "workspace_id",
-        ws.workspace_id,
-        context::validate_workspace_id,
-    );
-    fill(
-        &mut ctx.workspace_name,
-        s,
-        n,
-        "workspace_name",
-        ws.name,
-        context::validate_workspace_name,
-    );
-    let storage = ws.storage_account.map(|a| a.to_ascii_lowercase());
-    fill(
-        &mut ctx.storage_account,
-        s,
-        n,
-        "storage_account",
-        storage,
-        context::validate_storage_account,
-    );
-    fill(
-        &mut ctx.key_vault,
-        s,
-        n,
-        "key_vault",
-        ws.key_vault,
-        context::validate_key_vault,
-    );
-    let registry = ws.container_registry;
-    fill(
-        &mut ctx.container_registry,
-        s,
-        n,
-        "container_registry",
-        registry,
-        context::validate_container_registry,
-    );
-    // The compute instance's domain as the service serves it: settles the two documented forms.
-    fill(
-        &mut ctx.instances_domain,
-        s,
-        n,
-        "instances_domain",
-        found.findings.instances_domain.clone(),
-        context::validate_instances_domain,
-    );
-    // The notebook host as Azure named it: no guessing at how long names are truncated.
-    let label = ws
-        .notebook_fqdn
-        .as_deref()
-        .and_then(|f| f.split('.').next())
-        .map(str::to_string);
-    fill(
-        &mut ctx.notebook_label,
-        s,
-        n,
-        "notebook_label",
-        label,
-        context::validate_notebook_label,
-    );
     if ws
         .public_network_access
         .as_deref()
@@ -497,6 +463,7 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arm::DependencyFacts;
     use arm::WorkspaceFacts;
 
     fn found(workspace: WorkspaceFacts) -> Found {
@@ -576,6 +543,7 @@ mod tests {
             ));
         }
         let notes = apply(&mut ctx, &mut ExpectedIps::new(), f);
+        crate::model::values::tests::assert_sources_declared(&ctx);
         assert_eq!(ctx.storage_region.as_deref(), Some("westeurope"));
         assert_eq!(ctx.key_vault_region.as_deref(), Some("northeurope"));
         assert_eq!(ctx.container_registry_region.as_deref(), Some("uksouth"));
@@ -597,6 +565,48 @@ mod tests {
             acr.holds && acr.basis.contains("1 approved private endpoint"),
             "{acr:?}"
         );
+    }
+
+    /// Every text value a row says ARM tells is filled from ARM's answer and marked `arm`.
+    #[test]
+    fn every_value_arm_tells_is_filled_and_marked() {
+        let mut f = found(WorkspaceFacts {
+            name: Some("mlws01".into()),
+            location: Some("eastus".into()),
+            workspace_id: Some("fb7e20a0-8891-458b-b969-55ddb3382f51".into()),
+            storage_account: Some("MyStorage01".into()),
+            key_vault: Some("kv-ml".into()),
+            container_registry: Some("acrml01".into()),
+            notebook_fqdn: Some("ml-mlws01-eastus-fb7e.notebooks.azure.net".into()),
+            ..Default::default()
+        });
+        f.findings.instances_domain = Some("instances.azureml.ms".into());
+        f.findings.dependency_facts = [Dependency::Storage, Dependency::KeyVault, Dependency::Registry]
+            .into_iter()
+            .map(|d| {
+                let facts = DependencyFacts {
+                    location: Some("WestEurope".into()),
+                    ..Default::default()
+                };
+                (d, "r".to_string(), facts)
+            })
+            .collect();
+        let mut ctx = WorkspaceContext::default();
+        let notes = apply(&mut ctx, &mut ExpectedIps::new(), f);
+        assert!(!notes.iter().any(|n| n.contains("not usable")), "{notes:?}");
+        let told = values::VALUES.iter().filter(|v| {
+            matches!(v.slot, Slot::Text { .. }) && v.learnt_from.iter().any(|l| matches!(l, Learnt::Arm(_)))
+        });
+        let mut filled = 0;
+        for value in told {
+            assert_eq!(ctx.sources.get(value.key), Some(&ValueSource::Arm), "{}", value.key);
+            filled += 1;
+        }
+        assert_eq!(filled, 11);
+        assert_eq!(ctx.storage_account.as_deref(), Some("mystorage01"));
+        assert_eq!(ctx.notebook_label.as_deref(), Some("ml-mlws01-eastus-fb7e"));
+        assert_eq!(ctx.key_vault_region.as_deref(), Some("westeurope"));
+        crate::model::values::tests::assert_sources_declared(&ctx);
     }
 
     #[test]
@@ -693,6 +703,14 @@ mod tests {
         assert!(off.unwrap().0.is_none());
     }
 
+    /// The SDK config file found from `dir`, as the host facts carry it.
+    fn found_in(dir: &std::path::Path) -> Option<(PathBuf, String)> {
+        crate::env::workdir::find_sdk_config(dir).map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+    }
+
     fn job_variables() -> azureml_env::Variables {
         azureml_env::Variables {
             subscription: Some("00000000-1111-2222-3333-444444444444".into()),
@@ -712,7 +730,7 @@ mod tests {
         )
         .unwrap();
         let (found, notes) = settings(Inputs {
-            search_from: Some(dir.path().to_path_buf()),
+            sdk_config: found_in(dir.path()),
             azureml_env: job_variables(),
             ..Default::default()
         })
@@ -730,7 +748,7 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         std::fs::write(other.path().join("config.json"), r#"{"port": 8080}"#).unwrap();
         let (found, notes) = settings(Inputs {
-            search_from: Some(other.path().to_path_buf()),
+            sdk_config: found_in(other.path()),
             ..Default::default()
         })
         .unwrap();
@@ -765,7 +783,7 @@ mod tests {
         )
         .unwrap();
         let (sdk, _) = settings(Inputs {
-            search_from: Some(dir.path().to_path_buf()),
+            sdk_config: found_in(dir.path()),
             azureml_env: job_variables(),
             ..Default::default()
         })
@@ -773,7 +791,7 @@ mod tests {
         assert_eq!(sdk.unwrap().workspace.name, "sdkws");
 
         let (env, notes) = settings(Inputs {
-            search_from: Some(tempfile::tempdir().unwrap().path().to_path_buf()),
+            sdk_config: found_in(tempfile::tempdir().unwrap().path()),
             azureml_env: job_variables(),
             ..Default::default()
         })

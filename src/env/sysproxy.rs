@@ -120,17 +120,13 @@ pub struct SystemProxy {
     pub unreadable: Vec<String>,
 }
 
-/// The proxies for this run, from `flag`, the process environment and this machine's settings.
-pub fn resolve(flag: Option<&str>, disabled: bool) -> Result<ProxySettings, ProxyError> {
-    choose(flag, disabled, |name| std::env::var(name).ok(), &system())
-}
-
 /// Internet Options' proxy source name in reports.
 const INTERNET_OPTIONS: &str = "Windows Internet Options (ProxyServer)";
 /// WinHTTP's.
 const WINHTTP: &str = "WinHTTP machine proxy (netsh winhttp)";
 
-/// [`resolve`] over given inputs: the order and the notes, without I/O.
+/// The proxies for this run, from `flag`, the environment (`env`) and this machine's settings
+/// (`system`, read by [`system`] into the host facts): the order and the notes, without I/O.
 pub fn choose(
     flag: Option<&str>,
     disabled: bool,
@@ -254,7 +250,7 @@ fn describe(system: &SystemProxy) -> String {
 
 /// This machine's settings, read from the registry.
 #[cfg(windows)]
-fn system() -> SystemProxy {
+pub fn system() -> SystemProxy {
     use super::winreg;
     const USER_KEY: &str = r"Software\Microsoft\Windows\CurrentVersion\Internet Settings";
     const CONNECTIONS: &str = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections";
@@ -287,7 +283,7 @@ fn system() -> SystemProxy {
 
 /// Only Windows has machine proxy settings amlprobe reads.
 #[cfg(not(windows))]
-fn system() -> SystemProxy {
+pub fn system() -> SystemProxy {
     SystemProxy::default()
 }
 

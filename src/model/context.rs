@@ -2,25 +2,14 @@
 //! Validation follows Azure's naming rules so a typo is caught before any probe is sent.
 
 use crate::model::facts::{self, Fact, FactValue};
+use crate::model::values;
 use crate::sanitize;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The Azure cloud the workspace lives in; selects host names and domain suffixes.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-    schemars::JsonSchema,
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Cloud {
@@ -39,31 +28,18 @@ impl Cloud {
 
     /// The lowercase name used in flags and suite files.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Cloud::Public => "public",
-            Cloud::Usgov => "usgov",
-            Cloud::China => "china",
-        }
+        values::CLOUDS.names[self as usize]
+    }
+
+    /// The cloud named `name` (as [`Cloud::as_str`] gives it).
+    pub fn from_name(name: &str) -> Option<Cloud> {
+        values::CLOUDS.position(name).map(|i| Cloud::ALL[i])
     }
 }
 
 /// A workspace-owned resource that is normally reached through a private endpoint.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    schemars::JsonSchema,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
 pub enum Resource {
     /// The workspace itself (API, notebooks, compute instance names).
     Workspace,
@@ -76,6 +52,19 @@ pub enum Resource {
 }
 
 impl Resource {
+    /// Every resource.
+    pub const ALL: [Resource; 4] = [
+        Resource::Workspace,
+        Resource::Storage,
+        Resource::KeyVault,
+        Resource::ContainerRegistry,
+    ];
+
+    /// The resource named `name` (snake_case, as flags, the config file and reports write it).
+    pub fn from_name(name: &str) -> Option<Resource> {
+        values::RESOURCES.position(name).map(|i| Resource::ALL[i])
+    }
+
     /// What to call it in a sentence ("the container registry's private endpoint").
     pub fn label(self) -> &'static str {
         match self {
@@ -466,52 +455,7 @@ pub fn validate_notebook_label(value: &str) -> Result<String, InvalidValue> {
     NOTEBOOK_LABEL.check(value)
 }
 
-/// The template variables a context provides, with the flag that supplies each.
-pub const CONTEXT_VARIABLES: [(&str, &str); 12] = [
-    ("region", "--region"),
-    ("workspace_id", "--workspace-id"),
-    ("workspace_name", "--workspace-name"),
-    ("storage_account", "--storage-account"),
-    ("key_vault", "--key-vault"),
-    ("container_registry", "--container-registry"),
-    ("container_registry_region", "--container-registry-region, or --region"),
-    ("storage_region", "--region"),
-    ("key_vault_region", "--region"),
-    ("machine_region", "IMDS (on an Azure VM)"),
-    ("compute_instance", "--compute-instance"),
-    (
-        "notebook_label",
-        "--notebook-label, or --workspace-name, --region and --workspace-id",
-    ),
-];
-
 impl WorkspaceContext {
-    /// The value of context variable `name`, if `name` is a context variable and it is known.
-    /// `Err(())` means the context does not supply `name`: it is not a context variable, or it
-    /// is a per-cloud value (`instances_domain`) the user did not override.
-    #[allow(clippy::result_unit_err)]
-    pub fn variable(&self, name: &str) -> Result<Option<String>, ()> {
-        Ok(match name {
-            // An override settles the domain: the documented form and the older one alike.
-            "instances_domain" | "instances_domain_alt" => {
-                return self.instances_domain.clone().map(Some).ok_or(());
-            }
-            "region" => self.region.clone(),
-            "workspace_id" => self.workspace_id.clone(),
-            "workspace_name" => self.workspace_name.clone(),
-            "storage_account" => self.storage_account.clone(),
-            "key_vault" => self.key_vault.clone(),
-            "container_registry" => self.container_registry.clone(),
-            "container_registry_region" => self.container_registry_region.clone().or_else(|| self.region.clone()),
-            "storage_region" => self.storage_region.clone().or_else(|| self.region.clone()),
-            "key_vault_region" => self.key_vault_region.clone().or_else(|| self.region.clone()),
-            "machine_region" => self.machine_region.clone(),
-            "compute_instance" => self.compute_instance.clone(),
-            "notebook_label" => self.notebook_label(),
-            _ => return Err(()),
-        })
-    }
-
     /// The value of `fact`: what a source told, else what the rest of the context implies.
     pub fn fact(&self, fact: Fact) -> FactValue {
         self.facts
@@ -661,16 +605,10 @@ mod tests {
     }
 
     #[test]
-    fn instances_domain_overrides_only_when_given() {
-        let ctx = WorkspaceContext::default();
-        assert_eq!(ctx.variable("instances_domain"), Err(()), "the cloud's value applies");
-        let given = WorkspaceContext {
-            instances_domain: Some(validate_instances_domain("Instances.AzureML.ms.").unwrap()),
-            ..Default::default()
-        };
+    fn domains_and_registry_regions_are_checked() {
         assert_eq!(
-            given.variable("instances_domain"),
-            Ok(Some("instances.azureml.ms".to_string()))
+            validate_instances_domain("Instances.AzureML.ms.").unwrap(),
+            "instances.azureml.ms"
         );
         for bad in [
             "https://instances.azureml.ms",
@@ -682,23 +620,7 @@ mod tests {
             let e = validate_instances_domain(bad).unwrap_err().to_string();
             assert!(e.starts_with("--instances-domain: "), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn container_registry_region_defaults_to_the_workspace_region() {
-        let ctx = WorkspaceContext {
-            region: Some("eastus".into()),
-            ..Default::default()
-        };
-        assert_eq!(ctx.variable("container_registry_region"), Ok(Some("eastus".into())));
-        let replica = WorkspaceContext {
-            container_registry_region: Some(validate_container_registry_region("WestEurope").unwrap()),
-            ..ctx
-        };
-        assert_eq!(
-            replica.variable("container_registry_region"),
-            Ok(Some("westeurope".into()))
-        );
+        assert_eq!(validate_container_registry_region("WestEurope").unwrap(), "westeurope");
         let e = validate_container_registry_region("West Europe")
             .unwrap_err()
             .to_string();

@@ -10,5 +10,7 @@ pub mod facts;
 pub mod netaddr;
 pub mod outcome;
 pub mod proxy;
+pub mod setting;
 pub mod suite;
 pub mod template;
+pub mod values;

@@ -1,10 +1,11 @@
 //! Suites as data: the TOML model of `probes/*.toml`, the per-cloud values and reason hints, and
 //! loading them (embedded at build time, or from `--suite-file`) with file:line errors.
 
-use crate::model::context::{CONTEXT_VARIABLES, Cloud, Resource};
+use crate::model::context::{Cloud, Resource};
 use crate::model::facts::Fact;
 use crate::model::outcome::{CauseKind, ReasonCode};
 use crate::model::template::{self, Lookup, TemplateError};
+use crate::model::values;
 use crate::sanitize;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -335,7 +336,8 @@ pub struct Catalog {
     pub causes: BTreeMap<(CauseKind, ReasonCode), CauseHint>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+/// The 1-based line of byte `offset` in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
@@ -533,7 +535,8 @@ impl Catalog {
             let others = flow.private_dns_zone.iter().chain([&flow.service_tag]);
             for (t, is_host) in hosts.chain(others.map(|z| (z, false))) {
                 let lookup = |name: &str| {
-                    if CONTEXT_VARIABLES.iter().any(|(v, _)| *v == name) {
+                    // A variable that only overrides a cloud's value must exist for the cloud.
+                    if values::variables().any(|v| v.name == name && !v.overrides_cloud) {
                         // Context values are validated names: one DNS label stands in for each.
                         Lookup::Value("x".into())
                     } else {

@@ -21,6 +21,20 @@ pub enum Lookup {
     Unknown,
 }
 
+/// A variable a renderer knows, with how it reads the renderer's values `V`. A renderer's list
+/// of them is the one it looks names up in and its tests render every template with.
+pub type Variable<V> = (&'static str, fn(&V) -> String);
+
+/// A lookup over `variables`, reading `values`; a name not in the list is [`Lookup::Unknown`].
+pub fn lookup_in<'a, V>(variables: &'a [Variable<V>], values: &'a V) -> impl Fn(&str) -> Lookup + 'a {
+    move |name| {
+        variables
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map_or(Lookup::Unknown, |(_, read)| Lookup::Value(read(values)))
+    }
+}
+
 /// Replaces each `{name}` in `template` using `lookup`. Collects every missing variable so the
 /// user is told all the flags a flow needs at once.
 pub fn render(template: &str, lookup: impl Fn(&str) -> Lookup) -> Result<String, Vec<TemplateError>> {

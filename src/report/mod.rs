@@ -11,7 +11,7 @@ pub use schema::{
 };
 
 use crate::model::exit;
-use crate::model::outcome::{FlowStatus, ReasonCode};
+use crate::model::outcome::ReasonCode;
 use crate::model::suite::ReasonHint;
 use std::collections::BTreeMap;
 
@@ -52,24 +52,14 @@ pub fn glossary(flows: &[FlowReport], hints: &BTreeMap<ReasonCode, ReasonHint>) 
 }
 
 impl Report {
-    /// Whether `flow` makes the run fail: a required flow that is blocked, or with `--strict`
-    /// one that was not proven to work.
+    /// Whether `flow` makes the run fail ([`exit::fails_run`]).
     pub fn fails_run(&self, flow: &FlowReport) -> bool {
-        flow.required
-            && match flow.status {
-                FlowStatus::Blocked => true,
-                FlowStatus::Inconclusive | FlowStatus::Skipped => self.settings.strict,
-                FlowStatus::Works | FlowStatus::NotTestable => false,
-            }
+        exit::fails_run(flow.required, flow.status, self.settings.strict)
     }
 
-    /// The exit code this report calls for.
+    /// The exit code this report calls for ([`exit::of_run`]).
     pub fn exit_code(&self) -> u8 {
-        if self.flows.iter().any(|f| self.fails_run(f)) {
-            exit::BLOCKED
-        } else {
-            exit::OK
-        }
+        exit::of_run(self.flows.iter().map(|f| (f.required, f.status)), self.settings.strict)
     }
 
     /// Pretty JSON; text from peers keeps its value, its C1 and bidi controls written as
@@ -103,7 +93,7 @@ impl Report {
 pub(crate) mod test_support {
     use super::*;
     use crate::model::context::WorkspaceContext;
-    use crate::model::outcome::{ProbeStatus, ReasonCode};
+    use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
     use crate::model::suite::{Direction, Protocol};
     use crate::plan::Route;
     use crate::report::schema::{ResolverSetup, RootCause};

@@ -19,7 +19,7 @@ use crate::model::endpoints::ExpectedIps;
 use crate::model::netaddr::PrivateRanges;
 use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
 use crate::model::suite::{Expectation, HostsMatch, Protocol, ReasonHint};
-use crate::model::template::{self, Lookup};
+use crate::model::template;
 use crate::plan::{App, Check, FlowPlan, PlannedFlow, Route, Target};
 use crate::report::{DirectPath, FlowReport, ProbeKind, ProbeReport};
 use precedence::status_of;
@@ -58,29 +58,39 @@ struct HintValues<'a> {
     public_name: bool,
 }
 
-/// Renders the hint for `reason`; a value a probe doesn't have becomes a neutral phrase.
+/// A variable of [`HINT_VARIABLES`] (any probe's values: the alias keeps their lifetime open).
+type HintVariable = (&'static str, fn(&HintValues) -> String);
+
+/// The variables a reason's hint may name (`probes/hints.toml`), each with how it reads a
+/// probe's values; a value the probe doesn't have becomes a neutral phrase.
+const HINT_VARIABLES: &[HintVariable] = &[
+    ("host", |v| v.host.unwrap_or("the host").to_string()),
+    ("port", |v| {
+        v.port.map_or_else(|| "the port".to_string(), |p| p.to_string())
+    }),
+    ("address", |v| {
+        v.address.map_or_else(|| "the address".to_string(), |a| a.to_string())
+    }),
+    ("service_tag", |v| {
+        v.service_tag.unwrap_or("the service tag for this flow").to_string()
+    }),
+    ("private_dns_zone", |v| {
+        v.private_dns_zone
+            .unwrap_or("the matching privatelink DNS zone")
+            .to_string()
+    }),
+    ("issuer", |v| v.issuer.unwrap_or("the presenting CA").to_string()),
+    ("protocol", |v| v.protocol.to_string()),
+];
+
+/// Renders the hint for `reason` with a probe's values.
 fn render_hint(hints: &BTreeMap<ReasonCode, ReasonHint>, reason: ReasonCode, v: &HintValues) -> Option<String> {
     let h = hints.get(&reason)?;
-    let lookup = |name: &str| {
-        Lookup::Value(match name {
-            "host" => v.host.unwrap_or("the host").to_string(),
-            "port" => v.port.map_or_else(|| "the port".to_string(), |p| p.to_string()),
-            "address" => v.address.map_or_else(|| "the address".to_string(), |a| a.to_string()),
-            "service_tag" => v.service_tag.unwrap_or("the service tag for this flow").to_string(),
-            "private_dns_zone" => v
-                .private_dns_zone
-                .unwrap_or("the matching privatelink DNS zone")
-                .to_string(),
-            "issuer" => v.issuer.unwrap_or("the presenting CA").to_string(),
-            "protocol" => v.protocol.to_string(),
-            _ => return Lookup::Unknown,
-        })
-    };
     let hint = match &h.hint_public {
         Some(public) if v.public_name => public,
         _ => &h.hint,
     };
-    let text = template::render(hint, lookup).unwrap_or_else(|_| hint.clone());
+    let text = template::render(hint, template::lookup_in(HINT_VARIABLES, v)).unwrap_or_else(|_| hint.clone());
     Some(match &h.learn {
         Some(url) => format!("{text} ({url})"),
         None => text,
@@ -547,10 +557,42 @@ fn proxy_suffix(report: &FlowReport, direct_ports: &[u16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::engine::probe::http::ResponseHead;
     use crate::engine::probe::proxy::{TunnelAnswer, TunnelObservation};
     use crate::engine::probe::{SocketObservation, SocketOutcome};
     use crate::model::suite::Expectation;
+
+    #[test]
+    fn every_reason_hint_renders_with_the_variables_its_renderer_knows() {
+        let catalog = crate::model::suite::Catalog::builtin().unwrap();
+        let absent = HintValues::default();
+        let present = HintValues {
+            host: Some("sa.blob.core.windows.net"),
+            port: Some(443),
+            address: Some("10.0.0.5".parse().unwrap()),
+            service_tag: Some("Storage"),
+            private_dns_zone: Some("privatelink.blob.core.windows.net"),
+            issuer: Some("Contoso CA"),
+            protocol: "TCP",
+            public_name: false,
+        };
+        for (reason, hint) in &catalog.hints {
+            let texts =
+                std::iter::once(("hint", &hint.hint)).chain(hint.hint_public.iter().map(|h| ("hint_public", h)));
+            for (field, text) in texts {
+                for values in [&absent, &present] {
+                    let rendered = template::render(text, template::lookup_in(HINT_VARIABLES, values));
+                    assert!(
+                        rendered.is_ok(),
+                        "probes/hints.toml [reason.{reason}].{field}: {rendered:?} in {text}"
+                    );
+                }
+            }
+        }
+        let typo = template::render("check {hots}", template::lookup_in(HINT_VARIABLES, &present));
+        assert_eq!(typo, Err(vec![template::TemplateError::Unknown("hots".into())]));
+    }
 
     fn p(kind: ProbeKind, addr: &str, status: ProbeStatus, reason: Option<ReasonCode>) -> ProbeReport {
         let o = StepVerdict {

@@ -256,7 +256,7 @@ impl Outcome {
     }
 }
 
-/// Runs `amlprobe run` with a clean environment, JSON on stdout and a --report file, after
+/// Runs `amlprobe run` with discovery on, JSON on stdout and a --report file, after
 /// `with` adds the test's own flags and variables.
 fn run(pki: &Pki, with: impl FnOnce(Amlprobe) -> Amlprobe) -> Outcome {
     run_in(tempfile::tempdir().unwrap().path(), pki, with)
@@ -266,13 +266,13 @@ fn run(pki: &Pki, with: impl FnOnce(Amlprobe) -> Amlprobe) -> Outcome {
 fn run_in(dir: &Path, pki: &Pki, with: impl FnOnce(Amlprobe) -> Amlprobe) -> Outcome {
     let report = dir.join("report.json");
     let cmd = Amlprobe::offline("run", dns())
+        .without("--no-discovery")
         .format("json")
         .flows(&flows())
         .ca(pki)
         .flag("--report", &report)
         .dir(dir)
-        // No az, and no identity of this machine: only what the test gives.
-        .clean_env()
+        // No az: only what the test gives.
         .env("PATH", dir);
     let run = with(cmd).output();
     Outcome {
@@ -424,10 +424,14 @@ fn flags_win_over_discovered_values() {
     });
     let report = out.json();
     assert_eq!(report["context"]["storage_account"], "flagstorage01");
-    // Discovery ran and recorded what it set; the flag's value is not recorded as ARM's.
+    // Discovery ran and recorded what it set; the flag's value is recorded as the flag's.
     let sources = report["context"]["sources"].as_object().expect("context.sources");
     assert_eq!(sources.get("region"), Some(&Value::from("arm")), "{sources:#?}");
-    assert!(!sources.contains_key("storage_account"), "{sources:#?}");
+    assert_eq!(
+        sources.get("storage_account"),
+        Some(&Value::from("flag_or_env")),
+        "{sources:#?}"
+    );
     check(&report, "api", "works", None);
     check(&report, "sa", "works", None);
 }

@@ -650,11 +650,12 @@ impl Run {
 /// One command line of the real binary: every test builds its arguments, environment and
 /// working directory here. A flag set through [`Amlprobe::flag`] (or a shorthand built on it)
 /// holds one value, and setting it again replaces that value, so a test starts from a preset
-/// and states only what differs; [`Amlprobe::args`] appends words as they are.
+/// and states only what differs; [`Amlprobe::args`] appends words as they are. The binary starts
+/// from an empty environment plus what the test sets: the `AMLPROBE_*`, proxy, Azure ML compute
+/// and identity variables of the machine running the tests never reach it.
 pub struct Amlprobe {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
-    clean_env: bool,
     dir: Option<PathBuf>,
     /// Holds the suite written by [`Amlprobe::flows`] until the run is over.
     suite_dir: Option<tempfile::TempDir>,
@@ -668,7 +669,6 @@ impl Amlprobe {
         Amlprobe {
             args: Vec::new(),
             env: Vec::new(),
-            clean_env: false,
             dir: None,
             suite_dir: None,
             shell_prefix: None,
@@ -676,11 +676,11 @@ impl Amlprobe {
         .args(words)
     }
 
-    /// `amlprobe <command>` that talks to loopback only: no IMDS, no proxy, the resolver at
-    /// `dns`, a 1 s timeout, and 127.0.0.0/8 private (test names answer loopback, which is a
-    /// sinkhole unless declared private).
+    /// `amlprobe <command>` that talks to loopback only: no IMDS, no proxy, no workspace
+    /// discovery, the resolver at `dns`, a 1 s timeout, and 127.0.0.0/8 private (test names
+    /// answer loopback, which is a sinkhole unless declared private).
     pub fn offline(command: &str, dns: impl Display) -> Amlprobe {
-        Amlprobe::new([command, "--no-imds", "--no-proxy"])
+        Amlprobe::new([command, "--no-imds", "--no-proxy", "--no-discovery"])
             .flag("--dns-server", dns.to_string())
             .timeout("1")
             .flag("--private-cidr", "127.0.0.0/8")
@@ -752,12 +752,6 @@ impl Amlprobe {
         self
     }
 
-    /// Starts from an empty environment: only what [`Amlprobe::env`] sets.
-    pub fn clean_env(mut self) -> Amlprobe {
-        self.clean_env = true;
-        self
-    }
-
     /// Runs in working directory `dir`.
     pub fn dir(mut self, dir: &Path) -> Amlprobe {
         self.dir = Some(dir.to_path_buf());
@@ -783,22 +777,9 @@ impl Amlprobe {
             None => Command::new(bin),
         };
         cmd.args(&self.args);
-        if self.clean_env {
-            cmd.env_clear();
-        }
-        // Tests never read the real proxy environment, only what `env` sets.
-        for var in [
-            "https_proxy",
-            "HTTPS_PROXY",
-            "http_proxy",
-            "HTTP_PROXY",
-            "all_proxy",
-            "ALL_PROXY",
-            "no_proxy",
-            "NO_PROXY",
-        ] {
-            cmd.env_remove(var);
-        }
+        // Not even PATH or HOME: the binary needs neither (the Azure CLI is looked for on PATH
+        // only to read ARM, and a test that wants it sets PATH itself).
+        cmd.env_clear();
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &self.dir {
             cmd.current_dir(dir);
