@@ -30,7 +30,7 @@ pub use read::{Limits, Unavailable};
 use crate::discovery::ArmAccess;
 use crate::model::outcome::CauseKind;
 use crate::model::suite::Protocol;
-use crate::report::schema::RootCause;
+use crate::report::schema::{FlowReport, ProbeKind, RootCause};
 use gather::Evidence;
 use routes::Selection;
 use std::collections::BTreeMap;
@@ -478,9 +478,9 @@ mod tests;
 
 /// The questions the root causes raise, each with the index of its cause: a dropped or refused
 /// destination, a firewall's application-rule denial, and each name of a private DNS zone
-/// cause. Causes of other kinds are about things ARM does not configure (a resolver, a proxy, a
+/// cause, with the address its DNS probe in `flows` expected and got. Causes of other kinds are about things ARM does not configure (a resolver, a proxy, a
 /// CA) and raise none.
-pub fn questions(causes: &[RootCause]) -> Vec<(usize, Question)> {
+pub fn questions(causes: &[RootCause], flows: &[FlowReport]) -> Vec<(usize, Question)> {
     let mut out = Vec::new();
     for (i, c) in causes.iter().enumerate() {
         match c.kind {
@@ -514,13 +514,21 @@ pub fn questions(causes: &[RootCause]) -> Vec<(usize, Question)> {
             }
             CauseKind::PrivateDnsZone => {
                 for d in &c.destinations {
+                    // The cause lists names only; the DNS probe holds what was asked and answered.
+                    let lookup = flows
+                        .iter()
+                        .filter(|f| c.flows.contains(&f.id))
+                        .flat_map(|f| &f.probes)
+                        .find(|p| p.kind == ProbeKind::Dns && !p.compare_only && p.host == d.host);
                     out.push((
                         i,
                         Question::Zone {
                             zone: c.subject.clone(),
                             name: d.host.clone(),
-                            expected_ip: None,
-                            observed: d.addresses.clone(),
+                            expected_ip: lookup
+                                .and_then(|p| p.expected_addresses.as_ref())
+                                .and_then(|a| a.first().copied()),
+                            observed: lookup.and_then(|p| p.addresses.clone()).unwrap_or_default(),
                             private_endpoint: None,
                         },
                     ));

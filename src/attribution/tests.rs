@@ -738,6 +738,53 @@ fn cause(kind: CauseKind, subject: &str, destinations: Vec<crate::report::schema
     }
 }
 
+/// `workspace.blob`: sa.blob.core.windows.net answered 10.1.0.9 where 10.1.0.5 was expected.
+fn blob_flow() -> crate::report::schema::FlowReport {
+    use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+    use crate::report::schema::{FlowReport, ProbeKind, ProbeReport};
+    let host = "sa.blob.core.windows.net";
+    let probe = ProbeReport {
+        reason: Some(ReasonCode::DnsWrongIp),
+        addresses: Some(vec!["10.1.0.9".parse().unwrap()]),
+        expected_addresses: Some(vec!["10.1.0.5".parse().unwrap()]),
+        ..ProbeReport::new(
+            ProbeKind::Dns,
+            host,
+            None,
+            None,
+            ProbeStatus::Fail,
+            crate::plan::Route::Direct,
+        )
+    };
+    FlowReport {
+        id: "workspace.blob".into(),
+        suite: "workspace".into(),
+        title: "blob".into(),
+        direction: crate::model::suite::Direction::Outbound,
+        service_tag: "Storage".into(),
+        required: true,
+        applicability: None,
+        hosts_match: crate::model::suite::HostsMatch::All,
+        scenario: String::new(),
+        source: String::new(),
+        representative_of: None,
+        hosts: vec![host.into()],
+        ports: vec![443],
+        protocol: Protocol::Tcp,
+        status: FlowStatus::Blocked,
+        reason: Some(ReasonCode::DnsWrongIp),
+        message: String::new(),
+        hint: None,
+        path: crate::plan::Route::Direct,
+        direct_path: None,
+        private_dns_zone: Some("privatelink.blob.core.windows.net".into()),
+        cause: None,
+        causes: Vec::new(),
+        resource: None,
+        probes: vec![probe],
+    }
+}
+
 fn to(host: &str, ports: &[u16]) -> crate::report::schema::CauseDestination {
     crate::report::schema::CauseDestination {
         host: host.into(),
@@ -767,7 +814,8 @@ fn causes_raise_the_questions_arm_can_answer_and_take_back_the_answers() {
             vec![to("sa.blob.core.windows.net", &[]), to("sb.blob.core.windows.net", &[])],
         ),
     ];
-    let asked = super::questions(&causes);
+    causes[3].flows = vec!["workspace.blob".into()];
+    let asked = super::questions(&causes, &[blob_flow()]);
     let kinds: Vec<usize> = asked.iter().map(|(i, _)| *i).collect();
     assert_eq!(
         kinds,
@@ -782,6 +830,21 @@ fn causes_raise_the_questions_arm_can_answer_and_take_back_the_answers() {
         &asked[1].1,
         Question::FirewallDenied { fqdns, ports } if fqdns == &["a.test", "b.test"] && ports == &[80, 443]
     ));
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert!(
+        matches!(
+            &asked[2].1,
+            Question::Zone { name, expected_ip: Some(e), observed, .. }
+                if name == "sa.blob.core.windows.net" && *e == ip("10.1.0.5") && observed == &[ip("10.1.0.9")]
+        ),
+        "the DNS probe tells what was expected and answered: {:?}",
+        asked[2].1
+    );
+    assert!(
+        matches!(&asked[3].1, Question::Zone { expected_ip: None, observed, .. } if observed.is_empty()),
+        "a name no probe looked up has nothing to compare: {:?}",
+        asked[3].1
+    );
     let answer = |says: &str, az: &str| Attribution {
         azure: vec![AzureFinding {
             resource: "/subscriptions/s/x".into(),
