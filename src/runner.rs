@@ -188,8 +188,8 @@ pub async fn run_once(
     let mut root_causes = causes::find(&flow_reports, &facts);
     causes::link(&mut flow_reports, &root_causes);
     // After the verdicts, never before: what Azure's configuration says about each cause.
-    let asked = attribution::questions(&root_causes);
-    if !asked.is_empty() {
+    let asked = attribution::questions(&root_causes, &flow_reports);
+    if let Some(budget) = run.learning.attribution.filter(|_| !asked.is_empty()) {
         let questions: Vec<attribution::Question> = asked.iter().map(|(_, q)| q.clone()).collect();
         let outcome = match &arm_access {
             Some(access) => {
@@ -199,7 +199,11 @@ pub async fn run_once(
                     subnet: None,
                     azureml_compute: run.learning.discovery.as_ref().is_some_and(|d| d.from_azureml_env),
                 };
-                attribution::attribute(access, &target, &questions, &attribution::Limits::default()).await
+                let limits = attribution::Limits {
+                    budget,
+                    ..attribution::Limits::default()
+                };
+                attribution::attribute(access, &target, &questions, &limits).await
             }
             None => {
                 attribution::without_access(&questions, "name the workspace: config.json or --workspace-resource-id")

@@ -9,6 +9,8 @@ pub const TIMEOUT_SECS: f64 = 5.0;
 pub const UDP_TIMEOUT_CAP_SECS: f64 = 1.0;
 /// The longest `--timeout` and `--udp-timeout` taken, seconds.
 pub const MAX_TIMEOUT_SECS: f64 = 120.0;
+/// `--attribution-budget`, seconds: issue 25 bounds all ARM reads behind the causes together.
+pub const ATTRIBUTION_BUDGET_SECS: f64 = 10.0;
 /// `--concurrency`.
 pub const CONCURRENCY: usize = 64;
 /// `--per-destination`.
@@ -55,6 +57,11 @@ mod tests {
             ("run", "concurrency", format!("[default: {CONCURRENCY}]")),
             ("run", "per-destination", format!("[default: {PER_DESTINATION}]")),
             ("run", "dns-concurrency", format!("[default: {DNS_CONCURRENCY}]")),
+            (
+                "run",
+                "attribution-budget",
+                format!("[default: {ATTRIBUTION_BUDGET_SECS}]"),
+            ),
             ("run", "keep-reports", format!("[default: {KEEP_REPORTS}]")),
             ("serve", "listen", format!("[default: {LISTEN}]")),
             ("serve", "interval", format!("[default: {INTERVAL}]")),

@@ -294,6 +294,24 @@ pub const IDENTITY_CLIENT_ID: Setting = Setting::new(
     Kind::Text,
 );
 
+/// `--attribution-budget`.
+pub const ATTRIBUTION_BUDGET: Setting = Setting::new(
+    "attribution_budget",
+    "attribution-budget",
+    "AMLPROBE_ATTRIBUTION_BUDGET",
+    "SECS",
+    "Time for reading the Azure configuration behind the causes (effective NSG rules and routes, \
+     firewall policy, private DNS zones), all reads together, in seconds [default: 10]",
+    Kind::Seconds,
+);
+/// `--no-attribution`.
+pub const NO_ATTRIBUTION: Setting = Setting::switch(
+    "no_attribution",
+    "no-attribution",
+    Some("AMLPROBE_NO_ATTRIBUTION"),
+    "Don't read the Azure configuration behind the causes: report what the probes saw only",
+);
+
 /// Suite selection, after the context values (`run` and `suites`).
 pub const SELECTION: &[&Setting] = &[&SUITE, &SUITE_FILE];
 
@@ -332,6 +350,8 @@ pub const DISCOVERY: &[&Setting] = &[
     &ARM_ENDPOINT,
     &ARM_TOKEN_FILE,
     &IDENTITY_CLIENT_ID,
+    &ATTRIBUTION_BUDGET,
+    &NO_ATTRIBUTION,
 ];
 
 #[cfg(test)]

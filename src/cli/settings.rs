@@ -103,6 +103,8 @@ pub struct Learning {
     pub notes: Vec<String>,
     /// The environment the identity sources read (managed identity, workload identity, az).
     pub environment: Environment,
+    /// Time for reading the Azure configuration behind the causes (`None`: don't).
+    pub attribution: Option<Duration>,
 }
 
 /// Where a run's report goes.
@@ -536,11 +538,18 @@ fn learning(given: &Layered, host: &HostFacts) -> Result<Learning, InvalidValue>
         sdk_config: host.sdk_config.clone().map(|found| (found.path, found.text)),
         azureml_env: crate::discovery::azureml_env::Variables::read(host.environment.lookup()),
     })?;
+    let budget = seconds(
+        "attribution-budget",
+        given
+            .seconds(&flags::ATTRIBUTION_BUDGET)
+            .unwrap_or(defaults::ATTRIBUTION_BUDGET_SECS),
+    )?;
     Ok(Learning {
         imds,
         discovery,
         notes,
         environment: host.environment.clone(),
+        attribution: (!given.switch(&flags::NO_ATTRIBUTION)).then(|| Duration::from_secs_f64(budget)),
     })
 }
 
@@ -691,8 +700,18 @@ mod tests {
     }
 
     #[test]
+    fn the_azure_configuration_is_read_within_its_budget_unless_turned_off() {
+        let default = from_args(run_args(&[])).unwrap();
+        assert_eq!(default.run.learning.attribution, Some(Duration::from_secs(10)));
+        let given = from_args(run_args(&["--attribution-budget", "2.5"])).unwrap();
+        assert_eq!(given.run.learning.attribution, Some(Duration::from_millis(2500)));
+        let off = from_args(run_args(&["--no-attribution", "--attribution-budget", "3"])).unwrap();
+        assert_eq!(off.run.learning.attribution, None);
+    }
+
+    #[test]
     fn an_out_of_range_wait_says_the_range_it_needs() {
-        for flag in ["--timeout", "--udp-timeout"] {
+        for flag in ["--timeout", "--udp-timeout", "--attribution-budget"] {
             for value in ["0", "121"] {
                 let e = from_args(run_args(&[flag, value])).unwrap_err().to_string();
                 assert!(e.ends_with("is not a number of seconds above 0 and at most 120"), "{e}");

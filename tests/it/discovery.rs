@@ -848,3 +848,63 @@ fn a_hostile_imds_location_is_ignored_with_a_warning() {
     check(&report, "region", "skipped", Some("missing_context"));
     assert!(!report["flows"].to_string().contains("evil"), "{:#}", report["flows"]);
 }
+
+/// The requests `seen` that discovery does not make: attribution's.
+fn beyond_discovery(seen: &Seen) -> Vec<String> {
+    let discovery = [
+        "/workspaces/mlws01?",
+        "/storageAccounts/",
+        "/vaults/",
+        "/registries/",
+        "/privateEndpoints/",
+    ];
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.lines().next().map(str::to_string))
+        .filter(|line| !discovery.iter().any(|d| line.contains(d)))
+        .collect()
+}
+
+#[test]
+fn a_wrong_private_endpoint_answer_reads_its_zone_unless_attribution_is_off() {
+    let pki = Pki::new();
+    let zoned = || {
+        let mut flows = flows();
+        flows[0]
+            .1
+            .push_str("\nprivate_dns_zone = \"privatelink.api.azureml.ms\"");
+        flows
+    };
+    let id = workspace_id();
+    for off in [false, true] {
+        let (port, seen) = fake_arm(&pki, Arm::Fixtures, TOKEN);
+        let arm = format!("https://127.0.0.1:{port}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Amlprobe::offline("run", dns())
+            .without("--no-discovery")
+            .format("json")
+            .flows(&zoned())
+            .ca(&pki)
+            .dir(dir.path())
+            .env("PATH", dir.path())
+            .env("AMLPROBE_ARM_TOKEN", TOKEN)
+            .args(["--workspace-resource-id", &id, "--arm-endpoint", &arm]);
+        if off {
+            cmd = cmd.args(["--no-attribution"]);
+        }
+        let report = cmd.output().json();
+        check(&report, "api", "blocked", Some("dns_wrong_ip"));
+        let asked = beyond_discovery(&seen);
+        if off {
+            assert!(asked.is_empty(), "--no-attribution reads nothing more: {asked:#?}");
+        } else {
+            assert!(
+                asked
+                    .iter()
+                    .any(|r| r.contains("privateDnsZones") || r.starts_with("GET /subscriptions?")),
+                "the zone behind the wrong answer is looked for: {asked:#?}"
+            );
+        }
+    }
+}
