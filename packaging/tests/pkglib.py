@@ -121,7 +121,7 @@ class Expected:
 
 
 def report_is_a_report(r, exp):
-    assert r.get("schema_version") == 1 and r["tool"]["name"] == "amlprobe"
+    assert r.get("schema_version") == 2 and r["tool"]["name"] == "amlprobe"
 
 
 def report_names_the_host(r, exp):
