@@ -290,11 +290,30 @@ fn empty_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
 
-/// `name` relative to `zone` (`abc.workspace.eastus` in `privatelink.api.azureml.ms`).
+/// `name`'s record set in `zone` (`abc.workspace.eastus` in `privatelink.api.azureml.ms`), for
+/// a name in the zone and for the public name the probes use, which Azure's public DNS CNAMEs
+/// into it: the zone's "public DNS zone forwarders" are the zone without `privatelink.`, and
+/// `vault.<suffix>` besides for Key Vault's `privatelink.vaultcore.<suffix>` (azure-docs
+/// `articles/private-link/private-endpoint-dns.md`), so `abc.workspace.eastus.api.azureml.ms`
+/// is `abc.workspace.eastus` and `kv.vault.azure.net` is `kv`.
 pub fn relative_name(name: &str, zone: &str) -> Option<String> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let rel = name.strip_suffix(zone)?.strip_suffix('.')?;
-    (!rel.is_empty()).then(|| rel.to_string())
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    let under = |domain: &str| {
+        name.strip_suffix(domain)?
+            .strip_suffix('.')
+            .filter(|rel| !rel.is_empty())
+            .map(str::to_string)
+    };
+    if name == zone || name.ends_with(&format!(".{zone}")) {
+        return under(&zone);
+    }
+    let public = zone.strip_prefix("privatelink.")?;
+    if let Some(rel) = under(public) {
+        return Some(rel);
+    }
+    let suffix = public.strip_prefix("vaultcore.")?;
+    under(&format!("vault.{suffix}")).filter(|rel| !rel.contains('.'))
 }
 
 /// The wildcard record set that covers `relative` when it has none of its own (`*.rest`).
@@ -562,10 +581,42 @@ mod tests {
             relative_name("privatelink.api.azureml.ms", "privatelink.api.azureml.ms"),
             None
         );
+        // Suffixes match on label boundaries.
         assert_eq!(
-            relative_name("xprivatelink.api.azureml.ms", "privatelink.api.azureml.ms"),
-            None
+            relative_name("a.xprivatelink.api.azureml.ms", "privatelink.api.azureml.ms").as_deref(),
+            Some("a.xprivatelink")
         );
+        assert_eq!(relative_name("xapi.azureml.ms", "privatelink.api.azureml.ms"), None);
+        // The public names the probes use, as Azure's public DNS CNAMEs them into the zone.
+        for (name, zone, rel) in [
+            (
+                "Abc.workspace.eastus.api.azureml.ms",
+                "privatelink.api.azureml.ms",
+                "abc.workspace.eastus",
+            ),
+            ("sa.blob.core.windows.net", "privatelink.blob.core.windows.net", "sa"),
+            (
+                "acr.eastus.data.azurecr.io",
+                "privatelink.azurecr.io",
+                "acr.eastus.data",
+            ),
+            ("kv.vault.azure.net", "privatelink.vaultcore.azure.net", "kv"),
+            (
+                "kv.vault.usgovcloudapi.net",
+                "privatelink.vaultcore.usgovcloudapi.net",
+                "kv",
+            ),
+        ] {
+            assert_eq!(relative_name(name, zone).as_deref(), Some(rel), "{name}");
+        }
+        for (name, zone) in [
+            ("api.azureml.ms", "privatelink.api.azureml.ms"),
+            ("sa.blob.core.windows.net", "privatelink.file.core.windows.net"),
+            ("a.b.vault.azure.net", "privatelink.vaultcore.azure.net"),
+            ("kv.vault.azure.net", "vaultcore.azure.net"),
+        ] {
+            assert_eq!(relative_name(name, zone), None, "{name} in {zone}");
+        }
         assert_eq!(
             wildcard_of("ep.guid.inference.eastus").as_deref(),
             Some("*.guid.inference.eastus")

@@ -486,10 +486,32 @@ fn kind_label(rule_type: &str) -> &'static str {
     }
 }
 
+/// Where a denial sits in the processing order: (policy, group priority, collection priority),
+/// the default deny last. An allow collection placed before the earliest of several denials
+/// comes before all of them (application rules are one pass over every group in order).
+pub fn denial_rank(outcome: &Outcome, policies: &[Policy]) -> (usize, i64, i64) {
+    match &outcome.decision {
+        Decision::Matched(hit) if !hit.allows() => (
+            policies.iter().position(|p| p.id == hit.policy).unwrap_or(usize::MAX),
+            hit.group_priority.unwrap_or(i64::MAX),
+            hit.collection_priority.unwrap_or(i64::MAX),
+        ),
+        _ => (usize::MAX, i64::MAX, i64::MAX),
+    }
+}
+
 /// `az network firewall policy rule-collection-group collection add-filter-collection` adding an
 /// Allow collection evaluated before whatever denies: application rules for `fqdns` (exactly
 /// those names) when the flow is HTTP(S), else a network rule for the destination address.
-pub fn allow_change(outcome: &Outcome, policies: &[Policy], flow: &Flow, fqdns: &[String]) -> Option<Change> {
+/// `protocols` are the application protocols and ports the rule covers (several denied flows
+/// of one cause: one collection for all of them); empty means the flow's own.
+pub fn allow_change(
+    outcome: &Outcome,
+    policies: &[Policy],
+    flow: &Flow,
+    fqdns: &[String],
+    protocols: &[(AppKind, u16)],
+) -> Option<Change> {
     // The group to add to, and the collection priority to use.
     let (group_id, taken, before) = match &outcome.decision {
         Decision::Matched(hit) if !hit.allows() => (
@@ -528,14 +550,24 @@ pub fn allow_change(outcome: &Outcome, policies: &[Policy], flow: &Flow, fqdns: 
         ("--rule-name", &name),
         ("--source-addresses", &source),
     ];
-    let protocol;
     let list: Vec<String>;
     let list_flag;
+    // Flags taking a space-separated list, after the single-valued ones.
+    let mut lists: Vec<(&str, Vec<String>)> = Vec::new();
     match flow.app {
         Some(app) if !fqdns.is_empty() => {
-            protocol = format!("{}={port}", app.name());
+            let mut covered: Vec<(AppKind, u16)> = if protocols.is_empty() {
+                vec![(app, flow.port)]
+            } else {
+                protocols.to_vec()
+            };
+            covered.sort_by_key(|(_, port)| *port);
+            covered.dedup();
             flags.push(("--rule-type", "ApplicationRule"));
-            flags.push(("--protocols", &protocol));
+            lists.push((
+                "--protocols",
+                covered.iter().map(|(k, p)| format!("{}={p}", k.name())).collect(),
+            ));
             list = fqdns.to_vec();
             list_flag = "--target-fqdns";
         }
@@ -563,8 +595,11 @@ pub fn allow_change(outcome: &Outcome, policies: &[Policy], flow: &Flow, fqdns: 
         ],
         &flags,
     )?;
-    let quoted: Vec<String> = list.iter().map(|v| change::word(v)).collect::<Option<_>>()?;
-    az.push_str(&format!(" {list_flag} {}", quoted.join(" ")));
+    lists.push((list_flag, list));
+    for (flag, values) in lists {
+        let quoted: Vec<String> = values.iter().map(|v| change::word(v)).collect::<Option<_>>()?;
+        az.push_str(&format!(" {flag} {}", quoted.join(" ")));
+    }
     Some(Change { az, bicep: None })
 }
 
@@ -802,6 +837,7 @@ mod tests {
             &[p],
             &flow,
             &["management.azure.com".into(), "*.azureml.ms".into()],
+            &[],
         )
         .unwrap();
         assert_eq!(
@@ -841,7 +877,7 @@ mod tests {
             "{:?}",
             unmatched.notes
         );
-        let change = allow_change(&out, &[p], &flow, &[]).unwrap();
+        let change = allow_change(&out, &[p], &flow, &[], &[]).unwrap();
         assert!(change.az.contains("--collection-priority 299 ") && change.az.contains("--rule-type NetworkRule --ip-protocols TCP --destination-ports 445 --destination-addresses 20.60.1.1"), "{}", change.az);
     }
 

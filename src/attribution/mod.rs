@@ -125,13 +125,16 @@ fn warnings(ev: &Evidence) -> Vec<String> {
             line
         });
     }
-    let rebuilt = ev.nsgs.as_ref().is_some_and(|(_, b)| *b == Basis::SubnetRules)
-        || ev.routes.as_ref().is_some_and(|r| r.basis == Basis::SubnetRules);
-    if rebuilt {
-        lines.push(format!(
-            "Azure attribution: NSG and route verdicts are {}",
-            Basis::SubnetRules.label()
-        ));
+    let nsgs = ev.nsgs.as_ref().is_some_and(|(_, b)| *b == Basis::SubnetRules);
+    let routes = ev.routes.as_ref().is_some_and(|r| r.basis == Basis::SubnetRules);
+    let rebuilt = match (nsgs, routes) {
+        (true, true) => Some("NSG and route verdicts are"),
+        (true, false) => Some("NSG verdicts are"),
+        (false, true) => Some("route verdicts are"),
+        (false, false) => None,
+    };
+    if let Some(what) = rebuilt {
+        lines.push(format!("Azure attribution: {what} {}", Basis::SubnetRules.label()));
     }
     lines.dedup();
     lines
@@ -350,7 +353,7 @@ fn route_and_firewall(
                 let out = firewall::evaluate(chain, &flow);
                 answer.finding(firewall::finding(&out, chain, &flow));
                 out.notes.iter().for_each(|n| answer.note(n.clone()));
-                answer.change(firewall::allow_change(&out, chain, &flow, &[host.to_string()]));
+                answer.change(firewall::allow_change(&out, chain, &flow, &[host.to_string()], &[]));
             }
             Err(why) => answer.note(format!(
                 "Azure Firewall {} at {hop}: {why}",
@@ -362,11 +365,41 @@ fn route_and_firewall(
 
 fn firewall_denied(fqdns: &[String], ports: &[u16], ev: &Evidence) -> Attribution {
     let mut answer = Answer::default();
+    firewall_on_route(&mut answer, fqdns, ports, ev);
+    // A managed network's outbound rules decide what its computes reach; its Azure Firewall
+    // (which FQDN rules deploy) is Microsoft's and can't be read.
+    if let Some(net) = &ev.managed {
+        for fqdn in fqdns {
+            for &port in ports {
+                let flow = managed::Flow {
+                    fqdn: Some(fqdn.clone()),
+                    destination: None,
+                    port,
+                    protocol: Protocol::Tcp,
+                    service_tag: None,
+                };
+                let (f, c, notes) = managed::evaluate(net, &flow);
+                answer.finding(f);
+                answer.change(c);
+                for n in notes {
+                    answer.note(n);
+                }
+            }
+        }
+    }
+    answer.done()
+}
+
+/// The Azure Firewall the default route leads to, and what its policy says of the names.
+fn firewall_on_route(answer: &mut Answer, fqdns: &[String], ports: &[u16], ev: &Evidence) {
     let Some(r) = &ev.routes else {
-        answer.note(
-            "this NIC's routes could not be read, so the firewall that denied can't be found (see the warnings)".into(),
-        );
-        return answer.done();
+        if ev.managed.is_none() {
+            answer.note(
+                "this NIC's routes could not be read, so the firewall that denied can't be found (see the warnings)"
+                    .into(),
+            );
+        }
+        return;
     };
     // The denial came from whatever the default route leads to.
     let selection = routes::select(&r.list, IpAddr::from([0, 0, 0, 0]));
@@ -374,7 +407,7 @@ fn firewall_denied(fqdns: &[String], ports: &[u16], ev: &Evidence) -> Attributio
         Selection::Chosen { route, .. } if routes::effect(route) == Effect::Redirects => route.next_hop_ips(),
         _ => {
             answer.note("the default route does not lead to a virtual appliance, so no Azure Firewall's rules apply to this denial".into());
-            return answer.done();
+            return;
         }
     };
     if let Some(f) = routes::finding(&selection, IpAddr::from([0, 0, 0, 0]), &r.holder, r.basis) {
@@ -397,15 +430,19 @@ fn firewall_denied(fqdns: &[String], ports: &[u16], ev: &Evidence) -> Attributio
                 continue;
             }
         };
+        // One allow collection for the whole cause: every denied name, every protocol a denial
+        // was seen on, placed before the earliest denial (several commands would each create a
+        // collection of the same name and priority).
+        let mut denied: Vec<&String> = Vec::new();
+        let mut protocols: Vec<(firewall::AppKind, u16)> = Vec::new();
+        let mut earliest: Option<(firewall::Outcome, firewall::Flow)> = None;
         for &port in ports {
             // A 470 answer is HTTP; a reset after the ClientHello is TLS.
-            let app = Some(if port == 80 {
+            let app = if port == 80 {
                 firewall::AppKind::Http
             } else {
                 firewall::AppKind::Https
-            });
-            let mut denied = Vec::new();
-            let mut last = None;
+            };
             for fqdn in fqdns {
                 let flow = firewall::Flow {
                     source: ev.source_ip,
@@ -413,7 +450,7 @@ fn firewall_denied(fqdns: &[String], ports: &[u16], ev: &Evidence) -> Attributio
                     destination: None,
                     port,
                     protocol: Protocol::Tcp,
-                    app,
+                    app: Some(app),
                 };
                 let out = firewall::evaluate(chain, &flow);
                 answer.finding(firewall::finding(&out, chain, &flow));
@@ -421,16 +458,28 @@ fn firewall_denied(fqdns: &[String], ports: &[u16], ev: &Evidence) -> Attributio
                 if matches!(&out.decision, firewall::Decision::DefaultDeny)
                     || matches!(&out.decision, firewall::Decision::Matched(h) if !h.action.eq_ignore_ascii_case("allow"))
                 {
-                    denied.push(fqdn.clone());
-                    last = Some((out, flow));
+                    if !denied.contains(&fqdn) {
+                        denied.push(fqdn);
+                    }
+                    if !protocols.contains(&(app, port)) {
+                        protocols.push((app, port));
+                    }
+                    let rank = firewall::denial_rank(&out, chain);
+                    if earliest
+                        .as_ref()
+                        .is_none_or(|(o, _)| rank < firewall::denial_rank(o, chain))
+                    {
+                        earliest = Some((out, flow));
+                    }
                 }
             }
-            if let Some((out, flow)) = last {
-                answer.change(firewall::allow_change(&out, chain, &flow, &denied));
-            }
+        }
+        if let Some((out, flow)) = earliest {
+            // The names in the cause's order.
+            let names: Vec<String> = fqdns.iter().filter(|f| denied.contains(f)).cloned().collect();
+            answer.change(firewall::allow_change(&out, chain, &flow, &names, &protocols));
         }
     }
-    answer.done()
 }
 
 fn zone_answer(

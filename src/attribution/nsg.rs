@@ -434,6 +434,10 @@ fn address_matches(stated: &[String], expanded: &[String], tag_map: Option<&Valu
 
 /// The findings of an outcome: the rule that decided at each stage, in Azure's order.
 pub fn findings(outcome: &Outcome, flow: &Flow, basis: Basis) -> Vec<AzureFinding> {
+    // Why a stage is not reached: the NIC's NSG denies, or what it does can't be told.
+    let nic_denies = outcome.stages.iter().any(|s| {
+        s.applied_to == AppliedTo::NetworkInterface && matches!(&s.decision, Decision::Matched(r) if !r.allows())
+    });
     outcome
         .stages
         .iter()
@@ -451,9 +455,13 @@ pub fn findings(outcome: &Outcome, flow: &Flow, basis: Basis) -> Vec<AzureFindin
                         rule.priority.unwrap_or_default()
                     );
                     if !stage.reached {
-                        says = format!(
-                            "not reached now (the network interface's NSG denies first); once it allows, this {says}"
-                        );
+                        says = if nic_denies {
+                            format!("not reached now (the network interface's NSG denies first); once it allows, this {says}")
+                        } else {
+                            format!(
+                                "reached only if the network interface's NSG lets the flow through (what it does can't be told from what was read); then this {says}"
+                            )
+                        };
                     }
                     let effect = if rule.allows() { Effect::Allows } else { Effect::Blocks };
                     (rule, effect, says)
@@ -714,6 +722,36 @@ mod tests {
         let mut f = flow("33.0.0.1", 443);
         f.protocol = Protocol::Udp;
         assert_eq!(evaluate(&groups, &f).effect(), Effect::Blocks);
+    }
+
+    #[test]
+    fn an_undetermined_nic_nsg_is_not_called_a_deny() {
+        // Rebuilt from the configured NSGs, the NIC's default rules name tags without their
+        // prefixes: its verdict can't be told, and the subnet's deny must not say the NIC's NSG
+        // denies first.
+        let mut vnet = rule("AllowVnetOutBound", 65000, "Allow", "VirtualNetwork", "0-65535");
+        vnet.name = "defaultSecurityRules/AllowVnetOutBound".into();
+        let groups = [
+            nsg(
+                "nsg-subnet",
+                false,
+                vec![rule("DenySmb", 300, "Deny", "10.10.1.0/24", "445")],
+            ),
+            nsg("nsg-nic", true, vec![vnet]),
+        ];
+        let out = evaluate(&groups, &flow("10.10.1.16", 445));
+        assert!(matches!(out.stages[0].decision, Decision::Undetermined(..)), "{out:?}");
+        assert!(!out.stages[1].reached);
+        let f = findings(&out, &flow("10.10.1.16", 445), Basis::SubnetRules);
+        assert_eq!((f[1].name.as_str(), f[1].verdict.effect), ("DenySmb", Effect::Blocks));
+        assert!(
+            f[1].verdict
+                .says
+                .starts_with("reached only if the network interface's NSG lets the flow through")
+                && !f[1].verdict.says.contains("denies first"),
+            "{}",
+            f[1].verdict.says
+        );
     }
 
     #[test]

@@ -375,11 +375,19 @@ async fn each_cause_names_what_blocks_it_and_the_fix() {
         (fw.kind, fw.resource.as_str()),
         (FindingKind::FirewallRule, policy().as_str())
     );
+    // Its collection first; the workspace's managed network (which has no rule for the name
+    // either) after it.
+    let az: Vec<&str> = denied.change.as_ref().unwrap().az.lines().collect();
     assert_eq!(
-        denied.change.as_ref().unwrap().az,
-        format!(
-            "az network firewall policy rule-collection-group collection add-filter-collection --subscription {SUB2} -g rg-hub --policy-name fwp-hub --rule-collection-group-name DefaultApplicationRuleCollectionGroup -n amlprobe-allow-management.azure.com --collection-priority 65000 --action Allow --rule-name amlprobe-allow-management.azure.com --source-addresses 10.1.0.4 --rule-type ApplicationRule --protocols Https=443 --target-fqdns management.azure.com"
-        )
+        az,
+        [
+            format!(
+                "az network firewall policy rule-collection-group collection add-filter-collection --subscription {SUB2} -g rg-hub --policy-name fwp-hub --rule-collection-group-name DefaultApplicationRuleCollectionGroup -n amlprobe-allow-management.azure.com --collection-priority 65000 --action Allow --rule-name amlprobe-allow-management.azure.com --source-addresses 10.1.0.4 --rule-type ApplicationRule --protocols Https=443 --target-fqdns management.azure.com"
+            ),
+            format!(
+                "az ml workspace outbound-rule set --subscription {SUB} -g rg-ml --workspace-name mlws --rule allow-management.azure.com --type fqdn --destination management.azure.com"
+            ),
+        ]
     );
 
     // The zone is linked to the hub only.
@@ -427,6 +435,77 @@ async fn each_cause_names_what_blocks_it_and_the_fix() {
 }
 
 #[tokio::test]
+async fn a_zone_question_about_the_public_name_reads_its_record_in_the_zone() {
+    // The runner asks about the name the probes used (the public one, which Azure's public DNS
+    // CNAMEs into the privatelink zone), not the privatelink name.
+    let fake = start_world(Twist::default()).await;
+    let q = Question::Zone {
+        zone: "privatelink.api.azureml.ms".into(),
+        name: "fb7e20a0-8891-458b-b969-55ddb3382f51.workspace.eastus.api.azureml.ms".into(),
+        expected_ip: None,
+        observed: vec![],
+        private_endpoint: None,
+    };
+    let out = Box::pin(run(&fake, &[q])).await;
+    let answer = &out.answers[0];
+    let link = answer.blocker().unwrap();
+    assert_eq!(link.kind, FindingKind::DnsLink, "{}", says(answer));
+    assert!(link.verdict.says.contains("is not linked to"), "{}", says(answer));
+    assert!(
+        answer.azure.iter().any(
+            |f| f.kind == FindingKind::DnsZone && f.name == "fb7e20a0-8891-458b-b969-55ddb3382f51.workspace.eastus"
+        ),
+        "{}",
+        says(answer)
+    );
+    assert!(
+        answer
+            .change
+            .as_ref()
+            .unwrap()
+            .az
+            .starts_with("az network private-dns link vnet create"),
+        "{answer:?}"
+    );
+    assert!(answer.notes.is_empty(), "{:?}", answer.notes);
+}
+
+#[tokio::test]
+async fn one_collection_allows_every_denied_name_on_every_denied_protocol() {
+    // login.microsoftonline.com passes on 443 (rule entra) but not on 80; management.azure.com
+    // on neither: one collection for both names and both protocols, not one per port (each
+    // would create a collection of the same name and priority).
+    let fake = start_world(Twist::default()).await;
+    let q = Question::FirewallDenied {
+        fqdns: vec!["login.microsoftonline.com".into(), "management.azure.com".into()],
+        ports: vec![80, 443],
+    };
+    let out = Box::pin(run(&fake, &[q])).await;
+    let change = out.answers[0].change.as_ref().unwrap();
+    let collections: Vec<&str> = change
+        .az
+        .lines()
+        .filter(|l| l.contains("add-filter-collection"))
+        .collect();
+    assert_eq!(collections.len(), 1, "{}", change.az);
+    assert!(
+        collections[0].ends_with(
+            "--rule-type ApplicationRule --protocols Http=80 Https=443 --target-fqdns login.microsoftonline.com management.azure.com"
+        ),
+        "{}",
+        change.az
+    );
+    assert!(
+        out.answers[0]
+            .azure
+            .iter()
+            .any(|f| f.verdict.effect == Effect::Allows && f.verdict.says.contains("login.microsoftonline.com:443")),
+        "{}",
+        says(&out.answers[0])
+    );
+}
+
+#[tokio::test]
 async fn a_refused_permission_is_named_and_the_subnet_rules_still_decide() {
     let fake = start_world(Twist {
         forbid_effective_nsg: true,
@@ -439,10 +518,10 @@ async fn a_refused_permission_is_named_and_the_subnet_rules_still_decide() {
         "{:?}",
         out.warnings
     );
+    // Only the NSG verdicts were rebuilt: the warning says so, not "NSG and route".
     assert!(
-        out.warnings
-            .iter()
-            .any(|w| w.ends_with("from the subnet's rules (not the NIC's effective rules)")),
+        out.warnings.iter().any(|w| w
+            == "Azure attribution: NSG verdicts are from the subnet's rules (not the NIC's effective rules)"),
         "{:?}",
         out.warnings
     );
@@ -529,6 +608,65 @@ async fn an_azure_ml_compute_is_judged_from_its_subnet() {
         out.answers[0].notes.iter().any(|n| n.contains("BGP")),
         "{:?}",
         out.answers[0].notes
+    );
+}
+
+#[tokio::test]
+async fn a_managed_compute_s_firewall_denial_names_the_missing_outbound_rule() {
+    // On a managed network's compute, the VM and NIC can't be read; the managed network's
+    // outbound rules decide, also for a denial seen as the firewall's (HTTP 470, a close after
+    // the ClientHello).
+    let fake = start_world(Twist {
+        forbid_vm: true,
+        ..Default::default()
+    })
+    .await;
+    let imds = fake.url.clone();
+    let ws = workspace();
+    let target = Target {
+        imds: Some(&imds),
+        workspace: Some(&ws),
+        azureml_compute: true,
+        ..Default::default()
+    };
+    let q = Question::FirewallDenied {
+        fqdns: vec!["huggingface.co".into(), "pypi.org".into()],
+        ports: vec![443],
+    };
+    let out = Box::pin(run_for(&fake, &target, &[q])).await;
+    let answer = &out.answers[0];
+    let blocker = answer.blocker().unwrap();
+    assert_eq!(
+        (blocker.kind, blocker.name.as_str()),
+        (FindingKind::OutboundRule, "no matching outbound rule"),
+        "{}",
+        says(answer)
+    );
+    assert!(blocker.verdict.says.contains("huggingface.co:443"), "{}", says(answer));
+    assert_eq!(
+        answer.change.as_ref().unwrap().az,
+        format!(
+            "az ml workspace outbound-rule set --subscription {SUB} -g rg-ml --workspace-name mlws --rule allow-huggingface.co --type fqdn --destination huggingface.co"
+        ),
+        "the name the rule covers gets none"
+    );
+    assert!(
+        answer
+            .azure
+            .iter()
+            .any(|f| f.kind == FindingKind::OutboundRule && f.verdict.effect == Effect::Allows && f.name == "pypi"),
+        "{}",
+        says(answer)
+    );
+    assert!(
+        answer.notes.iter().all(|n| !n.contains("routes could not be read")),
+        "{:?}",
+        answer.notes
+    );
+    assert!(
+        out.warnings.iter().any(|w| w.contains("Microsoft-owned subscription")),
+        "{:?}",
+        out.warnings
     );
 }
 

@@ -12,6 +12,8 @@ kinds:
   appfw_http, appfw_tls
             the app firewall's deny responder ([app_firewall]): the router DNATs denied names'
             HTTP and TLS ports here; entries carry "style" and its options (see appfw_* below)
+  arm       the fake Azure Resource Manager of [arm] worlds, plain HTTP on 127.0.0.1 behind
+            nginx's management.azure.com; "config" names the arm.json lib/armworld.py wrote
 """
 import asyncio
 import email.utils
@@ -22,6 +24,7 @@ import socket
 import ssl
 import struct
 import sys
+import urllib.parse
 import uuid
 
 DEADLINE = 10  # seconds a peer gets to send its request or ClientHello (or its next request)
@@ -92,8 +95,8 @@ def plain_name(raw: str) -> str:
 
 
 async def read_http_request(reader: asyncio.StreamReader):
-    """(method, version, lower-cased headers) of the next request, its body read and dropped;
-    None when the peer closes or stays silent until the deadline."""
+    """(method, version, lower-cased headers, target) of the next request, its body read and
+    dropped; None when the peer closes or stays silent until the deadline."""
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)
     except (asyncio.IncompleteReadError, asyncio.TimeoutError, asyncio.LimitOverrunError, ConnectionError):
@@ -113,7 +116,7 @@ async def read_http_request(reader: asyncio.StreamReader):
             await asyncio.wait_for(reader.readexactly(int(length)), DEADLINE)
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
             return None
-    return parts[0], parts[2], headers
+    return parts[0], parts[2], headers, parts[1]
 
 
 async def read_client_hello(reader: asyncio.StreamReader) -> bytes | None:
@@ -167,7 +170,7 @@ async def azure_firewall_http(entry: dict, reader: asyncio.StreamReader, writer:
         request = await read_http_request(reader)
         if request is None:
             return
-        method, version, headers = request
+        method, version, headers, _ = request
         keep = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
         lines = [f"{'HTTP/1.1' if version == 'HTTP/1.1' else 'HTTP/1.0'} 470 status code 470",
                  f"Date: {email.utils.formatdate(usegmt=True)}", f"Content-Length: {len(body)}",
@@ -215,6 +218,109 @@ async def handle_appfw(entry: dict, reader: asyncio.StreamReader, writer: asynci
         writer.close()
 
 
+# ---------------------------------------------------------------- the fake ARM ([arm] worlds)
+# Everything it answers was decided when the world was rendered (lib/armworld.py, arm.json); here
+# only the routing, the checks ARM makes (token, api-version, permission) and the long-running
+# operations' state. One `arm:` line per request: method, path and query (ARM ids, no secret),
+# status and what it was; never a header.
+
+def arm_type(segments):
+    """The resource type of a lower-cased path's segments: `microsoft.network/networkinterfaces/
+    effectivenetworksecuritygroups` for a NIC's action, `microsoft.resources/subscriptions` for
+    the subscriptions list."""
+    if "providers" not in segments:
+        return "microsoft.resources/" + "/".join(segments[0::2])
+    i = segments.index("providers")
+    return "/".join([segments[i + 1]] + segments[i + 2::2])
+
+
+def arm_error(status, code, message, note, headers=()):
+    return status, {"error": {"code": code, "message": message}}, list(headers), note
+
+
+def arm_answer(cfg, operations, method, target, headers):
+    """(status, body, headers, note) for one request."""
+    raw_path, _, query = target.partition("?")
+    path = re.sub("/{2,}", "/", raw_path).rstrip("/").lower()
+    params = urllib.parse.parse_qs(query)
+    auth = headers.get("authorization")
+    if auth is None:
+        return arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", "no token")
+    if auth != f"Bearer {cfg['token']}":
+        return arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.", "wrong token")
+    if method == "POST" and "content-length" not in headers:
+        return arm_error(411, "LengthRequired", "A POST needs a Content-Length.", "no content-length")
+    segments = path.strip("/").split("/")
+    kind = arm_type(segments)
+    api = params.get("api-version", [None])[0]
+    if api is None:
+        return arm_error(400, "MissingApiVersionParameter",
+                         "The api-version query parameter (?api-version=) is required for all requests.", "bad api-version: none")
+    known = max((k for k in cfg["api_versions"] if kind == k or kind.startswith(k + "/")), key=len, default=None)
+    if known is None or api != cfg["api_versions"][known]:
+        return arm_error(400, "InvalidApiVersionParameter", f"The api-version '{api}' is invalid.",
+                         f"bad api-version: {api} for {kind} (this fake knows {cfg['api_versions'].get(known)})")
+    if len(segments) > 1 and segments[1] not in [s.lower() for s in cfg["subscriptions"]]:
+        return arm_error(403, "AuthorizationFailed",
+                         f"The client does not have authorization to perform action over scope '/subscriptions/{segments[1]}' "
+                         "or the scope is invalid.", "foreign subscription")
+    if method == "GET" and path in operations:
+        left = operations[path]
+        if left > 0:
+            operations[path] = left - 1
+            return 202, None, [("Location", operations[path + "#location"]), ("Retry-After", "1")], "operation running"
+        return 200, operations[path + "#result"], [], "operation done"
+    action = f"{kind}/{'action' if method == 'POST' else 'read'}"
+    action = next((f for f in cfg["forbidden"] if f.lower() == action), None)
+    if action is not None:
+        return arm_error(403, "AuthorizationFailed",
+                         f"The client with object id '6c1f2e3d-4b5a-4978-8c6d-5e4f3a2b1c0d' does not have authorization "
+                         f"to perform action '{action}' over scope '{raw_path}' or the scope is invalid. If access was "
+                         "recently granted, please refresh your credentials.", f"forbidden: {action}")
+    if method == "GET" and path in cfg["documents"]:
+        return 200, cfg["documents"][path], [], ""
+    if method == "GET" and path == "/subscriptions":
+        # Two pages, the second behind a nextLink (subscriptions.json's SubscriptionListResult).
+        subs = [{"id": f"/subscriptions/{s}", "authorizationSource": "RoleBased", "subscriptionId": s,
+                 "tenantId": "72f988bf-0000-4000-8000-000000000000", "displayName": f"testbed-{s[:8]}",
+                 "state": "Enabled"} for s in cfg["subscriptions"]]
+        if "$skipToken" in params:
+            return 200, {"value": subs[1:]}, [], "page 2"
+        return 200, {"value": subs[:1], "nextLink": f"{cfg['origin']}/subscriptions?api-version={api}&%24skipToken=page2"}, [], "page 1"
+    if method == "GET" and path in cfg["lists"]:
+        return 200, {"value": cfg["lists"][path]}, [], ""
+    if method == "POST" and path in cfg["actions"]:
+        a = cfg["actions"][path]
+        poll = re.sub("/{2,}", "/", urllib.parse.urlsplit(a["location"]).path).rstrip("/").lower()
+        operations[poll] = a["polls"]
+        operations[poll + "#location"] = a["location"]
+        operations[poll + "#result"] = a["result"]
+        return 202, None, [("Location", a["location"]), ("Retry-After", "1")], "accepted"
+    if method == "GET" and any(path.startswith(p) for p in cfg["may_be_missing"]):
+        return arm_error(404, "NotFound", "The resource record set was not found.", "no such record set")
+    return arm_error(404, "ResourceNotFound", "The Resource was not found.", "unknown: the world holds no such resource")
+
+
+async def handle_arm(cfg: dict, operations: dict, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    try:
+        request = await read_http_request(reader)
+        if request is None:
+            return
+        method, _, headers, target = request
+        status, body, extra, note = arm_answer(cfg, operations, method, target, headers)
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Accepted' if status == 202 else 'Error'}",
+                "Content-Type: application/json; charset=utf-8", f"Content-Length: {len(payload)}",
+                "Connection: close"] + [f"{k}: {v}" for k, v in extra]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        await writer.drain()
+        log(f"arm: {method} {target} -> {status}" + (f" {note}" if note else ""))
+    except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
 class Udp(asyncio.DatagramProtocol):
     def __init__(self, kind: str):
         self.kind = kind
@@ -244,6 +350,12 @@ async def main(path: str):
         kind, address, port = entry["kind"], entry["address"], int(entry["port"])
         if kind in ("udp", "servfail"):
             await loop.create_datagram_endpoint(lambda k=kind: Udp(k), local_addr=(address, port))
+        elif kind == "arm":
+            with open(entry["config"]) as f:
+                cfg = json.load(f)
+            operations = {}
+            servers.append(await asyncio.start_server(
+                lambda r, w, c=cfg, o=operations: handle_arm(c, o, r, w), address, port, reuse_address=True))
         elif kind in ("appfw_http", "appfw_tls"):
             tls = None
             if kind == "appfw_tls" and entry["style"] == "block_page":

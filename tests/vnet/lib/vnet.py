@@ -29,6 +29,9 @@ import sys
 import time
 import tomllib
 
+import armworld
+from armworld import ARM_GROUP, ARM_SUBSCRIPTION, ARM_TOKEN
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO_DIR = os.path.join(os.path.dirname(HERE), "scenarios")
 
@@ -90,12 +93,15 @@ def load(path):
         "proxy": {"allow", "auth"},
         "proxy.auth": {"user", "password"},
         "azure_dns": {"enabled"},
-        "azure_vm": {"asset_tag", "location", "az_environment", "name", "identity"},
-        "arm": {"wrong_ip", "pending"},
+        "azure_vm": {"asset_tag", "location", "az_environment", "name", "identity", "resource_id"},
+        "arm": {"wrong_ip", "pending", "network", "config_json"},
         "expect": {"others", "optional_others", "exit_code", "flow", "absent", "resolver", "resolver_others", "report", "alerts",
-                   "cause", "causes", "required_causes", "wire_denied", "table_max_lines", "table_contains"},
+                   "cause", "causes", "required_causes", "wire_denied", "table_max_lines", "table_contains",
+                   "warnings_contains", "warnings_absent", "arm_requests"},
         "expect.cause": {"reason", "kind", "subject", "flows", "count", "required", "summary_contains",
-                         "fix_contains", "commands_contains", "destinations"},
+                         "fix_contains", "commands_contains", "destinations", "azure_contains", "blocked_by",
+                         "change_contains", "change_count", "azure_notes_contains"},
+        "blocked_by": {"kind", "name", "basis", "says_contains", "says_absent"},
         "expect.flow": {"id", "status", "reason", "probes", "probe", "path", "direct"},
         "direct": {"status", "reason"},
         "probe": {"kind", "host", "port", "address", "path", "status", "reason", "message_contains",
@@ -128,6 +134,14 @@ def load(path):
         validate("expect.cause", cause)
         if "reason" not in cause:
             raise ScenarioError("[[expect.cause]] needs a reason")
+        if "blocked_by" in cause:
+            validate("blocked_by", cause["blocked_by"])
+    try:
+        arm_network = armworld.network(sc.get("arm"))
+    except armworld.ArmError as e:
+        raise ScenarioError(str(e))
+    if arm_network is not None and sc.get("azure_vm") is None:
+        raise ScenarioError("[arm.network] needs [azure_vm]: attribution starts from IMDS")
     for res in (sc.get("expect") or {}).get("resolver", []):
         validate("expect.resolver", res)
         if "host" not in res:
@@ -148,6 +162,7 @@ def load(path):
         "azure_dns": sc.get("azure_dns") if (sc.get("azure_dns") or {}).get("enabled", True) else None,
         "azure_vm": azure_vm(sc.get("azure_vm")),
         "arm": sc.get("arm"),
+        "arm_network": arm_network,
         "expect": {**base.get("expect", {}), **sc.get("expect", {})},
     }
     return merged
@@ -191,74 +206,6 @@ def azure_vm(table):
     return vm
 
 
-# The workspace's ARM coordinates in [arm] worlds, and the token the testbed IMDS hands out (the
-# fake ARM accepts only it; it must never show up in amlprobe's output).
-ARM_SUBSCRIPTION = "6f0c2a4e-5d1b-4c3a-9e8f-7a6b5c4d3e2f"
-ARM_GROUP = "rg-vnet-test"
-ARM_TOKEN = "amlp-testbed-arm-token-4b8f2e"
-
-
-def arm_documents(sc, hosts, tv):
-    """path -> JSON body the fake ARM answers in [arm] worlds, shaped like the REST API's
-    examples (tests/fixtures/arm): the workspace, its private endpoint with customDnsConfigs
-    holding the world's private addresses (or a wrong one for [arm] wrong_ip), and empty
-    private endpoint connection lists for storage, key vault and registry."""
-    ctx = sc["context"]
-    sub = f"/subscriptions/{ARM_SUBSCRIPTION}/resourceGroups/{ARM_GROUP}/providers"
-    ws_id = f"{sub}/Microsoft.MachineLearningServices/workspaces/{ctx['workspace_name']}"
-    pe_id = f"{sub}/Microsoft.Network/privateEndpoints/ws-pe"
-    storage = f"{sub}/Microsoft.Storage/storageAccounts/{ctx['storage_account']}"
-    vault = f"{sub}/Microsoft.KeyVault/vaults/{ctx['key_vault']}"
-    registry = f"{sub}/Microsoft.ContainerRegistry/registries/{ctx['container_registry']}"
-    status = "Pending" if sc["arm"].get("pending") else "Approved"
-    workspace = {
-        "id": ws_id, "name": ctx["workspace_name"], "type": "Microsoft.MachineLearningServices/workspaces",
-        "location": ctx["region"],
-        "properties": {
-            "workspaceId": ctx["workspace_id"], "storageAccount": storage, "keyVault": vault,
-            "containerRegistry": registry, "publicNetworkAccess": "Disabled",
-            "privateEndpointConnections": [{
-                "id": f"{ws_id}/privateEndpointConnections/ws-pe-conn", "name": "ws-pe-conn",
-                "properties": {"privateEndpoint": {"id": pe_id},
-                               "privateLinkServiceConnectionState": {"status": status, "description": "", "actionsRequired": "None"}},
-            }],
-        },
-    }
-    wrong = {render_str(n, tv).lower() for n in sc["arm"].get("wrong_ip", [])}
-    ws_names = sorted(n for n in hosts if hosts[n]["private"] and f"{ctx['workspace_id']}.workspace." in n)
-    configs = [{"fqdn": n, "ipAddresses": ["10.10.1.250"] if n in wrong else hosts[n]["addresses"]} for n in ws_names]
-    endpoint = {"id": pe_id, "name": "ws-pe", "type": "Microsoft.Network/privateEndpoints", "location": ctx["region"],
-                "properties": {"provisioningState": "Succeeded", "customDnsConfigs": configs,
-                               "networkInterfaces": [{"id": f"{sub}/Microsoft.Network/networkInterfaces/ws-pe.nic"}]}}
-    empty = {"value": []}
-    return {ws_id: workspace, pe_id: endpoint, f"{storage}/privateEndpointConnections": empty,
-            f"{vault}/privateEndpointConnections": empty,
-            registry: {"id": registry, "name": ctx["container_registry"], "properties": {"privateEndpointConnections": []}}}
-
-
-def arm_locations(sc, hosts, tv):
-    """nginx location blocks of the fake ARM (inside management.azure.com's TLS server)."""
-    out = []
-    for path, doc in sorted(arm_documents(sc, hosts, tv).items()):
-        out += [f"    location = {path} {{",
-                f"      if ($http_authorization != \"Bearer {ARM_TOKEN}\") {{ return 401 '{{\"error\":{{\"code\":\"InvalidAuthenticationToken\"}}}}'; }}",
-                "      default_type application/json;",
-                f"      return 200 '{json.dumps(doc, separators=(',', ':'))}';", "    }"]
-    return out
-
-
-def imds_body(vm):
-    """/metadata/instance as IMDS shapes it (api-version 2021-02-01), trimmed to what amlprobe reads."""
-    return json.dumps({
-        "compute": {"azEnvironment": vm["az_environment"], "location": vm["location"], "name": vm["name"],
-                    "resourceId": f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/"
-                                  f"providers/Microsoft.Compute/virtualMachines/{vm['name']}",
-                    "vmId": "6f1a3d9e-0b7c-4e52-9a41-2c8d5e7f9b10", "vmSize": "Standard_DS3_v2"},
-        "network": {"interface": [{"ipv4": {"ipAddress": [{"privateIpAddress": "10.10.0.10", "publicIpAddress": ""}],
-                                            "subnet": [{"address": "10.10.0.0", "prefix": "24"}]}}]},
-    }, separators=(",", ":"))
-
-
 def template_vars(sc, outdir):
     v = {k: str(val) for k, val in sc["context"].items() if isinstance(val, (str, int))}
     v.update({
@@ -268,6 +215,9 @@ def template_vars(sc, outdir):
         "proxy_hostport": f"{PROXY_IP}:{PROXY_PORT}",
         "dns_ip": DNS_IP,
         "azure_dns_ip": AZURE_DNS_IP,
+        "arm_subscription": ARM_SUBSCRIPTION,
+        "arm_resource_group": ARM_GROUP,
+        "hub_subscription": armworld.HUB_SUBSCRIPTION,
         "outdir": os.path.abspath(outdir),
     })
     return v
@@ -480,7 +430,8 @@ def build_world(sc, plan, tv):
     for name in sorted(hosts):
         h = hosts[name]
         own = [a for a in h["addresses"] if (ipaddress.ip_address(a) in PRIVATE_POOL) == h["private"]]
-        h["azure_addresses"] = own or [(priv if h["private"] else pub).take()] if sc.get("azure_dns") else None
+        wanted = sc.get("azure_dns") or (sc.get("arm_network") or {}).get("dns_zone")
+        h["azure_addresses"] = own or [(priv if h["private"] else pub).take()] if wanted else None
     app_firewall_verdicts(sc["app_firewall"], hosts, tv)
     return hosts
 
@@ -580,9 +531,12 @@ def dnsmasq_conf(hosts, workdir, azure=False):
     return "\n".join(lines) + "\n"
 
 
-def nginx_conf(hosts, workdir, pki, vm=None, arm=None):
+def nginx_conf(hosts, workdir, pki, vm=None, arm=False):
     """One server block per (address, port, host); SNI picks the host's certificate. With an
-    [azure_vm], IMDS too: JSON only for requests carrying `Metadata: true`, as the real one."""
+    [azure_vm], IMDS too: JSON only for requests carrying `Metadata: true`, as the real one.
+    With [arm], management.azure.com's TLS server hands every /subscriptions path to the fake
+    ARM (lib/stubs.py `arm`). The access log says of each request whether it carried an
+    Authorization header (never its value): `vnet.py check` proves the token went to ARM only."""
     groups = {}
     for name in sorted(hosts):
         h = hosts[name]
@@ -597,7 +551,9 @@ def nginx_conf(hosts, workdir, pki, vm=None, arm=None):
         "# generated by tests/vnet/lib/vnet.py",
         "worker_processes 1;", f"pid {workdir}/nginx.pid;", f"error_log {workdir}/nginx-error.log warn;",
         "daemon off;", "events { worker_connections 512; }", "http {",
-        f"  access_log {workdir}/nginx-access.log;",
+        '  map $http_authorization $amlp_auth { default "bearer"; "" "none"; }',
+        "  log_format amlp '$server_name $server_addr:$server_port \"$request\" $status auth=$amlp_auth';",
+        f"  access_log {workdir}/nginx-access.log amlp;",
         f"  client_body_temp_path {workdir}/nginx-tmp;", f"  proxy_temp_path {workdir}/nginx-tmp;",
         f"  fastcgi_temp_path {workdir}/nginx-tmp;", f"  uwsgi_temp_path {workdir}/nginx-tmp;",
         f"  scgi_temp_path {workdir}/nginx-tmp;",
@@ -619,7 +575,9 @@ def nginx_conf(hosts, workdir, pki, vm=None, arm=None):
                 # What makes an answer look like an Azure front end to amlprobe's http = "azure".
                 out.append("    add_header x-ms-request-id $request_id always;")
             if arm and name == "management.azure.com" and app == "tls":
-                out += arm
+                host, port = armworld.RESPONDER
+                out += ["    location /subscriptions {", f"      proxy_pass http://{host}:{port};",
+                        "      proxy_set_header Host $host;", "      proxy_read_timeout 30s;", "    }"]
             out.append("    location / { return 200 \"amlprobe testbed\\n\"; }")
             out.append("  }")
     if vm is not None:
@@ -628,7 +586,7 @@ def nginx_conf(hosts, workdir, pki, vm=None, arm=None):
             "    location /metadata/instance {",
             "      if ($http_metadata != \"true\") { return 400; }",
             "      default_type application/json;",
-            f"      return 200 '{imds_body(vm)}';",
+            f"      return 200 '{armworld.imds_body(vm)}';",
             "    }",
         ]
         if vm.get("identity"):
@@ -820,6 +778,25 @@ def wire_plan(sc, hosts, tv, outdir):
             "logs": [os.path.join(os.path.abspath(outdir), "stubs.out")], "checks": checks}
 
 
+def check_policy_matches_app_firewall(sc, arm_cfg, tv):
+    """[app_firewall] and [arm.network.firewall] describe one firewall: the FQDN patterns the
+    data plane allows must be exactly the target FQDNs of the policy's Allow application rules
+    (a world where they drift apart would test nothing)."""
+    policy = set()
+    for path, groups in arm_cfg["lists"].items():
+        if path.endswith("/rulecollectiongroups"):
+            for g in groups:
+                for c in g["properties"]["ruleCollections"]:
+                    if c["action"]["type"] == "Allow":
+                        for r in c["rules"]:
+                            if r["ruleType"] == "ApplicationRule":
+                                policy |= {x.lower() for x in r.get("targetFqdns", [])}
+    data_plane = set(sc["app_firewall"]["allow"]) | {render_str(p, tv).lower() for p in sc["app_firewall"].get("unprobed", [])}
+    if policy != data_plane:
+        raise ScenarioError(f"[arm.network.firewall] and [app_firewall] disagree: only in the policy "
+                            f"{sorted(policy - data_plane)}, only in [app_firewall] allow {sorted(data_plane - policy)}")
+
+
 def squid_helper(name):
     for d in SQUID_HELPER_DIRS:
         path = os.path.join(d, name)
@@ -937,13 +914,25 @@ def cmd_render(path, outdir, samba=False):
             raise ScenarioError(f"address {a} is outside the testbed pools {PRIVATE_POOL} and {PUBLIC_POOL}")
     write("addresses.txt", "".join(a + "\n" for a in addrs))
     write("dnsmasq.conf", dnsmasq_conf(hosts, workdir))
-    arm = arm_locations(sc, hosts, tv) if sc["arm"] is not None else None
-    write("nginx.conf", nginx_conf(hosts, workdir, tv["pki"], sc["azure_vm"], arm))
-    if sc["arm"] is not None:
-        # The Azure ML SDK's config.json, where amlprobe runs (run.sh starts it in this folder).
-        write("config.json", json.dumps({"subscription_id": ARM_SUBSCRIPTION, "resource_group": ARM_GROUP,
-                                         "workspace_name": sc["context"]["workspace_name"]}, indent=1) + "\n")
+    write("nginx.conf", nginx_conf(hosts, workdir, tv["pki"], sc["azure_vm"], sc["arm"] is not None))
     stubs = stub_listeners(hosts) + appfw_listeners(sc["app_firewall"], hosts, tv["pki"])
+    arm_cfg = None
+    if sc["arm"] is not None:
+        # The Azure ML SDK's config.json, where amlprobe runs (run.sh starts it in this folder);
+        # config_json = false: none (an Azure ML compute, whose workspace comes from [run] env).
+        if sc["arm"].get("config_json", True):
+            write("config.json", json.dumps({"subscription_id": ARM_SUBSCRIPTION, "resource_group": ARM_GROUP,
+                                             "workspace_name": sc["context"]["workspace_name"]}, indent=1) + "\n")
+        try:
+            arm_cfg = armworld.config(sc, hosts, lambda v: render_str(v, tv))
+        except armworld.ArmError as e:
+            raise ScenarioError(str(e))
+        if sc["app_firewall"] is not None and sc["arm_network"] and "firewall" in sc["arm_network"]:
+            check_policy_matches_app_firewall(sc, arm_cfg, tv)
+        write("arm.json", json.dumps(arm_cfg, indent=1))
+        host, port = armworld.RESPONDER
+        stubs.append({"kind": "arm", "address": host, "port": port, "host": "(fake ARM)",
+                      "config": os.path.join(workdir, "arm.json")})
     # Healthy SMB on 445 is a real smbd when run.sh found one (--samba); the stub stays for the
     # broken answers (notsmb, silent) and as the fallback.
     smbd = [e for e in stubs if samba and e["kind"] == "smb" and e["port"] == 445]
@@ -975,6 +964,8 @@ def cmd_render(path, outdir, samba=False):
     write("certs.txt", "".join(f"leaf-{k} {spec[k][0]} {spec[k][1]} {' '.join(spec[k][2])}\n" for k in kinds))
     # A readable map of the world, for whoever debugs a failing scenario.
     with open(os.path.join(outdir, "world.txt"), "w") as f:
+        if arm_cfg is not None:
+            f.write("".join(line + "\n" for line in armworld.world_lines(arm_cfg)))
         if fw is not None:
             f.write(f"# [app_firewall] style={fw['style']} deny={fw['deny']} allow={fw['allow']}: denied names' TLS and HTTP ports are "
                     f"DNATed to the deny responder {APPFW_IP}, their other ports dropped; "
@@ -1218,7 +1209,109 @@ def check_causes(sc, report, tv):
             got = sorted(d.get("host") for d in c.get("destinations") or [])
             if got != want:
                 problems.append(("-", f"{where}: destinations expected {want}, got {got}"))
+        problems += [("-", f"{where}: {m}") for m in check_attribution(e, c, tv)]
     return problems
+
+
+def describe_findings(azure):
+    return "; ".join(f"{f.get('kind')} {f.get('name')!r} {(f.get('verdict') or {}).get('effect')} ({f.get('basis')}): "
+                     f"{(f.get('verdict') or {}).get('says')}" for f in azure) or "none"
+
+
+def check_attribution(e, c, tv):
+    """The cause's Azure attribution (issue 25): azure_contains (a finding's name or verdict),
+    blocked_by (the first finding that blocks: what the table prints), change_contains and
+    change_count (its `az` commands), azure_notes_contains."""
+    out = []
+    azure = c.get("azure") or []
+
+    def texts(key):
+        wants = e.get(key, [])
+        return [render_str(w, tv) for w in ([wants] if isinstance(wants, str) else wants)]
+
+    for w in texts("azure_contains"):
+        if not any(w.lower() in (f.get("name") or "").lower() or w.lower() in ((f.get("verdict") or {}).get("says") or "").lower()
+                   for f in azure):
+            out.append(f"no Azure finding names {w!r}: {describe_findings(azure)}")
+    if "blocked_by" in e:
+        b = e["blocked_by"]
+        first = next((f for f in azure if (f.get("verdict") or {}).get("effect") == "blocks"), None)
+        if first is None:
+            out.append(f"no Azure finding blocks (blocked_by {b}): {describe_findings(azure)}")
+        else:
+            for key in ("kind", "name", "basis"):
+                if key in b and not fnmatch.fnmatchcase(first.get(key) or "", render_str(b[key], tv)):
+                    out.append(f"blocked by {first.get('kind')} {first.get('name')!r} ({first.get('basis')}), "
+                               f"expected {key} {render_str(b[key], tv)!r}: {first.get('verdict', {}).get('says')}")
+            says = (first.get("verdict", {}).get("says") or "").lower()
+            for key, present in (("says_contains", True), ("says_absent", False)):
+                wants = b.get(key, [])
+                for w in [wants] if isinstance(wants, str) else wants:
+                    w = render_str(w, tv)
+                    if (w.lower() in says) != present:
+                        out.append(f"the blocking finding's verdict {'lacks' if present else 'holds'} {w!r}: "
+                                   f"{first.get('verdict', {}).get('says')!r}")
+    az = ((c.get("change") or {}).get("az")) or ""
+    # A wanted text ending in a newline must end a command: "--target-fqdns a b\n" is exact.
+    for w in texts("change_contains"):
+        if w.lower() not in (az + "\n").lower():
+            out.append(f"change lacks {w!r}: {az!r}")
+    if "change_count" in e and len(az.splitlines()) != e["change_count"]:
+        out.append(f"change: expected {e['change_count']} command(s), got {len(az.splitlines())}: {az!r}")
+    notes = "\n".join(c.get("azure_notes") or [])
+    for w in texts("azure_notes_contains"):
+        if w.lower() not in notes.lower():
+            out.append(f"azure_notes lack {w!r}: {c.get('azure_notes')!r}")
+    return out
+
+
+def check_arm(sc, tv):
+    """[arm] worlds: the fake ARM saw no unexpected request (its `arm:` log), each
+    [expect] arm_requests glob matches a request, and no request carrying an Authorization header
+    reached any server but ARM (nginx's access log records only whether one was there); with
+    [expect] warnings_contains, context.warnings is checked elsewhere."""
+    if sc["arm"] is None:
+        return []
+    outdir = tv["outdir"]
+    problems = []
+    try:
+        with open(os.path.join(outdir, "stubs.out"), errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        return [("-", f"fake ARM: no stubs.out: {e}")]
+    problems += [("-", m) for m in armworld.log_problems(lines)]
+    requests = [line[len("arm: "):] for line in lines if line.startswith("arm: ")]
+    for pattern in sc["expect"].get("arm_requests", []):
+        pattern = render_str(pattern, tv)
+        if not any(fnmatch.fnmatchcase(r, pattern) for r in requests):
+            problems.append(("-", f"fake ARM: no request matches {pattern!r} (saw {len(requests)}: see stubs.out)"))
+    try:
+        with open(os.path.join(outdir, "nginx-access.log"), errors="replace") as f:
+            for line in f:
+                server = line.split(" ", 1)[0]
+                if line.rstrip().endswith("auth=bearer") and server != "management.azure.com":
+                    problems.append(("-", f"a request with an Authorization header reached {server or 'IMDS'}: {line.strip()[:200]}"))
+    except OSError:
+        pass
+    return problems
+
+
+def check_warnings(sc, report, tv):
+    """[expect] warnings_contains: each text is in exactly one line of context.warnings;
+    warnings_absent: each text is in none."""
+    lines = (report.get("context") or {}).get("warnings") or []
+    out = []
+    for w in sc["expect"].get("warnings_absent", []):
+        w = render_str(w, tv)
+        hits = [line for line in lines if w.lower() in line.lower()]
+        if hits:
+            out.append(("-", f"context.warnings: {hits} contain {w!r}, which [expect] warnings_absent forbids"))
+    for w in sc["expect"].get("warnings_contains", []):
+        w = render_str(w, tv)
+        hits = [line for line in lines if w.lower() in line.lower()]
+        if len(hits) != 1:
+            out.append(("-", f"context.warnings: {len(hits)} line(s) contain {w!r}, expected exactly one: {lines}"))
+    return out
 
 
 def check_table(sc, outdir, tv):
@@ -1314,6 +1407,8 @@ def check(sc, report, exit_code, tv, raw=None):
                                            f"{which}flows not named in the scenario must be one of {allowed}"))
     problems += check_resolvers(sc, report, tv)
     problems += check_causes(sc, report, tv)
+    problems += check_warnings(sc, report, tv)
+    problems += check_arm(sc, tv)
     # Secrets (e.g. a proxy password) must appear nowhere in what amlprobe wrote.
     for secret in exp.get("absent", []):
         secret = render_str(secret, tv)
