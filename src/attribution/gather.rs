@@ -242,7 +242,8 @@ pub async fn gather(arm: &Arm<'_>, target: &Target<'_>, questions: &[Question]) 
         read_instance(target.imds, arm.left()),
         async {
             match target.workspace {
-                Some(ws) if wants_network => Some(
+                // A managed network's outbound rules govern the workspace's own computes only.
+                Some(ws) if wants_network && target.azureml_compute => Some(
                     arm.get(
                         format!("{ws}?api-version={WORKSPACE_API}"),
                         "the workspace",

@@ -167,6 +167,9 @@ pub struct Flow {
     pub protocol: Protocol,
     /// The service tag the suite documents for the destination, when it knows one.
     pub service_tag: Option<String>,
+    /// The probes saw the managed network's firewall deny this flow (HTTP 470, a close after the
+    /// ClientHello): no rule let it through, whatever a service tag's unread prefixes hold.
+    pub denied_by_firewall: bool,
 }
 
 impl Flow {
@@ -248,6 +251,7 @@ pub fn evaluate(net: &ManagedNetwork, flow: &Flow) -> (AzureFinding, Option<Chan
         return (finding(Effect::Allows, None, says), None, notes);
     }
     let mut unknown: Option<(&OutboundRule, String)> = None;
+    let mut ruled_out: Vec<&str> = Vec::new();
     for rule in &net.rules {
         let active = rule.status.is_empty() || rule.status.eq_ignore_ascii_case("active");
         match rule_matches(rule, flow) {
@@ -265,6 +269,7 @@ pub fn evaluate(net: &ManagedNetwork, flow: &Flow) -> (AzureFinding, Option<Chan
                 "outbound rule {} would allow it but is {}",
                 rule.name, rule.status
             )),
+            Match::Unknown(_) if active && flow.denied_by_firewall => ruled_out.push(&rule.name),
             Match::Unknown(why) if active => {
                 unknown.get_or_insert((rule, why));
             }
@@ -291,11 +296,17 @@ pub fn evaluate(net: &ManagedNetwork, flow: &Flow) -> (AzureFinding, Option<Chan
         );
         return (finding(Effect::Undetermined, Some(rule), says), change, notes);
     }
-    let says = format!(
+    let mut says = format!(
         "no outbound rule of the workspace's managed network allows {}, and isolation mode {} denies everything not approved",
         flow.describe(),
         net.isolation_mode
     );
+    if !ruled_out.is_empty() {
+        says.push_str(&format!(
+            " (its firewall denied this very flow, so service tag rule {} does not cover it either)",
+            ruled_out.join(", ")
+        ));
+    }
     (finding(Effect::Blocks, None, says), change, notes)
 }
 
@@ -381,6 +392,7 @@ mod tests {
             port,
             protocol: Protocol::Tcp,
             service_tag: None,
+            denied_by_firewall: false,
         }
     }
 
@@ -470,6 +482,34 @@ mod tests {
         assert!(change.unwrap().az.ends_with(
             "--rule allow-EventHub-5671 --type service_tag --service-tag EventHub --protocol TCP --port-ranges 5671"
         ));
+    }
+
+    #[test]
+    fn a_denial_the_firewall_answered_rules_out_the_unread_service_tags() {
+        let net = parse(WS, &workspace("AllowOnlyApprovedOutbound")).unwrap();
+        let denied = Flow {
+            denied_by_firewall: true,
+            ..flow("huggingface.co", 443)
+        };
+        let (f, change, _) = evaluate(&net, &denied);
+        assert_eq!(
+            (f.verdict.effect, f.name.as_str()),
+            (Effect::Blocks, "no matching outbound rule")
+        );
+        assert!(
+            f.verdict
+                .says
+                .ends_with("so service tag rule monitor does not cover it either)"),
+            "{}",
+            f.verdict.says
+        );
+        assert!(change.unwrap().az.ends_with("--type fqdn --destination huggingface.co"));
+        // A rule that allows the name still allows it: the denial was of another flow.
+        let allowed = Flow {
+            denied_by_firewall: true,
+            ..flow("files.pypi.org", 443)
+        };
+        assert_eq!(evaluate(&net, &allowed).0.verdict.effect, Effect::Allows);
     }
 
     #[test]

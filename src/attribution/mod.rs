@@ -274,6 +274,7 @@ fn destination(
                     port,
                     protocol,
                     service_tag: tag.map(str::to_string),
+                    denied_by_firewall: false,
                 };
                 let (f, c, notes) = managed::evaluate(net, &flow);
                 answer.finding(f);
@@ -377,6 +378,7 @@ fn firewall_denied(fqdns: &[String], ports: &[u16], ev: &Evidence) -> Attributio
                     port,
                     protocol: Protocol::Tcp,
                     service_tag: None,
+                    denied_by_firewall: true,
                 };
                 let (f, c, notes) = managed::evaluate(net, &flow);
                 answer.finding(f);

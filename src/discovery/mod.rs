@@ -189,6 +189,8 @@ pub struct Found {
     pub findings: ArmFindings,
     /// Where the token came from.
     pub source: Source,
+    /// An Azure ML compute's variables named the workspace: this machine is one of its computes.
+    pub on_azureml_compute: bool,
     /// The token, client and endpoint discovery used, for later ARM reads (attribution) to
     /// reuse rather than acquire a second token: take it before [`apply`] consumes the rest.
     pub access: Option<ArmAccess>,
@@ -261,6 +263,7 @@ pub async fn discover(
     Ok(Found {
         findings,
         source,
+        on_azureml_compute: settings.from_azureml_env,
         access: Some(ArmAccess { client, arm, token }),
     })
 }
@@ -417,10 +420,18 @@ pub fn apply(ctx: &mut WorkspaceContext, expected: &mut ExpectedIps, found: Foun
         .as_deref()
         .filter(|m| !m.eq_ignore_ascii_case("disabled"))
     {
-        notes.push(format!(
-            "the workspace uses a managed virtual network (isolation mode {}): its computes run in Microsoft's managed network, not in this VNet, so their outbound flows are not the ones probed here",
-            crate::sanitize::echo(mode)
-        ));
+        // Its outbound rules govern the workspace's own computes only, not a VM in a customer VNet.
+        notes.push(if found.on_azureml_compute {
+            format!(
+                "the workspace uses a managed virtual network (isolation mode {}): this compute's outbound flows go through it, so its outbound rules decide what they reach",
+                crate::sanitize::echo(mode)
+            )
+        } else {
+            format!(
+                "the workspace uses a managed virtual network (isolation mode {}): its computes run in Microsoft's managed network, not in this VNet, so their outbound flows are not the ones probed here",
+                crate::sanitize::echo(mode)
+            )
+        });
     }
     let workspace_connections = ws.connections.iter().map(|c| ("workspace", c));
     let dependency_connections = found
@@ -473,8 +484,38 @@ mod tests {
                 ..Default::default()
             },
             source: Source::Imds,
+            on_azureml_compute: false,
             access: None,
         }
+    }
+
+    #[test]
+    fn a_managed_network_governs_its_own_computes_only() {
+        let managed = || WorkspaceFacts {
+            isolation_mode: Some("AllowOnlyApprovedOutbound".into()),
+            ..Default::default()
+        };
+        let elsewhere = apply(
+            &mut WorkspaceContext::default(),
+            &mut ExpectedIps::new(),
+            found(managed()),
+        )
+        .join("\n");
+        assert!(elsewhere.contains("not the ones probed here"), "{elsewhere}");
+        let on_compute = apply(
+            &mut WorkspaceContext::default(),
+            &mut ExpectedIps::new(),
+            Found {
+                on_azureml_compute: true,
+                ..found(managed())
+            },
+        )
+        .join("\n");
+        assert!(
+            on_compute.contains("this compute's outbound flows go through it"),
+            "{on_compute}"
+        );
+        assert!(!on_compute.contains("not the ones probed here"), "{on_compute}");
     }
 
     #[test]
