@@ -521,9 +521,23 @@ pub fn allow_change(
         ),
         Decision::DefaultDeny => {
             let policy = policies.last()?;
-            let mut groups: Vec<&RuleCollectionGroup> = policy.groups.iter().collect();
-            groups.sort_by_key(|g| g.properties.priority.unwrap_or(i64::MAX));
-            let group = groups.first()?;
+            // Beside the rules of the kind being added (a group may hold both kinds; its own
+            // kind is where people look), else in the group evaluated first.
+            let kind = if flow.app.is_some() && !fqdns.is_empty() {
+                "ApplicationRule"
+            } else {
+                "NetworkRule"
+            };
+            let holds_kind = |g: &RuleCollectionGroup| {
+                g.properties
+                    .rule_collections
+                    .iter()
+                    .any(|c| c.rules.iter().any(|r| r.kind.eq_ignore_ascii_case(kind)))
+            };
+            let group = policy
+                .groups
+                .iter()
+                .min_by_key(|g| (!holds_kind(g), g.properties.priority.unwrap_or(i64::MAX)))?;
             (group.id.clone(), taken_priorities(policies, &group.id), 65001)
         }
         _ => return None,
@@ -817,16 +831,29 @@ mod tests {
 
     #[test]
     fn no_match_is_the_default_deny_and_the_change_lists_exactly_the_fqdns() {
-        let p = policy(vec![group(
-            "DefaultApplicationRuleCollectionGroup",
-            300,
-            vec![collection(
-                "allow-ms",
-                100,
-                "Allow",
-                vec![app_rule("login", &["login.microsoftonline.com"])],
-            )],
-        )]);
+        // The network rules' group is evaluated first; the application rule goes beside its kind.
+        let p = policy(vec![
+            group(
+                "DefaultNetworkRuleCollectionGroup",
+                200,
+                vec![collection(
+                    "allow-dns",
+                    100,
+                    "Allow",
+                    vec![net_rule("dns", "10.0.0.4", "53")],
+                )],
+            ),
+            group(
+                "DefaultApplicationRuleCollectionGroup",
+                300,
+                vec![collection(
+                    "allow-ms",
+                    100,
+                    "Allow",
+                    vec![app_rule("login", &["login.microsoftonline.com"])],
+                )],
+            ),
+        ]);
         let flow = https("management.azure.com", "10.1.0.4");
         let out = evaluate(std::slice::from_ref(&p), &flow);
         assert_eq!(out.decision, Decision::DefaultDeny);

@@ -325,7 +325,7 @@ fn route_and_firewall(
         Selection::NoRoute => answer.note(format!("no active route covers {address} in what was read")),
         Selection::Chosen { .. } => {}
     }
-    if let Some(f) = routes::finding(&selection, address, &r.holder, r.basis) {
+    if let Some(f) = routes::finding(&selection, &address.to_string(), &r.holder, r.basis) {
         answer.finding(f);
     }
     let Selection::Chosen { route, .. } = &selection else {
@@ -412,7 +412,7 @@ fn firewall_on_route(answer: &mut Answer, fqdns: &[String], ports: &[u16], ev: &
             return;
         }
     };
-    if let Some(f) = routes::finding(&selection, IpAddr::from([0, 0, 0, 0]), &r.holder, r.basis) {
+    if let Some(f) = routes::finding(&selection, "the internet", &r.holder, r.basis) {
         answer.finding(f);
     }
     for hop in hops {

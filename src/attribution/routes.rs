@@ -143,7 +143,8 @@ pub fn effect(route: &EffectiveRoute) -> Effect {
 
 /// The finding for a selection; `holder` is the resource the routes were read from (the NIC
 /// for effective routes, the route table for a UDR).
-pub fn finding(selection: &Selection, destination: IpAddr, holder: &str, basis: Basis) -> Option<AzureFinding> {
+/// `destination` names what is sent: an address, or "the internet" for the default route.
+pub fn finding(selection: &Selection, destination: &str, holder: &str, basis: Basis) -> Option<AzureFinding> {
     let Selection::Chosen { route, prefix } = selection else {
         return None;
     };
@@ -289,7 +290,7 @@ mod tests {
             unreachable!()
         };
         assert_eq!(effect(route), Effect::Blocks);
-        let f = finding(&none, ip("10.9.9.9"), "/nic", Basis::EffectiveRules).unwrap();
+        let f = finding(&none, "10.9.9.9", "/nic", Basis::EffectiveRules).unwrap();
         assert!(
             f.verdict
                 .says
