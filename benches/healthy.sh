@@ -4,7 +4,7 @@
 # privatelink CNAMEs, nginx with TLS on every front end, the Python SMB2 stub on 445 and a UDP echo
 # on 5831), brought up in namespaces of its own (amlbench-vm, amlbench-svc: never the testbed's),
 # torn down on exit. Every run is void unless every flow is works or not_testable. Reports the
-# run's own duration (duration_ms) and wall time (hyperfine), medians over RUNS runs. Then the
+# run's own duration (duration_ms) and wall time (farm-bench if installed, else hyperfine), medians over RUNS runs. Then the
 # same world with 5831 silent: the one wait a healthy run cannot avoid (--udp-timeout).
 #   sudo bash benches/healthy.sh     (AMLPROBE_BIN=path, RUNS=n)
 set -euo pipefail
@@ -19,7 +19,7 @@ if [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
 fi
 RUNS=${RUNS:-20}
 VM=amlbench-vm SVC=amlbench-svc
-need hyperfine hyperfine
+command -v farm-bench >/dev/null || need hyperfine hyperfine
 bin=${AMLPROBE_BIN:-$root/target/release/amlprobe}
 [ -x "$bin" ] || cargo build --release --manifest-path "$root/Cargo.toml" >&2
 
@@ -83,8 +83,16 @@ durations() {
 }
 read -r flows _ < <(check)
 read -r med lo hi < <(durations)
-hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$work/hf.json" "${cmd[*]}" >/dev/null 2>&1
-wall=$(python3 -c "import json; print(round(json.load(open('$work/hf.json'))['results'][0]['median']*1000, 1))")
+# Whole-process wall time: farm-bench where it is installed (the published figures), else hyperfine.
+if command -v farm-bench >/dev/null; then
+  timer=farm-bench
+  farm-bench -n "$RUNS" --warmup 2 -- "${cmd[@]}" >"$work/fb.txt" 2>&1
+  wall=$(awk '$1 == "A" && $2 == "wall" { printf "%.1f", $5 * 1000 }' "$work/fb.txt")
+else
+  timer=hyperfine
+  hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$work/hf.json" "${cmd[*]}" >/dev/null 2>&1
+  wall=$(python3 -c "import json; print(round(json.load(open('$work/hf.json'))['results'][0]['median']*1000, 1))")
+fi
 
 # 5831 silent: nftables drops what the UDP echo would answer.
 echo 'table inet amlbench { chain in { type filter hook input priority 0; udp dport 5831 drop; }; }' |
@@ -108,7 +116,7 @@ print(next(p["message"] for p in f["probes"] if p["kind"] == "udp"))' "$work/udp
 echo "| healthy world, every built-in suite ($flows flows, --timeout 2) | median | min | max | goal |"
 echo "|---|---|---|---|---|"
 echo "| run duration (report duration_ms, $RUNS runs) | $med ms | $lo ms | $hi ms | well under 100 ms |"
-echo "| wall time incl. process start (hyperfine, $RUNS runs) | $wall ms | | | |"
+echo "| wall time incl. process start ($timer, $RUNS runs) | $wall ms | | | |"
 echo "| compute suite with 5831 silent (duration_ms, 5 runs) | $(python3 -c 'import statistics, sys; print(statistics.median(int(x) for x in sys.argv[1:]))' "${udp[@]}") ms | | | about the UDP wait (1 s) |"
 echo
 echo "UDP message: $udp_msg"

@@ -11,7 +11,7 @@ use crate::model::duration::FlagDuration;
 use crate::model::facts::{Fact, FactValue};
 use crate::model::netaddr::PrivateRanges;
 use crate::model::suite::{Catalog, Expectation, Suite};
-use crate::report::schema::ImdsInfo;
+use crate::report::schema::{FlowReport, ImdsInfo, RootCause};
 use crate::report::{self, HostInfo, Report, Settings, Summary, Tool};
 use crate::{attribution, discovery, engine, env::hostinfo, env::sysdns, plan, verdict, verdict::causes};
 use std::collections::BTreeMap;
@@ -64,6 +64,43 @@ fn apply_imds_defaults(ctx: &mut WorkspaceContext, info: &ImdsInfo) -> Vec<Strin
         ctx.sources.insert("cloud".into(), ValueSource::Imds);
     }
     notes
+}
+
+/// After the verdicts, never before: what Azure's configuration says about each cause, joined to
+/// it within the run's budget. Returns the lines for `context.warnings`.
+async fn attribute_causes(
+    run: &RunSettings,
+    access: Option<&discovery::ArmAccess>,
+    causes: &mut [RootCause],
+    flows: &[FlowReport],
+) -> Vec<String> {
+    let asked = attribution::questions(causes, flows);
+    let Some(budget) = run.learning.attribution.filter(|_| !asked.is_empty()) else {
+        return Vec::new();
+    };
+    let questions: Vec<attribution::Question> = asked.iter().map(|(_, q)| q.clone()).collect();
+    let workspace = run.learning.discovery.as_ref();
+    let outcome = match (access, workspace) {
+        (Some(access), _) => {
+            let target = attribution::Target {
+                imds: run.learning.imds.as_ref(),
+                workspace: workspace.map(|d| d.workspace.id.as_str()),
+                subnet: None,
+                azureml_compute: workspace.is_some_and(|d| d.from_azureml_env),
+            };
+            let limits = attribution::Limits {
+                budget,
+                ..attribution::Limits::default()
+            };
+            attribution::attribute(access, &target, &questions, &limits).await
+        }
+        (None, Some(_)) => attribution::without_access(&questions, "workspace discovery got none: see its warning"),
+        (None, None) => {
+            attribution::without_access(&questions, "name the workspace: config.json or --workspace-resource-id")
+        }
+    };
+    attribution::join(causes, &asked, outcome.answers);
+    outcome.warnings
 }
 
 /// Runs the `chosen` suites of `catalog` once and judges every flow.
@@ -187,31 +224,8 @@ pub async fn run_once(
     };
     let mut root_causes = causes::find(&flow_reports, &facts);
     causes::link(&mut flow_reports, &root_causes);
-    // After the verdicts, never before: what Azure's configuration says about each cause.
-    let asked = attribution::questions(&root_causes, &flow_reports);
-    if let Some(budget) = run.learning.attribution.filter(|_| !asked.is_empty()) {
-        let questions: Vec<attribution::Question> = asked.iter().map(|(_, q)| q.clone()).collect();
-        let outcome = match &arm_access {
-            Some(access) => {
-                let target = attribution::Target {
-                    imds: run.learning.imds.as_ref(),
-                    workspace: run.learning.discovery.as_ref().map(|d| d.workspace.id.as_str()),
-                    subnet: None,
-                    azureml_compute: run.learning.discovery.as_ref().is_some_and(|d| d.from_azureml_env),
-                };
-                let limits = attribution::Limits {
-                    budget,
-                    ..attribution::Limits::default()
-                };
-                attribution::attribute(access, &target, &questions, &limits).await
-            }
-            None => {
-                attribution::without_access(&questions, "name the workspace: config.json or --workspace-resource-id")
-            }
-        };
-        attribution::join(&mut root_causes, &asked, outcome.answers);
-        context.warnings.extend(outcome.warnings);
-    }
+    let attribution_notes = attribute_causes(run, arm_access.as_ref(), &mut root_causes, &flow_reports).await;
+    context.warnings.extend(attribution_notes);
     Ok(Report {
         schema_version: report::SCHEMA_VERSION,
         tool: Tool {

@@ -866,45 +866,62 @@ fn beyond_discovery(seen: &Seen) -> Vec<String> {
         .collect()
 }
 
+/// A run whose `api` flow names its private DNS zone (so a wrong answer raises a zone question
+/// for attribution), against a fake ARM in `mode`, with `extra` flags; the report and ARM's log.
+fn zoned_run(pki: &Pki, mode: Arm, extra: &[&str]) -> (Value, Seen) {
+    let mut flows = flows();
+    flows[0]
+        .1
+        .push_str("\nprivate_dns_zone = \"privatelink.api.azureml.ms\"");
+    let (port, seen) = fake_arm(pki, mode, TOKEN);
+    let arm = format!("https://127.0.0.1:{port}");
+    let id = workspace_id();
+    let dir = tempfile::tempdir().unwrap();
+    let report = Amlprobe::offline("run", dns())
+        .without("--no-discovery")
+        .format("json")
+        .flows(&flows)
+        .ca(pki)
+        .dir(dir.path())
+        .env("PATH", dir.path())
+        .env("AMLPROBE_ARM_TOKEN", TOKEN)
+        .args(["--workspace-resource-id", &id, "--arm-endpoint", &arm])
+        .args(extra)
+        .output()
+        .json();
+    (report, seen)
+}
+
 #[test]
 fn a_wrong_private_endpoint_answer_reads_its_zone_unless_attribution_is_off() {
     let pki = Pki::new();
-    let zoned = || {
-        let mut flows = flows();
-        flows[0]
-            .1
-            .push_str("\nprivate_dns_zone = \"privatelink.api.azureml.ms\"");
-        flows
-    };
-    let id = workspace_id();
-    for off in [false, true] {
-        let (port, seen) = fake_arm(&pki, Arm::Fixtures, TOKEN);
-        let arm = format!("https://127.0.0.1:{port}");
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Amlprobe::offline("run", dns())
-            .without("--no-discovery")
-            .format("json")
-            .flows(&zoned())
-            .ca(&pki)
-            .dir(dir.path())
-            .env("PATH", dir.path())
-            .env("AMLPROBE_ARM_TOKEN", TOKEN)
-            .args(["--workspace-resource-id", &id, "--arm-endpoint", &arm]);
-        if off {
-            cmd = cmd.args(["--no-attribution"]);
-        }
-        let report = cmd.output().json();
-        check(&report, "api", "blocked", Some("dns_wrong_ip"));
-        let asked = beyond_discovery(&seen);
-        if off {
-            assert!(asked.is_empty(), "--no-attribution reads nothing more: {asked:#?}");
-        } else {
-            assert!(
-                asked
-                    .iter()
-                    .any(|r| r.contains("privateDnsZones") || r.starts_with("GET /subscriptions?")),
-                "the zone behind the wrong answer is looked for: {asked:#?}"
-            );
-        }
-    }
+    let (report, seen) = zoned_run(&pki, Arm::Fixtures, &[]);
+    check(&report, "api", "blocked", Some("dns_wrong_ip"));
+    let asked = beyond_discovery(&seen);
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.contains("privateDnsZones") || r.starts_with("GET /subscriptions?")),
+        "the zone behind the wrong answer is looked for: {asked:#?}"
+    );
+    let (report, seen) = zoned_run(&pki, Arm::Fixtures, &["--no-attribution"]);
+    check(&report, "api", "blocked", Some("dns_wrong_ip"));
+    let asked = beyond_discovery(&seen);
+    assert!(asked.is_empty(), "--no-attribution reads nothing more: {asked:#?}");
+}
+
+#[test]
+fn without_discovery_s_token_attribution_points_at_discovery_s_warning() {
+    let pki = Pki::new();
+    // The workspace is named, but ARM refuses it: discovery keeps no access to reuse.
+    let pinned = format!("{WS_ID}.workspace.eastus.api.azureml.ms=10.1.0.5");
+    let (report, _) = zoned_run(
+        &pki,
+        Arm::Forbidden,
+        &["--region", "eastus", "--workspace-id", WS_ID, "--expect-ip", &pinned],
+    );
+    check(&report, "api", "blocked", Some("dns_wrong_ip"));
+    let w = warnings(&report);
+    assert!(w.contains("workspace discovery got none: see its warning"), "{w}");
+    assert!(!w.contains("name the workspace"), "it was named: {w}");
 }
