@@ -886,7 +886,7 @@ fn cause(kind: CauseKind, subject: &str, destinations: Vec<crate::report::schema
 
 /// `workspace.blob`: sa.blob.core.windows.net answered 10.1.0.9 where 10.1.0.5 was expected.
 fn blob_flow() -> crate::report::schema::FlowReport {
-    use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
+    use crate::model::outcome::{ProbeStatus, ReasonCode};
     use crate::report::schema::{FlowReport, ProbeKind, ProbeReport};
     let host = "sa.blob.core.windows.net";
     let probe = ProbeReport {
@@ -903,31 +903,8 @@ fn blob_flow() -> crate::report::schema::FlowReport {
         )
     };
     FlowReport {
-        id: "workspace.blob".into(),
-        suite: "workspace".into(),
-        title: "blob".into(),
-        direction: crate::model::suite::Direction::Outbound,
-        service_tag: "Storage".into(),
-        required: true,
-        applicability: None,
-        hosts_match: crate::model::suite::HostsMatch::All,
-        scenario: String::new(),
-        source: String::new(),
-        representative_of: None,
-        hosts: vec![host.into()],
-        ports: vec![443],
-        protocol: Protocol::Tcp,
-        status: FlowStatus::Blocked,
-        reason: Some(ReasonCode::DnsWrongIp),
-        message: String::new(),
-        hint: None,
-        path: crate::plan::Route::Direct,
-        direct_path: None,
         private_dns_zone: Some("privatelink.blob.core.windows.net".into()),
-        cause: None,
-        causes: Vec::new(),
-        resource: None,
-        probes: vec![probe],
+        ..FlowReport::sample("workspace.blob", vec![probe])
     }
 }
 

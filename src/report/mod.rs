@@ -94,7 +94,6 @@ pub(crate) mod test_support {
     use super::*;
     use crate::model::context::WorkspaceContext;
     use crate::model::outcome::{FlowStatus, ProbeStatus, ReasonCode};
-    use crate::model::suite::{Direction, Protocol};
     use crate::plan::Route;
     use crate::report::schema::{ResolverSetup, RootCause};
 
@@ -122,35 +121,21 @@ pub(crate) mod test_support {
                 Some("Allow TCP 443 to Storage in the NSG.".to_string()),
             ),
         };
+        let probes = vec![
+            probe(ProbeKind::Dns, host, None, ProbeStatus::Pass, None),
+            probe(ProbeKind::Tcp, host, Some(443), tcp_status, reason),
+        ];
         FlowReport {
-            id: id.into(),
             suite: "w".into(),
             title: format!("Title of {id} & <co>"),
-            direction: Direction::Outbound,
-            service_tag: "Storage".into(),
-            required: true,
-            applicability: None,
-            hosts_match: crate::model::suite::HostsMatch::All,
             scenario: "always".into(),
             source: "seed".into(),
-            representative_of: None,
-            hosts: vec![host.into()],
-            ports: vec![443],
-            protocol: Protocol::Tcp,
             status,
             reason,
             message: reason.map_or("works".into(), |r| format!("{host}:443 {r}")),
-            hint: hint.clone(),
-            path: Route::Direct,
-            direct_path: None,
-            private_dns_zone: None,
+            hint,
             cause: reason.map(|_| 1),
-            causes: Vec::new(),
-            resource: None,
-            probes: vec![
-                probe(ProbeKind::Dns, host, None, ProbeStatus::Pass, None),
-                probe(ProbeKind::Tcp, host, Some(443), tcp_status, reason),
-            ],
+            ..FlowReport::sample(id, probes)
         }
     }
 

@@ -332,6 +332,54 @@ impl ProbeReport {
     }
 }
 
+#[cfg(test)]
+impl FlowReport {
+    /// A required outbound TCP flow `id` (suite `t`, service tag `Storage`, port 443) over
+    /// `probes`: its hosts are theirs, its status and reason those of the first that did not
+    /// pass. Tests set the rest with struct update syntax.
+    pub fn sample(id: &str, probes: Vec<ProbeReport>) -> FlowReport {
+        let culprit = probes.iter().find(|p| p.status != ProbeStatus::Pass);
+        let status = match culprit.map(|p| p.status) {
+            Some(ProbeStatus::Fail) => FlowStatus::Blocked,
+            Some(_) => FlowStatus::Inconclusive,
+            None => FlowStatus::Works,
+        };
+        let mut hosts: Vec<String> = Vec::new();
+        for p in &probes {
+            if !hosts.contains(&p.host) {
+                hosts.push(p.host.clone());
+            }
+        }
+        FlowReport {
+            id: id.into(),
+            suite: "t".into(),
+            title: id.into(),
+            direction: Direction::Outbound,
+            service_tag: "Storage".into(),
+            required: true,
+            applicability: None,
+            hosts_match: HostsMatch::All,
+            scenario: String::new(),
+            source: String::new(),
+            representative_of: None,
+            hosts,
+            ports: vec![443],
+            protocol: Protocol::Tcp,
+            status,
+            reason: culprit.and_then(|p| p.reason),
+            message: culprit.map(|p| p.message.clone()).unwrap_or_default(),
+            hint: culprit.and_then(|p| p.hint.clone()),
+            path: Route::Direct,
+            direct_path: None,
+            private_dns_zone: None,
+            cause: None,
+            causes: Vec::new(),
+            resource: None,
+            probes,
+        }
+    }
+}
+
 /// The direct path of a proxied flow, probed because of `--compare-direct`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]

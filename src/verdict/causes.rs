@@ -653,7 +653,6 @@ pub fn link(flows: &mut [FlowReport], causes: &[RootCause]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::suite::Direction;
     use crate::plan::Route;
     use crate::report::schema::TlsDetails;
 
@@ -674,39 +673,7 @@ mod tests {
     }
 
     fn flow(id: &str, probes: Vec<ProbeReport>) -> FlowReport {
-        let culprit = probes.iter().find(|p| p.status != ProbeStatus::Pass);
-        let status = match culprit.map(|p| p.status) {
-            Some(ProbeStatus::Fail) => FlowStatus::Blocked,
-            Some(_) => FlowStatus::Inconclusive,
-            None => FlowStatus::Works,
-        };
-        FlowReport {
-            id: id.into(),
-            suite: "t".into(),
-            title: id.into(),
-            direction: Direction::Outbound,
-            service_tag: "Storage".into(),
-            required: true,
-            applicability: None,
-            hosts_match: crate::model::suite::HostsMatch::All,
-            scenario: String::new(),
-            source: String::new(),
-            representative_of: None,
-            hosts: probes.iter().map(|p| p.host.clone()).collect(),
-            ports: vec![443],
-            protocol: Protocol::Tcp,
-            status,
-            reason: culprit.and_then(|p| p.reason),
-            message: culprit.map(|p| p.message.clone()).unwrap_or_default(),
-            hint: culprit.and_then(|p| p.hint.clone()),
-            path: Route::Direct,
-            direct_path: None,
-            private_dns_zone: None,
-            cause: None,
-            causes: Vec::new(),
-            resource: None,
-            probes,
-        }
+        FlowReport::sample(id, probes)
     }
 
     fn dns(host: &str, reason: ReasonCode) -> FlowReport {

@@ -613,31 +613,14 @@ mod tests {
 
     fn flow(probes: Vec<ProbeReport>) -> FlowReport {
         FlowReport {
-            id: "t.f".into(),
-            suite: "t".into(),
-            title: "t".into(),
-            direction: crate::model::suite::Direction::Outbound,
             service_tag: "X".into(),
-            required: true,
-            applicability: None,
-            hosts_match: HostsMatch::All,
-            scenario: String::new(),
-            source: String::new(),
-            representative_of: None,
             hosts: vec![],
             ports: vec![],
-            protocol: Protocol::Tcp,
             status: FlowStatus::Works,
             reason: None,
             message: String::new(),
             hint: None,
-            path: Route::Direct,
-            direct_path: None,
-            private_dns_zone: None,
-            cause: None,
-            causes: Vec::new(),
-            resource: None,
-            probes,
+            ..FlowReport::sample("t.f", probes)
         }
     }
 
