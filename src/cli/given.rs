@@ -463,16 +463,18 @@ mod tests {
             let want = format!("{}:{}: {message}", path.display(), text.lines().count() + 1);
             assert!(e.starts_with(&want), "{text}: {e}\nwanted {want}");
         }
+        // An absolute path as the platform writes one (on Windows `/abs.toml` has no drive).
+        let absolute = if cfg!(windows) { r"C:\abs.toml" } else { "/abs.toml" };
         std::fs::write(
             &path,
-            "timeout = 5\nsuite_file = [\"s.toml\", \"/abs.toml\"]\ncloud = \"usgov\"\n",
+            format!("timeout = 5\nsuite_file = [\"s.toml\", '{absolute}']\ncloud = \"usgov\"\n"),
         )
         .unwrap();
         let file = ConfigFile::read(&path).unwrap();
         assert_eq!(file.values["timeout"], Raw::Seconds(5.0), "an integer is seconds too");
         assert_eq!(
             file.values["suite_file"],
-            Raw::Paths(vec![dir.path().join("s.toml"), PathBuf::from("/abs.toml")]),
+            Raw::Paths(vec![dir.path().join("s.toml"), PathBuf::from(absolute)]),
             "relative to the file"
         );
         assert_eq!(file.values["cloud"], Raw::Text("usgov".into()));
