@@ -5,7 +5,9 @@
 #   3. the library's unit tests for x86_64-pc-windows-gnu run under Wine (wine-run.sh is the cargo
 #      runner), so the Windows code paths (registry, firmware table, adapters, tools) run for real;
 #   4. VNet testbed scenarios run with the .exe under Wine in the same namespaces, against the
-#      same expectations as the Linux binary (needs root, like tests/vnet/run.sh).
+#      same expectations as the Linux binary (needs root, like tests/vnet/run.sh). Wine opens
+#      sockets in its wineserver, so amlprobe-wine gives the namespace its own Wine prefix and
+#      refuses a wineserver running elsewhere: the probes never leave through the host's network.
 # Scenarios left out, and why: 25-azure-vm-zero-flags (Wine 8 builds its SMBIOS table from
 # /sys/class/dmi/id without the chassis asset tag, so the tag the world plants never reaches the
 # firmware table API), 34-dns-service-down and 41-firewall-rejects (Wine does not report ICMP
