@@ -53,6 +53,8 @@ ip netns add amlp-precheck 2>/dev/null || skip "cannot create network namespaces
 ip netns del amlp-precheck
 # One testbed at a time per machine: the namespaces and daemons have fixed names, so a second
 # run (another checkout, a benchmark) waits here instead of tearing the first one's world down.
+# Programs it starts get `9>&-`: what outlives them (Wine's wineserver and services under
+# tests/windows) must not hold the lock after this run has ended.
 exec 9>/run/amlp-vnet.lock
 flock 9
 
@@ -121,7 +123,7 @@ if [ -z "${AMLPROBE_BIN:-}" ]; then
 fi
 [ -x "$AMLPROBE_BIN" ] || { echo "vnet: FAILED: $AMLPROBE_BIN is not an executable" >&2; exit 1; }
 AMLPROBE_BIN=$(cd "$(dirname "$AMLPROBE_BIN")" && pwd)/$(basename "$AMLPROBE_BIN")
-run_help=$("$AMLPROBE_BIN" run --help 2>&1 || true)
+run_help=$("$AMLPROBE_BIN" run --help 2>&1 9>&- || true)
 
 # ---------------------------------------------------------------- daemons
 DAEMON_PIDS=()
@@ -282,7 +284,7 @@ run_scenario() {
   mapfile -t env_args <"$out/run.env"
   mapfile -t plan_args <"$out/plan.args"
   # `suites` only lists what would be probed; it sends nothing, so it runs in the host namespace.
-  if ! "$AMLPROBE_BIN" suites "${select[@]}" "${plan_args[@]}" --format json >"$out/plan.json" 2>"$out/suites.err"; then
+  if ! "$AMLPROBE_BIN" suites "${select[@]}" "${plan_args[@]}" --format json >"$out/plan.json" 2>"$out/suites.err" 9>&-; then
     echo "    FAILED: amlprobe suites: $(head -c 400 "$out/suites.err")"
     return 1
   fi
@@ -319,7 +321,7 @@ run_scenario() {
   rc=0
   (cd "$out" && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "${env_args[@]}" \
     timeout 120 ip netns exec "$NS_CLIENT" "${vm[@]}" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}") \
-    >"$out/$(cat "$out/stdout.file")" 2>"$out/amlprobe.err" || rc=$?
+    >"$out/$(cat "$out/stdout.file")" 2>"$out/amlprobe.err" 9>&- || rc=$?
   printf '%q ' ip netns exec "$NS_CLIENT" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}" >"$out/command.txt"
   local verdict=0
   local invert=()

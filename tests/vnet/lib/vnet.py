@@ -1572,6 +1572,17 @@ def cmd_check(path, outdir, exit_code, invert=True):
     s = report.get("summary", {})
     if s:
         print(f"    summary: {', '.join(f'{k}={v}' for k, v in s.items())}; exit code {exit_code}")
+    if problems and not expect_failure:
+        # What the binary took for its resolver, and what the DNS server saw last: a whole run of
+        # wrong DNS verdicts is most often the resolver set-up, not the classification.
+        host = report.get("host") or {}
+        print(f"    resolver seen: nameservers {host.get('nameservers')}, {host.get('resolver')}")
+        try:
+            with open(os.path.join(outdir, "dnsmasq.log"), errors="replace") as f:
+                for line in f.readlines()[-6:]:
+                    print(f"      dnsmasq: {line.rstrip()}")
+        except OSError:
+            pass
     if expect_failure:
         want = sc["run"].get("expect_mismatches")
         if want is not None and want != len(problems):
