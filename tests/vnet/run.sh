@@ -53,10 +53,12 @@ ip netns add amlp-precheck 2>/dev/null || skip "cannot create network namespaces
 ip netns del amlp-precheck
 # One testbed at a time per machine: the namespaces and daemons have fixed names, so a second
 # run (another checkout, a benchmark) waits here instead of tearing the first one's world down.
-# Programs it starts get `9>&-`: what outlives them (Wine's wineserver and services under
-# tests/windows) must not hold the lock after this run has ended.
-exec 9>/run/amlp-vnet.lock
-flock 9
+# A `flock -o` parent holds the lock and this script runs again under it without the lock's
+# descriptor, so nothing it starts (the daemons --keep leaves up, Wine's wineserver) can keep
+# holding the lock after the run has ended.
+if [ -z "${AMLP_VNET_LOCKED:-}" ]; then
+  AMLP_VNET_LOCKED=1 exec flock -o /run/amlp-vnet.lock bash "$0" "$@"
+fi
 
 if [ "$down" = 1 ]; then
   if [ -f "$WORK/daemons.pids" ]; then
@@ -123,7 +125,7 @@ if [ -z "${AMLPROBE_BIN:-}" ]; then
 fi
 [ -x "$AMLPROBE_BIN" ] || { echo "vnet: FAILED: $AMLPROBE_BIN is not an executable" >&2; exit 1; }
 AMLPROBE_BIN=$(cd "$(dirname "$AMLPROBE_BIN")" && pwd)/$(basename "$AMLPROBE_BIN")
-run_help=$("$AMLPROBE_BIN" run --help 2>&1 9>&- || true)
+run_help=$("$AMLPROBE_BIN" run --help 2>&1 || true)
 
 # ---------------------------------------------------------------- daemons
 DAEMON_PIDS=()
@@ -159,13 +161,11 @@ stop_daemons() {
 
 # start NAME LOG CMD...: runs CMD in the service namespace in the foreground of a background job.
 # `ip netns exec` execs CMD, so $! is the daemon's own pid (not through nsx: a backgrounded shell
-# function would be a subshell, and $! its pid). The daemon does not inherit the machine-wide
-# lock (fd 9): the daemons --keep leaves up would otherwise hold it, and the next run (--down
-# included) would wait for it forever.
+# function would be a subshell, and $! its pid).
 start() {
   local name=$1 log=$2
   shift 2
-  ip netns exec "$NS_SVC" "$@" >"$log" 2>&1 9>&- &
+  ip netns exec "$NS_SVC" "$@" >"$log" 2>&1 &
   DAEMON_PIDS+=("$!")
   DAEMON_NAMES+=("$name")
   echo "$! $name" >>"$WORK/daemons.pids"
@@ -284,7 +284,7 @@ run_scenario() {
   mapfile -t env_args <"$out/run.env"
   mapfile -t plan_args <"$out/plan.args"
   # `suites` only lists what would be probed; it sends nothing, so it runs in the host namespace.
-  if ! "$AMLPROBE_BIN" suites "${select[@]}" "${plan_args[@]}" --format json >"$out/plan.json" 2>"$out/suites.err" 9>&-; then
+  if ! "$AMLPROBE_BIN" suites "${select[@]}" "${plan_args[@]}" --format json >"$out/plan.json" 2>"$out/suites.err"; then
     echo "    FAILED: amlprobe suites: $(head -c 400 "$out/suites.err")"
     return 1
   fi
@@ -321,7 +321,7 @@ run_scenario() {
   rc=0
   (cd "$out" && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "${env_args[@]}" \
     timeout 120 ip netns exec "$NS_CLIENT" "${vm[@]}" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}") \
-    >"$out/$(cat "$out/stdout.file")" 2>"$out/amlprobe.err" 9>&- || rc=$?
+    >"$out/$(cat "$out/stdout.file")" 2>"$out/amlprobe.err" || rc=$?
   printf '%q ' ip netns exec "$NS_CLIENT" "$AMLPROBE_BIN" run "${select[@]}" "${run_args[@]}" >"$out/command.txt"
   local verdict=0
   local invert=()
