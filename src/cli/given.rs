@@ -305,8 +305,12 @@ impl ConfigFile {
                 let e: toml::de::Error = de::Error::unknown_field(key.get_ref(), keys);
                 return Err(at(line, e.message().to_string()));
             };
+            // serde's words say what is wrong, not with which setting: the key comes first.
             let raw = from_toml(row.kind, value.into_deserializer()).map_err(|e: toml::de::Error| {
-                at(crate::model::suite::toml_error_line(&text, &e), e.message().to_string())
+                at(
+                    crate::model::suite::toml_error_line(&text, &e),
+                    format!("{}: {}", row.key, e.message()),
+                )
             })?;
             let relative = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
             let raw = match raw {
@@ -425,7 +429,7 @@ mod tests {
     }
 
     /// A value of the wrong shape is told in TOML's and serde's words, as the typed config
-    /// struct these rows replaced told it, at the line it is on.
+    /// struct these rows replaced told it, at the line it is on and after the key it is for.
     #[test]
     fn config_errors_read_as_the_types_tell_them() {
         let dir = tempfile::tempdir().unwrap();
@@ -460,7 +464,15 @@ mod tests {
         for (text, message) in cases {
             std::fs::write(&path, format!("# a comment\n{text}\n")).unwrap();
             let e = ConfigFile::read(&path).unwrap_err().to_string();
-            let want = format!("{}:{}: {message}", path.display(), text.lines().count() + 1);
+            // A value of the wrong shape names its key; a file TOML cannot read, or a key that
+            // is no setting, is told as the parser tells it.
+            let key = text.split(" = ").next().unwrap();
+            let named = if message == "duplicate key" || message.starts_with("unknown field") {
+                message.to_string()
+            } else {
+                format!("{key}: {message}")
+            };
+            let want = format!("{}:{}: {named}", path.display(), text.lines().count() + 1);
             assert!(e.starts_with(&want), "{text}: {e}\nwanted {want}");
         }
         // An absolute path as the platform writes one (on Windows `/abs.toml` has no drive).
